@@ -1,0 +1,86 @@
+"""The embedded PostgreSQL of the default setup, kept in `<data_dir>/postgres`.
+
+pgserver ships the PostgreSQL binaries. We start the server through it and stop it
+ourselves: pgserver only stops a server from the process that started it, and a server
+left running by a process that was killed (kill -9) is found again and reused here, so
+the next `sipfleet serve` recovers with no manual cleanup. A stale `postmaster.pid` left
+by a killed server is handled by `pg_ctl start` itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from db.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class EmbeddedPostgres:
+    """A running embedded server: its data directory and connection URI."""
+
+    pgdata: Path
+    uri: str
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open sessions are rolled back)."""
+        from pgserver import _commands
+
+        user = "pgserver" if os.geteuid() == 0 else None
+        try:
+            _commands.pg_ctl(  # type: ignore[attr-defined]
+                ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user
+            )
+        except subprocess.CalledProcessError as exc:  # already stopped
+            log.info("embedded PostgreSQL was not running: %s", exc)
+
+
+def _remove_stale_pid_file(pgdata: Path) -> None:
+    """Drop `postmaster.pid` when its server is gone.
+
+    pgserver trusts the pid file when the pid exists; a killed server whose process
+    is left as a zombie (no init reaping it, as in some containers) would be taken
+    for a running one, and the connection then refused.
+    """
+    import psutil
+
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    try:
+        process = psutil.Process(pid)
+        alive = process.status() != psutil.STATUS_ZOMBIE and process.name() == "postgres"
+    except psutil.Error:
+        alive = False
+    if not alive:
+        log.info("removing stale %s (pid %d is gone)", pid_file, pid)
+        pid_file.unlink(missing_ok=True)
+        # the socket lock names the same dead pid; PostgreSQL would refuse to start
+        for stale in pgdata.glob(".s.PGSQL.*"):
+            stale.unlink(missing_ok=True)
+
+
+def start_embedded(data_dir: Path) -> EmbeddedPostgres:
+    """Start (or find running) the embedded PostgreSQL under `data_dir`."""
+    pgdata = data_dir / "postgres"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    _remove_stale_pid_file(pgdata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+        import pgserver
+
+        try:
+            server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            raise DatabaseError(
+                f"database_url: the embedded PostgreSQL in {pgdata} did not start ({exc})"
+            ) from None
+    return EmbeddedPostgres(pgdata=pgdata, uri=server.get_uri())

@@ -1,0 +1,1 @@
+"""REST API route families, one module each."""

@@ -1,0 +1,219 @@
+"""Assembling and running sipfleet: database, HTTP server, SIP listeners, shutdown.
+
+Start order: data directory and secret key, database (embedded unless a URL is given),
+migrations, first admin token, HTTP, SIP. Stop order is the reverse: stop accepting
+(SIP, then HTTP), let in-flight requests finish, close the pool, stop the embedded
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from db import migrate
+from db import tokens as token_queries
+from db.embedded import EmbeddedPostgres, start_embedded
+from db.errors import DatabaseError
+from db.pool import create_pool
+from provisioning import datadir
+from provisioning.app import create_app
+from provisioning.auth import hash_token, new_token
+from provisioning.config import ConfigError, Settings
+from provisioning.credentials import SecretBox
+from provisioning.hub import ServiceHub
+from sipcore.server.listeners import BoundListeners, ListenError, ListenSpec, bind_listeners
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+
+class StartupError(Exception):
+    """sipfleet cannot start; the message is one line naming the setting at fault."""
+
+
+@dataclass(slots=True)
+class Database:
+    pool: asyncpg.Pool[Any]
+    embedded: EmbeddedPostgres | None
+
+
+@asynccontextmanager
+async def open_database(settings: Settings, *, upgrade: bool = True) -> AsyncIterator[Database]:
+    """The configured database, migrated, with its pool; stops an embedded server after."""
+    embedded = None
+    dsn = settings.database_url
+    if not dsn:
+        datadir.prepare(settings.data_path)
+        embedded = await asyncio.to_thread(start_embedded, settings.data_path)
+        dsn = embedded.uri
+    try:
+        pool = await create_pool(dsn, max_size=settings.database_pool_size)
+        try:
+            if upgrade:
+                async with pool.acquire() as conn:
+                    applied = await migrate.upgrade(conn)
+                if applied:
+                    log.info("applied migrations %s", applied)
+            yield Database(pool=pool, embedded=embedded)
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+async def ensure_admin_token(pool: asyncpg.Pool[Any], settings: Settings) -> Path | None:
+    """On first start, create the first ADMIN token; return the file it was written to.
+
+    `SIPFLEET_ADMIN_TOKEN` (or `admin_token`) supplies it; otherwise it is generated and
+    written to `<data_dir>/admin-token` with mode 0600. The token itself is never logged.
+    """
+    async with pool.acquire() as conn:
+        if settings.admin_token:
+            if await token_queries.token_by_hash(conn, hash_token(settings.admin_token)) is None:
+                await token_queries.insert_token(
+                    conn,
+                    token_hash=hash_token(settings.admin_token),
+                    level="ADMIN",
+                    name="configured admin token",
+                )
+            return None
+        if await token_queries.count_admin_tokens(conn) > 0:
+            return None
+        path = settings.data_path / datadir.ADMIN_TOKEN_FILE
+        datadir.prepare(settings.data_path)
+        if path.exists():  # a data dir whose database was replaced: keep the same token
+            token = path.read_text(encoding="utf-8").strip()
+        else:
+            token = new_token()
+            datadir.write_private(path, token + "\n")
+        await token_queries.insert_token(
+            conn, token_hash=hash_token(token), level="ADMIN", name="first admin token"
+        )
+        return path
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise StartupError(f"tls_cert: cannot load certificate and key ({exc})") from None
+    return context
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
+@dataclass(slots=True)
+class RunningService:
+    """Handles of a started service, for tests and for shutdown."""
+
+    settings: Settings
+    database: Database
+    runner: web.AppRunner
+    sip: BoundListeners
+    hub: ServiceHub
+    http_port: int
+    admin_token_path: Path | None
+
+
+@asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
+    """Start everything; on exit, stop it in reverse order."""
+    datadir.prepare(settings.data_path)
+    try:
+        lock_fd = datadir.lock_data_dir(settings.data_path)
+    except datadir.DataDirInUse as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        async with _running_service(settings) as service:
+            yield service
+    finally:
+        datadir.unlock_data_dir(lock_fd)
+
+
+@asynccontextmanager
+async def _running_service(settings: Settings) -> AsyncIterator[RunningService]:
+    key = datadir.load_or_create_secret_key(settings.data_path, settings.secret_key)
+    box = SecretBox(key)
+    ssl_context = _ssl_context(settings)
+    try:
+        database_cm = open_database(settings)
+        database = await database_cm.__aenter__()
+    except DatabaseError as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        admin_path = await ensure_admin_token(database.pool, settings)
+        hub = ServiceHub(node_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
+        app = create_app(settings=settings, pool=database.pool, secret_box=box, hub=hub)
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None)
+        await runner.setup()
+        host, port = settings.http_address
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StartupError(
+                f"http_listen: cannot listen on {host}:{port}: {_reason(exc)}"
+            ) from None
+        http_port = runner.addresses[0][1] if runner.addresses else port
+        try:
+            specs = [
+                ListenSpec(transport=item.transport, host=item.host, port=item.port)
+                for item in settings.sip_listeners
+            ]
+            sip = await bind_listeners(specs, ssl_context)
+        except ListenError as exc:
+            await runner.cleanup()
+            raise StartupError(str(exc)) from None
+        try:
+            yield RunningService(
+                settings=settings,
+                database=database,
+                runner=runner,
+                sip=sip,
+                hub=hub,
+                http_port=http_port,
+                admin_token_path=admin_path,
+            )
+        finally:
+            await sip.close()
+            await runner.cleanup()
+    finally:
+        await database_cm.__aexit__(None, None, None)
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run until `stop` is set (SIGTERM/SIGINT)."""
+    async with running_service(settings) as service:
+        if service.admin_token_path is not None:
+            print(f"sipfleet: first admin API token written to {service.admin_token_path}")
+        print(
+            f"sipfleet: HTTP on {settings.http_listen}, SIP on "
+            + ", ".join(str(item) for item in settings.sip_listeners),
+            flush=True,
+        )
+        await stop.wait()
+        log.info("shutting down")
+
+
+__all__ = ["ConfigError", "StartupError", "open_database", "running_service", "serve"]

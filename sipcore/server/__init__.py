@@ -1,0 +1,1 @@
+"""The asyncio side of the SIP core: transports, dispatcher and handlers."""

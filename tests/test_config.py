@@ -1,0 +1,64 @@
+"""Configuration: file, environment and overrides; every bad value names its setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provisioning.config import ConfigError, ListenAddress, load_settings, parse_sip_listen
+
+
+def test_defaults_work_without_anything() -> None:
+    settings = load_settings(environ={})
+    assert settings.http_address == ("0.0.0.0", 8080)
+    assert [str(item) for item in settings.sip_listeners] == [
+        "udp:0.0.0.0:5060",
+        "tcp:0.0.0.0:5060",
+    ]
+
+
+def test_precedence_file_then_env_then_override(tmp_path: Path) -> None:
+    config = tmp_path / "sipfleet.toml"
+    config.write_text('[sip]\ndomain = "file.example"\n[http]\nlisten = "127.0.0.1:1"\n')
+    settings = load_settings(
+        config_file=str(config),
+        environ={"SIPFLEET_HTTP_LISTEN": "127.0.0.1:2"},
+        overrides={"min_expires": "30"},
+    )
+    assert settings.sip_domain == "file.example"
+    assert settings.http_address == ("127.0.0.1", 2)
+    assert settings.min_expires == 30
+
+
+def test_listen_addresses_parse_ipv6_and_tls() -> None:
+    assert parse_sip_listen("udp:[::1]:5060,tls:127.0.0.1:5061") == (
+        ListenAddress(transport="udp", host="::1", port=5060),
+        ListenAddress(transport="tls", host="127.0.0.1", port=5061),
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "setting"),
+    [
+        ({"SIPFLEET_SIP_LISTEN": "sctp:1.2.3.4:5060"}, "sip_listen"),
+        ({"SIPFLEET_SIP_LISTEN": "udp:1.2.3.4"}, "sip_listen"),
+        ({"SIPFLEET_SIP_LISTEN": "udp:1.2.3.4:99999"}, "sip_listen"),
+        ({"SIPFLEET_HTTP_LISTEN": "nonsense"}, "http_listen"),
+        ({"SIPFLEET_MIN_EXPIRES": "soon"}, "min_expires"),
+        ({"SIPFLEET_DATABASE_URL": "mysql://x"}, "database_url"),
+        ({"SIPFLEET_TLS_CERT": "/nonexistent.pem"}, "tls_key"),
+        ({"SIPFLEET_SECRET_KEY": "abcd"}, "secret_key"),
+        ({"SIPFLEET_TRUSTED_PROXIES": "not-an-address"}, "trusted_proxies"),
+    ],
+)
+def test_bad_values_name_the_setting(environ: dict[str, str], setting: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{setting}:"):
+        load_settings(environ=environ)
+
+
+def test_unknown_key_in_file(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('sip_listn = "udp:0.0.0.0:5060"\n')
+    with pytest.raises(ConfigError, match="^sip_listn: unknown setting"):
+        load_settings(config_file=str(config), environ={})
