@@ -88,6 +88,8 @@ def start_sipfleet(
             "SIPFLEET_HTTP_LISTEN": f"127.0.0.1:{http_port}",
             "SIPFLEET_SIP_LISTEN": listen,
             "SIPFLEET_SIP_DOMAIN": "sipfleet.test",
+            # the key of tests.factories, so phones made there decrypt in the service
+            "SIPFLEET_SECRET_KEY": bytes(range(32)).hex(),
             **(env or {}),
         }
     )

@@ -42,7 +42,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
 def test_embedded_serve_healthz_files_and_clean_sigterm(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     started = time.monotonic()
-    service = start_sipfleet(data_dir)
+    service = start_sipfleet(data_dir, env={"SIPFLEET_SECRET_KEY": ""})
     try:
         assert time.monotonic() - started < 15  # includes initdb on a new data dir
         status, body = _get(service.base_url + "/healthz")
