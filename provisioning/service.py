@@ -1,21 +1,22 @@
 """Assembling and running sipfleet: database, HTTP server, SIP listeners, shutdown.
 
-Start order: data directory and secret key, database (embedded unless a URL is given),
-migrations, first admin token, HTTP, SIP. Stop order is the reverse: stop accepting
-(SIP, then HTTP), let in-flight requests finish, close the pool, stop the embedded
-database.
+Start order: data directory (locked) and secret key, database (embedded unless a URL is
+given), migrations, first admin token, the components of `provisioning.components` (SIP
+listeners, …), HTTP. Stop order is the reverse: stop accepting HTTP and let in-flight
+requests finish, stop the components (SIP), close the pool, stop the embedded database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import secrets
 import socket
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,10 @@ from db.pool import create_pool
 from provisioning import datadir
 from provisioning.app import create_app
 from provisioning.auth import hash_token, new_token
+from provisioning.components import COMPONENTS, ComponentError, ServiceContext
 from provisioning.config import ConfigError, Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
-from sipcore.server.listeners import BoundListeners, ListenError, ListenSpec, bind_listeners
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,8 @@ class RunningService:
     settings: Settings
     database: Database
     runner: web.AppRunner
-    sip: BoundListeners
     hub: ServiceHub
+    app: web.Application
     http_port: int
     admin_token_path: Path | None
 
@@ -164,40 +165,44 @@ async def _running_service(settings: Settings) -> AsyncIterator[RunningService]:
         admin_path = await ensure_admin_token(database.pool, settings)
         hub = ServiceHub(node_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
         app = create_app(settings=settings, pool=database.pool, secret_box=box, hub=hub)
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None)
-        await runner.setup()
-        host, port = settings.http_address
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise StartupError(
-                f"http_listen: cannot listen on {host}:{port}: {_reason(exc)}"
-            ) from None
-        http_port = runner.addresses[0][1] if runner.addresses else port
-        try:
-            specs = [
-                ListenSpec(transport=item.transport, host=item.host, port=item.port)
-                for item in settings.sip_listeners
-            ]
-            sip = await bind_listeners(specs, ssl_context)
-        except ListenError as exc:
-            await runner.cleanup()
-            raise StartupError(str(exc)) from None
-        try:
-            yield RunningService(
-                settings=settings,
-                database=database,
-                runner=runner,
-                sip=sip,
-                hub=hub,
-                http_port=http_port,
-                admin_token_path=admin_path,
-            )
-        finally:
-            await sip.close()
-            await runner.cleanup()
+        ctx = ServiceContext(
+            settings=settings,
+            pool=database.pool,
+            secret_box=box,
+            hub=hub,
+            app=app,
+            ssl_context=ssl_context,
+        )
+        async with AsyncExitStack() as components:
+            for name in COMPONENTS:
+                try:
+                    await components.enter_async_context(importlib.import_module(name).run(ctx))
+                except ComponentError as exc:
+                    raise StartupError(str(exc)) from None
+            runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None)
+            await runner.setup()
+            try:
+                host, port = settings.http_address
+                site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+                try:
+                    await site.start()
+                except OSError as exc:
+                    raise StartupError(
+                        f"http_listen: cannot listen on {host}:{port}: {_reason(exc)}"
+                    ) from None
+                http_port = runner.addresses[0][1] if runner.addresses else port
+                yield RunningService(
+                    settings=settings,
+                    database=database,
+                    runner=runner,
+                    hub=hub,
+                    app=app,
+                    http_port=http_port,
+                    admin_token_path=admin_path,
+                )
+            finally:
+                # stop accepting HTTP and finish in-flight requests, then the components
+                await runner.cleanup()
     finally:
         await database_cm.__aexit__(None, None, None)
 

@@ -1,0 +1,38 @@
+"""The service's components, started in this order and stopped in reverse.
+
+A component is a module with `run(ctx: ServiceContext)`, an async context manager: it
+starts on enter (and may add HTTP routes to `ctx.app`, which is not frozen yet, and put
+its live object on `ctx.hub`) and stops on exit. Adding a component is one line here.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from provisioning.config import Settings
+from provisioning.credentials import SecretBox
+from provisioning.hub import ServiceHub
+
+
+@dataclass(slots=True)
+class ServiceContext:
+    settings: Settings
+    pool: asyncpg.Pool[Any]
+    secret_box: SecretBox
+    hub: ServiceHub
+    app: web.Application
+    ssl_context: ssl.SSLContext | None
+
+
+class ComponentError(Exception):
+    """A component cannot start; the message is one line naming the setting at fault."""
+
+
+COMPONENTS: list[str] = [
+    "provisioning.sip_component",
+]
