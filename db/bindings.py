@@ -1,0 +1,134 @@
+"""Registrar bindings (RFC 3261 §10.3) in PostgreSQL: the durable side of the location
+service.
+
+The registrar answers 200 only after its binding changes are committed; it groups the
+changes of many concurrent REGISTERs into one transaction, so the writes here take whole
+batches (arrays through `unnest`, one statement per batch and kind). Callers own the
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredBinding:
+    phone_id: str
+    contact: str
+    call_id: str
+    cseq: int
+    expires_at: datetime
+    q: float | None
+    transport: str
+    source_ip: str
+    source_port: int
+    local_ip: str | None
+    user_agent: str | None
+    instance_id: str | None
+    reg_id: int | None
+    node: str | None
+    unreachable: bool = False
+
+
+_COLUMNS = (
+    "phone_id, contact, call_id, cseq, expires_at, q, transport, source_ip, source_port, "
+    "local_ip, user_agent, instance_id, reg_id, node, unreachable"
+)
+_LOAD = f"SELECT {_COLUMNS} FROM bindings WHERE expires_at > now() ORDER BY phone_id, contact"
+_LOAD_PHONE = f"SELECT {_COLUMNS} FROM bindings WHERE phone_id = $1 AND expires_at > now()"
+_UPSERT = f"""
+INSERT INTO bindings ({_COLUMNS}, updated)
+SELECT b.*, now() FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::real[], $7::text[],
+    $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[],
+    $15::bool[]) AS b
+WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = b.phone_id)
+ON CONFLICT (phone_id, contact) DO UPDATE SET
+    call_id = EXCLUDED.call_id, cseq = EXCLUDED.cseq, expires_at = EXCLUDED.expires_at,
+    q = EXCLUDED.q, transport = EXCLUDED.transport, source_ip = EXCLUDED.source_ip,
+    source_port = EXCLUDED.source_port, local_ip = EXCLUDED.local_ip,
+    user_agent = EXCLUDED.user_agent, instance_id = EXCLUDED.instance_id,
+    reg_id = EXCLUDED.reg_id, node = EXCLUDED.node, unreachable = EXCLUDED.unreachable,
+    updated = now()
+"""
+_DELETE = """
+DELETE FROM bindings b USING unnest($1::text[], $2::text[]) AS k(phone_id, contact)
+WHERE b.phone_id = k.phone_id AND b.contact = k.contact
+"""
+_DELETE_PHONE = "DELETE FROM bindings WHERE phone_id = $1"
+_DELETE_EXPIRED = """
+DELETE FROM bindings WHERE expires_at <= $1 RETURNING phone_id, contact
+"""
+_SET_UNREACHABLE = """
+UPDATE bindings SET unreachable = $3, updated = now() WHERE phone_id = $1 AND contact = $2
+"""
+
+
+def _binding(row: asyncpg.Record) -> StoredBinding:
+    return StoredBinding(**dict(row))
+
+
+async def load_bindings(conn: asyncpg.Connection[Any]) -> list[StoredBinding]:
+    """Every unexpired binding (start-up load after a restart or crash)."""
+    return [_binding(row) for row in await conn.fetch(_LOAD)]
+
+
+async def phone_bindings(conn: asyncpg.Connection[Any], phone_id: str) -> list[StoredBinding]:
+    return [_binding(row) for row in await conn.fetch(_LOAD_PHONE, phone_id)]
+
+
+async def upsert_bindings(conn: asyncpg.Connection[Any], items: Sequence[StoredBinding]) -> None:
+    """Insert or replace bindings; those of phones deleted meanwhile are skipped."""
+    if not items:
+        return
+    columns: list[list[Any]] = [[] for _ in range(15)]
+    for item in items:
+        values = (
+            item.phone_id,
+            item.contact,
+            item.call_id,
+            item.cseq,
+            item.expires_at,
+            item.q,
+            item.transport,
+            item.source_ip,
+            item.source_port,
+            item.local_ip,
+            item.user_agent,
+            item.instance_id,
+            item.reg_id,
+            item.node,
+            item.unreachable,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    await conn.execute(_UPSERT, *columns)
+
+
+async def delete_bindings(conn: asyncpg.Connection[Any], keys: Sequence[tuple[str, str]]) -> None:
+    """Delete bindings by (phone_id, contact)."""
+    if not keys:
+        return
+    await conn.execute(_DELETE, [key[0] for key in keys], [key[1] for key in keys])
+
+
+async def delete_phone_bindings(conn: asyncpg.Connection[Any], phone_id: str) -> int:
+    result = await conn.execute(_DELETE_PHONE, phone_id)
+    return int(result.split()[-1])
+
+
+async def delete_expired(conn: asyncpg.Connection[Any], before: datetime) -> list[tuple[str, str]]:
+    """Remove bindings that expired at or before `before`; returns their keys."""
+    return [(row["phone_id"], row["contact"]) for row in await conn.fetch(_DELETE_EXPIRED, before)]
+
+
+async def set_unreachable(
+    conn: asyncpg.Connection[Any], phone_id: str, contact: str, unreachable: bool
+) -> None:
+    await conn.execute(_SET_UNREACHABLE, phone_id, contact, unreachable)

@@ -1,0 +1,78 @@
+"""The phone lookups the registrar needs: username → phone, credentials and IP policy.
+
+The registrar holds the whole directory in memory (loaded at start, refreshed per phone on
+`sipfleet_phones` notifications, migration 0003) so a REGISTER costs no database round trip
+for the lookup. Only HA1 hashes are read here, never the encrypted password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+PHONES_CHANNEL = "sipfleet_phones"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirectoryEntry:
+    """One SIP phone as the registrar and the IP gate see it."""
+
+    phone_id: str
+    customer_id: str
+    extension_id: str | None
+    username: str
+    ha1_md5: str
+    ha1_sha256: str
+    ip_mode: str
+    ip_countries: tuple[str, ...]
+    ip_address: str | None
+    vendor: str | None
+    model: str | None
+    mac_address: str | None
+    version: int
+
+
+_SELECT = """
+SELECT p.id, p.customer_id, p.extension_id, p.username, p.ha1_md5, p.ha1_sha256,
+       p.ip_mode, p.ip_countries, p.ip_address, m.vendor, m.model, p.mac_address, p.version
+FROM sip_phones p LEFT JOIN sip_phone_models m ON m.id = p.model_id
+"""
+_ALL = _SELECT
+_BY_ID = _SELECT + " WHERE p.id = $1"
+
+
+def _countries(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    return tuple(item.strip().upper() for item in text.replace(";", ",").split(",") if item.strip())
+
+
+def _entry(row: asyncpg.Record) -> DirectoryEntry:
+    return DirectoryEntry(
+        phone_id=row["id"],
+        customer_id=row["customer_id"],
+        extension_id=row["extension_id"],
+        username=row["username"],
+        ha1_md5=row["ha1_md5"],
+        ha1_sha256=row["ha1_sha256"],
+        ip_mode=row["ip_mode"],
+        ip_countries=_countries(row["ip_countries"]),
+        ip_address=row["ip_address"],
+        vendor=row["vendor"],
+        model=row["model"],
+        mac_address=row["mac_address"],
+        version=row["version"],
+    )
+
+
+async def load_directory(conn: asyncpg.Connection[Any]) -> list[DirectoryEntry]:
+    """Every SIP phone (the registrar's start-up load)."""
+    return [_entry(row) for row in await conn.fetch(_ALL)]
+
+
+async def phone_entry(conn: asyncpg.Connection[Any], phone_id: str) -> DirectoryEntry | None:
+    """One phone, or None when it was deleted (refresh after a notification)."""
+    row = await conn.fetchrow(_BY_ID, phone_id)
+    return None if row is None else _entry(row)

@@ -1,0 +1,200 @@
+"""The registrar's decision for one REGISTER (RFC 3261 §10.3), pure.
+
+Theory of operation: the SIP server authenticates the request, turns the parsed REGISTER
+into a `RegisterInput`, and calls `decide_register` with the phone's current bindings,
+the policy and `now`. The decision is either a refusal (400, 423 + Min-Expires, 500) that
+changes nothing, or the binding changes to persist — upserts and removals — plus the
+contact list the 200 OK reports (every current binding with its remaining expiry,
+§10.3 step 8). The server commits the changes to PostgreSQL, then applies them to the
+in-memory `LocationService`, then answers.
+
+Steps of §10.3 done here:
+- step 5: each contact's expiry is its `expires` parameter, else the Expires header,
+  else the default; a non-zero expiry under the minimum is refused with 423 and
+  Min-Expires; above the maximum it is cut to the maximum. Storm control (ours, not the
+  RFC's): a granted expiry is cut by a random 0..`spread_percent` percent, never under
+  the minimum, so a building of phones that rebooted together drifts apart.
+- step 6: `Contact: *` is only valid alone with `Expires: 0` (else 400) and removes every
+  binding. For an existing binding, a different Call-ID replaces it; the same Call-ID
+  needs a higher CSeq, else the whole update is aborted (500, "the request fails").
+- step 7 is the server's (atomic commit); step 8 is `RegisterDecision.contacts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sipcore.location import Binding
+
+MAX_EXPIRES_VALUE = 2**32 - 1  # RFC 3261 §20.19: delta-seconds up to 2**32-1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactSpec:
+    """One Contact of the REGISTER: the URI (binding key) and its parameters."""
+
+    uri: str
+    expires: int | None = None
+    q: float | None = None
+    instance_id: str | None = None
+    reg_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterInput:
+    call_id: str
+    cseq: int
+    contacts: tuple[ContactSpec, ...]
+    star: bool = False  # Contact: *
+    expires_header: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistrarPolicy:
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    spread_percent: int = 10
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_expires <= self.max_expires:
+            raise ValueError("min_expires must be at least 1 and at most max_expires")
+        if not 0 <= self.spread_percent <= 50:
+            raise ValueError("spread_percent must be between 0 and 50")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrantedContact:
+    """A contact to add or refresh, with its granted expiry in seconds."""
+
+    spec: ContactSpec
+    expires: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportedContact:
+    """One line of the 200 OK: a current binding and its remaining seconds."""
+
+    uri: str
+    expires: int
+    q: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterDecision:
+    status: int
+    reason: str
+    min_expires: int | None = None
+    upserts: tuple[GrantedContact, ...] = ()
+    removals: tuple[str, ...] = ()
+    contacts: tuple[ReportedContact, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def changes_nothing(self) -> bool:
+        return not self.upserts and not self.removals
+
+
+def _refuse(status: int, reason: str, min_expires: int | None = None) -> RegisterDecision:
+    return RegisterDecision(status=status, reason=reason, min_expires=min_expires)
+
+
+def _requested_expiry(spec: ContactSpec, request: RegisterInput, policy: RegistrarPolicy) -> int:
+    if spec.expires is not None:
+        return min(spec.expires, MAX_EXPIRES_VALUE)
+    if request.expires_header is not None:
+        return min(request.expires_header, MAX_EXPIRES_VALUE)
+    return policy.default_expires
+
+
+def _grant(requested: int, policy: RegistrarPolicy, rand: Callable[[], float]) -> int:
+    granted = min(requested, policy.max_expires)
+    if policy.spread_percent and granted > policy.min_expires:
+        cut = int(granted * policy.spread_percent / 100 * rand())
+        granted = max(policy.min_expires, granted - cut)
+    return granted
+
+
+def _ordering_ok(current: Binding | None, request: RegisterInput) -> bool:
+    """§10.3 step 6: same Call-ID needs a higher CSeq."""
+    return current is None or current.call_id != request.call_id or request.cseq > current.cseq
+
+
+def _star(
+    current: Sequence[Binding], request: RegisterInput, policy: RegistrarPolicy
+) -> RegisterDecision:
+    if request.contacts or request.expires_header != 0:
+        return _refuse(400, "Contact * requires Expires: 0 and no other Contact")
+    if not all(_ordering_ok(item, request) for item in current):
+        return _refuse(500, "Stale CSeq for this Call-ID")
+    return RegisterDecision(
+        status=200, reason="OK", removals=tuple(item.contact for item in current)
+    )
+
+
+def decide_register(
+    current: Sequence[Binding],
+    request: RegisterInput,
+    policy: RegistrarPolicy,
+    now: float,
+    rand: Callable[[], float],
+) -> RegisterDecision:
+    """Decide one REGISTER against the phone's current bindings (§10.3 steps 5, 6, 8).
+
+    `rand()` returns a float in [0, 1) for the storm-control cut (pass `lambda: 0.0` in
+    tests for exact expiries).
+    """
+    if request.expires_header is not None and request.expires_header < 0:
+        return _refuse(400, "Invalid Expires")
+    if request.star:
+        return _star(current, request, policy)
+    by_contact = {item.contact: item for item in current}
+    latest: dict[str, ContactSpec] = {}
+    for spec in request.contacts:  # the same URI twice: the last one counts
+        latest[spec.uri] = spec
+    upserts: list[GrantedContact] = []
+    removals: list[str] = []
+    for spec in latest.values():
+        requested = _requested_expiry(spec, request, policy)
+        if requested < 0:
+            return _refuse(400, "Invalid expires parameter")
+        if 0 < requested < policy.min_expires:
+            return _refuse(423, "Interval Too Brief", min_expires=policy.min_expires)
+        existing = by_contact.get(spec.uri)
+        if not _ordering_ok(existing, request):
+            return _refuse(500, "Stale CSeq for this Call-ID")
+        if requested == 0:
+            if existing is not None:
+                removals.append(spec.uri)
+            continue
+        upserts.append(GrantedContact(spec=spec, expires=_grant(requested, policy, rand)))
+    return RegisterDecision(
+        status=200,
+        reason="OK",
+        upserts=tuple(upserts),
+        removals=tuple(removals),
+        contacts=_report(current, upserts, removals, now),
+    )
+
+
+def _report(
+    current: Sequence[Binding],
+    upserts: Sequence[GrantedContact],
+    removals: Sequence[str],
+    now: float,
+) -> tuple[ReportedContact, ...]:
+    """§10.3 step 8: every binding after the change, with its remaining expiry."""
+    changed = {item.spec.uri for item in upserts} | set(removals)
+    out = [
+        ReportedContact(uri=item.contact, expires=item.remaining(now), q=item.q)
+        for item in current
+        if item.contact not in changed and item.expires_at > now
+    ]
+    out.extend(
+        ReportedContact(uri=item.spec.uri, expires=item.expires, q=item.spec.q) for item in upserts
+    )
+    return tuple(out)
