@@ -70,7 +70,9 @@ class LocationService:
 
     def is_online(self, phone_id: str) -> bool:
         items = self._by_phone.get(phone_id)
-        return bool(items) and any(not item.unreachable for item in items.values())
+        if not items:
+            return False
+        return any(not item.unreachable for item in items.values())
 
     def online_phones(self) -> set[str]:
         return {phone_id for phone_id in self._by_phone if self.is_online(phone_id)}
