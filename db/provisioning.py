@@ -1,0 +1,299 @@
+"""Queries of the provisioning file server: one read per fetch, batched writes after it.
+
+`phones_for_mac` returns everything a config file needs in ONE round trip: the phone, its
+model and side-panel model, its extension, its customer's secret path segment and its
+soft keys with their targets already resolved (BLF → the watched extension's number,
+PICKUPGROUP/QUEUE → the group's or queue's number, DNDOTHER → the other phone's extension
+number). The writes a successful fetch causes (`config_loaded`, the sighting, the
+`phone.config_fetched` event) are grouped by the caller and written with `record_fetches`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from db.events import EVENTS_CHANNEL
+from db.seen_phones import Sighting, record_sightings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolvedKey:
+    """A soft key as stored, plus its target resolved in the phone's own customer."""
+
+    index: int
+    function: str
+    value: str | None
+    label: str | None
+    target: str | None  # number to dial/watch; None when the target no longer exists
+    target_name: str | None  # display name of a BLF/DNDOTHER target extension
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProvisionedPhone:
+    """One SIP phone record with what its config needs (the password still sealed)."""
+
+    id: str
+    customer_id: str
+    customer_active: bool
+    provisioning_secret: str | None
+    mac_address: str
+    handset_index: int | None
+    handset_address: str | None
+    model_name: str
+    vendor: str
+    model: str
+    kind: str
+    line_keys: int
+    accounts: int
+    softkey_functions: tuple[str, ...]
+    template: str
+    side_panel_model: str | None
+    side_panel_count: int
+    side_panel_keys: int
+    extension_id: str | None
+    extension_number: str | None
+    extension_name: str | None
+    username: str
+    password_enc: bytes
+    device_secrets_enc: bytes | None
+    ip_mode: str
+    ip_countries: tuple[str, ...]
+    ip_address: str | None
+    call_waiting: bool | None
+    softkey_blf_blind_transfer: bool | None
+    headset_button: str | None
+    dhsg: bool | None
+    display_brightness: int | None
+    display_brightness_idle: int | None
+    display_background: str | None
+    display_font_color: str | None
+    custom_config: str | None
+    ringer: dict[str, Any] | None
+    volume: dict[str, Any] | None
+    codec: dict[str, Any] | None
+    network: dict[str, Any] | None
+    device: dict[str, Any]
+    softkeys: tuple[ResolvedKey, ...]
+    version: int
+
+    def __repr__(self) -> str:  # the sealed secrets stay out of logs and tracebacks
+        return f"ProvisionedPhone(id={self.id!r}, mac_address={self.mac_address!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetch:
+    """A successful config fetch, to be written later in a batch."""
+
+    phone_id: str
+    customer_id: str
+    mac_address: str
+    vendor: str | None
+    model: str | None
+    address: str
+    user_agent: str | None
+    file: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogueModel:
+    id: str
+    name: str
+    vendor: str
+    model: str
+    kind: str
+    line_keys: int
+    accounts: int
+    softkey_functions: tuple[str, ...]
+    side_panel_model: str | None
+    max_side_panels: int
+    side_panel_keys: int
+    dect_max_handsets: int
+    config_files: tuple[str, ...]
+    template: str
+    features: dict[str, Any]
+
+
+_KEY_TARGETS = """
+SELECT coalesce(jsonb_agg(jsonb_build_object(
+    'index', (k->>'index')::int,
+    'function', k->>'function',
+    'value', k->>'value',
+    'label', k->>'label',
+    'target', CASE k->>'function'
+        WHEN 'BLF' THEN (SELECT x.number FROM extensions x
+                         WHERE x.id = k->>'value' AND x.customer_id = p.customer_id)
+        WHEN 'PICKUPGROUP' THEN (SELECT g.number FROM pickup_groups g
+                                 WHERE g.id = k->>'value' AND g.customer_id = p.customer_id)
+        WHEN 'QUEUE' THEN (SELECT q.number FROM queues q
+                           WHERE q.id = k->>'value' AND q.customer_id = p.customer_id)
+        WHEN 'DNDOTHER' THEN (SELECT x.number FROM sip_phones o
+                              JOIN extensions x ON x.id = o.extension_id
+                              WHERE o.id = k->>'value' AND o.customer_id = p.customer_id)
+        ELSE k->>'value' END,
+    'target_name', CASE k->>'function'
+        WHEN 'BLF' THEN (SELECT x.name FROM extensions x
+                         WHERE x.id = k->>'value' AND x.customer_id = p.customer_id)
+        WHEN 'PICKUPGROUP' THEN (SELECT g.name FROM pickup_groups g
+                                 WHERE g.id = k->>'value' AND g.customer_id = p.customer_id)
+        WHEN 'QUEUE' THEN (SELECT q.name FROM queues q
+                           WHERE q.id = k->>'value' AND q.customer_id = p.customer_id)
+        ELSE NULL END
+) ORDER BY (k->>'index')::int), '[]'::jsonb)
+FROM jsonb_array_elements(
+    CASE jsonb_typeof(p.softkeys) WHEN 'array' THEN p.softkeys ELSE '[]'::jsonb END) k
+"""
+_PHONES_FOR_MAC = f"""
+SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
+       p.mac_address, p.handset_index, p.handset_address,
+       m.name AS model_name, m.vendor, m.model, m.kind, m.line_keys, m.accounts,
+       m.softkey_functions, m.template,
+       sp.name AS side_panel_model, coalesce(p.side_panel_count, 0) AS side_panel_count,
+       coalesce(sp.side_panel_keys, sp.line_keys, m.side_panel_keys, 0) AS side_panel_keys,
+       p.extension_id, e.number AS extension_number, e.name AS extension_name,
+       p.username, p.password_enc, p.device_secrets_enc,
+       p.ip_mode, p.ip_countries, p.ip_address,
+       p.call_waiting, p.softkey_blf_blind_transfer, p.headset_button, p.dhsg,
+       p.display_brightness, p.display_brightness_idle, p.display_background,
+       p.display_font_color, p.custom_config,
+       p.ringer, p.volume, p.codec, p.network, p.device, p.version,
+       ({_KEY_TARGETS}) AS softkeys
+FROM sip_phones p
+JOIN customers c ON c.id = p.customer_id
+JOIN sip_phone_models m ON m.id = p.model_id
+LEFT JOIN sip_phone_models sp ON p.side_panel IS NOT NULL
+     AND (sp.id = p.side_panel OR sp.name = p.side_panel)
+LEFT JOIN extensions e ON e.id = p.extension_id
+WHERE p.mac_address = $1
+ORDER BY coalesce(p.handset_index, -1), p.id
+"""
+_CONFIG_LOADED = """
+UPDATE sip_phones p SET config_loaded = v.t
+FROM (SELECT id, max(t) AS t FROM unnest($1::text[], $2::timestamptz[]) AS u(id, t)
+      GROUP BY id) v
+WHERE p.id = v.id AND (p.config_loaded IS NULL OR p.config_loaded < v.t)
+"""
+_EVENTS = f"""
+WITH inserted AS (
+    INSERT INTO events (type, phone_id, customer_id, details, time)
+    SELECT type, phone, customer, details::jsonb, t
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+         AS u(type, phone, customer, details, t)
+    RETURNING id
+)
+SELECT pg_notify('{EVENTS_CHANNEL}', inserted.id::text) FROM inserted ORDER BY inserted.id
+"""
+_REGISTERED = """
+SELECT DISTINCT b.phone_id FROM bindings b JOIN sip_phones p ON p.id = b.phone_id
+WHERE b.expires_at > now() AND ($1::text[] IS NULL OR p.customer_id = ANY($1::text[]))
+ORDER BY b.phone_id
+"""
+_CATALOGUE = """
+SELECT id, name, vendor, model, kind, line_keys, accounts, softkey_functions, side_panel_model,
+       max_side_panels, side_panel_keys, dect_max_handsets, config_files, template, features
+FROM sip_phone_models ORDER BY vendor, name
+"""
+
+
+def _key(item: dict[str, Any]) -> ResolvedKey:
+    return ResolvedKey(
+        index=int(item.get("index") or 0),
+        function=str(item.get("function") or ""),
+        value=item.get("value"),
+        label=item.get("label"),
+        target=item.get("target"),
+        target_name=item.get("target_name"),
+    )
+
+
+def _phone(row: asyncpg.Record) -> ProvisionedPhone:
+    values = dict(row)
+    values["softkey_functions"] = tuple(values["softkey_functions"] or ())
+    values["ip_countries"] = tuple(
+        code.strip().upper() for code in (values["ip_countries"] or "").split(",") if code.strip()
+    )
+    values["softkeys"] = tuple(_key(item) for item in values["softkeys"] or ())
+    values["device"] = values["device"] if isinstance(values["device"], dict) else {}
+    return ProvisionedPhone(**values)
+
+
+async def phones_for_mac(conn: asyncpg.Connection[Any], mac_address: str) -> list[ProvisionedPhone]:
+    """Every SIP phone record of a MAC (one, or one per handset of a DECT base)."""
+    return [_phone(row) for row in await conn.fetch(_PHONES_FOR_MAC, mac_address)]
+
+
+async def record_fetches(conn: asyncpg.Connection[Any], fetches: Sequence[Fetch]) -> None:
+    """`config_loaded`, the sightings and one `phone.config_fetched` event per fetch.
+
+    Three statements, whatever the number of fetches; the caller owns the transaction.
+    """
+    if not fetches:
+        return
+    await conn.execute(_CONFIG_LOADED, [f.phone_id for f in fetches], [f.time for f in fetches])
+    await record_sightings(
+        conn,
+        [
+            Sighting(
+                mac_address=f.mac_address,
+                vendor=f.vendor,
+                model=f.model,
+                address=f.address,
+                user_agent=f.user_agent,
+                file=f.file,
+                time=f.time,
+            )
+            for f in fetches
+        ],
+    )
+    await append_events(
+        conn,
+        [
+            (
+                "phone.config_fetched",
+                f.phone_id,
+                f.customer_id,
+                {"file": f.file, "address": f.address, "userAgent": f.user_agent},
+                f.time,
+            )
+            for f in fetches
+        ],
+    )
+
+
+async def append_events(
+    conn: asyncpg.Connection[Any],
+    events: Sequence[tuple[str, str | None, str | None, dict[str, Any], datetime]],
+) -> None:
+    """Many events in one statement, each announced on the events channel."""
+    if not events:
+        return
+    await conn.fetch(
+        _EVENTS,
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
+        [json.dumps(e[3]) for e in events],
+        [e[4] for e in events],
+    )
+
+
+async def registered_phone_ids(conn: asyncpg.Connection[Any], scope: list[str] | None) -> list[str]:
+    """Phones with at least one unexpired binding, among the customers of `scope`."""
+    return [row["phone_id"] for row in await conn.fetch(_REGISTERED, scope)]
+
+
+async def catalogue(conn: asyncpg.Connection[Any]) -> list[CatalogueModel]:
+    models = []
+    for row in await conn.fetch(_CATALOGUE):
+        values = dict(row)
+        values["softkey_functions"] = tuple(values["softkey_functions"] or ())
+        values["config_files"] = tuple(values["config_files"] or ())
+        values["features"] = values["features"] if isinstance(values["features"], dict) else {}
+        models.append(CatalogueModel(**values))
+    return models
