@@ -1,0 +1,174 @@
+"""Low-level RFC 3261 §25 lexical helpers shared by the URI and header parsers.
+
+Public API:
+    Params = tuple[tuple[str, str | None], ...]   ordered parameters, names as sent;
+                                                   a value is None for a bare `;rport`
+    param_get(params, name) -> str | None         case-insensitive, first match
+    param_has(params, name) -> bool
+    param_set(params, name, value) -> Params      replace (keeping position) or append
+    parse_params(text) -> Params                  text = "" or ";a=b;c" (quoted values kept)
+    format_params(params) -> str
+    split_commas(value) -> list[str]               §7.3.1 list headers: split on commas that
+                                                   are not inside quotes or <...>
+    quote(text) -> str / unquote(text) -> str     quoted-string (§25.1)
+    is_token(text) -> bool
+
+Values of parameters are kept exactly as sent (a quoted-string keeps its quotes) so that
+writing a message back keeps its meaning; `unquote` gives the content.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sipcore.errors import SipParseError
+
+Params = tuple[tuple[str, str | None], ...]
+
+# token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+# gen-value = token / host / quoted-string; host adds ":" "[" "]" (IPv6)
+_GEN_VALUE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]]+")
+
+
+def is_token(text: str) -> bool:
+    return _TOKEN.fullmatch(text) is not None
+
+
+def param_get(params: Params, name: str) -> str | None:
+    """The value of the first parameter called `name` (case-insensitive), else None."""
+    lname = name.lower()
+    for key, value in params:
+        if key.lower() == lname:
+            return value
+    return None
+
+
+def param_has(params: Params, name: str) -> bool:
+    lname = name.lower()
+    return any(key.lower() == lname for key, _ in params)
+
+
+def param_set(params: Params, name: str, value: str | None) -> Params:
+    """Params with `name` set to `value`, in place when present, else appended."""
+    lname = name.lower()
+    out = []
+    done = False
+    for key, old in params:
+        if not done and key.lower() == lname:
+            out.append((key, value))
+            done = True
+        else:
+            out.append((key, old))
+    if not done:
+        out.append((name, value))
+    return tuple(out)
+
+
+def format_params(params: Params) -> str:
+    return "".join(f";{key}" if value is None else f";{key}={value}" for key, value in params)
+
+
+def parse_params(text: str) -> Params:
+    """Parse `*( SEMI generic-param )`; generic-param = token [ EQUAL gen-value ]."""
+    text = text.strip(" \t")
+    if not text:
+        return ()
+    if text[0] != ";":
+        raise SipParseError(f"expected ';' before parameters, got {text[:20]!r}")
+    parts = _split_outside_quotes(text[1:], ";") if '"' in text else text[1:].split(";")
+    out: list[tuple[str, str | None]] = []
+    for part in parts:
+        name, eq, value = part.partition("=")
+        name = name.strip(" \t")
+        if not _TOKEN.fullmatch(name):
+            raise SipParseError(f"bad parameter name {name[:20]!r}")
+        if not eq:
+            out.append((name, None))
+            continue
+        value = value.strip(" \t")
+        if value.startswith('"'):
+            if len(value) < 2 or not value.endswith('"') or quoted_end(value, 0) != len(value):
+                raise SipParseError(f"bad quoted parameter value for {name!r}")
+        elif not _GEN_VALUE.fullmatch(value):
+            raise SipParseError(f"bad value for parameter {name!r}")
+        out.append((name, value))
+    return tuple(out)
+
+
+def quoted_end(text: str, start: int) -> int:
+    """Index just after the quoted-string that opens at `start` (§25.1 quoted-pair aware)."""
+    i = start + 1
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            return i + 1
+        i += 1
+    raise SipParseError("unterminated quoted string")
+
+
+def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    out = []
+    start = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            i = quoted_end(text, i)
+            continue
+        if ch == sep:
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    out.append(text[start:])
+    return out
+
+
+def split_commas(value: str) -> list[str]:
+    """Split a §7.3.1 comma-separated header value; commas inside "..." or <...> stay."""
+    if "," not in value:
+        stripped = value.strip(" \t")
+        return [stripped] if stripped else []
+    if '"' not in value and "<" not in value:
+        return [p for p in (part.strip(" \t") for part in value.split(",")) if p]
+    out = []
+    start = 0
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if ch == '"':
+            i = quoted_end(value, i)
+            continue
+        if ch == "<":
+            close = value.find(">", i)
+            if close < 0:
+                raise SipParseError("unterminated '<' in header value")
+            i = close + 1
+            continue
+        if ch == ",":
+            out.append(value[start:i])
+            start = i + 1
+        i += 1
+    out.append(value[start:])
+    return [p for p in (part.strip(" \t") for part in out) if p]
+
+
+def quote(text: str) -> str:
+    """quoted-string = DQUOTE *(qdtext / quoted-pair) DQUOTE (§25.1)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unquote(text: str) -> str:
+    """The content of a quoted-string (quoted-pairs resolved); other text is returned as is."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        inner = text[1:-1]
+        if "\\" not in inner:
+            return inner
+        return re.sub(r"\\(.)", r"\1", inner, flags=re.DOTALL)
+    return text
