@@ -167,6 +167,9 @@ class Settings:
     unknown_mac_limit: int = _setting(
         20, "unknown-MAC fetches per minute from one address before it is throttled"
     )
+    provisioning_http_auth: bool = _setting(
+        False, "require HTTP Basic auth on per-MAC files (user = MAC; password: /api/phones/{mac})"
+    )
     # Presence
     notify_min_interval_ms: int = _setting(
         0, "NOTIFY coalescing: at most one NOTIFY per subscription per interval (ms)"
