@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Route modules: each has `setup(app: web.Application) -> None`.
 ROUTE_MODULES: list[str] = [
     "provisioning.api.tokens",
+    "provisioning.api.live_routes",
 ]
 
 _PRINCIPAL = "sipfleet.principal"

@@ -35,4 +35,5 @@ class ComponentError(Exception):
 
 COMPONENTS: list[str] = [
     "provisioning.sip_component",
+    "provisioning.live_component",
 ]

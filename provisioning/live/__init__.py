@@ -1,0 +1,1 @@
+"""The operators' live view: event fan-out and stream, dashboard sign-in, page, metrics."""

@@ -1,0 +1,123 @@
+"""Dashboard sign-in: an API token exchanged for an HttpOnly session cookie.
+
+A browser's EventSource cannot send an Authorization header, so the dashboard signs in
+once with `POST /api/session {"token": …}` and gets a cookie holding the token sealed
+with the service key (AES-GCM, with its expiry inside the sealed text), so no session
+table is needed and a cookie cannot be forged or extended. The cookie is HttpOnly
+(script cannot read it), SameSite=Strict (no other site can make the browser send it)
+and Secure when the page came over HTTPS.
+
+As defence in depth against cross-site requests, the cookie only authorizes safe
+methods (GET, HEAD): the event stream and the dashboard's reads. Writes still need the
+bearer token. Revoking the token revokes every session made from it, since each request
+resolves the token again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+from cryptography.exceptions import InvalidTag
+
+from provisioning import appkeys
+from provisioning.api.common import json_response, read_json_object
+from provisioning.app import SESSION_RESOLVER, authenticate
+from provisioning.auth import SESSION_COOKIE, principal_for_token
+from provisioning.credentials import SecretBox
+from provisioning.errors import ApiError
+
+SESSION_SECONDS = 12 * 3600
+_CONTEXT = "sipfleet-dashboard-session"
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+_MAX_COOKIE = 4096
+
+
+def seal_session(box: SecretBox, token: str, expires: float) -> str:
+    sealed = box.seal(json.dumps({"t": token, "e": int(expires)}), _CONTEXT)
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def open_session(box: SecretBox, cookie: str, now: float) -> str | None:
+    """The token inside a session cookie, or None when forged, garbled or expired."""
+    if not cookie or len(cookie) > _MAX_COOKIE:
+        return None
+    try:
+        sealed = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
+        content = json.loads(box.open(sealed, _CONTEXT))
+    except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
+        return None
+    token, expires = content.get("t"), content.get("e")
+    if not isinstance(token, str) or not isinstance(expires, int) or expires <= now:
+        return None
+    return token
+
+
+def session_resolver(request: web.Request) -> str | None:
+    """Installed as `SESSION_RESOLVER`: the cookie's token, for safe methods only."""
+    if request.method not in _SAFE_METHODS:
+        return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return None
+    return open_session(request.app[appkeys.SECRET_BOX], cookie, time.time())
+
+
+def _is_https(request: web.Request) -> bool:
+    return request.secure
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    token = body.get("token")
+    if not isinstance(token, str) or not token.strip() or len(token) > 512:
+        raise ApiError(422, "token", "Token must be a non-empty string")
+    async with request.app[appkeys.POOL].acquire() as conn:
+        principal = await principal_for_token(conn, token.strip())
+    expires = time.time() + SESSION_SECONDS
+    response = json_response(_principal_json(principal, expires))
+    response.set_cookie(
+        SESSION_COOKIE,
+        seal_session(request.app[appkeys.SECRET_BOX], token.strip(), expires),
+        max_age=SESSION_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=_is_https(request),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def current_session(request: web.Request) -> web.Response:
+    """Who the cookie (or bearer token) signs in as; 401 when nobody."""
+    principal = await authenticate(request)
+    return json_response(_principal_json(principal, None))
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    response = json_response({"signedOut": True})
+    response.del_cookie(SESSION_COOKIE, path="/", samesite="Strict", httponly=True)
+    return response
+
+
+def _principal_json(principal: Any, expires: float | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "level": principal.level.name,
+        "customer": principal.customer_id,
+        "reseller": principal.reseller_id,
+    }
+    if expires is not None:
+        body["expires"] = int(expires)
+    return body
+
+
+def setup_routes(app: web.Application) -> None:
+    app[SESSION_RESOLVER] = session_resolver
+    app.router.add_post("/api/session", sign_in)
+    app.router.add_get("/api/session", current_session)
+    app.router.add_delete("/api/session", sign_out)
