@@ -1,0 +1,337 @@
+"""Non-INVITE transactions: server side (RFC 3261 §17.2.2) and client side (§17.1.2).
+
+Theory of operation
+-------------------
+Server (§17.2.2): a request that matches no transaction (§17.2.3) creates one in
+TRYING and is handed to the TU; a retransmission of it is absorbed — while TRYING there
+is nothing to send, in PROCEEDING/COMPLETED the last response is sent again — and never
+reaches the TU twice. A final response moves it to COMPLETED, where Timer J (64*T1 on
+UDP, 0 on a reliable transport) keeps it to absorb retransmissions, then it is freed.
+A transaction left in TRYING/PROCEEDING by a TU that never answers is freed after 64*T1
+too, so the table is bounded in time.
+
+    TRYING --1xx--> PROCEEDING --final--> COMPLETED --Timer J--> (freed)
+       \\------------------final-----------/
+
+Client (§17.1.2): a sent request starts in TRYING with Timer F (64*T1) and, on UDP only,
+Timer E (T1, doubling up to T2; in PROCEEDING always T2) which retransmits it. A 1xx moves
+it to PROCEEDING, a final response to COMPLETED (reported once, Completed effect) where
+Timer K (T4 on UDP, 0 reliable) absorbs retransmitted responses; Timer F firing first
+reports TimedOut. Responses match by top Via branch and CSeq method (§17.1.3).
+
+Public API:
+    Timers(t1=0.5, t2=4.0, t4=5.0)                    RFC 3261 §17.1.1.1 / Table 4
+    server_key(request) -> ServerKey                  §17.2.3 (with the RFC 2543 fallback)
+    ServerTransactions(timers=Timers(), *, timer_j=None)
+        .receive(request, *, reliable, now) -> ServerReceived
+              .is_new: process it (then call .respond); else .resend is the bytes to
+              send again (None while the TU has not answered yet: just drop the request)
+        .respond(key, data, *, status, now)           record what was sent
+        .handle_timer(now) -> None; .next_deadline() -> float | None; len()
+    ClientTransactions(timers=Timers())
+        .start(request, data, *, reliable, now, destination=None) -> ClientKey
+        .receive_response(response, now) -> Completed | None   (None: 1xx, absorbed
+              retransmission, or no matching transaction)
+        .handle_timer(now) -> list[Retransmit | TimedOut]
+        .next_deadline() -> float | None; len(); .cancel(key)
+    Effects: Retransmit(key, data, destination), TimedOut(key, destination),
+             Completed(key, response, destination)
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from sipcore.errors import SipParseError
+from sipcore.message import BRANCH_MAGIC, SipRequest, SipResponse
+
+ServerKey = tuple[str, ...]
+ClientKey = tuple[str, str]  # (branch, method)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timers:
+    """T1 (RTT estimate), T2 (maximum non-INVITE retransmit interval), T4 (maximum time a
+    message stays in the network) — §17.1.1.1; tests use small values."""
+
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.t1 <= self.t2 or self.t4 < 0:
+            raise ValueError("timers need 0 < T1 <= T2 and T4 >= 0")
+
+
+class State(enum.Enum):
+    TRYING = "trying"
+    PROCEEDING = "proceeding"
+    COMPLETED = "completed"
+    TERMINATED = "terminated"
+
+
+def server_key(request: SipRequest) -> ServerKey:
+    """§17.2.3: (branch, sent-by, method) when the branch has the magic cookie; otherwise
+    the RFC 2543 match on Request-URI, tags, Call-ID, CSeq and top Via. ACK is keyed with
+    INVITE's method so it would find its INVITE transaction (§17.2.3)."""
+    via = request.top_via()
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch
+    if branch is not None and branch.startswith(BRANCH_MAGIC):
+        return (branch, via.sent_by().lower(), method)
+    cseq = request.cseq()
+    return (
+        "2543",
+        request.uri,
+        request.to().tag or "",
+        request.from_().tag or "",
+        request.call_id,
+        str(cseq.number),
+        method,
+        str(via),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerReceived:
+    key: ServerKey
+    is_new: bool
+    resend: bytes | None = None
+
+
+class _ServerTx:
+    __slots__ = ("deadline", "reliable", "response", "state")
+
+    def __init__(self, *, reliable: bool, deadline: float) -> None:
+        self.state = State.TRYING
+        self.response: bytes | None = None
+        self.reliable = reliable
+        self.deadline = deadline
+
+
+class _Deadlines:
+    """A heap of (when, seq, key) with lazy removal: an entry counts only while it equals
+    its transaction's current deadline."""
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seq = itertools.count()
+
+    def push(self, when: float, key: Any) -> None:
+        heapq.heappush(self._heap, (when, next(self._seq), key))
+
+    def pop_due(self, now: float) -> list[tuple[float, Any]]:
+        heap = self._heap
+        out = []
+        while heap and heap[0][0] <= now:
+            when, _, key = heapq.heappop(heap)
+            out.append((when, key))
+        return out
+
+    def peek(self, is_current: Any) -> float | None:
+        heap = self._heap
+        while heap:
+            when, _, key = heap[0]
+            if is_current(key, when):
+                return when
+            heapq.heappop(heap)
+        return None
+
+
+class ServerTransactions:
+    """The table of non-INVITE server transactions."""
+
+    def __init__(self, timers: Timers = Timers(), *, timer_j: float | None = None) -> None:
+        self.timers = timers
+        self.timer_j = 64 * timers.t1 if timer_j is None else timer_j
+        self._table: dict[ServerKey, _ServerTx] = {}
+        self._deadlines = _Deadlines()
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def state(self, key: ServerKey) -> State:
+        tx = self._table.get(key)
+        return State.TERMINATED if tx is None else tx.state
+
+    def receive(self, request: SipRequest, *, reliable: bool, now: float) -> ServerReceived:
+        """Match a request (raises SipParseError if its Via/CSeq cannot be read)."""
+        if request.method == "INVITE" or request.method == "ACK":
+            raise SipParseError("INVITE transactions are not handled here", status_hint=501)
+        key = server_key(request)
+        tx = self._table.get(key)
+        if tx is not None:
+            return ServerReceived(key=key, is_new=False, resend=tx.response)
+        deadline = now + 64 * self.timers.t1
+        self._table[key] = _ServerTx(reliable=reliable, deadline=deadline)
+        self._deadlines.push(deadline, key)
+        return ServerReceived(key=key, is_new=True)
+
+    def respond(self, key: ServerKey, data: bytes, *, status: int, now: float) -> None:
+        """Record the response sent for `key` (§17.2.2: provisional → PROCEEDING,
+        final → COMPLETED with Timer J). Unknown or completed keys are ignored."""
+        tx = self._table.get(key)
+        if tx is None or tx.state is State.COMPLETED:
+            return
+        tx.response = data
+        if status < 200:
+            tx.state = State.PROCEEDING
+            return
+        tx.state = State.COMPLETED
+        if tx.reliable or self.timer_j <= 0:
+            del self._table[key]
+            return
+        tx.deadline = now + self.timer_j
+        self._deadlines.push(tx.deadline, key)
+
+    def handle_timer(self, now: float) -> None:
+        for when, key in self._deadlines.pop_due(now):
+            tx = self._table.get(key)
+            if tx is not None and tx.deadline == when:
+                del self._table[key]
+
+    def next_deadline(self) -> float | None:
+        table = self._table
+
+        def current(key: ServerKey, when: float) -> bool:
+            tx = table.get(key)
+            return tx is not None and tx.deadline == when
+
+        return self._deadlines.peek(current)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retransmit:
+    key: ClientKey
+    data: bytes
+    destination: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimedOut:
+    key: ClientKey
+    destination: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Completed:
+    key: ClientKey
+    response: SipResponse
+    destination: Any = None
+
+
+class _ClientTx:
+    __slots__ = ("data", "deadline", "destination", "interval", "reliable", "state", "timer_f")
+
+    def __init__(self, *, data: bytes, reliable: bool, destination: Any) -> None:
+        self.state = State.TRYING
+        self.data = data
+        self.reliable = reliable
+        self.destination = destination
+        self.interval = 0.0
+        self.timer_f = 0.0
+        self.deadline = 0.0
+
+
+class ClientTransactions:
+    """Non-INVITE client transactions for requests sipfleet sends (NOTIFY, OPTIONS)."""
+
+    def __init__(self, timers: Timers = Timers()) -> None:
+        self.timers = timers
+        self._table: dict[ClientKey, _ClientTx] = {}
+        self._deadlines = _Deadlines()
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def state(self, key: ClientKey) -> State:
+        tx = self._table.get(key)
+        return State.TERMINATED if tx is None else tx.state
+
+    def start(
+        self,
+        request: SipRequest,
+        data: bytes,
+        *,
+        reliable: bool,
+        now: float,
+        destination: Any = None,
+    ) -> ClientKey:
+        """Track a request that the caller has just sent (its bytes are `data`)."""
+        branch = request.top_via().branch
+        if not branch or not branch.startswith(BRANCH_MAGIC):
+            raise ValueError("client requests need a z9hG4bK branch (§8.1.1.7)")
+        key = (branch, request.method)
+        if key in self._table:
+            raise ValueError("a transaction with this branch is already running")
+        tx = _ClientTx(data=data, reliable=reliable, destination=destination)
+        tx.timer_f = now + 64 * self.timers.t1
+        tx.interval = self.timers.t1
+        self._table[key] = tx
+        self._schedule(key, tx, now if reliable else now + tx.interval)
+        return key
+
+    def cancel(self, key: ClientKey) -> None:
+        self._table.pop(key, None)
+
+    def receive_response(self, response: SipResponse, now: float) -> Completed | None:
+        """§17.1.3 matching, then §17.1.2.2 transitions."""
+        try:
+            key = (response.top_via().branch or "", response.cseq().method)
+        except SipParseError:
+            return None
+        tx = self._table.get(key)
+        if tx is None or tx.state is State.COMPLETED:
+            return None
+        if response.status < 200:
+            if tx.state is State.TRYING:
+                tx.state = State.PROCEEDING
+                if not tx.reliable:  # §17.1.2.2: from now on retransmit every T2
+                    tx.interval = self.timers.t2
+            return None
+        tx.state = State.COMPLETED
+        tx.data = b""
+        if tx.reliable or self.timers.t4 <= 0:
+            del self._table[key]
+        else:
+            tx.deadline = now + self.timers.t4
+            self._deadlines.push(tx.deadline, key)
+        return Completed(key=key, response=response, destination=tx.destination)
+
+    def handle_timer(self, now: float) -> list[Retransmit | TimedOut]:
+        effects: list[Retransmit | TimedOut] = []
+        for when, key in self._deadlines.pop_due(now):
+            tx = self._table.get(key)
+            if tx is None or tx.deadline != when:
+                continue
+            if tx.state is State.COMPLETED:  # Timer K
+                del self._table[key]
+            elif when >= tx.timer_f:  # Timer F
+                del self._table[key]
+                effects.append(TimedOut(key=key, destination=tx.destination))
+            else:  # Timer E
+                effects.append(Retransmit(key=key, data=tx.data, destination=tx.destination))
+                if tx.state is State.TRYING:
+                    tx.interval = min(2 * tx.interval, self.timers.t2)
+                self._schedule(key, tx, when + tx.interval)
+        return effects
+
+    def next_deadline(self) -> float | None:
+        table = self._table
+
+        def current(key: ClientKey, when: float) -> bool:
+            tx = table.get(key)
+            return tx is not None and tx.deadline == when
+
+        return self._deadlines.peek(current)
+
+    def _schedule(self, key: ClientKey, tx: _ClientTx, timer_e: float) -> None:
+        """The next deadline is Timer E (UDP only) or Timer F, whichever comes first."""
+        tx.deadline = tx.timer_f if tx.reliable else min(timer_e, tx.timer_f)
+        self._deadlines.push(tx.deadline, key)
