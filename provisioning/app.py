@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 ROUTE_MODULES: list[str] = [
     "provisioning.api.tokens",
     "provisioning.api.live_routes",
+    "provisioning.api.customers",
+    "provisioning.api.extensions",
+    "provisioning.api.groups",
+    "provisioning.api.sipphone_models",
+    "provisioning.api.sipphones",
+    "provisioning.api.openapi",
 ]
 
 _PRINCIPAL = "sipfleet.principal"
