@@ -34,6 +34,7 @@ class ComponentError(Exception):
 
 
 COMPONENTS: list[str] = [
+    "provisioning.gate_component",
     "provisioning.sip_component",
     "provisioning.live_component",
 ]
