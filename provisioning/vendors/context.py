@@ -237,6 +237,7 @@ class PhoneContext:
     provisioning_url: str = ""
     ntp_server: str = "pool.ntp.org"
     serial: str | None = None
+    line_keys: int = 0  # the model's own programmable keys (catalogue `line_keys`)
 
     @property
     def mac_lower(self) -> str:

@@ -1,0 +1,82 @@
+"""Cisco SPA / Linksys SPA desk phones (SPA30x, SPA50x) and the SPA500S side car.
+
+Parameter names: Cisco Small Business SPA300/SPA500 Provisioning Guide, "Configuration
+parameters" (XML flat profile: Line_Enable_N_, User_ID_N_, Proxy_N_, SIP_Transport_N_,
+Extended_Function_N_, Unit_M_Key_K, Profile_Rule, Time_Zone, Connection_Type, VLAN_ID,
+Enable_LLDP-MED, Admin_Passwd, CW_Setting). Extended functions (same guide, "Line Key
+LED Patterns / Extended Function"): `fnc=sd;ext=…` speed dial, `fnc=blf+sd+cp;sub=…`
+BLF with speed dial and call pickup, `fnc=dnd`, `fnc=xml;url=…`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from provisioning.vendors.common import KeyRow, effective_codecs, key_rows, panel_rows, time_zone
+from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.spec import VendorSpec
+
+KEY_CODES: Mapping[str, str] = {
+    "SPEEDDIAL": "sd",
+    "BLF": "blf+sd+cp",
+    "LINE": "line",
+    "DND": "dnd",
+    "URL": "xml",
+    "PICKUP": "sd",
+    "PICKUPGROUP": "sd",
+    "QUEUE": "sd",
+    "SWITCH": "blf",
+}
+_CODECS = {"g722": "G722", "pcmu": "G711u", "pcma": "G711a", "g729": "G729a"}
+_LANGUAGES = {
+    "ENGLISH": "English",
+    "GERMAN": "German",
+    "FRENCH": "French",
+    "ITALIAN": "Italian",
+    "SPANISH": "Spanish",
+    "DUTCH": "Dutch",
+    "SWEDISH": "Swedish",
+    "POLISH": "Polish",
+    "RUSSIAN": "Russian",
+}
+
+
+def _function(row: KeyRow, ctx: PhoneContext) -> str:
+    """The Extended_Function value (`;` separates fields, so a label may not hold one)."""
+    account = ctx.accounts[min(row.account, len(ctx.accounts)) - 1]
+    label = row.label.replace(";", ",")
+    if row.code == "dnd":
+        return f"fnc=dnd;nme={label}"
+    if row.code == "xml":
+        return f"fnc=xml;url={row.value.replace(';', '%3B')};nme={label}"
+    if row.code.startswith("blf"):
+        return f"fnc={row.code};sub={row.value}@$PROXY;nme={label}"
+    target = account.pickup_code if row.function == "PICKUP" else row.value
+    return f"fnc=sd;ext={target}@$PROXY;nme={label}"
+
+
+def prepare(ctx: PhoneContext) -> Mapping[str, object]:
+    own = key_rows(ctx.softkeys, KEY_CODES)
+    codecs = [_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS]
+    return {
+        "keys": [(r, _function(r, ctx)) for r in own],
+        "panel_keys": [(r, _function(r, ctx)) for r in panel_rows(ctx, KEY_CODES)],
+        "preferred_codec": codecs[0] if codecs else "G711u",
+        "second_codec": codecs[1] if len(codecs) > 1 else "Unspecified",
+        "g722": "Yes" if "G722" in codecs else "No",
+        "timezone": time_zone(ctx.device.timezone),
+        "language": _LANGUAGES.get(ctx.device.language, "English"),
+        "date_format": "month/day" if ctx.device.date_format == "MM/DD/YYYY" else "day/month",
+    }
+
+
+SPEC = VendorSpec(
+    name="cisco",
+    key_codes=KEY_CODES,
+    xml=True,
+    content_type="application/xml; charset=utf-8",
+    device_template="cisco-spa.xml",
+    common_template="cisco-spa-common.cfg",
+    templates=("cisco-spa-base.xml", "cisco-spa.xml", "cisco-spa-common.cfg"),
+    prepare=prepare,
+)

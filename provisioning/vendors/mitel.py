@@ -1,0 +1,85 @@
+"""Mitel/Aastra 6800i SIP phones and their M680i/M685i expansion modules.
+
+Parameter names: Mitel 6800i/6900i SIP Phones Administrator Guide (`sip lineN …`, key
+settings `{key} type|value|label|line` for `topsoftkeyN` (6867i/6869i/6873i), `prgkeyN`
+(6865i) and `expmodM keyN`, key types blf, blfxfer, speeddial, line, dnd, directory,
+redial, voicemail (`services`), xfer, xml, pickup; `audio mode` 0 speaker, 1 headset,
+2 speaker/headset, 3 headset/speaker). The 6800 context soft keys (`softkeyN`) cannot
+do BLF (vendors.md), so BLF keys are only ever written to programmable / top soft keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from provisioning.vendors.common import effective_codecs, key_rows, panel_rows, time_zone
+from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.spec import VendorSpec
+
+KEY_CODES: Mapping[str, str] = {
+    "SPEEDDIAL": "speeddial",
+    "BLF": "blf",
+    "LINE": "line",
+    "DND": "dnd",
+    "ADDRESSBOOK": "directory",
+    "REDIAL": "redial",
+    "VOICEMAIL": "speeddial",
+    "TRANSFER": "xfer",
+    "URL": "xml",
+    "PICKUP": "pickup",
+    "PICKUPGROUP": "speeddial",
+    "QUEUE": "speeddial",
+    "SWITCH": "blf",
+    "MENU": "services",
+}
+# Models whose keys are `prgkeyN`; others use `topsoftkeyN`.
+_PRGKEY_MODELS = frozenset({"6863i", "6865i"})
+# `language` index into the loaded language packs (lang_xx.txt) — English is built in.
+_LANGUAGES = {"ENGLISH": "0", "FRENCH": "1", "GERMAN": "2", "ITALIAN": "3", "SPANISH": "4"}
+# sip customized codec payload numbers (RTP/AVP static types, RFC 3551 §6; Opus dynamic 115).
+_CODECS = {"g722": "9", "pcmu": "0", "pcma": "8", "g729": "18", "opus": "115"}
+# sip transport protocol: 1 UDP, 2 TCP, 4 TLS.
+_TRANSPORTS = {"udp": "1", "tcp": "2", "tls": "4"}
+_AUDIO_MODE = {"speaker": "0", "headset": "1", "speaker-headset": "2", "headset-speaker": "3"}
+# date format: 0 WWW MMM DD, 1 DD-MMM-YY, 2 YYYY-MM-DD, 3 DD/MM/YYYY, 4 DD/MM/YY,
+# 5 DD-MM-YY, 6 MM/DD/YY
+_DATE_FORMATS = {
+    "YYYY-MM-DD": "2",
+    "DD/MM/YYYY": "3",
+    "DD.MM.YYYY": "3",
+    "DD-MM-YYYY": "5",
+    "MM/DD/YYYY": "6",
+}
+
+
+def prepare(ctx: PhoneContext) -> Mapping[str, object]:
+    prefix = "prgkey" if ctx.model in _PRGKEY_MODELS else "topsoftkey"
+    # BLF keys transfer during a call when the transfer method is not "new call" (blfxfer).
+    blf = "blf" if ctx.device.transfer_method == "NEW_CALL" else "blfxfer"
+    codes = {**KEY_CODES, "BLF": blf, "SWITCH": "blf"}
+    codecs = [_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS]
+    tz = time_zone(ctx.device.timezone)
+    return {
+        "key_prefix": prefix,
+        "keys": key_rows(ctx.softkeys, codes),
+        "panel_keys": panel_rows(ctx, codes),
+        "codecs": ",".join(f"payload={p};ptime=20;silsupp=off" for p in codecs),
+        "transport": _TRANSPORTS[ctx.accounts[0].transport],
+        "language": _LANGUAGES.get(ctx.device.language, "0"),
+        "date_format": _DATE_FORMATS.get(ctx.device.date_format, "2"),
+        "tz_minutes": -tz.offset_minutes,
+        "dst": tz.dst,
+        "audio_mode": _AUDIO_MODE.get(ctx.device.headset_button or "speaker", "0"),
+    }
+
+
+SPEC = VendorSpec(
+    name="mitel",
+    key_codes=KEY_CODES,
+    xml=False,
+    content_type="text/plain; charset=utf-8",
+    device_template="mitel.cfg",
+    common_template="mitel-common.cfg",
+    templates=("mitel-base.cfg", "mitel.cfg", "mitel-common.cfg"),
+    prepare=prepare,
+)

@@ -1,0 +1,89 @@
+"""Poly/Polycom VVX phones (UC Software 5.x/6.x).
+
+Files: the master file `{mac}.cfg` (or `000000000000.cfg`) names the config files
+(`CONFIG_FILES`), here `{mac}-user.cfg` (Polycom UC Software Administrator Guide, "Master
+configuration file"). Parameter names: the same guide's parameter reference (reg.N.*,
+lineKey.N.category/index, attendant.resourceList.N.*, efk.efklist.N.*, voice.codecPref.*,
+device.net.*, tcpIpApp.sntp.*, lcl.*, call.callWaiting.enable, call.DefaultTransferType).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from provisioning.vendors.common import KeyRow, effective_codecs, key_rows, panel_rows, time_zone
+from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.spec import VendorSpec
+
+# lineKey.N.category values; speed dials are Enhanced Feature Keys ("EFK") that dial.
+KEY_CODES: Mapping[str, str] = {
+    "SPEEDDIAL": "EFK",
+    "BLF": "BLF",
+    "LINE": "Line",
+    "PICKUPGROUP": "EFK",
+    "QUEUE": "EFK",
+    "SWITCH": "BLF",
+}
+
+_LANGUAGES = {
+    "ENGLISH": "English_United_States",
+    "CHINESE": "Chinese_China",
+    "DUTCH": "Dutch_Netherlands",
+    "FRENCH": "French_France",
+    "GERMAN": "German_Germany",
+    "ITALIAN": "Italian_Italy",
+    "JAPANESE": "Japanese_Japan",
+    "POLISH": "Polish_Poland",
+    "RUSSIAN": "Russian_Russia",
+    "SPANISH": "Spanish_Spain",
+    "SWEDISH": "Swedish_Sweden",
+}
+# voice.codecPref.<name> = rank (1 = first choice, 0 = disabled)
+_CODECS = {"opus": "OPUS", "g722": "G722", "pcmu": "G711_Mu", "pcma": "G711_A", "g729": "G729_AB"}
+_TRANSPORTS = {"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"}
+_DATE_FORMATS = {
+    "YYYY-MM-DD": "Y,M,D",
+    "DD/MM/YYYY": "D,M,Y",
+    "MM/DD/YYYY": "M,D,Y",
+    "DD.MM.YYYY": "D,M,Y",
+}
+
+
+def _split(rows: tuple[KeyRow, ...]) -> tuple[list[KeyRow], list[KeyRow]]:
+    return [r for r in rows if r.code == "BLF"], [r for r in rows if r.code == "EFK"]
+
+
+def prepare(ctx: PhoneContext) -> Mapping[str, object]:
+    own = key_rows(ctx.softkeys, KEY_CODES)
+    panel = panel_rows(ctx, KEY_CODES)
+    blf, efk = _split(own + panel)
+    first_panel = ctx.line_keys or max((r.position for r in own), default=0)
+    # lineKey.N numbering continues onto the expansion modules (EM50 keys follow the phone's).
+    line_keys = [(r.position, r) for r in own] + [(first_panel + r.position, r) for r in panel]
+    index = {id(r): n for n, r in enumerate(blf, 1)} | {id(r): n for n, r in enumerate(efk, 1)}
+    ranks = {_CODECS[c]: n for n, c in enumerate(effective_codecs(ctx), 1) if c in _CODECS}
+    return {
+        "line_keys": [(pos, r, index.get(id(r), r.account)) for pos, r in line_keys],
+        "blf": blf,
+        "efk": efk,
+        "codec_ranks": [(name, ranks.get(name, 0)) for name in _CODECS.values()],
+        "language": _LANGUAGES.get(ctx.device.language, "English_United_States"),
+        "gmt_offset": time_zone(ctx.device.timezone).offset_minutes * 60,
+        "dst": time_zone(ctx.device.timezone).dst,
+        "date_format": _DATE_FORMATS.get(ctx.device.date_format, "Y,M,D"),
+        "transports": _TRANSPORTS,
+        "transfer": "Blind" if ctx.device.transfer_method == "BLIND" else "Consultative",
+    }
+
+
+SPEC = VendorSpec(
+    name="polycom",
+    key_codes=KEY_CODES,
+    xml=True,
+    content_type="application/xml; charset=utf-8",
+    device_template="polycom.cfg",
+    master_template="polycom-master.cfg",
+    common_template="polycom-common.cfg",
+    templates=("polycom-base.cfg", "polycom.cfg", "polycom-master.cfg", "polycom-common.cfg"),
+    prepare=prepare,
+)

@@ -1,0 +1,259 @@
+"""Render a phone's config file from its `PhoneContext` with the vendor's Jinja2 templates.
+
+Templates: `provisioning/templates/<vendor>/<file>` (a base per vendor, model templates
+extending it), searched *after* operator templates (`/api/templates/phones`), which are
+passed in as `overrides` (file name → content) and override a built-in of the same name.
+Compiled templates are cached: one sandboxed Environment per distinct set of overrides, and
+Jinja caches each compiled template in it, so a fetch renders without parsing anything.
+
+Escaping is by format, for every value any template prints (`finalize`): control
+characters (CR, LF, …) become spaces, so a label can never start a new key=value line;
+XML templates are autoescaped. `customConfig` (002) goes last — appended to key=value
+files, inside the root element of XML files.
+
+Template variables: `phone` (the PhoneContext), `vendor` (the vendor module's prepared
+values: key rows with the vendor's codes, language and time-zone spellings, codecs) and,
+for common files, `common` (CommonContext).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType, SimpleNamespace, TracebackType
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from provisioning.vendors import registry
+from provisioning.vendors.context import CommonContext, PhoneContext
+from provisioning.vendors.filenames import FileRequest
+from provisioning.vendors.spec import VendorSpec
+
+_NO_OVERRIDES: Mapping[str, str] = MappingProxyType({})
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CUSTOM_PREFIX = "custom:"
+
+
+class TemplateError(ValueError):
+    """A template that does not parse or does not render: which file, which line, why."""
+
+    def __init__(self, filename: str, line: int | None, reason: str) -> None:
+        where = f"{filename}, line {line}" if line else filename
+        super().__init__(f"{where}: {reason}")
+        self.filename = filename
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedFile:
+    body: bytes
+    content_type: str
+
+
+class _Loader(jinja2.BaseLoader):
+    """Operator templates first, then the built-ins of every vendor."""
+
+    def __init__(self, overrides: Mapping[str, str]) -> None:
+        self._overrides = dict(overrides)
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Any]:
+        if template in self._overrides:
+            return self._overrides[template], _CUSTOM_PREFIX + template, lambda: True
+        path = registry.template_path(template)
+        if path is None or not path.is_file():
+            raise jinja2.TemplateNotFound(template)
+        return path.read_text(encoding="utf-8"), str(path), lambda: True
+
+
+def _is_xml(name: str | None) -> bool:
+    if not name:
+        return False
+    base = name.rsplit("/", 1)[-1].removeprefix(_CUSTOM_PREFIX)
+    spec = registry.vendor_of_template(base)
+    if spec is not None and base in spec.templates:
+        return spec.xml
+    return base.lower().endswith((".xml", ".htm")) or (spec is not None and spec.xml)
+
+
+def _finalize(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return _CONTROL.sub(" ", value)
+    return value
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(overrides: tuple[tuple[str, str], ...]) -> jinja2.Environment:
+    return ImmutableSandboxedEnvironment(
+        loader=_Loader(dict(overrides)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=_is_xml,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+        cache_size=400,
+    )
+
+
+def _env(overrides: Mapping[str, str]) -> jinja2.Environment:
+    return _environment(tuple(sorted(overrides.items())) if overrides else ())
+
+
+def _template_name(spec: VendorSpec, ctx_template: str | None, file: FileRequest) -> str:
+    if file.kind == "master":
+        name = spec.master_template
+    elif file.kind == "common":
+        name = spec.common_template
+    else:
+        name = ctx_template or spec.device_template
+    if not name:
+        raise LookupError(f"{spec.name} has no template for {file.kind} file {file.filename}")
+    return name
+
+
+def render_config(
+    ctx: PhoneContext, file: FileRequest, *, overrides: Mapping[str, str] = _NO_OVERRIDES
+) -> RenderedFile:
+    """The body of a per-MAC file (`device`, or Polycom's `master`) for one phone."""
+    spec = registry.vendor(ctx.vendor)
+    if file.kind == "common":
+        common = CommonContext(
+            vendor=ctx.vendor,
+            model=ctx.model,
+            provisioning_url=ctx.provisioning_url,
+            ntp_server=ctx.ntp_server,
+        )
+        return render_common(common, file, overrides=overrides)
+    name = _template_name(spec, ctx.template, file)
+    variables = {"phone": ctx, "vendor": _values(spec, ctx)}
+    body = _render(name, variables, overrides)
+    if file.kind == "device" and ctx.custom_config:
+        body = _append_custom(body, ctx.custom_config, xml=_is_xml(name))
+    return RenderedFile(body=body.encode("utf-8"), content_type=spec.content_type)
+
+
+def render_common(
+    common: CommonContext, file: FileRequest, *, overrides: Mapping[str, str] = _NO_OVERRIDES
+) -> RenderedFile:
+    """A vendor's common file (no MAC): mostly where to fetch the per-MAC file from."""
+    spec = registry.vendor(common.vendor)
+    name = _template_name(spec, None, file)
+    body = _render(name, {"common": common}, overrides)
+    return RenderedFile(body=body.encode("utf-8"), content_type=spec.content_type)
+
+
+def _values(spec: VendorSpec, ctx: PhoneContext) -> SimpleNamespace:
+    """The vendor's prepared values as attributes (`vendor.keys`; a dict would shadow
+    `keys` with its method)."""
+    return SimpleNamespace(**spec.prepare(ctx))
+
+
+def _render(name: str, variables: Mapping[str, object], overrides: Mapping[str, str]) -> str:
+    try:
+        return _env(overrides).get_template(name).render(variables)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateError(
+            _short(error.filename or name), error.lineno, error.message or ""
+        ) from None
+    except jinja2.TemplateNotFound as error:
+        raise TemplateError(name, None, f"template {error.name} not found") from None
+    except (jinja2.UndefinedError, jinja2.TemplateError, TypeError, ValueError) as error:
+        filename, line = _template_frame(sys.exc_info()[2], name)
+        raise TemplateError(filename, line, str(error)) from None
+
+
+def _short(filename: str) -> str:
+    return filename.removeprefix(_CUSTOM_PREFIX).rsplit("/", 1)[-1]
+
+
+def _template_frame(tb: TracebackType | None, default: str) -> tuple[str, int | None]:
+    """The innermost template frame of a render error: Jinja rewrites tracebacks so that
+    template frames carry the template's file name and line."""
+    found: tuple[str, int | None] = (default, None)
+    while tb is not None:
+        code = tb.tb_frame.f_code.co_filename
+        if code.startswith(_CUSTOM_PREFIX) or "/templates/" in code:
+            found = (_short(code), tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _append_custom(body: str, custom: str, *, xml: bool) -> str:
+    """customConfig last: before the root's closing tag in XML, else after everything."""
+    text = custom if custom.endswith("\n") else custom + "\n"
+    if xml:
+        cut = body.rstrip().rfind("</")
+        if cut > 0:
+            return body[:cut] + text + body[cut:]
+    return _join(body, text)
+
+
+def _join(body: str, text: str) -> str:
+    return body + text if body.endswith("\n") else body + "\n" + text
+
+
+def builtin_templates() -> tuple[str, ...]:
+    """Every built-in template file name."""
+    return tuple(sorted(registry.TEMPLATE_VENDOR))
+
+
+def template_source(filename: str, *, overrides: Mapping[str, str] = _NO_OVERRIDES) -> str:
+    """A template's text: the operator's if there is one, else the built-in."""
+    if filename in overrides:
+        return overrides[filename]
+    path = registry.template_path(filename)
+    if path is None or not path.is_file():
+        raise LookupError(f"no template {filename!r}")
+    return path.read_text(encoding="utf-8")
+
+
+def check_template(
+    filename: str, content: str, *, overrides: Mapping[str, str] = _NO_OVERRIDES
+) -> None:
+    """Refuse an operator template that does not parse or does not render.
+
+    It is rendered against a sample phone of its vendor (the built-in's vendor, or the
+    vendor its name starts with; otherwise every vendor's, passing if any renders), with
+    every soft-key function, side panels, static network and VLANs, so that a misspelt
+    setting fails here and not when a phone fetches. Raises `TemplateError(filename,
+    line, reason)`.
+    """
+    from provisioning.vendors.samples import sample_context
+
+    merged = {**overrides, filename: content}
+    env = _env(merged)
+    try:
+        env.parse(content, filename, _CUSTOM_PREFIX + filename)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateError(filename, error.lineno, error.message or "syntax error") from None
+    owner = registry.vendor_of_template(filename)
+    specs = [owner] if owner is not None else list(registry.VENDORS.values())
+    first: TemplateError | None = None
+    for spec in specs:
+        ctx = sample_context(spec.name, template=filename)
+        try:
+            _render(
+                filename,
+                {"phone": ctx, "vendor": _values(spec, ctx), "common": _sample_common(spec.name)},
+                merged,
+            )
+            return
+        except TemplateError as error:
+            first = first or error
+    if first is not None:
+        raise first
+
+
+def _sample_common(vendor: str) -> CommonContext:
+    return CommonContext(vendor=vendor, model=None, provisioning_url="https://prov.example/")

@@ -1,0 +1,97 @@
+"""snom desk phones (D7xx/D8xx) and M-series DECT bases.
+
+Key names: snom "XML provisioning" and "Configuration parameters" pages of the snom
+service wiki (phone-settings: user_*, codec_priority_list, dhcp, ip_adr, vlan_*, …;
+functionKeys: `<fkey idx context label perm>TYPE VALUE</fkey>` with types blf, speed,
+line, url, keyevent F_DND / F_ADR_BOOK / F_REDIAL / F_RETRIEVE / F_TRANSFER / F_HOLD /
+F_REC / F_SETTINGS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from provisioning.vendors.common import KeyRow, effective_codecs, key_rows, panel_rows, time_zone
+from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.spec import VendorSpec
+
+KEY_CODES: Mapping[str, str] = {
+    "SPEEDDIAL": "speed",
+    "BLF": "blf",
+    "LINE": "line",
+    "DND": "keyevent F_DND",
+    "ADDRESSBOOK": "keyevent F_ADR_BOOK",
+    "REDIAL": "keyevent F_REDIAL",
+    "VOICEMAIL": "keyevent F_RETRIEVE",
+    "TRANSFER": "keyevent F_TRANSFER",
+    "URL": "url",
+    "HOLD": "keyevent F_HOLD",
+    "RECORD": "keyevent F_REC",
+    "MENU": "keyevent F_SETTINGS",
+    # Group pickup is the PBX's feature code: a speed dial to it.
+    "PICKUP": "speed",
+    "PICKUPGROUP": "speed",
+    "QUEUE": "speed",
+    "SWITCH": "blf",
+}
+
+_LANGUAGES = {
+    "ENGLISH": "English",
+    "GERMAN": "Deutsch",
+    "FRENCH": "Francais",
+    "ITALIAN": "Italiano",
+    "SPANISH": "Espanol",
+    "DUTCH": "Nederlands",
+    "SWEDISH": "Svenska",
+    "POLISH": "Polski",
+    "RUSSIAN": "Russian",
+    "GREEK": "Greek",
+    "CHINESE": "Chinese",
+    "JAPANESE": "Japanese",
+    "UKRAINIAN": "Ukrainian",
+    "BULGARIAN": "Bulgarian",
+}
+_CODECS = {"opus": "opus", "g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729"}
+# user_host accepts ";transport=" (snom wiki, "user_host").
+_TRANSPORT_SUFFIX = {"udp": "", "tcp": ";transport=tcp", "tls": ";transport=tls"}
+
+
+def _fkey_text(row: KeyRow, ctx: PhoneContext) -> str:
+    """The content of `<fkey>`: type then value (snom wiki, "Function keys")."""
+    account = ctx.accounts[min(row.account, len(ctx.accounts)) - 1]
+    if row.code == "blf":
+        pickup = f"|{account.pickup_code}" if account.pickup_code else ""
+        return f"blf <sip:{row.value}@{account.realm}>{pickup}"
+    if row.function == "PICKUP":
+        return f"speed {account.pickup_code}"
+    if row.code in ("speed", "url"):
+        return f"{row.code} {row.value}"
+    return row.code
+
+
+def prepare(ctx: PhoneContext) -> Mapping[str, object]:
+    own = key_rows(ctx.softkeys, KEY_CODES)
+    first_panel_idx = ctx.line_keys or (max((k.position for k in own), default=0))
+    panel = panel_rows(ctx, KEY_CODES)
+    return {
+        "fkeys": [(row.position - 1, row, _fkey_text(row, ctx)) for row in own]
+        + [(first_panel_idx + row.position - 1, row, _fkey_text(row, ctx)) for row in panel],
+        "language": _LANGUAGES.get(ctx.device.language, "English"),
+        "utc_offset": time_zone(ctx.device.timezone).offset_minutes * 60,
+        "codecs": ",".join(_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS),
+        "transport_suffix": _TRANSPORT_SUFFIX,
+        "blind": "on" if ctx.device.transfer_method == "BLIND" else "off",
+        "headset": "on" if (ctx.device.headset_button or "").startswith("headset") else "off",
+    }
+
+
+SPEC = VendorSpec(
+    name="snom",
+    key_codes=KEY_CODES,
+    xml=True,
+    content_type="application/xml; charset=utf-8",
+    device_template="snom.xml",
+    common_template="snom-common.xml",
+    templates=("snom-base.xml", "snom.xml", "snom-common.xml", "snom-dect.xml"),
+    prepare=prepare,
+)

@@ -1,0 +1,90 @@
+"""Yealink desk phones (T3x/T4xU/T5xW) and W-series DECT bases.
+
+Key names and codes: Yealink SIP-T5X / T4XU Administrator Guide, "Appendix: DSS key
+types" (linekey.X.type: 3 Transfer, 4 Hold, 5 DND, 12 Voice Mail, 13 Speed Dial, 15 Line,
+16 BLF, 23 Group Pickup, 25 Record, 27 XML Browser, 29 Directory, 30 Menu) and the
+parameter reference (transfer.dsskey_deal_type, local_time.*, static.network.*).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from provisioning.vendors.common import effective_codecs, key_rows, panel_rows, time_zone
+from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.spec import VendorSpec
+
+KEY_CODES: Mapping[str, str] = {
+    "SPEEDDIAL": "13",
+    "BLF": "16",
+    "LINE": "15",
+    "DND": "5",
+    "ADDRESSBOOK": "29",
+    "VOICEMAIL": "12",
+    "TRANSFER": "3",
+    "URL": "27",
+    "HOLD": "4",
+    "RECORD": "25",
+    "MENU": "30",
+    "PICKUP": "23",
+    # A pickup group or queue is a number on the PBX: a speed dial to it.
+    "PICKUPGROUP": "13",
+    "QUEUE": "13",
+    # A switch is watched like an extension (dialog state of the switch's name).
+    "SWITCH": "16",
+}
+
+# lang.gui values (Administrator Guide, "Language").
+_LANGUAGES = {
+    "ENGLISH": "English",
+    "CHINESE": "Chinese_S",
+    "DUTCH": "Dutch",
+    "FRENCH": "French",
+    "GERMAN": "German",
+    "GREEK": "Greek",
+    "ITALIAN": "Italian",
+    "JAPANESE": "Japanese",
+    "POLISH": "Polish",
+    "RUSSIAN": "Russian",
+    "SPANISH": "Spanish",
+    "SWEDISH": "Swedish",
+    "UKRAINIAN": "Ukrainian",
+    "BULGARIAN": "Bulgarian",
+}
+# local_time.date_format: 2 YYYY-MM-DD, 3 DD/MM/YYYY, 4 MM/DD/YY.
+_DATE_FORMATS = {"YYYY-MM-DD": "2", "DD/MM/YYYY": "3", "MM/DD/YYYY": "4", "DD.MM.YYYY": "3"}
+# transfer.dsskey_deal_type: 0 new call, 1 attended transfer, 2 blind transfer.
+_TRANSFER = {"NEW_CALL": "0", "ATTENDED": "1", "BLIND": "2"}
+# account.X.sip_server.Y.transport_type: 0 UDP, 1 TCP, 2 TLS.
+TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "2"}
+# account.X.codec.<name>.* names.
+_CODECS = {"opus": "opus", "g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729"}
+
+
+def prepare(ctx: PhoneContext) -> Mapping[str, object]:
+    codecs = [_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS]
+    return {
+        "keys": key_rows(ctx.softkeys, KEY_CODES),
+        "panel_keys": panel_rows(ctx, KEY_CODES),
+        "transports": TRANSPORTS,
+        "language": _LANGUAGES.get(ctx.device.language, "English"),
+        "date_format": _DATE_FORMATS.get(ctx.device.date_format, "2"),
+        "time_format": "1" if ctx.device.time_format == 24 else "0",
+        "transfer": _TRANSFER[ctx.device.transfer_method],
+        "timezone": time_zone(ctx.device.timezone),
+        "codecs": codecs,
+        "all_codecs": list(_CODECS.values()),
+        "headset_prior": "1" if (ctx.device.headset_button or "").startswith("headset") else "0",
+    }
+
+
+SPEC = VendorSpec(
+    name="yealink",
+    key_codes=KEY_CODES,
+    xml=False,
+    content_type="text/plain; charset=utf-8",
+    device_template="yealink.cfg",
+    common_template="yealink-common.cfg",
+    templates=("yealink-base.cfg", "yealink.cfg", "yealink-common.cfg", "yealink-dect.cfg"),
+    prepare=prepare,
+)
