@@ -45,6 +45,7 @@ class ProvisionedPhone:
     mac_address: str
     handset_index: int | None
     handset_address: str | None
+    serial: str | None
     model_name: str
     vendor: str
     model: str
@@ -81,6 +82,7 @@ class ProvisionedPhone:
     device: dict[str, Any]
     softkeys: tuple[ResolvedKey, ...]
     version: int
+    rejected: bool  # the MAC was rejected from auto provisioning (403)
 
     def __repr__(self) -> str:  # the sealed secrets stay out of logs and tracebacks
         return f"ProvisionedPhone(id={self.id!r}, mac_address={self.mac_address!r})"
@@ -151,7 +153,7 @@ FROM jsonb_array_elements(
 """
 _PHONES_FOR_MAC = f"""
 SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
-       p.mac_address, p.handset_index, p.handset_address,
+       p.mac_address, p.handset_index, p.handset_address, p.serial,
        m.name AS model_name, m.vendor, m.model, m.kind, m.line_keys, m.accounts,
        m.softkey_functions, m.template,
        sp.name AS side_panel_model, coalesce(p.side_panel_count, 0) AS side_panel_count,
@@ -163,6 +165,8 @@ SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
        p.display_brightness, p.display_brightness_idle, p.display_background,
        p.display_font_color, p.custom_config,
        p.ringer, p.volume, p.codec, p.network, p.device, p.version,
+       coalesce((SELECT s.rejected FROM seen_phones s WHERE s.mac_address = p.mac_address),
+                false) AS rejected,
        ({_KEY_TARGETS}) AS softkeys
 FROM sip_phones p
 JOIN customers c ON c.id = p.customer_id

@@ -1,0 +1,165 @@
+"""Provisioning fetches per second over HTTP keep-alive, 10,000 phones, gate and DB in path.
+
+Starts its own embedded PostgreSQL (pgserver), migrates it, writes N Yealink T54W phones
+(each with an extension, 6 BLF keys on other extensions and a speed dial; LOCKED to
+127.0.0.1 so the IP gate decides on every fetch without a lock write), starts
+`python -m provisioning serve` against it as a real subprocess, then drives it for a
+bounded time from an aiohttp client with C keep-alive connections, each fetch a random
+phone's `{mac}.cfg` with the phone's User-Agent. Prints fetches/s, latency percentiles,
+status counts and the server's CPU use. Everything on 127.0.0.1; everything it starts is
+stopped at the end.
+
+    python bench/provisioning/bench_prov.py --phones 10000 --seconds 15 --connections 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+
+from db import migrate  # noqa: E402
+from db.embedded import start_embedded  # noqa: E402
+from provisioning.credentials import SecretBox, new_credentials  # noqa: E402
+from tests.process import free_port, start_sipfleet  # noqa: E402
+
+KEY = bytes(range(32))
+REALM = "sipfleet.test"
+
+
+async def populate(uri: str, phones: int) -> list[str]:
+    conn = await asyncpg.connect(uri)
+    try:
+        await migrate.upgrade(conn)
+        box = SecretBox(KEY)
+        model = await conn.fetchval("SELECT id FROM sip_phone_models WHERE name = 'yealink-t54w'")
+        macs = []
+        per_customer = 100
+        for start in range(0, phones, per_customer):
+            cust = await conn.fetchval(
+                "INSERT INTO customers (name) VALUES ($1) RETURNING id", f"C{start}"
+            )
+            exts = await conn.fetch(
+                "INSERT INTO extensions (customer_id, number, name) "
+                "SELECT $1, (100 + n)::text, 'User ' || n FROM generate_series(1, $2) n "
+                "RETURNING id",
+                cust,
+                per_customer,
+            )
+            ext_ids = [row["id"] for row in exts]
+            rows = []
+            for n in range(min(per_customer, phones - start)):
+                stored, _ = new_credentials(box, REALM)
+                mac = f"0015{start + n:08X}"
+                macs.append(mac)
+                keys = [
+                    {"index": k, "function": "BLF", "value": ext_ids[(n + k + 1) % len(ext_ids)],
+                     "label": None}
+                    for k in range(6)
+                ] + [{"index": 6, "function": "SPEEDDIAL", "value": "112", "label": "SOS"}]
+                rows.append((cust, ext_ids[n], model, mac, stored.username, stored.password_enc,
+                             stored.ha1_md5, stored.ha1_sha256, keys))
+            await conn.executemany(
+                "INSERT INTO sip_phones (customer_id, extension_id, model_id, mac_address, "
+                "username, password_enc, ha1_md5, ha1_sha256, softkeys, ip_mode, ip_address) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, 'LOCKED', '127.0.0.1')",
+                [(*row[:-1], json.dumps(row[-1])) for row in rows],
+            )
+        return macs
+    finally:
+        await conn.close()
+
+
+async def drive(base: str, macs: list[str], seconds: float, connections: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            rng = random.Random()
+            while time.monotonic() < deadline:
+                mac = rng.choice(macs)
+                ua = f"Yealink SIP-T54W 96.86.0.100 {mac.lower()}"
+                started = time.perf_counter()
+                async with session.get(
+                    f"{base}/prov/{mac.lower()}.cfg", headers={"User-Agent": ua}
+                ) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                latencies.append(time.perf_counter() - started)
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.monotonic() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+
+    return {
+        "fetches": len(latencies),
+        "seconds": round(elapsed, 2),
+        "rate": round(len(latencies) / elapsed),
+        "p50_ms": round(pct(0.5), 2),
+        "p99_ms": round(pct(0.99), 2),
+        "statuses": statuses,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--phones", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    args = parser.parse_args()
+    args.seconds = min(args.seconds, 60.0)  # bounded: this machine is shared
+    root = Path(tempfile.mkdtemp(prefix="sf-bench-prov-"))
+    server = start_embedded(root / "pg")
+    process = None
+    try:
+        macs = asyncio.run(populate(server.uri, args.phones))
+        process = start_sipfleet(
+            root / "data",
+            env={"SIPFLEET_DATABASE_URL": server.uri, "SIPFLEET_LOG_LEVEL": "warning"},
+            sip_port=free_port(),
+        )
+        base = process.base_url
+        asyncio.run(drive(base, macs, args.warmup, args.connections))
+        before = cpu_seconds(process.process.pid)
+        result = asyncio.run(drive(base, macs, args.seconds, args.connections))
+        used = cpu_seconds(process.process.pid) - before
+        result["server_cpu_percent"] = round(100 * used / result["seconds"])
+        result["phones"] = args.phones
+        result["connections"] = args.connections
+        print(result)
+    finally:
+        if process is not None:
+            process.stop()
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

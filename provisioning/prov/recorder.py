@@ -1,0 +1,82 @@
+"""Writes what successful fetches cause, in batches.
+
+A fetch must answer without waiting for three writes (`config_loaded`, the sighting, the
+`phone.config_fetched` event); at thousands of fetches a second, one transaction per fetch
+would be the bottleneck. Fetches are queued and written every `interval` seconds (or at
+once when `max_batch` are waiting), three statements per batch whatever its size. The
+queue is bounded: beyond `max_pending` the oldest unwritten fetches are dropped with a
+warning (the config was served; only its bookkeeping is lost). Stopping writes the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Any
+
+import asyncpg
+
+from db import provisioning as prov_db
+from db.provisioning import Fetch
+
+log = logging.getLogger(__name__)
+
+
+class FetchRecorder:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        *,
+        interval: float = 0.2,
+        max_batch: int = 2000,
+        max_pending: int = 100_000,
+    ) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._max_batch = max_batch
+        self._pending: deque[Fetch] = deque(maxlen=max_pending)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.written = 0
+
+    def add(self, fetch: Fetch) -> None:
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped += 1
+        self._pending.append(fetch)
+        if len(self._pending) >= self._max_batch:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Write everything queued so far (tests call it to see the effects at once)."""
+        while self._pending:
+            batch = [self._pending.popleft() for _ in range(min(len(self._pending), 5000))]
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await prov_db.record_fetches(conn, batch)
+                self.written += len(batch)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("could not record %d config fetches: %s", len(batch), exc)
+                return
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            await self.flush()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+        if self.dropped:
+            log.warning("%d config fetches were not recorded (queue full)", self.dropped)

@@ -1,0 +1,278 @@
+"""The provisioning file server: `GET /prov/<file>` and `GET /prov/<secret>/<file>`.
+
+A per-MAC file is served only when every check passes, in this order:
+1. the scanner throttle lets the address ask for per-MAC files (else 429, `throttle.py`);
+2. the MAC is assigned to a SIP phone, and the path carries the phone's customer's secret
+   segment when it has one (`customers.provisioning_secret`) — else the MAC counts as
+   unknown: 404, the sighting recorded (`/api/phones`), `phone.discovered` the first time,
+   and the address charged a throttle token;
+3. the MAC is not rejected (`/api/phones/{mac}/reject`) — else 403;
+4. the User-Agent, when it carries a MAC, carries this one — else 403 and `phone.mismatch`
+   (a phone asking for another phone's file); vendor/model mismatches are the gate's;
+5. HTTP Basic credentials (`httpauth.py`) are right when sent, and sent when
+   `provisioning_http_auth` is on — else 401;
+6. the IP policy gate admits the address (`channel="prov"`; it locks an OPEN phone and
+   records `phone.ip_locked` / `phone.denied` / `phone.mismatch`) — else 403.
+Then the config is rendered (`provisioning.vendors.render`, custom templates first) and
+the fetch queued for `recorder.py` (`config_loaded`, the sighting, `phone.config_fetched`
+with file, address and User-Agent — never the body). Common files (no MAC: Yealink
+`y0000000000XX.cfg`, Snom `snomD785.htm`, …) hold no secret and are served to anyone.
+
+Bodies and passwords are never logged; log lines name the file, the MAC and the address.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from db import provisioning as prov_db
+from db import seen_phones
+from db.provisioning import Fetch, ProvisionedPhone
+from provisioning.config import Settings
+from provisioning.credentials import SecretBox
+from provisioning.gate.forwarded import request_client
+from provisioning.hub import ServiceHub
+from provisioning.prov.httpauth import credentials_valid
+from provisioning.prov.loader import ServerInfo, build_context
+from provisioning.prov.recorder import FetchRecorder
+from provisioning.prov.store import TemplateStore
+from provisioning.prov.throttle import UnknownMacThrottle
+from provisioning.vendors import filenames
+from provisioning.vendors.context import CommonContext
+from provisioning.vendors.filenames import FileRequest
+from provisioning.vendors.useragent import UserAgentInfo, parse_user_agent
+from sipcore.gateport import AllowAll, GateSubject
+
+log = logging.getLogger(__name__)
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=text + "\n", headers={**_NO_STORE, **(headers or {})})
+
+
+def client_address(request: web.Request, settings: Settings) -> str:
+    """The peer, or the client behind a trusted edge proxy (`X-Forwarded-For`)."""
+    found = request_client(request.remote, request.headers, settings.trusted_proxy_networks)
+    return found or ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """One fetch as the checks see it."""
+
+    file: FileRequest
+    secret: str | None
+    address: str
+    user_agent: str | None
+    ua: UserAgentInfo | None
+    authorization: str | None
+
+
+class ProvServer:
+    """The `/prov/` handler and the state it keeps (throttle, templates, write queue)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        pool: asyncpg.Pool[Any],
+        box: SecretBox,
+        hub: ServiceHub,
+        server: ServerInfo,
+        templates: TemplateStore,
+        recorder: FetchRecorder,
+        throttle: UnknownMacThrottle,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.box = box
+        self.hub = hub
+        self.server = server
+        self.templates = templates
+        self.recorder = recorder
+        self.throttle = throttle
+        self._allow_all = AllowAll()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        parts = request.match_info["tail"].split("/")
+        if len(parts) > 2 or not all(parts):
+            return _plain(404, "Not found")
+        file = filenames.match_file(parts[-1])
+        if file is None:
+            return _plain(404, "Not found")
+        user_agent = request.headers.get("User-Agent")
+        ua = parse_user_agent(user_agent)
+        fetch = Request(
+            file=file,
+            secret=parts[0] if len(parts) == 2 else None,
+            address=client_address(request, self.settings),
+            user_agent=user_agent,
+            ua=ua,
+            authorization=request.headers.get("Authorization"),
+        )
+        if file.mac is None:
+            return self._common(fetch)
+        return await self._device(fetch, file.mac)
+
+    def _common(self, fetch: Request) -> web.Response:
+        from provisioning.vendors import render
+
+        file = filenames.resolve(fetch.file, fetch.ua) or fetch.file
+        vendor = file.vendor or (fetch.ua.vendor if fetch.ua else None)
+        if vendor is None:
+            return _plain(404, "Not found")
+        context = CommonContext(
+            vendor=vendor,
+            model=file.model or (fetch.ua.model if fetch.ua else None),
+            provisioning_url=self.server.provisioning_url,
+        )
+        rendered = render.render_common(context, file, overrides=self.templates.overrides)
+        return web.Response(
+            body=rendered.body, content_type=rendered.content_type, headers=_NO_STORE
+        )
+
+    async def _device(self, fetch: Request, mac: str) -> web.Response:
+        wait = self.throttle.retry_after(fetch.address)
+        if wait:
+            return _plain(429, "Too many requests", {"Retry-After": str(wait)})
+        async with self.pool.acquire() as conn:
+            phones = await prov_db.phones_for_mac(conn, mac)
+        if not phones or not self._secret_ok(phones[0], fetch.secret):
+            return await self._unknown(fetch, mac, assigned=bool(phones))
+        phone = phones[0]
+        if phone.rejected:
+            log.info(
+                "provisioning: rejected MAC %s asked for %s from %s",
+                mac,
+                fetch.file.filename,
+                fetch.address,
+            )
+            return _plain(403, "Forbidden")
+        if fetch.ua is not None and fetch.ua.mac is not None and fetch.ua.mac != mac:
+            await self._mismatch(fetch, phone)
+            return _plain(403, "Forbidden")
+        denied = self._auth_denied(fetch, mac)
+        if denied is not None:
+            return denied
+        verdict = await (self.hub.gate or self._allow_all).admit(
+            _subject(phone), source_ip=fetch.address, channel="prov", user_agent=fetch.user_agent
+        )
+        if not verdict.allowed:
+            log.info("provisioning: %s denied to %s (%s)", mac, fetch.address, verdict.reason)
+            return _plain(403, "Forbidden")
+        return self._render(fetch, phones)
+
+    def _secret_ok(self, phone: ProvisionedPhone, secret: str | None) -> bool:
+        expected = phone.provisioning_secret
+        if not expected:
+            return secret is None
+        return secret is not None and hmac.compare_digest(secret.encode(), expected.encode())
+
+    def _auth_denied(self, fetch: Request, mac: str) -> web.Response | None:
+        if fetch.authorization is None and not self.settings.provisioning_http_auth:
+            return None
+        if credentials_valid(self.box.key, mac, fetch.authorization):
+            return None
+        return _plain(
+            401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="sipfleet provisioning"'}
+        )
+
+    def _render(self, fetch: Request, phones: list[ProvisionedPhone]) -> web.Response:
+        from provisioning.vendors import render
+
+        phone = phones[0]
+        file = filenames.resolve(fetch.file, fetch.ua) or fetch.file.for_vendor(
+            phone.vendor if phone.vendor in fetch.file.candidates else fetch.file.candidates[0]
+        )
+        context = build_context(phones, box=self.box, server=self.server)
+        rendered = render.render_config(context, file, overrides=self.templates.overrides)
+        self.recorder.add(
+            Fetch(
+                phone_id=phone.id,
+                customer_id=phone.customer_id,
+                mac_address=phone.mac_address,
+                vendor=fetch.ua.vendor if fetch.ua else phone.vendor,
+                model=fetch.ua.model if fetch.ua else phone.model,
+                address=fetch.address,
+                user_agent=fetch.user_agent,
+                file=fetch.file.filename,
+                time=datetime.now(UTC),
+            )
+        )
+        return web.Response(
+            body=rendered.body, content_type=rendered.content_type, headers=_NO_STORE
+        )
+
+    async def _unknown(self, fetch: Request, mac: str, *, assigned: bool) -> web.Response:
+        """404 like any unknown MAC; recorded, and the address charged a throttle token."""
+        self.throttle.charge(fetch.address)
+        now = datetime.now(UTC)
+        sighting = seen_phones.Sighting(
+            mac_address=mac,
+            vendor=fetch.ua.vendor if fetch.ua else fetch.file.vendor,
+            model=fetch.ua.model if fetch.ua else fetch.file.model,
+            address=fetch.address,
+            user_agent=fetch.user_agent,
+            file=fetch.file.filename,
+            time=now,
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            first, rejected = await seen_phones.record_sighting(conn, sighting)
+            if first and not assigned:
+                details = {
+                    "mac": mac,
+                    "vendor": sighting.vendor,
+                    "model": sighting.model,
+                    "file": sighting.file,
+                    "address": fetch.address,
+                    "userAgent": fetch.user_agent,
+                }
+                await prov_db.append_events(conn, [("phone.discovered", None, None, details, now)])
+        if rejected:
+            return _plain(403, "Forbidden")
+        return _plain(404, "Not found")
+
+    async def _mismatch(self, fetch: Request, phone: ProvisionedPhone) -> None:
+        assert fetch.ua is not None
+        log.warning(
+            "provisioning: %s asked for %s from %s with another MAC in its User-Agent",
+            fetch.address,
+            fetch.file.filename,
+            phone.mac_address,
+        )
+        details = {
+            "channel": "prov",
+            "reason": "User-Agent names another MAC than the file",
+            "fields": ["mac"],
+            "seenMac": fetch.ua.mac,
+            "file": fetch.file.filename,
+            "address": fetch.address,
+            "userAgent": fetch.user_agent,
+        }
+        async with self.pool.acquire() as conn:
+            await prov_db.append_events(
+                conn,
+                [("phone.mismatch", phone.id, phone.customer_id, details, datetime.now(UTC))],
+            )
+
+
+def _subject(phone: ProvisionedPhone) -> GateSubject:
+    return GateSubject(
+        phone_id=phone.id,
+        customer_id=phone.customer_id,
+        ip_mode=phone.ip_mode,
+        ip_countries=phone.ip_countries,
+        ip_address=phone.ip_address,
+        vendor=phone.vendor,
+        model=phone.model,
+        mac_address=phone.mac_address,
+    )
