@@ -47,7 +47,8 @@ INSERT INTO bindings ({_COLUMNS}, updated)
 SELECT b.*, now() FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::real[], $7::text[],
     $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[],
-    $15::bool[]) AS b
+    $15::bool[]) AS b(phone_id, contact, call_id, cseq, expires_at, q, transport, source_ip,
+        source_port, local_ip, user_agent, instance_id, reg_id, node, unreachable)
 WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = b.phone_id)
 ON CONFLICT (phone_id, contact) DO UPDATE SET
     call_id = EXCLUDED.call_id, cseq = EXCLUDED.cseq, expires_at = EXCLUDED.expires_at,

@@ -89,3 +89,90 @@ async def offline_without_bindings(conn: asyncpg.Connection[Any]) -> int:
     """At start: phones marked online that have no binding left are offline."""
     result = await conn.execute(_OFFLINE_ALL)
     return int(result.split()[-1])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusWrite:
+    """One phone's registrar status, as `upsert_statuses` writes it in a batch."""
+
+    phone_id: str
+    online: bool
+    expires_at: datetime | None
+    local_ip: str | None
+    public_ip: str | None
+    user_agent: str | None
+    transport: str | None
+    unreachable: bool = False
+
+
+_UPSERT_MANY = """
+INSERT INTO phone_status
+    (phone_id, online, expires_at, local_ip, public_ip, user_agent, transport, unreachable,
+     updated)
+SELECT s.*, now() FROM unnest(
+    $1::text[], $2::bool[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+    $8::bool[]) AS s(phone_id, online, expires_at, local_ip, public_ip, user_agent, transport,
+        unreachable)
+WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = s.phone_id)
+ON CONFLICT (phone_id) DO UPDATE SET
+    online = EXCLUDED.online, expires_at = EXCLUDED.expires_at,
+    local_ip = coalesce(EXCLUDED.local_ip, phone_status.local_ip),
+    public_ip = coalesce(EXCLUDED.public_ip, phone_status.public_ip),
+    user_agent = coalesce(EXCLUDED.user_agent, phone_status.user_agent),
+    transport = coalesce(EXCLUDED.transport, phone_status.transport),
+    unreachable = EXCLUDED.unreachable, updated = now()
+"""
+
+
+async def upsert_statuses(conn: asyncpg.Connection[Any], items: list[StatusWrite]) -> None:
+    """Write several phones' status in one statement (one item per phone)."""
+    if not items:
+        return
+    await conn.execute(
+        _UPSERT_MANY,
+        [item.phone_id for item in items],
+        [item.online for item in items],
+        [item.expires_at for item in items],
+        [item.local_ip for item in items],
+        [item.public_ip for item in items],
+        [item.user_agent for item in items],
+        [item.transport for item in items],
+        [item.unreachable for item in items],
+    )
+
+
+# The registrar's events are appended in the same transaction as the binding changes they
+# describe, a whole batch per statement; like db.events.append_event, each row is announced
+# on 'sipfleet_events' so every node's event stream sees it after commit.
+_APPEND_EVENTS = """
+WITH inserted AS (
+    INSERT INTO events (type, phone_id, customer_id, details)
+    SELECT e.type, e.phone_id, e.customer_id, e.details
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
+        WITH ORDINALITY AS e(type, phone_id, customer_id, details, n)
+    ORDER BY e.n
+    RETURNING id
+)
+SELECT count(pg_notify('sipfleet_events', inserted.id::text)) FROM inserted
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventWrite:
+    type: str
+    phone_id: str
+    customer_id: str | None
+    details: dict[str, Any]
+
+
+async def append_events(conn: asyncpg.Connection[Any], items: list[EventWrite]) -> None:
+    """Append registrar events (phone.registered, …) in order, notifying each."""
+    if not items:
+        return
+    await conn.fetchval(
+        _APPEND_EVENTS,
+        [item.type for item in items],
+        [item.phone_id for item in items],
+        [item.customer_id for item in items],
+        [item.details for item in items],
+    )

@@ -1,26 +1,65 @@
-"""The SIP service as a component: binds the listeners of `sip_listen`."""
+"""The SIP service as a component: registrar, transports (UDP/TCP/TLS, WebSocket at /ws),
+location service, keep-alives, check-sync and the request API other components use.
+
+Runs after the IP gate's component (which sets `ctx.hub.gate`); sets `ctx.hub.sip` to the
+`sipcore.server.service.SipService`.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from provisioning.components import ComponentError, ServiceContext
-from sipcore.server.listeners import ListenError, ListenSpec, bind_listeners
+from provisioning.config import Settings
+from sipcore.gateport import AllowAll
+from sipcore.server.config import ListenerSpec, SipConfig
+from sipcore.server.listeners import ListenError
+from sipcore.server.service import SipService
+from sipcore.server.websocket import websocket_handler
+
+
+def sip_config(settings: Settings, *, secret_key: bytes, node_id: str) -> SipConfig:
+    """The SIP service's view of the settings (sipcore does not import provisioning)."""
+    listeners = tuple(
+        ListenerSpec(transport=item.transport, host=item.host, port=item.port)
+        for item in settings.sip_listeners
+    )
+    return SipConfig(
+        realm=settings.realm,
+        listeners=listeners,
+        # every node derives the same nonce key, so a nonce from one node verifies on another
+        nonce_key=hashlib.sha256(b"sipfleet sip nonce\x00" + secret_key).digest(),
+        node_id=node_id,
+        advertised_host=settings.sip_advertised_host or settings.sip_domain,
+        min_expires=settings.min_expires,
+        max_expires=settings.max_expires,
+        default_expires=settings.default_expires,
+        expires_spread_percent=settings.expires_spread_percent,
+        nonce_lifetime=settings.nonce_lifetime,
+        auth_failure_limit=settings.auth_failure_limit,
+        auth_failure_window=settings.auth_failure_window,
+        auth_ban_seconds=settings.auth_ban_seconds,
+        keepalive_interval=settings.keepalive_interval,
+        keepalive_max_missed=settings.keepalive_max_missed,
+        tcp_idle_timeout=settings.tcp_idle_timeout,
+        write_queue_limit=settings.write_queue_limit,
+    )
 
 
 @asynccontextmanager
 async def run(ctx: ServiceContext) -> AsyncIterator[None]:
-    specs = [
-        ListenSpec(transport=item.transport, host=item.host, port=item.port)
-        for item in ctx.settings.sip_listeners
-    ]
+    config = sip_config(ctx.settings, secret_key=ctx.secret_box.key, node_id=ctx.hub.node_id)
+    service = SipService(config, ctx.pool, ctx.hub.gate or AllowAll())
+    ctx.app.router.add_get("/ws", websocket_handler(service))
     try:
-        bound = await bind_listeners(specs, ctx.ssl_context)
+        await service.start(ssl_context=ctx.ssl_context)
     except ListenError as exc:
+        await service.stop()
         raise ComponentError(str(exc)) from None
-    ctx.hub.sip = bound
+    ctx.hub.sip = service
     try:
         yield
     finally:
-        await bound.close()
+        await service.stop()

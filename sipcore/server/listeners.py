@@ -1,66 +1,56 @@
-"""Binding the SIP listeners (UDP, TCP, TLS).
+"""Binding the SIP listeners (UDP, TCP, TLS) to the SIP service's transports.
 
-The foundation binds the sockets so that a port in use is reported at start; the
-registrar replaces the protocol work behind them.
+A port in use is reported at start as a `ListenError` naming the listener, so
+`sipfleet serve` prints one line and exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
+
+from sipcore.server.config import ListenerSpec
+from sipcore.server.transport import ConnectionTable, MessageSink, StreamConnection, UdpSocket
+
+# Kept for callers that spelled it this way in the foundation.
+ListenSpec = ListenerSpec
+UDP_BUFFER_BYTES = 4 * 1024 * 1024  # absorb bursts (a building rebooting) without drops
 
 
 class ListenError(Exception):
     """A listener could not be bound; the message names the listener."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListenSpec:
-    transport: str  # udp | tcp | tls
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.transport}:{self.host}:{self.port}"
-
-
-class _DiscardDatagrams(asyncio.DatagramProtocol):
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        pass
-
-
-async def _discard_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
-
-
 @dataclass(slots=True)
 class BoundListeners:
     """The bound sockets; `close()` stops accepting."""
 
-    servers: list[asyncio.Server] = field(default_factory=list)
-    datagram_transports: list[asyncio.DatagramTransport] = field(default_factory=list)
+    servers: list[tuple[str, asyncio.Server]] = field(default_factory=list)
+    udp: list[UdpSocket] = field(default_factory=list)
 
     def addresses(self) -> list[tuple[str, str, int]]:
-        out = []
-        for transport in self.datagram_transports:
-            host, port = transport.get_extra_info("sockname")[:2]
-            out.append(("udp", host, port))
-        for server in self.servers:
+        """(transport, host, port) of every listener, with the ports actually bound."""
+        out = [("udp", *item.local) for item in self.udp]
+        for transport, server in self.servers:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
-                out.append(("tcp", host, port))
+                out.append((transport, host, port))
         return out
 
+    def udp_socket(self) -> UdpSocket | None:
+        return self.udp[0] if self.udp else None
+
     async def close(self) -> None:
-        for transport in self.datagram_transports:
-            transport.close()
-        for server in self.servers:
+        for item in self.udp:
+            if item.transport is not None:
+                item.transport.close()
+        for _, server in self.servers:
             server.close()
-        for server in self.servers:
+        for _, server in self.servers:
             await server.wait_closed()
 
 
@@ -69,6 +59,9 @@ def bind_udp_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
         sock.bind((host, port))
     except OSError:
         sock.close()
@@ -77,28 +70,47 @@ def bind_udp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def bind_listeners(
-    specs: list[ListenSpec], ssl_context: ssl.SSLContext | None
-) -> BoundListeners:
+async def _bind_one(
+    spec: ListenerSpec,
+    ssl_context: ssl.SSLContext | None,
+    sink: MessageSink,
+    table: ConnectionTable,
+    idle_timeout: float,
+    bound: BoundListeners,
+) -> None:
     loop = asyncio.get_running_loop()
+    if spec.transport == "udp":
+        protocol = UdpSocket(sink)
+        await loop.create_datagram_endpoint(
+            lambda: protocol, sock=bind_udp_socket(spec.host, spec.port)
+        )
+        bound.udp.append(protocol)
+        return
+    if spec.transport == "tls" and ssl_context is None:
+        raise ListenError(f"sip_listen: {spec} needs tls_cert and tls_key")
+    transport = spec.transport
+    server = await loop.create_server(
+        lambda: StreamConnection(sink, transport, table, idle_timeout),
+        spec.host,
+        spec.port,
+        ssl=ssl_context if transport == "tls" else None,
+        reuse_address=True,
+    )
+    bound.servers.append((transport, server))
+
+
+async def bind_listeners(
+    specs: list[ListenerSpec],
+    ssl_context: ssl.SSLContext | None,
+    sink: MessageSink,
+    table: ConnectionTable,
+    idle_timeout: float,
+) -> BoundListeners:
     bound = BoundListeners()
     try:
         for spec in specs:
             try:
-                if spec.transport == "udp":
-                    transport, _ = await loop.create_datagram_endpoint(
-                        _DiscardDatagrams, sock=bind_udp_socket(spec.host, spec.port)
-                    )
-                    bound.datagram_transports.append(transport)
-                else:
-                    server = await asyncio.start_server(
-                        _discard_stream,
-                        spec.host,
-                        spec.port,
-                        ssl=ssl_context if spec.transport == "tls" else None,
-                        reuse_address=True,
-                    )
-                    bound.servers.append(server)
+                await _bind_one(spec, ssl_context, sink, table, idle_timeout, bound)
             except OSError as exc:
                 reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
                 raise ListenError(f"sip_listen: cannot listen on {spec}: {reason}") from None

@@ -1,0 +1,121 @@
+"""Authenticating a request from a phone: digest, failure rate limit, then the IP gate.
+
+DESIGN.md, Registrar: MD5 and SHA-256 challenges with qop=auth and HMAC-signed nonces
+(`sipcore.digest`); an unknown username is challenged exactly like a known one with a
+wrong password (same headers, and the same hashing work through the digest module's
+dummy HA1), so usernames cannot be enumerated. Failures from one source address are
+counted (`sipcore.ratelimit`); past the limit the address is ignored — requests from it
+are dropped unanswered — for `auth_ban_seconds`. After a successful digest check the IP
+policy gate decides (`channel="sip:<METHOD>"`); a denial is 403 and changes nothing.
+Credentials never reach a log line or a response.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sipcore import metrics
+from sipcore.digest import DigestAuthenticator, DigestOutcome, parse_authorization, select_ha1
+from sipcore.errors import SipParseError
+from sipcore.gateport import GateSubject, IpGatePort
+from sipcore.message import SipRequest, SipResponse, make_response
+from sipcore.ratelimit import FailureLimiter
+from sipcore.server.config import SipConfig
+from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestContext
+from sipcore.server.directory import PhoneDirectory
+
+log = logging.getLogger(__name__)
+
+_FAILURE_REASONS = {
+    DigestOutcome.BAD_NONCE: "bad_nonce",
+    DigestOutcome.BAD_RESPONSE: "bad_response",
+    DigestOutcome.BAD_NC: "replay",
+    DigestOutcome.MALFORMED: "malformed",
+    DigestOutcome.WRONG_REALM: "malformed",
+    DigestOutcome.URI_MISMATCH: "malformed",
+}
+
+
+class Authenticator:
+    def __init__(self, config: SipConfig, directory: PhoneDirectory, gate: IpGatePort) -> None:
+        self.config = config
+        self.directory = directory
+        self.gate = gate
+        self.digest = DigestAuthenticator(
+            config.nonce_key, config.realm, lifetime=config.nonce_lifetime
+        )
+        self.limiter = FailureLimiter(
+            limit=config.auth_failure_limit,
+            window=config.auth_failure_window,
+            ban=config.auth_ban_seconds,
+        )
+
+    def challenge(self, request: SipRequest, now: float, *, stale: bool = False) -> SipResponse:
+        headers = [
+            ("WWW-Authenticate", value) for value in self.digest.challenges(now, stale=stale)
+        ]
+        return make_response(request, 401, headers=headers)
+
+    async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome:
+        now = time.time()
+        source = ctx.source_ip
+        if self.limiter.is_banned(source, now):
+            metrics.AUTH_FAILURES.labels(reason="rate_limited").inc()
+            return AuthOutcome()  # ignored: dropped without an answer
+        header = request.header("authorization")
+        if header is None:
+            metrics.REGISTRATIONS.labels(result="challenged").inc()
+            return AuthOutcome(response=self.challenge(request, now))
+        try:
+            creds = parse_authorization(header)
+        except SipParseError:
+            self._failed(source, now, "malformed")
+            return AuthOutcome(response=make_response(request, 400, "Malformed Authorization"))
+        entry = self.directory.by_username(creds.username)
+        ha1 = None
+        if entry is not None:
+            ha1 = select_ha1(creds, ha1_md5=entry.ha1_md5, ha1_sha256=entry.ha1_sha256)
+        outcome = self.digest.verify(
+            creds, method=request.method, ha1=ha1, now=now, request_uri=request.uri
+        )
+        if outcome is DigestOutcome.STALE:
+            metrics.AUTH_FAILURES.labels(reason="stale_nonce").inc()
+            return AuthOutcome(response=self.challenge(request, now, stale=True))
+        if outcome is not DigestOutcome.OK or entry is None:
+            reason = "unknown_user" if entry is None else _FAILURE_REASONS.get(outcome, "malformed")
+            self._failed(source, now, reason)
+            log.info("auth failed from %s (Call-ID %s): %s", source, request.call_id, reason)
+            return AuthOutcome(response=self.challenge(request, now))
+        subject = GateSubject(
+            phone_id=entry.phone_id,
+            customer_id=entry.customer_id,
+            ip_mode=entry.ip_mode,
+            ip_countries=entry.ip_countries,
+            ip_address=entry.ip_address,
+            vendor=entry.vendor,
+            model=entry.model,
+            mac_address=entry.mac_address,
+        )
+        verdict = await self.gate.admit(
+            subject,
+            source_ip=source,
+            channel=f"sip:{request.method}",
+            user_agent=request.user_agent,
+        )
+        if not verdict.allowed:
+            metrics.REGISTRATIONS.labels(result="denied").inc()
+            return AuthOutcome(response=make_response(request, 403, "Forbidden"))
+        return AuthOutcome(
+            phone=AuthenticatedPhone(
+                phone_id=entry.phone_id,
+                customer_id=entry.customer_id,
+                extension_id=entry.extension_id,
+                username=entry.username,
+            )
+        )
+
+    def _failed(self, source: str, now: float, reason: str) -> None:
+        metrics.AUTH_FAILURES.labels(reason=reason).inc()
+        if self.limiter.record_failure(source, now):
+            log.warning("address %s ignored after repeated authentication failures", source)

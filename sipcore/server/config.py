@@ -1,0 +1,44 @@
+"""What the SIP service needs to know, without importing the provisioning package.
+
+`provisioning.sip_component` builds it from the service `Settings` (DESIGN.md: imports
+run provisioning → sipcore → db).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenerSpec:
+    transport: str  # udp | tcp | tls
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SipConfig:
+    realm: str
+    listeners: tuple[ListenerSpec, ...]
+    nonce_key: bytes = field(repr=False)
+    node_id: str = ""
+    advertised_host: str = ""
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    expires_spread_percent: int = 10
+    nonce_lifetime: int = 300
+    auth_failure_limit: int = 10
+    auth_failure_window: int = 60
+    auth_ban_seconds: int = 300
+    keepalive_interval: int = 30
+    keepalive_max_missed: int = 2
+    tcp_idle_timeout: int = 600
+    write_queue_limit: int = 5000
+    # client transactions (RFC 3261 §17.1.2.2): T1, T2 in seconds
+    timer_t1: float = 0.5
+    timer_t2: float = 4.0
+    sweep_interval: float = 1.0

@@ -1,0 +1,101 @@
+"""The phone directory in memory: username → phone, refreshed on change notifications.
+
+Loaded whole at start; migration 0003's trigger sends `pg_notify('sipfleet_phones', id)`
+on every insert/update/delete of a SIP phone (REST API, resetcredentials, another node),
+and the directory re-reads just that phone. A REGISTER therefore costs no database round
+trip for the lookup. When a phone's credentials change or it is deleted, `on_revoked` is
+called so the registrar drops its bindings at once (only the new credentials register).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from db import sip_directory
+from db.sip_directory import PHONES_CHANNEL, DirectoryEntry
+
+log = logging.getLogger(__name__)
+
+
+class PhoneDirectory:
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self._pool = pool
+        self._by_username: dict[str, DirectoryEntry] = {}
+        self._by_id: dict[str, DirectoryEntry] = {}
+        self._listen_conn: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_revoked: Callable[[str], None] | None = None
+        self.on_changed: Callable[[DirectoryEntry], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def by_username(self, username: str) -> DirectoryEntry | None:
+        return self._by_username.get(username)
+
+    def by_id(self, phone_id: str) -> DirectoryEntry | None:
+        return self._by_id.get(phone_id)
+
+    def put(self, entry: DirectoryEntry) -> None:
+        old = self._by_id.get(entry.phone_id)
+        if old is not None and old.username != entry.username:
+            self._by_username.pop(old.username, None)
+        self._by_id[entry.phone_id] = entry
+        self._by_username[entry.username] = entry
+
+    def remove(self, phone_id: str) -> DirectoryEntry | None:
+        old = self._by_id.pop(phone_id, None)
+        if old is not None:
+            self._by_username.pop(old.username, None)
+        return old
+
+    async def start(self) -> None:
+        """LISTEN first, then load, so no change between the two is missed."""
+        conn = await self._pool.acquire()
+        self._listen_conn = conn
+        await conn.add_listener(PHONES_CHANNEL, self._notified)
+        entries = await sip_directory.load_directory(conn)
+        for entry in entries:
+            self.put(entry)
+        log.info("phone directory loaded: %d phones", len(entries))
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._listen_conn is not None:
+            conn, self._listen_conn = self._listen_conn, None
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await conn.remove_listener(PHONES_CHANNEL, self._notified)
+            await self._pool.release(conn)
+
+    def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.refresh(payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def refresh(self, phone_id: str) -> None:
+        """Re-read one phone; revoke its bindings if it is gone or its credentials changed."""
+        try:
+            async with self._pool.acquire() as conn:
+                entry = await sip_directory.phone_entry(conn, phone_id)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("phone %s: directory refresh failed: %s", phone_id, exc)
+            return
+        old = self._by_id.get(phone_id)
+        if entry is None:
+            self.remove(phone_id)
+        else:
+            self.put(entry)
+        revoked = old is not None and (
+            entry is None or entry.username != old.username or entry.ha1_md5 != old.ha1_md5
+        )
+        if revoked and self.on_revoked is not None:
+            self.on_revoked(phone_id)
+        if entry is not None and self.on_changed is not None:
+            self.on_changed(entry)

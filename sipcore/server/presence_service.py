@@ -1,0 +1,811 @@
+"""The presence notifier's I/O side: SUBSCRIBE, PUBLISH, NOTIFY fan-out, cross-node.
+
+Theory of operation. The pure parts (`sipcore.presence`) decide; this module loads state,
+calls them, persists and sends.
+
+- SUBSCRIBE (RFC 6665): authenticated and gated by the SIP service (`authenticate`),
+  then 489/406/404/423 as the package, Accept, target and expiry demand; 200 with the
+  granted Expires; the subscription is stored (so a restarted node resumes it, below)
+  and a NOTIFY with full state follows at once. In-dialog SUBSCRIBEs refresh or (Expires
+  0) unsubscribe.
+- PUBLISH (RFC 3903): `Event: presence` from a phone for its own extension, `Event:
+  dialog` from a PBX for any extension of its customer; SIP-ETag / SIP-If-Match,
+  refresh, modify, removal and expiry (an expired dialog publication ends its calls).
+- Every change is committed by `commit_change`: the extension's row is locked, the pure
+  `apply` decides (stale or no-op changes stop here), the state is stored with the next
+  sequence number and `pg_notify('sipfleet_presence', '<extension>:<seq>')`. The node
+  that made the change fans out at once; every other node LISTENs, loads the state when
+  the sequence is newer than its own, and fans out. Sequence numbers make delivery
+  order-safe across nodes (`state.is_newer`).
+- Fan-out: every subscription of the extension is marked changed; `coalesce` allows one
+  NOTIFY in flight per subscription and at most one per `notify_min_interval_ms`; the
+  body is rendered when the NOTIFY is sent, so the newest state always goes out.
+- Restart: subscriptions are kept in PostgreSQL under this node's key (host name and SIP
+  listeners). On start the node resumes them: CSeq and dialog-info version continue well
+  above the stored checkpoint, and a full-state NOTIFY goes to each subscriber over its
+  stored transport address; a subscriber that answers 481 or not at all is dropped.
+  Chosen over terminating because a phone re-SUBSCRIBEs only after its own retry timer,
+  while a resumed subscription keeps its BLF lamps right without any phone action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+from db import presence as pdb
+from db import subscriptions as sdb
+from db.events import append_event
+from sipcore import metrics
+from sipcore.errors import SipParseError
+from sipcore.message import SipRequest, SipResponse, build_request, make_response, new_tag, new_via
+from sipcore.presence import coalesce, mwi, pidf, publication, quirks, subscription
+from sipcore.presence.dialog_info import Dialog, DialogInfoTemplate, dialog_info_template
+from sipcore.presence.state import (
+    Change,
+    ExtensionState,
+    SetOnline,
+    apply,
+    is_newer,
+    state_from_json,
+    state_to_json,
+)
+from sipcore.presence.subscription import (
+    Subscription,
+    SubscriptionDialog,
+    SubscriptionError,
+    SubState,
+)
+from sipcore.server.context import AuthOutcome, BindingListener, Handler, RequestContext, Target
+
+log = logging.getLogger(__name__)
+
+NOTIFY_TIMEOUT = 32.0  # RFC 3261 timer F (64*T1): no answer by then ends the subscription
+SWEEP_INTERVAL = 0.25
+RESUME_GAP = 1_000_000  # CSeq/version jump of a resumed subscription past its checkpoint
+PUBLISH_EVENTS = ("presence", "dialog")
+
+
+class SipPort(Protocol):
+    """What this module uses of the SIP service (`ctx.hub.sip`)."""
+
+    def register_method(self, method: str, handler: Handler) -> None: ...
+
+    async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome: ...
+
+    async def send_request(
+        self, request: SipRequest, *, binding_or_target: Any, timeout: float
+    ) -> SipResponse | None: ...
+
+    def add_binding_listener(self, callback: BindingListener) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PresenceConfig:
+    realm: str
+    node: str  # key of this node's stored subscriptions
+    min_expires: int
+    max_expires: int  # subscription_max_expires
+    default_expires: int
+    notify_min_interval: float  # seconds
+
+
+@dataclass(slots=True)
+class LiveSub:
+    """A subscription held by this node and how to reach its subscriber."""
+
+    sub: Subscription
+    phone_id: str | None
+    target: Any  # RequestContext of the SUBSCRIBE, or a Target after a restart
+    via: tuple[str, str, int]  # our transport, host, port for Via/Contact
+    pacer: coalesce.Pacer
+    wake: asyncio.TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class Watched:
+    """A watched extension's current state and its rendered bodies."""
+
+    number: str
+    customer_id: str
+    state: ExtensionState
+    subs: set[str] = field(default_factory=set)
+    bodies: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+
+def now_utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+# --- committing a change (shared with the REST route) ------------------------------------
+
+
+async def commit_change(
+    conn: asyncpg.Connection[Any], extension: pdb.ExtensionRef, change: Change | None
+) -> ExtensionState | None:
+    """Apply `change` (None: re-check registrations) inside the caller's transaction.
+
+    Returns the new state with its sequence number, or None when the change is stale or
+    changes nothing. Online is taken from the bindings when the row is new or asked for.
+    """
+    stored = await pdb.lock_state(conn, extension.id)
+    current = state_from_json(extension.id, stored.seq, stored.state)
+    if stored.seq == 0 or change is None:
+        online = await pdb.extension_online(conn, extension.id)
+        if stored.seq == 0:
+            current = replace(current, online=online)
+        change = change or SetOnline(online=online)
+    new = apply(current, change)
+    if new is None and stored.seq == 0 and current.online:
+        new = current  # first row: store what the bindings say
+    if new is None:
+        return None
+    seq = await pdb.store_state(conn, extension.id, state_to_json(new))
+    await append_event(
+        conn,
+        "presence.changed",
+        customer_id=extension.customer_id,
+        details={
+            "extension": extension.number,
+            "online": new.online,
+            "calls": [{"callId": d.call_id, "state": d.state} for d in new.dialogs],
+            "dnd": bool(new.presence and new.presence.dnd),
+        },
+    )
+    return replace(new, seq=seq)
+
+
+def parse_call_update(body: dict[str, Any]) -> Dialog:
+    """A REST/PBX call-state body as a dialog; raises ValueError naming the bad field."""
+    state = body.get("state")
+    call_id = body.get("callId")
+    if call_id is not None and (not isinstance(call_id, str) or not 0 < len(call_id) <= 256):
+        raise ValueError("callId")
+    return Dialog(
+        id=call_id or IMPLICIT_CALL,
+        state=state,  # type: ignore[arg-type]  # checked by Dialog
+        direction=body.get("direction"),
+        call_id=call_id,
+        remote=body.get("remote"),
+    )
+
+
+IMPLICIT_CALL = "line"  # a call pushed without callId: the extension's line as a whole
+
+
+class PresenceService:
+    """SUBSCRIBE/PUBLISH handlers, the subscriptions of this node and their fan-out."""
+
+    def __init__(self, *, sip: SipPort, pool: asyncpg.Pool[Any], config: PresenceConfig) -> None:
+        self.sip = sip
+        self.pool = pool
+        self.config = config
+        self.subs: dict[str, LiveSub] = {}
+        self.by_dialog: dict[tuple[str, str], str] = {}
+        self.watched: dict[str, Watched] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._listen_conn: Any = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._last_pub_sweep = 0.0
+
+    # --- life cycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.sip.register_method("SUBSCRIBE", self.on_subscribe)
+        self.sip.register_method("PUBLISH", self.on_publish)
+        self.sip.add_binding_listener(self.on_binding)
+        self._listen_conn = await self.pool.acquire()
+        await self._listen_conn.add_listener(pdb.PRESENCE_CHANNEL, self._on_pg_notify)
+        await self._resume()
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self._checkpoint(list(self.subs.values()))
+        for live in self.subs.values():
+            if live.wake is not None:
+                live.wake.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
+        if self._listen_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._listen_conn.remove_listener(pdb.PRESENCE_CHANNEL, self._on_pg_notify)
+            await self.pool.release(self._listen_conn)
+            self._listen_conn = None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("presence task failed", exc_info=task.exception())
+
+    # --- changes -------------------------------------------------------------------------
+
+    async def change(
+        self, extension: pdb.ExtensionRef, change: Change | None
+    ) -> ExtensionState | None:
+        """Commit a change and fan it out here at once; None when it was stale/no-op."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            new = await commit_change(conn, extension, change)
+        if new is not None:
+            self._apply_state(new)
+        return new
+
+    def on_binding(self, phone_id: str, extension_id: str | None, online: bool) -> None:
+        """The registrar's local binding change: re-check the extension's registrations."""
+        self._spawn(self._binding_changed(phone_id, extension_id))
+
+    async def _binding_changed(self, phone_id: str, extension_id: str | None) -> None:
+        async with self.pool.acquire() as conn:
+            if extension_id is None:
+                ext = await pdb.extension_of_phone(conn, phone_id)
+            else:
+                ext = await pdb.extension_by_id(conn, extension_id)
+        if ext is not None:
+            await self.change(ext, None)
+
+    def _on_pg_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        extension_id, _, seq_text = payload.partition(":")
+        watched = self.watched.get(extension_id)
+        if watched is None or not seq_text.isdigit():
+            return
+        if is_newer(watched.state.seq, int(seq_text)):
+            self._spawn(self._reload(extension_id))
+
+    async def _reload(self, extension_id: str) -> None:
+        async with self.pool.acquire() as conn:
+            stored = await pdb.load_state(conn, extension_id)
+        if stored is not None:
+            self._apply_state(state_from_json(extension_id, stored.seq, stored.state))
+
+    def _apply_state(self, new: ExtensionState) -> None:
+        watched = self.watched.get(new.extension_id)
+        if watched is None or not is_newer(watched.state.seq, new.seq):
+            return
+        watched.state = new
+        watched.bodies.clear()
+        now = time.time()
+        for sub_id in list(watched.subs):
+            live = self.subs.get(sub_id)
+            if live is not None:
+                live.pacer, decision = coalesce.changed(live.pacer, now)
+                self._act(live, decision, now)
+
+    # --- NOTIFY --------------------------------------------------------------------------
+
+    def _act(self, live: LiveSub, decision: coalesce.Decision, now: float) -> None:
+        if decision.send_now:
+            self._spawn(self._send_notify(live))
+        elif decision.wake_at is not None and live.wake is None:
+            live.wake = asyncio.get_running_loop().call_later(
+                max(0.0, decision.wake_at - now), self._wake, live.sub.id
+            )
+
+    def _wake(self, sub_id: str) -> None:
+        live = self.subs.get(sub_id)
+        if live is None:
+            return
+        live.wake = None
+        now = time.time()
+        live.pacer, decision = coalesce.poll(live.pacer, now)
+        self._act(live, decision, now)
+
+    def _body(self, sub: Subscription) -> tuple[Any, Any]:
+        """(body or dialog-info template) for the sub's package/profile, cached per state."""
+        watched = self.watched[sub.extension_id]
+        key = (sub.package, sub.profile)
+        body = watched.bodies.get(key)
+        if body is None:
+            state = watched.state
+            if sub.package == "dialog":
+                profile = quirks.profile_for_name(sub.profile)
+                body = dialog_info_template(
+                    sub.entity, quirks.shape_dialogs(profile, state.dialogs)
+                )
+            elif sub.package == "presence":
+                body = pidf.render_pidf(sub.entity, state.presence_doc())
+            else:
+                body = mwi.render_summary(sub.entity, state.voicemail or mwi.Voicemail())
+            watched.bodies[key] = body
+        return body, None
+
+    def _notify_request(self, live: LiveSub, plan: subscription.NotifyPlan) -> SipRequest:
+        body, _ = self._body(live.sub)
+        if isinstance(body, DialogInfoTemplate):
+            body = body.render(plan.version)
+        d = plan.dialog
+        transport, host, port = live.via
+        contact = f"<sip:{host}:{port}" + ("" if transport == "udp" else f";transport={transport}")
+        headers = [("Route", route) for route in d.route_set]
+        headers += [
+            ("Contact", contact + ">"),
+            ("Event", plan.event),
+            ("Subscription-State", plan.subscription_state),
+            ("Content-Type", plan.content_type),
+        ]
+        return build_request(
+            "NOTIFY",
+            d.remote_target,
+            via=new_via(transport, host, port),
+            from_=f"<{d.local_uri}>;tag={d.local_tag}",
+            to=f"<{d.remote_uri}>;tag={d.remote_tag}",
+            call_id=d.call_id,
+            cseq=d.local_cseq,
+            headers=headers,
+            body=body,
+        )
+
+    async def _send_notify(self, live: LiveSub) -> None:
+        if live.sub.state is not SubState.ACTIVE:
+            return
+        live.sub, plan = subscription.notify(live.sub, time.time())
+        status = await self._transmit(live, plan)
+        if subscription.notify_failed(status):
+            await self._drop(live, f"NOTIFY answered {status or 'timeout'}")
+            return
+        now = time.time()
+        live.pacer, decision = coalesce.answered(live.pacer, now)
+        self._act(live, decision, now)
+
+    async def _transmit(self, live: LiveSub, plan: subscription.NotifyPlan) -> int | None:
+        request = self._notify_request(live, plan)
+        try:
+            response = await self.sip.send_request(
+                request, binding_or_target=live.target, timeout=NOTIFY_TIMEOUT
+            )
+        except (OSError, ConnectionError, SipParseError) as exc:
+            log.info("NOTIFY for %s not sent: %s", plan.dialog.call_id, exc)
+            response = None
+        status = None if response is None else response.status
+        result = (
+            "ok"
+            if status is not None and status < 300
+            else ("timeout" if status is None else "failed")
+        )
+        metrics.NOTIFIES.labels(live.sub.package, result).inc()
+        return status
+
+    async def _final(self, live: LiveSub, plan: subscription.NotifyPlan, reason: str) -> None:
+        self._forget(live)
+        await self._delete_rows([live.sub.id])
+        await self._transmit(live, plan)
+        log.info("subscription %s ended: %s", live.sub.dialog.call_id, reason)
+
+    async def _drop(self, live: LiveSub, reason: str) -> None:
+        live.sub = subscription.end_after_failure(live.sub)
+        self._forget(live)
+        await self._delete_rows([live.sub.id])
+        log.info("subscription %s dropped: %s", live.sub.dialog.call_id, reason)
+
+    def _forget(self, live: LiveSub) -> None:
+        if self.subs.pop(live.sub.id, None) is None:
+            return
+        metrics.SUBSCRIPTIONS.labels(live.sub.package).dec()
+        if live.wake is not None:
+            live.wake.cancel()
+        self.by_dialog.pop((live.sub.dialog.call_id, live.sub.dialog.local_tag), None)
+        watched = self.watched.get(live.sub.extension_id)
+        if watched is not None:
+            watched.subs.discard(live.sub.id)
+            if not watched.subs:
+                del self.watched[live.sub.extension_id]
+
+    # --- timers --------------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                await self._sweep(time.time())
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("presence sweep failed: %s", exc)
+
+    async def _sweep(self, now: float) -> None:
+        for live in list(self.subs.values()):
+            deadline = live.sub.deadline
+            if deadline is not None and now >= deadline:
+                live.sub, plan = subscription.handle_timer(live.sub, now)
+                if plan is not None:
+                    self._spawn(self._final(live, plan, "expired"))
+        if now - self._last_pub_sweep >= 1.0:
+            self._last_pub_sweep = now
+            await self._expire_publications()
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def _row(self, live: LiveSub) -> sdb.SubscriptionRow:
+        sub, d = live.sub, live.sub.dialog
+        target = live.target
+        if isinstance(target, RequestContext):
+            address = [target.transport, target.source_ip, target.source_port]
+        else:
+            address = [target.transport, target.host, target.port]
+        document = {
+            "eventId": sub.event_id,
+            "contentType": sub.content_type,
+            "entity": sub.entity,
+            "profile": sub.profile,
+            "version": sub.version,
+            "dialog": [d.call_id, d.local_tag, d.remote_tag, d.local_uri, d.remote_uri,
+                       d.remote_target, list(d.route_set), d.local_cseq, d.remote_cseq],
+            "target": address,
+            "via": list(live.via),
+        }  # fmt: skip
+        return sdb.SubscriptionRow(
+            id=sub.id,
+            phone_id=live.phone_id,
+            extension_id=sub.extension_id,
+            customer_id=sub.customer_id,
+            package=sub.package,
+            document=document,
+            expires_at=now_utc(sub.expires_at),
+        )
+
+    async def _checkpoint(self, lives: list[LiveSub]) -> None:
+        active = [live for live in lives if live.sub.state is SubState.ACTIVE]
+        if not active:
+            return
+        async with self.pool.acquire() as conn:
+            await sdb.save_subscriptions(conn, self.config.node, [self._row(x) for x in active])
+
+    async def _delete_rows(self, ids: list[str]) -> None:
+        async with self.pool.acquire() as conn:
+            await sdb.delete_subscriptions(conn, ids)
+
+    async def _resume(self) -> None:
+        async with self.pool.acquire() as conn:
+            stored = await sdb.node_subscriptions(conn, self.config.node)
+        for row in stored:
+            try:
+                live = self._from_row(row)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                log.warning("stored subscription %s unusable: %s", row.id, exc)
+                await self._delete_rows([row.id])
+                continue
+            watched = await self._watch(
+                pdb.ExtensionRef(id=row.extension_id, customer_id=row.customer_id,
+                                 number=live.sub.entity.split(":", 1)[-1].split("@", 1)[0],
+                                 name="")
+            )  # fmt: skip
+            self._add(live, watched)
+            live.pacer, decision = coalesce.changed(live.pacer, time.time())
+            self._act(live, decision, time.time())
+        if stored:
+            log.info("resumed %d subscriptions", len(stored))
+
+    def _from_row(self, row: sdb.StoredSubscription) -> LiveSub:
+        doc = row.document
+        (call_id, ltag, rtag, luri, ruri, rtarget, routes, lcseq, rcseq) = doc["dialog"]
+        dialog = SubscriptionDialog(
+            call_id=call_id, local_tag=ltag, remote_tag=rtag, local_uri=luri, remote_uri=ruri,
+            remote_target=rtarget, route_set=tuple(routes), local_cseq=lcseq + RESUME_GAP,
+            remote_cseq=rcseq,
+        )  # fmt: skip
+        sub = Subscription(
+            id=row.id,
+            package=row.package,
+            event_id=doc["eventId"],
+            content_type=doc["contentType"],
+            extension_id=row.extension_id,
+            customer_id=row.customer_id,
+            entity=doc["entity"],
+            profile=doc["profile"],
+            dialog=dialog,
+            expires_at=row.expires_at.timestamp(),
+            version=doc["version"] + RESUME_GAP,
+        )
+        transport, host, port = doc["target"]
+        via = doc["via"]
+        return LiveSub(
+            sub=sub,
+            phone_id=row.phone_id,
+            target=Target(transport=transport, host=host, port=int(port)),
+            via=(via[0], via[1], int(via[2])),
+            pacer=coalesce.Pacer(interval=self.config.notify_min_interval),
+        )
+
+    # --- SUBSCRIBE -----------------------------------------------------------------------
+
+    async def _watch(self, ext: pdb.ExtensionRef) -> Watched:
+        """Start watching an extension here: load (or first compute) its state."""
+        watched = self.watched.get(ext.id)
+        if watched is not None:
+            return watched
+        async with self.pool.acquire() as conn, conn.transaction():
+            new = await commit_change(conn, ext, None)
+            if new is None:
+                stored = await pdb.load_state(conn, ext.id)
+                assert stored is not None
+                new = state_from_json(ext.id, stored.seq, stored.state)
+        watched = self.watched.get(ext.id)  # another SUBSCRIBE may have won meanwhile
+        if watched is None:
+            watched = self.watched[ext.id] = Watched(
+                number=ext.number, customer_id=ext.customer_id, state=new
+            )
+        elif is_newer(watched.state.seq, new.seq):
+            self._apply_state(new)
+        return watched
+
+    def _add(self, live: LiveSub, watched: Watched) -> None:
+        self.subs[live.sub.id] = live
+        self.by_dialog[(live.sub.dialog.call_id, live.sub.dialog.local_tag)] = live.sub.id
+        watched.subs.add(live.sub.id)
+        metrics.SUBSCRIPTIONS.labels(live.sub.package).inc()
+
+    async def on_subscribe(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:
+        outcome = await self.sip.authenticate(request, ctx)
+        if outcome.phone is None:
+            return outcome.response
+        try:
+            return await self._subscribe(request, ctx, outcome)
+        except SubscriptionError as exc:
+            headers = []
+            if exc.status == 489:
+                headers.append(("Allow-Events", subscription.ALLOW_EVENTS))
+            if exc.status == 423:
+                headers.append(("Min-Expires", str(self.config.min_expires)))
+            return make_response(request, exc.status, exc.reason, headers=headers)
+        except SipParseError as exc:
+            return make_response(request, 400, f"Bad Request ({exc})"[:80])
+
+    async def _subscribe(
+        self, request: SipRequest, ctx: RequestContext, outcome: AuthOutcome
+    ) -> SipResponse:
+        phone = outcome.phone
+        assert phone is not None
+        package, content_type = subscription.negotiate_package(
+            request.header("Event"), request.headers.values("accept") or None
+        )
+        cfg = self.config
+        granted = subscription.grant_expires(
+            request.expires(), minimum=cfg.min_expires, maximum=cfg.max_expires,
+            default=cfg.default_expires,
+        )  # fmt: skip
+        to_tag = request.to().tag
+        if to_tag is not None:
+            return await self._resubscribe(request, phone.phone_id, to_tag, granted)
+        contacts = request.contacts()
+        if not contacts.contacts:
+            return make_response(request, 400, "Missing Contact")
+        user = request.request_uri().user or getattr(request.to().uri, "user", None)
+        ext = await self._target(user, phone.customer_id, phone)
+        if ext is None:
+            raise SubscriptionError(404, "Not Found")
+        watched = await self._watch(ext)
+        event_id = _event_id(request.header("Event") or "")
+        local_tag = new_tag()
+        now = time.time()
+        sub = Subscription(
+            id=secrets.token_hex(12),
+            package=package,
+            event_id=event_id,
+            content_type=content_type,
+            extension_id=ext.id,
+            customer_id=ext.customer_id,
+            entity=f"sip:{ext.number}@{cfg.realm}",
+            profile=quirks.profile_for(request.user_agent).name,
+            dialog=SubscriptionDialog(
+                call_id=request.call_id,
+                local_tag=local_tag,
+                remote_tag=request.from_().tag or "",
+                local_uri=str(request.to().uri),
+                remote_uri=str(request.from_().uri),
+                remote_target=str(contacts.contacts[0].uri),
+                route_set=tuple(request.headers.values("record-route")),
+                local_cseq=0,
+                remote_cseq=request.cseq().number,
+            ),
+            expires_at=now + granted,
+        )
+        live = LiveSub(
+            sub=sub,
+            phone_id=phone.phone_id,
+            target=ctx,
+            via=(ctx.transport, ctx.local_ip, ctx.local_port),
+            pacer=coalesce.Pacer(interval=cfg.notify_min_interval),
+        )
+        response = self._ok(request, granted, live, local_tag)
+        if granted == 0:  # a fetch (RFC 6665 §4.4.3): one NOTIFY, then it is over
+            ended, plan = subscription.refresh(
+                sub, cseq=sub.dialog.remote_cseq + 1, granted=0, now=now
+            )
+            live.sub = ended
+            self._spawn(self._transmit(live, plan))
+            return response
+        await self._checkpoint([live])
+        self._add(live, watched)
+        live.pacer, decision = coalesce.changed(live.pacer, now)
+        asyncio.get_running_loop().call_soon(self._act, live, decision, now)
+        return response
+
+    def _ok(self, request: SipRequest, granted: int, live: LiveSub, tag: str) -> SipResponse:
+        transport, host, port = live.via
+        suffix = "" if transport == "udp" else f";transport={transport}"
+        return make_response(
+            request,
+            200,
+            headers=[("Expires", str(granted)), ("Contact", f"<sip:{host}:{port}{suffix}>")],
+            to_tag=tag,
+        )
+
+    async def _resubscribe(
+        self, request: SipRequest, phone_id: str, to_tag: str, granted: int
+    ) -> SipResponse:
+        sub_id = self.by_dialog.get((request.call_id, to_tag))
+        live = self.subs.get(sub_id) if sub_id else None
+        if live is None or live.phone_id != phone_id:
+            raise SubscriptionError(481, "Subscription Does Not Exist")
+        now = time.time()
+        live.sub, plan = subscription.refresh(
+            live.sub, cseq=request.cseq().number, granted=granted, now=now
+        )
+        response = self._ok(request, granted, live, to_tag)
+        if plan.final:
+            self._spawn(self._final(live, plan, "unsubscribed"))
+        else:
+            await self._checkpoint([live])
+            live.pacer = replace(live.pacer, in_flight=True, dirty=False, last_sent=now)
+            self._spawn(self._after_refresh(live, plan))
+        return response
+
+    async def _after_refresh(self, live: LiveSub, plan: subscription.NotifyPlan) -> None:
+        status = await self._transmit(live, plan)
+        if subscription.notify_failed(status):
+            await self._drop(live, f"NOTIFY answered {status or 'timeout'}")
+            return
+        now = time.time()
+        live.pacer, decision = coalesce.answered(live.pacer, now)
+        self._act(live, decision, now)
+
+    async def _target(self, user: Any, customer_id: str, phone: Any) -> pdb.ExtensionRef | None:
+        """The extension named by a Request-URI user: a number of the caller's customer, or
+        the caller's own SIP username (pjsip publishes to its own AOR)."""
+        if not isinstance(user, str) or not user:
+            return None
+        async with self.pool.acquire() as conn:
+            if user == phone.username and phone.extension_id:
+                return await pdb.extension_by_id(conn, phone.extension_id)
+            found = await pdb.extensions_by_number(conn, user, [customer_id])
+        return found[0] if found else None
+
+    # --- PUBLISH (RFC 3903) ----------------------------------------------------------
+
+    async def on_publish(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:
+        outcome = await self.sip.authenticate(request, ctx)
+        if outcome.phone is None:
+            return outcome.response
+        try:
+            return await self._publish(request, outcome.phone)
+        except SubscriptionError as exc:
+            metrics.PUBLISHES.labels("sip", "rejected").inc()
+            headers = []
+            if exc.status == 489:
+                headers.append(("Allow-Events", publication.ALLOW_EVENTS))
+            if exc.status == 423:
+                headers.append(("Min-Expires", str(self.config.min_expires)))
+            if exc.status == 415:
+                event = (request.header("Event") or "").split(";", 1)[0].strip().lower()
+                headers.append(("Accept", publication.EVENTS.get(event, "")))
+            return make_response(request, exc.status, exc.reason, headers=headers)
+        except SipParseError as exc:
+            return make_response(request, 400, f"Bad Request ({exc})"[:80])
+
+    async def _publish(self, request: SipRequest, phone: Any) -> SipResponse:
+        cfg = self.config
+        action = publication.decide(
+            event=request.header("Event"),
+            content_type=request.header("Content-Type"),
+            if_match=request.header("SIP-If-Match"),
+            expires=request.expires(),
+            body=request.body,
+            minimum=cfg.min_expires,
+            maximum=cfg.max_expires,
+            default=cfg.default_expires,
+        )
+        ext = await self._target(request.request_uri().user, phone.customer_id, phone)
+        if ext is None:
+            raise SubscriptionError(404, "Not Found")
+        if action.event == "presence" and phone.extension_id != ext.id:
+            raise SubscriptionError(403, "Presence Only For Own Extension")
+        etag = secrets.token_hex(10)
+        expires_at = now_utc(time.time() + action.expires)
+        async with self.pool.acquire() as conn, conn.transaction():
+            changes = await self._store_publication(conn, action, ext, phone.phone_id, etag,
+                                                    expires_at)  # fmt: skip
+            states = [await commit_change(conn, ext, change) for change in changes]
+        for state in states:
+            if state is not None:
+                self._apply_state(state)
+        metrics.PUBLISHES.labels("sip", "ok").inc()
+        return make_response(
+            request, 200, headers=[("SIP-ETag", etag), ("Expires", str(action.expires))]
+        )
+
+    async def _store_publication(
+        self,
+        conn: asyncpg.Connection[Any],
+        action: publication.PublishAction,
+        ext: pdb.ExtensionRef,
+        phone_id: str,
+        etag: str,
+        expires_at: datetime,
+    ) -> list[Change]:
+        kind = action.kind
+        if kind is publication.PublishKind.CREATE:
+            assert action.document is not None
+            await pdb.insert_publication(
+                conn, etag=etag, extension_id=ext.id, event=action.event, phone_id=phone_id,
+                document=publication.document_to_json(action.document), expires_at=expires_at,
+            )  # fmt: skip
+            return publication.changes_for(action.event, None, action.document)
+        assert action.if_match is not None
+        pub = await pdb.lock_publication(conn, action.if_match)
+        if (
+            pub is None
+            or pub.extension_id != ext.id
+            or pub.event != action.event
+            or pub.expires_at <= datetime.now(UTC)
+        ):
+            raise SubscriptionError(412, "Conditional Request Failed")
+        old = publication.document_from_json(pub.event, pub.document)
+        if kind is publication.PublishKind.REMOVE:
+            await pdb.delete_publication(conn, pub.etag)
+            return await self._removed(conn, pub, old)
+        document = old if action.document is None else action.document
+        await pdb.update_publication(
+            conn, pub.etag, new_etag=etag, document=publication.document_to_json(document),
+            expires_at=expires_at,
+        )  # fmt: skip
+        if kind is publication.PublishKind.REFRESH:
+            return []
+        return publication.changes_for(action.event, old, document)
+
+    async def _removed(
+        self, conn: asyncpg.Connection[Any], pub: pdb.Publication, old: publication.Document
+    ) -> list[Change]:
+        """A publication is gone: its calls end; presence falls back to another phone's."""
+        if pub.event == "presence":
+            others = await pdb.live_publications(conn, pub.extension_id, "presence")
+            if others:
+                doc = publication.document_from_json("presence", others[0].document)
+                return publication.changes_for("presence", old, doc)
+        return publication.changes_for(pub.event, old, None)
+
+    async def _expire_publications(self) -> None:
+        states: list[ExtensionState | None] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for pub in await pdb.take_expired_publications(conn):
+                ext = await pdb.extension_by_id(conn, pub.extension_id)
+                if ext is None:
+                    continue
+                old = publication.document_from_json(pub.event, pub.document)
+                for change in await self._removed(conn, pub, old):
+                    states.append(await commit_change(conn, ext, change))
+        for state in states:
+            if state is not None:
+                self._apply_state(state)
+
+
+def _event_id(event: str) -> str | None:
+    for param in event.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "id" and value.strip():
+            return value.strip()
+    return None

@@ -1,0 +1,445 @@
+"""The REGISTER handler: authenticate, decide (pure), persist, apply, answer.
+
+Order of work for one REGISTER (RFC 3261 §10.3): digest + IP gate (`auth`), then the
+pure decision (`sipcore.registrar.decide_register`) against the phone's bindings in
+memory; a refusal answers at once and changes nothing. Changes go to the durable-write
+queue together with the phone's status row and its events (`phone.registered`,
+`phone.unregistered`) and the handler waits for the commit — only then are they applied
+in memory and the 200 OK sent (DESIGN.md: a 200 is sent only after the commit). When the
+queue is saturated a REGISTER that would add a new binding gets 503 with a randomized
+Retry-After; refreshes of known bindings still go through (storm control).
+
+The same module owns the other ways bindings end: expiry (`tick`, event
+`phone.expired`), revocation when a phone's credentials change or it is deleted, and
+reachability (`sipcore.server.keepalive`). Every online/offline transition is announced
+to the binding listeners (presence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from db import bindings as binding_queries
+from db import phone_status as status_queries
+from db.bindings import StoredBinding
+from db.phone_status import EventWrite, StatusWrite
+from sipcore import metrics
+from sipcore.errors import SipParseError
+from sipcore.location import Binding
+from sipcore.message import SipRequest, SipResponse, make_response
+from sipcore.registrar import (
+    ContactSpec,
+    RegisterDecision,
+    RegisterInput,
+    RegistrarPolicy,
+    decide_register,
+)
+from sipcore.server.context import AuthenticatedPhone, RequestContext
+from sipcore.server.keepalive import Keepalive
+from sipcore.server.transport import Connection
+from sipcore.server.writer import WriteFailed, WriteJob
+
+if TYPE_CHECKING:
+    from sipcore.server.service import SipService
+
+log = logging.getLogger(__name__)
+
+Flow = tuple[str, str, int]
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _flow(binding: Binding) -> Flow:
+    return (binding.transport, binding.source_ip, binding.source_port)
+
+
+def _register_input(request: SipRequest) -> RegisterInput:
+    """The parts of a parsed REGISTER the decision needs (raises SipParseError → 400)."""
+    contacts = request.contacts()
+    specs = tuple(
+        ContactSpec(
+            uri=str(item.address.uri),
+            expires=item.expires,
+            q=item.q,
+            instance_id=item.instance,
+            reg_id=item.reg_id,
+        )
+        for item in contacts.contacts
+    )
+    return RegisterInput(
+        call_id=request.call_id,
+        cseq=request.cseq().number,
+        contacts=specs,
+        star=contacts.wildcard,
+        expires_header=request.expires(),
+    )
+
+
+def _local_ip(contact: str, request: SipRequest) -> str | None:
+    """The phone's own address: its Contact host, else its Via sent-by, when an IP."""
+    host = contact.partition("@")[2] or contact.partition(":")[2]
+    host = host.split(";")[0].split(">")[0]
+    bracketed = host.startswith("[")
+    host = host[1:].partition("]")[0] if bracketed else (host.rpartition(":")[0] or host)
+    for candidate in (host, request.top_via().host):
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
+
+
+class RegisterHandler:
+    def __init__(self, service: SipService) -> None:
+        self.service = service
+        config = service.config
+        self.policy = RegistrarPolicy(
+            min_expires=config.min_expires,
+            max_expires=config.max_expires,
+            default_expires=config.default_expires,
+            spread_percent=config.expires_spread_percent,
+        )
+        self.keepalive = Keepalive(self)
+        self._flows: dict[Flow, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- start --------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Bindings from PostgreSQL (after a restart or crash) back into memory."""
+        async with self.service.pool.acquire() as conn:
+            stored = await binding_queries.load_bindings(conn)
+            await status_queries.offline_without_bindings(conn)
+        for item in stored:
+            self._put(
+                Binding(
+                    phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
+                    cseq=item.cseq, expires_at=item.expires_at.timestamp(), q=item.q,
+                    transport=item.transport, source_ip=item.source_ip,
+                    source_port=item.source_port, local_ip=item.local_ip,
+                    user_agent=item.user_agent, instance_id=item.instance_id,
+                    reg_id=item.reg_id, node=item.node, unreachable=item.unreachable,
+                )
+            )  # fmt: skip
+        log.info("bindings loaded: %d", len(stored))
+
+    # --- flows (which stream connections carry bindings) --------------------------------
+
+    def _put(self, binding: Binding) -> None:
+        old = self.service.location.binding(binding.phone_id, binding.contact)
+        if old is not None:
+            self._unflow(old)
+        self.service.location.put(binding)
+        flow = _flow(binding)
+        self._flows[flow] = self._flows.get(flow, 0) + 1
+
+    def _unflow(self, binding: Binding) -> None:
+        flow = _flow(binding)
+        count = self._flows.get(flow, 0) - 1
+        if count > 0:
+            self._flows[flow] = count
+        else:
+            self._flows.pop(flow, None)
+
+    def connection_has_bindings(self, connection: Connection) -> bool:
+        return (connection.transport, *connection.remote) in self._flows
+
+    def connection_closed(self, connection: Connection) -> None:
+        """A stream closed: its bindings cannot be reached until they re-register."""
+        if self.connection_has_bindings(connection):
+            log.info(
+                "%s connection %s:%d with bindings closed", connection.transport, *connection.remote
+            )
+
+    # --- REGISTER -----------------------------------------------------------------------
+
+    async def handle(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:
+        started = time.perf_counter()
+        try:
+            register = _register_input(request)
+        except SipParseError as exc:
+            metrics.REGISTRATIONS.labels(result="bad_request").inc()
+            return make_response(request, 400, exc.reason)
+        outcome = await self.service.authenticate(request, ctx)
+        if outcome.phone is None:
+            return outcome.response
+        response = await self._register(request, register, outcome.phone, ctx)
+        metrics.REGISTER_LATENCY.observe(time.perf_counter() - started)
+        return response
+
+    async def _register(
+        self,
+        request: SipRequest,
+        register: RegisterInput,
+        phone: AuthenticatedPhone,
+        ctx: RequestContext,
+    ) -> SipResponse:
+        now = time.time()
+        location = self.service.location
+        current = location.bindings_of(phone.phone_id)
+        decision = decide_register(current, register, self.policy, now, random.random)
+        if not decision.ok:
+            return self._refusal(request, decision)
+        if decision.changes_nothing:
+            metrics.REGISTRATIONS.labels(result="ok").inc()
+            return self._ok(request, decision)
+        known = {item.contact for item in current}
+        if self.service.writer.saturated and any(
+            item.spec.uri not in known for item in decision.upserts
+        ):
+            metrics.REGISTRATIONS.labels(result="error").inc()
+            retry = str(random.randint(5, 30))
+            return make_response(request, 503, headers=[("Retry-After", retry)])
+        upserts = [self._binding(item.spec, item.expires, phone, register, request, ctx, now)
+                   for item in decision.upserts]  # fmt: skip
+        job = self._job(phone, current, upserts, decision.removals, request, ctx)
+        if not self._still_valid(phone):
+            return self.service.authenticator.challenge(request, now)
+        try:
+            await self.service.writer.submit(job)
+        except WriteFailed:
+            metrics.REGISTRATIONS.labels(result="error").inc()
+            retry = str(random.randint(5, 30))
+            return make_response(request, 503, headers=[("Retry-After", retry)])
+        if not self._still_valid(phone):  # credentials changed while we committed
+            return self.service.authenticator.challenge(request, time.time())
+        self.apply(phone.phone_id, phone.extension_id, upserts, decision.removals)
+        if ctx.connection.reliable:
+            ctx.connection.touch()
+        result = "ok" if upserts else "unregistered"
+        metrics.REGISTRATIONS.labels(result=result).inc()
+        return self._ok(request, decision)
+
+    def _still_valid(self, phone: AuthenticatedPhone) -> bool:
+        entry = self.service.directory.by_id(phone.phone_id)
+        return entry is not None and entry.username == phone.username
+
+    def _refusal(self, request: SipRequest, decision: RegisterDecision) -> SipResponse:
+        headers = []
+        if decision.min_expires is not None:
+            headers.append(("Min-Expires", str(decision.min_expires)))
+            metrics.REGISTRATIONS.labels(result="too_brief").inc()
+        else:
+            result = "error" if decision.status >= 500 else "bad_request"
+            metrics.REGISTRATIONS.labels(result=result).inc()
+        return make_response(request, decision.status, decision.reason, headers=headers)
+
+    @staticmethod
+    def _ok(request: SipRequest, decision: RegisterDecision) -> SipResponse:
+        """§10.3 step 8: every current binding with its remaining expiry."""
+        headers = []
+        for item in decision.contacts:
+            q = f";q={item.q:g}" if item.q is not None else ""
+            headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}"))
+        headers.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())))
+        return make_response(request, 200, headers=headers)
+
+    def _binding(
+        self,
+        spec: ContactSpec,
+        expires: int,
+        phone: AuthenticatedPhone,
+        register: RegisterInput,
+        request: SipRequest,
+        ctx: RequestContext,
+        now: float,
+    ) -> Binding:
+        return Binding(
+            phone_id=phone.phone_id, contact=spec.uri, call_id=register.call_id,
+            cseq=register.cseq, expires_at=now + expires, q=spec.q, transport=ctx.transport,
+            source_ip=ctx.source_ip, source_port=ctx.source_port,
+            local_ip=_local_ip(spec.uri, request), user_agent=request.user_agent,
+            instance_id=spec.instance_id, reg_id=spec.reg_id, node=self.service.config.node_id,
+        )  # fmt: skip
+
+    def _job(
+        self,
+        phone: AuthenticatedPhone,
+        current: Sequence[Binding],
+        upserts: Sequence[Binding],
+        removals: Sequence[str],
+        request: SipRequest,
+        ctx: RequestContext,
+    ) -> WriteJob:
+        known = {item.contact for item in current}
+        events = [
+            self._event("phone.registered", phone.customer_id, item)
+            for item in upserts
+            if item.contact not in known
+        ]
+        removed = [item for item in current if item.contact in set(removals)]
+        events.extend(
+            self._event("phone.unregistered", phone.customer_id, item) for item in removed
+        )
+        after = [item for item in current if item.contact not in set(removals)]
+        after = [item for item in after if item.contact not in {u.contact for u in upserts}]
+        after.extend(upserts)
+        status = self._status(phone.phone_id, after, request.user_agent, ctx, upserts)
+        return WriteJob(
+            upserts=tuple(self._stored(item) for item in upserts),
+            removals=tuple((phone.phone_id, contact) for contact in removals),
+            statuses=(status,),
+            events=tuple(events),
+        )
+
+    @staticmethod
+    def _status(
+        phone_id: str,
+        after: Sequence[Binding],
+        user_agent: str | None,
+        ctx: RequestContext | None,
+        upserts: Sequence[Binding] = (),
+    ) -> StatusWrite:
+        reachable = [item for item in after if not item.unreachable]
+        local_ip = upserts[-1].local_ip if upserts else None
+        return StatusWrite(
+            phone_id=phone_id,
+            online=bool(reachable),
+            expires_at=_dt(max(item.expires_at for item in reachable)) if reachable else None,
+            local_ip=local_ip,
+            public_ip=ctx.source_ip if ctx else None,
+            user_agent=user_agent,
+            transport=ctx.transport if ctx else None,
+            unreachable=bool(after) and not reachable,
+        )
+
+    @staticmethod
+    def _event(kind: str, customer_id: str | None, item: Binding) -> EventWrite:
+        return EventWrite(
+            type=kind,
+            phone_id=item.phone_id,
+            customer_id=customer_id,
+            details={
+                "contact": item.contact,
+                "transport": item.transport,
+                "source": f"{item.source_ip}:{item.source_port}",
+                "userAgent": item.user_agent,
+                "expires": _dt(item.expires_at).isoformat().replace("+00:00", "Z"),
+            },
+        )
+
+    @staticmethod
+    def _stored(item: Binding) -> StoredBinding:
+        return StoredBinding(
+            phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
+            cseq=item.cseq, expires_at=_dt(item.expires_at), q=item.q,
+            transport=item.transport, source_ip=item.source_ip,
+            source_port=item.source_port, local_ip=item.local_ip, user_agent=item.user_agent,
+            instance_id=item.instance_id, reg_id=item.reg_id, node=item.node,
+            unreachable=item.unreachable,
+        )  # fmt: skip
+
+    # --- applying committed changes -----------------------------------------------------
+
+    def apply(
+        self,
+        phone_id: str,
+        extension_id: str | None,
+        upserts: Iterable[Binding],
+        removals: Iterable[str],
+    ) -> None:
+        location = self.service.location
+        before = location.is_online(phone_id)
+        for contact in removals:
+            old = location.binding(phone_id, contact)
+            if old is not None:
+                self._unflow(old)
+                self.keepalive.forget(old)
+        location.apply(phone_id, (), removals)
+        for item in upserts:
+            self._put(item)
+            self.keepalive.forget(item)
+        self._announce(phone_id, extension_id, before)
+        self._count_bindings()
+
+    def _announce(self, phone_id: str, extension_id: str | None, before: bool) -> None:
+        after = self.service.location.is_online(phone_id)
+        if after != before:
+            if extension_id is None:
+                entry = self.service.directory.by_id(phone_id)
+                extension_id = entry.extension_id if entry else None
+            self.service.notify_binding_listeners(phone_id, extension_id, after)
+
+    def _count_bindings(self) -> None:
+        counts: dict[str, int] = {}
+        for transport, _, _ in self._flows:
+            counts[transport] = counts.get(transport, 0) + 1
+        for transport in ("udp", "tcp", "tls", "ws", "wss"):
+            metrics.BINDINGS.labels(transport=transport).set(counts.get(transport, 0))
+
+    # --- expiry, revocation -------------------------------------------------------------
+
+    async def tick(self, now: float) -> None:
+        """Once per sweep interval: expire bindings, then probe reachability."""
+        expired = self.service.location.pop_expired(now)
+        if expired:
+            await self._expired(expired)
+        await self.keepalive.tick(now)
+
+    async def _expired(self, expired: Sequence[Binding]) -> None:
+        by_phone: dict[str, list[Binding]] = {}
+        for item in expired:
+            self._unflow(item)
+            self.keepalive.forget(item)
+            by_phone.setdefault(item.phone_id, []).append(item)
+        statuses: list[StatusWrite] = []
+        events: list[EventWrite] = []
+        for phone_id, items in by_phone.items():
+            entry = self.service.directory.by_id(phone_id)
+            customer = entry.customer_id if entry else None
+            events.extend(self._event("phone.expired", customer, item) for item in items)
+            remaining = self.service.location.bindings_of(phone_id)
+            statuses.append(self._status(phone_id, remaining, None, None))
+        metrics.BINDINGS_EXPIRED.inc(len(expired))
+        job = WriteJob(
+            removals=tuple((item.phone_id, item.contact) for item in expired),
+            statuses=tuple(statuses),
+            events=tuple(events),
+        )
+        try:
+            await self.service.writer.submit(job)
+        except WriteFailed:
+            log.warning(
+                "expiry of %d bindings not recorded; the database will catch up", len(expired)
+            )
+        for phone_id, items in by_phone.items():
+            was_online = any(not item.unreachable for item in items)
+            if was_online and not self.service.location.is_online(phone_id):
+                entry = self.service.directory.by_id(phone_id)
+                self.service.notify_binding_listeners(
+                    phone_id, entry.extension_id if entry else None, False
+                )
+        self._count_bindings()
+
+    def revoke_phone(self, phone_id: str) -> None:
+        """Credentials changed or phone deleted: drop every binding at once."""
+        location = self.service.location
+        was_online = location.is_online(phone_id)
+        removed = location.remove_phone(phone_id)
+        for item in removed:
+            self._unflow(item)
+            self.keepalive.forget(item)
+        if was_online:
+            self.service.notify_binding_listeners(phone_id, None, False)
+        status = self._status(phone_id, [], None, None)
+        job = WriteJob(drop_phones=(phone_id,), statuses=(status,))
+        task = asyncio.get_running_loop().create_task(self._submit_quietly(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        log.info("phone %s: credentials changed or phone deleted; %d bindings dropped",
+                 phone_id, len(removed))  # fmt: skip
+
+    async def _submit_quietly(self, job: WriteJob) -> None:
+        try:
+            await self.service.writer.submit(job)
+        except WriteFailed:
+            log.warning("could not record a binding change; it will be retried by expiry")

@@ -1,0 +1,349 @@
+"""The SIP service: listeners, dispatch, server transactions, response routing, public API.
+
+Theory of operation. Transports (`sipcore.server.transport`, `.websocket`) deliver whole
+messages to `SipService.on_message`. A request is parsed, its top Via stamped with
+received/rport (RFC 3261 §18.2.1, RFC 3581 §4) and looked up in the server transaction
+table (§17.2.3: branch + sent-by + method): a retransmission gets the stored response
+again, or nothing while the first copy is still being processed (§17.2.2), so it is
+never processed twice. New requests go to the handler of their method (REGISTER and
+OPTIONS here; others plug in with `register_method`); methods sipfleet knows but does
+not handle get 405 with Allow, unknown ones 501 (§8.2.1). Responses go back over the
+connection they came on (stream transports, §18.2.2) or, for UDP, to the source address
+and rport port (RFC 3581 §4) or the Via's sent-by port. A response is matched to our own
+client transaction by its top Via branch (`sipcore.server.client`).
+
+Bad input never stops a listener: a message that cannot be parsed gets 400 (or the
+parser's 413/416/505) when it can be addressed, otherwise it is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+import asyncpg
+
+from sipcore import metrics
+from sipcore.errors import SipParseError
+from sipcore.gateport import AllowAll, IpGatePort
+from sipcore.location import Binding, LocationService
+from sipcore.message import SipRequest, SipResponse, make_response, with_received
+from sipcore.parser import parse_message
+from sipcore.server.auth import Authenticator
+from sipcore.server.client import ClientTransactions
+from sipcore.server.config import SipConfig
+from sipcore.server.context import (
+    AuthOutcome,
+    BindingListener,
+    ContactOutcome,
+    Handler,
+    RequestContext,
+    Target,
+)
+from sipcore.server.directory import PhoneDirectory
+from sipcore.server.listeners import BoundListeners, bind_listeners
+from sipcore.server.register import RegisterHandler
+from sipcore.server.transport import Address, Connection, ConnectionTable
+from sipcore.server.writer import WriteBehind
+
+log = logging.getLogger(__name__)
+
+# Methods of RFC 3261 and its extensions that sipfleet recognises (405 when not handled);
+# anything else is 501 Not Implemented (§8.2.1).
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "PRACK", "UPDATE",
+        "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER",
+    }
+)  # fmt: skip
+TRANSACTION_LINGER_UDP = 32.0  # Timer J = 64*T1 (§17.2.2)
+# Completed UDP transactions kept for retransmissions: bounded so a registration storm
+# cannot grow memory without limit (the oldest, least likely to be retransmitted, go first).
+TRANSACTION_TABLE_LIMIT = 100_000
+_METRIC_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "OPTIONS", "NOTIFY"})
+
+
+def _transaction_key(request: SipRequest) -> tuple[str, ...]:
+    """§17.2.3: branch + sent-by + method; RFC 2543 peers without the magic cookie fall
+    back to the identifying headers."""
+    via = request.top_via()
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch or ""
+    if branch.startswith("z9hG4bK"):
+        return (branch, via.sent_by(), method)
+    return (request.call_id, str(request.cseq().number), method, via.sent_by(), branch)
+
+
+class SipService:
+    """The running SIP side of sipfleet; `ctx.hub.sip` holds one."""
+
+    def __init__(
+        self, config: SipConfig, pool: asyncpg.Pool[Any], gate: IpGatePort | None = None
+    ) -> None:
+        self.config = config
+        self.pool = pool
+        self.gate: IpGatePort = gate if gate is not None else AllowAll()
+        self.location = LocationService()
+        self.directory = PhoneDirectory(pool)
+        self.connections = ConnectionTable()
+        self.writer = WriteBehind(pool, limit=config.write_queue_limit)
+        self.authenticator = Authenticator(config, self.directory, self.gate)
+        self.client = ClientTransactions(self)
+        self.registrar = RegisterHandler(self)
+        self.listeners: BoundListeners | None = None
+        self._handlers: dict[str, Handler] = {
+            "REGISTER": self.registrar.handle,
+            "OPTIONS": self._options,
+        }
+        self._transactions: dict[tuple[str, ...], bytes | None] = {}
+        self._linger: deque[tuple[float, tuple[str, ...]]] = deque()
+        self._binding_listeners: list[BindingListener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def start(self, *, ssl_context: Any = None) -> None:
+        """Load the directory and bindings, then listen (raises ListenError)."""
+        self.connections.has_bindings = self.registrar.connection_has_bindings
+        await self.directory.start()
+        self.directory.on_revoked = self.registrar.revoke_phone
+        await self.registrar.load()
+        self.writer.start()
+        self.listeners = await bind_listeners(
+            list(self.config.listeners), ssl_context, self, self.connections,
+            float(self.config.tcp_idle_timeout),
+        )  # fmt: skip
+        self._timer = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.listeners is not None:
+            await self.listeners.close()
+        self.connections.close_all()
+        self.client.cancel_all()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.writer.stop()
+        await self.directory.stop()
+
+    def addresses(self) -> list[tuple[str, str, int]]:
+        return self.listeners.addresses() if self.listeners else []
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_interval)
+            try:
+                self._expire_transactions(time.monotonic())
+                self.connections.close_idle()
+                await self.registrar.tick(time.time())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("SIP timer tick failed")
+
+    # --- receiving ----------------------------------------------------------------------
+
+    def on_bad_input(self, transport: str) -> None:
+        self.dropped += 1
+        metrics.SIP_PARSE_ERRORS.labels(transport=transport).inc()
+
+    def on_connection_closed(self, connection: Connection) -> None:
+        self.registrar.connection_closed(connection)
+
+    def on_message(self, connection: Connection, data: bytes, source: Address) -> None:
+        try:
+            message = parse_message(data, stream=connection.transport in ("tcp", "tls"))
+        except SipParseError as exc:
+            self._bad_message(connection, source, exc)
+            return
+        if isinstance(message, SipResponse):
+            self.client.on_response(message)
+            return
+        try:
+            request = with_received(message, source[0], source[1])
+            key = _transaction_key(request)
+        except SipParseError as exc:
+            self._bad_message(connection, source, exc)
+            return
+        if key in self._transactions:
+            stored = self._transactions[key]
+            if stored is not None:
+                connection.send(stored, self._response_address(request, connection, source))
+            return
+        if request.method == "ACK":
+            return  # ACK of a non-2xx final response of ours ends there (§17.2.1)
+        self._dispatch(request, key, connection, source)
+
+    def _bad_message(self, connection: Connection, source: Address, exc: SipParseError) -> None:
+        self.on_bad_input(connection.transport)
+        partial = exc.partial
+        if isinstance(partial, SipRequest) and partial.method != "ACK":
+            try:
+                response = make_response(partial, exc.status_hint, exc.reason)
+                request = with_received(partial, source[0], source[1])
+                data = response.to_bytes()
+                connection.send(data, self._response_address(request, connection, source))
+            except SipParseError:
+                pass
+        log.debug("malformed %s message from %s:%d: %s", connection.transport, *source, exc)
+
+    def _context(self, connection: Connection, source: Address) -> RequestContext:
+        local = connection.local
+        return RequestContext(
+            transport=connection.transport,
+            source_ip=source[0],
+            source_port=source[1],
+            local_ip=local[0],
+            local_port=local[1],
+            connection=connection,
+            received_at=time.time(),
+        )
+
+    def _dispatch(
+        self, request: SipRequest, key: tuple[str, ...], connection: Connection, source: Address
+    ) -> None:
+        method = request.method
+        label = method if method in _METRIC_METHODS else "other"
+        metrics.SIP_REQUESTS.labels(method=label, transport=connection.transport).inc()
+        handler = self._handlers.get(method)
+        if handler is None:
+            status = 405 if method in KNOWN_METHODS else 501
+            extra = [("Allow", self.allow_header())] if status == 405 else []
+            self._finish(
+                request, key, connection, source, make_response(request, status, headers=extra)
+            )
+            return
+        self._transactions[key] = None
+        ctx = self._context(connection, source)
+        task = asyncio.get_running_loop().create_task(self._run_handler(handler, request, key, ctx))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_handler(
+        self, handler: Handler, request: SipRequest, key: tuple[str, ...], ctx: RequestContext
+    ) -> None:
+        try:
+            response = await handler(request, ctx)
+        except SipParseError as exc:
+            response = make_response(request, exc.status_hint, exc.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s handler failed (Call-ID %s)", request.method, request.call_id)
+            response = make_response(request, 500, "Server Internal Error")
+        if response is None:
+            self._transactions.pop(key, None)
+            return
+        self._finish(request, key, ctx.connection, (ctx.source_ip, ctx.source_port), response)
+
+    def _finish(
+        self,
+        request: SipRequest,
+        key: tuple[str, ...],
+        connection: Connection,
+        source: Address,
+        response: SipResponse,
+    ) -> None:
+        data = response.to_bytes()
+        connection.send(data, self._response_address(request, connection, source))
+        if connection.reliable:
+            self._transactions.pop(key, None)  # Timer J is 0 on reliable transports
+            return
+        self._transactions[key] = data
+        self._linger.append((time.monotonic() + TRANSACTION_LINGER_UDP, key))
+        if len(self._linger) > TRANSACTION_TABLE_LIMIT:
+            _, oldest = self._linger.popleft()
+            if self._transactions.get(oldest) is not None:
+                del self._transactions[oldest]
+
+    def _expire_transactions(self, now: float) -> None:
+        linger = self._linger
+        while linger and linger[0][0] <= now:
+            _, key = linger.popleft()
+            self._transactions.pop(key, None)
+
+    @staticmethod
+    def _response_address(
+        request: SipRequest, connection: Connection, source: Address
+    ) -> Address | None:
+        """§18.2.2 for UDP: rport → the source address and port (RFC 3581 §4); otherwise
+        the received address and the sent-by port (default 5060). Streams ignore it."""
+        if connection.reliable:
+            return None
+        via = request.top_via()
+        if via.has_rport:
+            return source
+        return (via.received or source[0], via.port or 5060)
+
+    def send_response(
+        self, request: SipRequest, ctx: RequestContext, response: SipResponse
+    ) -> None:
+        """Send a response a handler built itself (handlers returning None answer here)."""
+        source = (ctx.source_ip, ctx.source_port)
+        ctx.connection.send(
+            response.to_bytes(), self._response_address(request, ctx.connection, source)
+        )
+
+    async def _options(self, request: SipRequest, ctx: RequestContext) -> SipResponse:
+        """OPTIONS to the server: 200 with what we allow (§11.2)."""
+        return make_response(
+            request, 200, headers=[("Allow", self.allow_header()), ("Accept", "application/sdp")]
+        )
+
+    def allow_header(self) -> str:
+        return ", ".join(sorted(self._handlers))
+
+    # --- public API (ctx.hub.sip) -----------------------------------------------------
+
+    def register_method(self, method: str, handler: Handler) -> None:
+        """Plug in the handler of a method (presence: SUBSCRIBE, PUBLISH). It receives the
+        parsed request (top Via stamped with received/rport) and a `RequestContext`, and
+        returns the response, or None when it answered itself (`send_response`)."""
+        self._handlers[method.upper()] = handler
+
+    async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome:
+        """Digest (MD5/SHA-256) + failure rate limit + IP gate (`channel="sip:<METHOD>"`)."""
+        return await self.authenticator.authenticate(request, ctx)
+
+    def add_binding_listener(self, callback: BindingListener) -> None:
+        """`callback(phone_id, extension_id, online)` when a phone goes on/offline here."""
+        self._binding_listeners.append(callback)
+
+    def notify_binding_listeners(
+        self, phone_id: str, extension_id: str | None, online: bool
+    ) -> None:
+        for callback in self._binding_listeners:
+            try:
+                callback(phone_id, extension_id, online)
+            except Exception:
+                log.exception("binding listener failed for phone %s", phone_id)
+
+    def online_phones(self) -> set[str]:
+        return self.location.online_phones()
+
+    def bindings_of(self, phone_id: str) -> list[Binding]:
+        return self.location.bindings_of(phone_id)
+
+    async def send_request(
+        self,
+        request: SipRequest,
+        *,
+        binding_or_target: Binding | RequestContext | Target,
+        timeout: float | None = None,
+    ) -> SipResponse | None:
+        """Send a request as a client transaction (§17.1.2: retransmitted on UDP) over the
+        binding's own flow, the context's connection, or to a target; the final response,
+        or None on timeout/transport error. The top Via is set here (sent-by = our address
+        on that flow, a fresh branch)."""
+        return await self.client.send(request, binding_or_target, timeout)
+
+    async def check_sync(self, phone_id: str, *, reboot: bool) -> list[ContactOutcome]:
+        """NOTIFY `Event: check-sync` (`;reboot=true`) to every registered contact."""
+        return await self.client.check_sync(phone_id, reboot=reboot)

@@ -1,0 +1,235 @@
+"""Thin asyncio adapters for SIP over UDP, TCP, TLS and WebSocket (RFC 3261 §18, RFC 7118).
+
+Each transport turns bytes into whole messages and hands them to a `MessageSink` (the
+SIP server) together with the `Connection` they came on; the sink answers through the
+same object. Nothing here understands SIP beyond framing:
+
+- UDP: one datagram is one message (§18.3); a datagram over 64 KiB is dropped.
+- TCP/TLS: `StreamFramer` cuts messages by Content-Length (§18.3) and reports CRLF
+  keep-alive pings, answered with a CRLF pong (RFC 5626 §4.4.1). A framing error closes
+  the connection (the stream cannot be resynchronised). A connection idle for
+  `idle_timeout` seconds and holding no binding is closed.
+- WebSocket (RFC 7118): one text or binary frame is one message; the aiohttp handler lives
+  in `sipcore.server.websocket`.
+
+Open stream connections are kept in a table by (transport, remote ip, remote port) so
+that requests to a registered phone reuse the connection its binding came on (§18.1.1
+connection reuse; RFC 5626 flows in spirit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sipcore.framing import PONG, FramedMessage, KeepAlivePing, StreamFramer
+from sipcore.parser import MAX_MESSAGE_SIZE
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+
+class Connection:
+    """Where a message came from and how to send back: one UDP socket + peer, or one stream."""
+
+    __slots__ = ("local", "remote", "transport")
+
+    transport: str  # udp | tcp | tls | ws | wss
+    remote: Address
+    local: Address
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "udp"
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def send(self, data: bytes, address: Address | None = None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close a stream; a UDP socket is shared and stays open."""
+
+    def touch(self) -> None:
+        """A binding uses this connection: keep it open past the idle timeout."""
+
+
+class MessageSink(Protocol):
+    def on_message(self, connection: Connection, data: bytes, source: Address) -> None: ...
+
+    def on_bad_input(self, transport: str) -> None: ...
+
+    def on_connection_closed(self, connection: Connection) -> None: ...
+
+
+class UdpSocket(asyncio.DatagramProtocol):
+    """A bound UDP listener; each datagram goes to the sink with a per-peer `UdpPeer`."""
+
+    def __init__(self, sink: MessageSink) -> None:
+        self.sink = sink
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local: Address = ("0.0.0.0", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.local = transport.get_extra_info("sockname")[:2]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        source = (addr[0], addr[1])
+        if len(data) > MAX_MESSAGE_SIZE:
+            self.sink.on_bad_input("udp")
+            return
+        if data in (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00"):
+            return  # NAT keep-alive datagrams (RFC 5626 §4.4.2 uses STUN; CRLF is common)
+        try:
+            self.sink.on_message(UdpPeer(self, source), data, source)
+        except Exception:
+            log.exception("UDP message from %s:%d not handled", *source)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP error: %s", exc)
+
+    def sendto(self, data: bytes, address: Address) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, address)
+
+
+class UdpPeer(Connection):
+    """The UDP socket as seen from one peer (responses go per §18.2.2, not always here)."""
+
+    __slots__ = ("socket",)
+
+    def __init__(self, sock: UdpSocket, remote: Address) -> None:
+        self.socket = sock
+        self.transport = "udp"
+        self.remote = remote
+        self.local = sock.local
+
+    def send(self, data: bytes, address: Address | None = None) -> None:
+        self.socket.sendto(data, address or self.remote)
+
+
+class StreamConnection(asyncio.Protocol, Connection):
+    """One TCP or TLS connection, accepted or opened by us."""
+
+    def __init__(
+        self,
+        sink: MessageSink,
+        transport_name: str,
+        table: ConnectionTable,
+        idle_timeout: float,
+    ) -> None:
+        self.sink = sink
+        self.transport = transport_name
+        self.table = table
+        self.idle_timeout = idle_timeout
+        self.framer = StreamFramer(max_size=MAX_MESSAGE_SIZE)
+        self.stream: asyncio.Transport | None = None
+        self.remote = ("", 0)
+        self.local = ("", 0)
+        self.last_activity = time.monotonic()
+        self.pinned_until = 0.0
+        self._closed = False
+        self.opened = asyncio.get_running_loop().create_future()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.stream = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.remote = (peer[0], peer[1])
+        self.local = (sock[0], sock[1])
+        self.table.add(self)
+        if not self.opened.done():
+            self.opened.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = time.monotonic()
+        try:
+            events = self.framer.feed(data)
+        except Exception as exc:
+            log.info("%s %s:%d: closing, cannot frame: %s", self.transport, *self.remote, exc)
+            self.sink.on_bad_input(self.transport)
+            self.close()
+            return
+        for event in events:
+            if isinstance(event, KeepAlivePing):
+                self.send(PONG)  # RFC 5626 §4.4.1
+                continue
+            if not isinstance(event, FramedMessage):
+                continue  # a pong to a ping of ours
+            try:
+                self.sink.on_message(self, event.data, self.remote)
+            except Exception:
+                log.exception("%s message from %s:%d not handled", self.transport, *self.remote)
+
+    def send(self, data: bytes, address: Address | None = None) -> None:
+        if self.stream is not None and not self._closed:
+            self.last_activity = time.monotonic()
+            self.stream.write(data)
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    def close(self) -> None:
+        if self.stream is not None and not self._closed:
+            self.stream.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.table.remove(self)
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("closed before it opened"))
+        self.sink.on_connection_closed(self)
+
+    def idle(self, now: float) -> bool:
+        return now - self.last_activity > self.idle_timeout and now > self.pinned_until
+
+
+class ConnectionTable:
+    """Open stream connections by (transport, remote ip, remote port)."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str, int], Connection] = {}
+        self.has_bindings: Callable[[Connection], bool] = lambda connection: False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, connection: Connection) -> None:
+        self._items[(connection.transport, *connection.remote)] = connection
+
+    def remove(self, connection: Connection) -> None:
+        key = (connection.transport, *connection.remote)
+        if self._items.get(key) is connection:
+            del self._items[key]
+
+    def get(self, transport: str, ip: str, port: int) -> Connection | None:
+        return self._items.get((transport, ip, port))
+
+    def close_idle(self) -> int:
+        """Close stream connections idle past their timeout that carry no binding."""
+        now = time.monotonic()
+        closed = 0
+        for connection in list(self._items.values()):
+            if (
+                isinstance(connection, StreamConnection)
+                and connection.idle(now)
+                and not self.has_bindings(connection)
+            ):
+                connection.close()
+                closed += 1
+        return closed
+
+    def close_all(self) -> None:
+        for connection in list(self._items.values()):
+            connection.close()
