@@ -83,17 +83,16 @@ async def get_profile(request: web.Request) -> web.Response:
         raise ApiError(422, "filename", f"Template does not parse: {error}") from None
     async with request.app[appkeys.POOL].acquire() as conn:
         models = [m.name for m in await prov_db.catalogue(conn) if m.template == filename]
-    settings = profile if isinstance(profile, list | tuple | set | frozenset) else profile
     body: dict[str, Any] = {
         "filename": filename,
         "custom": filename in overrides,
         "builtin": builtin,
         "models": models,
     }
-    if isinstance(settings, dict):
-        body.update(settings)
+    if isinstance(profile, dict):
+        body.update(profile)
     else:
-        body["settings"] = sorted(settings)
+        body["settings"] = sorted(profile)
     return json_response(body)
 
 
