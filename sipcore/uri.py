@@ -130,7 +130,7 @@ def parse_sip_uri(text: str) -> SipUri:
 
 def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
     # SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]
-    rest, qmark, header_text = rest.partition("?")
+    # "@" appears nowhere after the userinfo, which itself may hold ";" and "?".
     user = password = None
     at = rest.rfind("@")
     if at >= 0:
@@ -143,6 +143,7 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
             if not _PASSWORD.fullmatch(pw):
                 raise SipParseError("bad password part in URI")
             password = pw
+    rest, qmark, header_text = rest.partition("?")
     hostport, semi, param_text = rest.partition(";")
     host, port = _parse_hostport(hostport)
     params = _parse_uri_params(param_text) if semi else ()
