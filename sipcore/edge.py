@@ -16,7 +16,8 @@ packet's source is the client, so a phone cannot claim another address by writin
 `received=` itself. No extra header is needed: the edge proxy only has to record-route
 and relay statefully (which adds its Via), as every SIP proxy does.
 
-Pure: no I/O; `vias` are parsed Via values in message order (`Headers.values("Via")`).
+Pure: no I/O; `vias` are parsed Via values in message order (`SipRequest.vias()`). The
+trusted networks are `settings.trusted_proxy_networks`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ def _address(text: str | None) -> _Address | None:
 
 def _trusted(address: _Address, networks: Sequence[Network]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
+
+
+def is_trusted_peer(peer_ip: str, trusted: Sequence[Network]) -> bool:
+    """Whether the Vias of a packet from `peer_ip` are worth parsing at all (hot path:
+    `client_address(ip, port, request.vias(), trusted)` only when this is true)."""
+    if not trusted:
+        return False
+    address = _address(peer_ip)
+    return address is not None and _trusted(address, trusted)
 
 
 def _hop_of(via: Via) -> tuple[_Address | None, int | None]:

@@ -8,7 +8,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from provisioning.gate.forwarded import forwarded_client, request_client
-from sipcore.edge import client_address
+from sipcore.edge import client_address, is_trusted_peer
 from sipcore.headers import parse_via
 
 TRUSTED = (ipaddress.ip_network("10.0.0.0/24"), ipaddress.ip_network("2001:db8:ff::/48"))
@@ -97,3 +97,12 @@ def test_edge_chain_and_edge_cases() -> None:
     found = client_address("::ffff:10.0.0.2", 5060, vias(PROXY_VIA, v6), TRUSTED)
     assert found.ip == "2001:db8::6"
     assert client_address("10.0.0.2", 1, vias(PROXY_VIA, PHONE_VIA), ()).ip == "10.0.0.2"
+
+
+def test_is_trusted_peer() -> None:
+    assert is_trusted_peer("10.0.0.2", TRUSTED)
+    assert is_trusted_peer("::ffff:10.0.0.2", TRUSTED)
+    assert is_trusted_peer("2001:db8:ff::9", TRUSTED)
+    assert not is_trusted_peer("10.0.1.2", TRUSTED)
+    assert not is_trusted_peer("garbage", TRUSTED)
+    assert not is_trusted_peer("10.0.0.2", ())
