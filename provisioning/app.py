@@ -34,6 +34,7 @@ ROUTE_MODULES: list[str] = [
     "provisioning.api.sipphone_models",
     "provisioning.api.sipphones",
     "provisioning.api.openapi",
+    "provisioning.api.presence",
 ]
 
 _PRINCIPAL = "sipfleet.principal"

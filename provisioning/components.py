@@ -36,5 +36,6 @@ class ComponentError(Exception):
 COMPONENTS: list[str] = [
     "provisioning.gate_component",
     "provisioning.sip_component",
+    "provisioning.presence_component",
     "provisioning.live_component",
 ]

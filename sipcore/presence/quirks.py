@@ -101,3 +101,11 @@ def shape_dialogs(profile: BodyProfile, dialogs: Sequence[Dialog]) -> tuple[Dial
     if not shaped and profile.idle_placeholder:
         shaped = (Dialog(id=PLACEHOLDER_ID, state="terminated"),)
     return shaped
+
+
+_BY_NAME = {profile.name: profile for _, profile in PROFILES} | {DEFAULT.name: DEFAULT}
+
+
+def profile_for_name(name: str) -> BodyProfile:
+    """The profile a stored subscription named (unknown names: the default)."""
+    return _BY_NAME.get(name, DEFAULT)

@@ -103,7 +103,23 @@ def _call_key(dialog: Dialog) -> str:
     return dialog.call_id or dialog.id
 
 
+def _end_line(state: ExtensionState, dialog: Dialog) -> ExtensionState | None:
+    """`terminated` without a call id: the extension's line is idle, every call ends."""
+    if not state.calls:
+        return None
+    ended = tuple(replace(item, state="terminated") for item in state.calls)
+    keys = tuple(_call_key(item) for item in state.calls if item.call_id is not None)
+    return replace(
+        state, calls=(), ended=ended, ended_ids=(*state.ended_ids, *keys)[-MAX_ENDED_IDS:]
+    )
+
+
 def _apply_call(state: ExtensionState, dialog: Dialog) -> ExtensionState | None:
+    """Layer 1 of the ordering. A dialog without call id stands for the extension's line
+    as a whole (a PBX that pushes no call ids): it is never remembered as ended, so the
+    line can ring again; `terminated` for it ends every call."""
+    if dialog.call_id is None and dialog.state == "terminated":
+        return _end_line(state, dialog)
     key = _call_key(dialog)
     if key in state.ended_ids:
         return None  # the call already ended: a late update of it is stale
@@ -114,7 +130,7 @@ def _apply_call(state: ExtensionState, dialog: Dialog) -> ExtensionState | None:
         return None
     others = tuple(item for item in state.calls if _call_key(item) != key)
     if dialog.state == "terminated":
-        ended_ids = (*state.ended_ids, key)[-MAX_ENDED_IDS:]
+        ended_ids = (*state.ended_ids, key)[-MAX_ENDED_IDS:] if dialog.call_id else state.ended_ids
         return replace(state, calls=others, ended=(dialog,), ended_ids=ended_ids)
     if current is not None:
         calls = tuple(dialog if _call_key(item) == key else item for item in state.calls)
