@@ -55,7 +55,7 @@ class FileRequest:
 _HEX = "[0-9A-Fa-f]{12}"
 _RULES: tuple[tuple[re.Pattern[str], tuple[str, ...], FileKind], ...] = (
     (re.compile(r"y0{9}(?P<model>\d{3})\.cfg"), ("yealink",), "common"),
-    (re.compile(r"0{12}\.cfg"), ("polycom",), "master"),
+    (re.compile(r"0{12}\.cfg"), ("polycom",), "common"),
     (re.compile(rf"(?P<mac>{_HEX})-user\.cfg"), ("polycom",), "device"),
     (
         re.compile(rf"snom(?P<model>[A-Za-z]?\d+[A-Za-z]*)-(?P<mac>{_HEX})\.htm"),

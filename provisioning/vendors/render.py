@@ -257,3 +257,98 @@ def check_template(
 
 def _sample_common(vendor: str) -> CommonContext:
     return CommonContext(vendor=vendor, model=None, provisioning_url="https://prov.example/")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateProfile:
+    """What `/api/phone_models/{filename}` shows: the template's vendor and the settings
+    (context paths such as `phone.device.language`) it and its parents use."""
+
+    filename: str
+    vendor: str | None
+    builtin: bool
+    settings: tuple[str, ...]
+
+
+def template_profile(
+    filename: str, *, overrides: Mapping[str, str] = _NO_OVERRIDES
+) -> TemplateProfile:
+    """The settings a template uses, following `{% extends %}`/`{% include %}`."""
+    env = _env(overrides)
+    found: set[str] = set()
+    seen: set[str] = set()
+    pending = [filename]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            tree = env.parse(template_source(name, overrides=overrides))
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateError(name, error.lineno, error.message or "syntax error") from None
+        found |= _paths(tree)
+        pending += [
+            node.template.value
+            for node in tree.find_all((jinja2.nodes.Extends, jinja2.nodes.Include))
+            if isinstance(node.template, jinja2.nodes.Const)
+        ]
+    spec = registry.vendor_of_template(filename)
+    return TemplateProfile(
+        filename=filename,
+        vendor=spec.name if spec else None,
+        builtin=filename in registry.TEMPLATE_VENDOR and filename not in overrides,
+        settings=tuple(sorted(found)),
+    )
+
+
+_ROOTS = frozenset({"phone", "vendor", "common"})
+
+
+def _paths(tree: jinja2.nodes.Template) -> set[str]:
+    """Dotted paths read from the context; a loop variable stands for an item of its
+    list ('phone.accounts[].username'). Only leaves are kept."""
+    paths: set[str] = set()
+    _visit(tree, {}, paths)
+    return {p for p in paths if not any(o != p and o.startswith((p + ".", p + "[")) for o in paths)}
+
+
+def _visit(node: jinja2.nodes.Node, aliases: dict[str, str], paths: set[str]) -> None:
+    if isinstance(node, (jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Name)):
+        path = _dotted(node, aliases)
+        root = (path or "").split(".", 1)[0].split("[", 1)[0]
+        if path and root in _ROOTS and "." in path:
+            paths.add(path)
+            if isinstance(node, jinja2.nodes.Getitem):
+                _visit(node.arg, aliases, paths)
+            return
+    if isinstance(node, jinja2.nodes.For):
+        _visit(node.iter, aliases, paths)
+        inner = dict(aliases)
+        source = _dotted(node.iter, aliases)
+        target = node.target
+        targets = target.items if isinstance(target, jinja2.nodes.Tuple) else [target]
+        for name in targets:
+            if source and isinstance(name, jinja2.nodes.Name):
+                inner[name.name] = source + "[]"
+        for child in (*node.body, *node.else_, *([node.test] if node.test else [])):
+            _visit(child, inner, paths)
+        return
+    if isinstance(node, jinja2.nodes.Assign) and isinstance(node.target, jinja2.nodes.Name):
+        source = _dotted(node.node, aliases)
+        if source:
+            aliases[node.target.name] = source
+    for child in node.iter_child_nodes():
+        _visit(child, aliases, paths)
+
+
+def _dotted(node: jinja2.nodes.Node, aliases: Mapping[str, str]) -> str | None:
+    if isinstance(node, jinja2.nodes.Name):
+        return aliases.get(node.name, node.name)
+    if isinstance(node, jinja2.nodes.Getattr):
+        base = _dotted(node.node, aliases)
+        return f"{base}.{node.attr}" if base else None
+    if isinstance(node, jinja2.nodes.Getitem):
+        base = _dotted(node.node, aliases)
+        return f"{base}[]" if base else None
+    return None

@@ -123,11 +123,13 @@ def parse_user_agent(user_agent: str | None) -> UserAgentInfo | None:
         match = pattern.search(text)
         if match is None:
             continue
+        groups = match.groupdict()
+        mac = groups.get("mac")
         return UserAgentInfo(
             vendor=vendor,
-            model=match["model"].upper() if vendor == "snom" else match["model"],
-            firmware=match["fw"],
-            mac=normalise_mac(match["mac"]) if match["mac"] else None,
+            model=groups["model"].upper() if vendor == "snom" else groups["model"],
+            firmware=groups["fw"],
+            mac=normalise_mac(mac) if mac else None,
         )
     return None
 

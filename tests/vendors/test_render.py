@@ -1,0 +1,280 @@
+"""Every vendor's built-in template against a phone with every soft-key function its
+catalogue models support, side panels, static network and VLANs: checked line by line
+against the vendor's own key names (XML outputs parsed with xml.etree)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from provisioning.vendors import registry
+from provisioning.vendors.common import UnsupportedFunction
+from provisioning.vendors.context import SoftKey
+from provisioning.vendors.filenames import match_file
+from provisioning.vendors.render import render_common, render_config
+from provisioning.vendors.samples import sample_account, sample_context
+from tests.vendors.helpers import kv_lines, render_text, xml_root
+
+USER = "u0000000000000000000000000000001"
+PASSWORD = "p0000000000000000000000000000001"
+
+
+def test_yealink_desk_line_by_line() -> None:
+    lines = kv_lines(render_text(sample_context("yealink")).split("\n", 1)[1])
+    expected = {
+        "account.1.enable": "1",
+        "account.1.user_name": USER,
+        "account.1.auth_name": USER,
+        "account.1.password": PASSWORD,
+        "account.1.sip_server.1.address": "sip.example.net",
+        "account.1.sip_server.1.port": "5061",
+        "account.1.sip_server.1.transport_type": "2",
+        "account.1.codec.opus.priority": "1",
+        "account.1.codec.g722.enable": "1",
+        "account.1.codec.g729.enable": "0",
+        "linekey.1.type": "13",
+        "linekey.1.value": "112",
+        "linekey.2.type": "16",
+        "linekey.2.value": "102",
+        "linekey.2.label": "Blf",
+        "linekey.3.type": "15",
+        "linekey.4.type": "5",
+        "linekey.5.type": "29",
+        "linekey.6.type": "12",
+        "linekey.7.type": "3",
+        "linekey.8.type": "27",
+        "linekey.9.type": "4",
+        "linekey.10.type": "25",
+        "linekey.11.type": "30",
+        "linekey.12.type": "23",
+        "linekey.13.value": "*8201",
+        "linekey.14.value": "*4501",
+        "linekey.15.type": "16",
+        # EXP50: 60 keys per module, key index 59 is module 1 key 60, index 60 module 2 key 1
+        "expansion_module.1.key.60.type": "13",
+        "expansion_module.2.key.1.type": "16",
+        "expansion_module.2.key.1.value": "102",
+        "transfer.dsskey_deal_type": "2",
+        "static.network.internet_port.type": "2",
+        "static.network.internet_port.ip": "192.0.2.10",
+        "static.network.internet_port.mask": "255.255.255.0",
+        "static.network.internet_port.gateway": "192.0.2.1",
+        "static.network.primary_dns": "192.0.2.53",
+        "static.network.vlan.internet_port_enable": "1",
+        "static.network.vlan.internet_port_vid": "20",
+        "static.network.vlan.internet_port_priority": "5",
+        "static.network.vlan.pc_port_vid": "30",
+        "static.network.lldp.enable": "1",
+        "lang.gui": "German",
+        "local_time.time_zone": "+1",
+        "local_time.time_format": "1",
+        "call_waiting.enable": "0",
+        "features.headset_prior": "1",
+        "static.security.user_password": "admin:web-secret",
+        "voice.ring_vol": "6",
+        "voice.handset.spk_vol": "7",
+        "phone_setting.active_backlight_level": "12",
+        "wallpaper_upload.url": "https://img.example/bg.png",
+    }
+    assert {k: lines.get(k) for k in expected} == expected
+
+
+def test_snom_desk_xml() -> None:
+    root = xml_root(render_text(replace(sample_context("snom"), line_keys=24)))
+    settings = {(e.tag, e.get("idx")): e.text or "" for e in root.find("phone-settings")}
+    assert settings[("user_name", "1")] == USER
+    assert settings[("user_pass", "1")] == PASSWORD
+    assert settings[("user_host", "1")] == "sip.example.net:5061;transport=tls"
+    assert settings[("codec_priority_list", "1")] == "opus,g722,pcma,pcmu"
+    assert settings[("dhcp", None)] == "off"
+    assert settings[("ip_adr", None)] == "192.0.2.10"
+    assert settings[("vlan_id", None)] == "20"
+    assert settings[("vlan_pc_id", None)] == "30"
+    assert settings[("language", None)] == "Deutsch"
+    assert settings[("utc_offset", None)] == "3600"
+    assert settings[("http_pass", None)] == "web-secret"
+    assert settings[("call_waiting", None)] == "off"
+    fkeys = {int(k.get("idx")): (k.get("label"), k.text) for k in root.iter("fkey")}
+    assert fkeys[0] == ("Speeddial", "speed 112")
+    assert fkeys[1] == ("Blf", "blf <sip:102@sipfleet.test>|*8")
+    assert fkeys[2][1] == "line"
+    assert fkeys[3][1] == "keyevent F_DND"
+    assert fkeys[12][1] == "speed *8"  # PICKUP: the group pickup code
+    # D7: after the D785's 24 keys; side-panel index 17 is the first one given
+    assert fkeys[24 + 17] == ("Speeddial", "speed 112")
+
+
+def test_grandstream_p_values() -> None:
+    root = xml_root(render_text(sample_context("grandstream")))
+    assert root.findtext("mac") == "0015654aa937"
+    config = root.find("config")
+    p = {e.tag: e.text or "" for e in config if e.tag.startswith("P")}
+    items = {e.get("name"): e.text or "" for e in config.iter("item")}
+    assert (p["P35"], p["P36"], p["P34"]) == (USER, USER, PASSWORD)
+    assert p["P47"] == "sip.example.net:5061"
+    assert p["P130"] == "2"
+    assert (p["P57"], p["P58"], p["P59"]) == ("123", "9", "8")
+    assert p["P8"] == "1"
+    assert [p[f"P{n}"] for n in range(9, 13)] == ["192", "0", "2", "10"]
+    assert (p["P51"], p["P87"], p["P229"]) == ("20", "5", "30")
+    assert p["P2"] == "web-secret"
+    assert p["P1362"] == "de"
+    assert p["P246"].startswith("CET-1CEST")
+    assert items["pks.mpk.1.keyMode"] == "0"
+    assert items["pks.mpk.2.keyMode"] == "1"
+    assert items["pks.mpk.2.value"] == "102"
+    assert items["pks.ext.2.key.1.keyMode"] == "1"
+
+
+def test_polycom_master_and_user_files() -> None:
+    ctx = sample_context("polycom")
+    master = render_config(ctx, match_file("0015654aa937.cfg").for_vendor("polycom"))
+    app = xml_root(master.body.decode())
+    assert app.get("CONFIG_FILES") == "0015654aa937-user.cfg"
+    user = xml_root(render_config(ctx, match_file("0015654aa937-user.cfg")).body.decode())
+    attrs: dict[str, str] = {}
+    for element in user:
+        attrs.update(element.attrib)
+    assert attrs["reg.1.auth.userId"] == USER
+    assert attrs["reg.1.auth.password"] == PASSWORD
+    assert attrs["reg.1.server.1.transport"] == "TLS"
+    assert attrs["lineKey.1.category"] == "EFK"
+    assert attrs["lineKey.2.category"] == "BLF"
+    assert attrs["lineKey.3.category"] == "Line"
+    assert attrs["attendant.resourceList.1.address"] == "102@sipfleet.test"
+    assert attrs["efk.efklist.1.action.string"] == "112$Tinvite$"
+    assert attrs["voice.codecPref.G729_AB"] == "0"
+    assert attrs["device.net.ipAddress"] == "192.0.2.10"
+    assert attrs["device.net.vlanId"] == "20"
+    assert attrs["device.auth.localAdminPassword"] == "web-secret"
+    assert attrs["call.DefaultTransferType"] == "Blind"
+    assert attrs["lcl.ml.lang"] == "German_Germany"
+
+
+def test_cisco_flat_profile() -> None:
+    root = xml_root(render_text(sample_context("cisco")))
+    values = {e.tag: e.text or "" for e in root}
+    assert values["User_ID_1_"] == USER
+    assert values["Password_1_"] == PASSWORD
+    assert values["SIP_Transport_1_"] == "TLS"
+    assert values["Extended_Function_1_"] == "fnc=sd;ext=112@$PROXY;nme=Speeddial"
+    assert values["Extended_Function_2_"] == "fnc=blf+sd+cp;sub=102@$PROXY;nme=Blf"
+    assert values["Extension_3_"] == "1"
+    assert values["Extended_Function_4_"] == "fnc=dnd;nme=Dnd"
+    assert values["Unit_2_Key_1"] == "fnc=blf+sd+cp;sub=102@$PROXY;nme=Blf"
+    assert values["Connection_Type"] == "Static IP"
+    assert values["VLAN_ID"] == "20"
+    assert values["PC_Port_VLAN_ID"] == "30"
+    assert values["Admin_Passwd"] == "web-secret"
+    assert values["Time_Zone"] == "GMT+01:00"
+
+
+def test_mitel_key_value_lines() -> None:
+    lines = kv_lines(render_text(sample_context("mitel")), sep=": ")
+    assert lines["sip line1 user name"] == USER
+    assert lines["sip line1 password"] == PASSWORD
+    assert lines["sip transport protocol"] == "4"
+    assert lines["topsoftkey1 type"] == "speeddial"
+    assert lines["topsoftkey2 type"] == "blfxfer"  # BLIND transfer: BLF keys transfer
+    assert lines["topsoftkey2 value"] == "102"
+    assert lines["topsoftkey3 type"] == "line"
+    assert lines["topsoftkey10 type"] == "pickup"
+    assert lines["topsoftkey10 value"] == "*8"
+    assert lines["expmod2 key1 type"] == "blfxfer"
+    assert lines["dhcp"] == "0"
+    assert lines["ip"] == "192.0.2.10"
+    assert lines["vlan id"] == "20"
+    assert lines["vlan id port 1"] == "30"
+    assert lines["audio mode"] == "1"
+    assert lines["font color"] == "dark"
+    assert lines["admin password"] == "web-secret"
+    assert not any(k.startswith("softkey") for k in lines)  # no BLF on context soft keys
+
+
+def test_mitel_6865i_uses_programmable_keys() -> None:
+    ctx = replace(sample_context("mitel"), model="6865i", model_name="mitel-6865i")
+    lines = kv_lines(render_text(ctx), sep=": ")
+    assert lines["prgkey2 type"] == "blfxfer"
+
+
+def test_fanvil_dss_keys() -> None:
+    root = xml_root(render_text(sample_context("fanvil")))
+    line = root.find("sip/line")
+    assert line.findtext("RegUser") == USER
+    assert line.findtext("RegPswd") == PASSWORD
+    keys = {
+        k.get("index"): (k.findtext("Type"), k.findtext("Value"))
+        for k in root.find("dsskey/internal")
+    }
+    assert keys["1"] == ("1", "112@1/f")
+    assert keys["2"] == ("1", "102@1/ba")
+    assert keys["3"] == ("2", "SIP1")
+    assert keys["4"] == ("3", "DND")
+    assert root.findtext("net/WANStaticIP") == "192.0.2.10"
+    assert root.findtext("net/WANVLANID") == "20"
+    assert root.findtext("net/LANVLANID") == "30"
+
+
+@pytest.mark.parametrize("vendor", ["yealink", "snom", "gigaset"])
+def test_dect_bases_render_one_account_per_handset(vendor: str) -> None:
+    spec = registry.vendor(vendor)
+    template = {"yealink": "yealink-dect.cfg", "snom": "snom-dect.xml"}.get(
+        vendor, spec.device_template
+    )
+    ctx = replace(
+        sample_context(vendor, handsets=3, template=template), softkeys=(), side_panel=None
+    )
+    ctx = replace(
+        ctx,
+        accounts=tuple(
+            replace(sample_account(i), handset_address=f"0328D3A{i}") for i in (1, 2, 3)
+        ),
+    )
+    text = render_text(ctx)
+    for i in (1, 2, 3):
+        assert f"u{i:031d}" in text and f"p{i:031d}" in text
+    if spec.xml:
+        xml_root(text)
+    if vendor == "yealink":
+        lines = kv_lines(text.split("\n", 1)[1])
+        assert lines["handset.3.name"] == "Line 3"
+        assert lines["account.3.user_name"] == "u" + "3".rjust(31, "0")
+
+
+def test_every_vendor_renders_every_mapped_function() -> None:
+    for vendor, spec in registry.VENDORS.items():
+        text = render_text(sample_context(vendor))
+        if spec.xml:
+            xml_root(text)
+        assert PASSWORD in text
+
+
+def test_unsupported_function_fails_loudly() -> None:
+    ctx = sample_context("grandstream")
+    ctx = replace(ctx, softkeys=(SoftKey(index=0, function="DNDOTHER", value="103"),))
+    with pytest.raises(UnsupportedFunction, match="DNDOTHER"):
+        render_text(ctx)
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("y000000000096.cfg", "static.auto_provision.server.url = https://prov.example/"),
+        ("spa504G.cfg", "spa$MA.xml"),
+        ("000000000000.cfg", "[PHONE_MAC_ADDRESS]-user.cfg"),
+        ("snomD785.htm", "<setting_server"),
+        ("aastra.cfg", "time server1"),
+        ("cfg.xml", "<P237>"),
+    ],
+)
+def test_common_files(name: str, needle: str) -> None:
+    from provisioning.vendors.context import CommonContext
+
+    request = match_file(name)
+    assert request is not None and request.vendor is not None
+    common = CommonContext(
+        vendor=request.vendor, model=request.model, provisioning_url="https://prov.example/"
+    )
+    body = render_common(common, request).body.decode()
+    assert needle in body
