@@ -288,11 +288,10 @@ def template_profile(
         except jinja2.TemplateSyntaxError as error:
             raise TemplateError(name, error.lineno, error.message or "syntax error") from None
         found |= _paths(tree)
-        pending += [
-            node.template.value
-            for node in tree.find_all((jinja2.nodes.Extends, jinja2.nodes.Include))
-            if isinstance(node.template, jinja2.nodes.Const)
-        ]
+        for node in tree.find_all((jinja2.nodes.Extends, jinja2.nodes.Include)):
+            parent = getattr(node, "template", None)
+            if isinstance(parent, jinja2.nodes.Const) and isinstance(parent.value, str):
+                pending.append(parent.value)
     spec = registry.vendor_of_template(filename)
     return TemplateProfile(
         filename=filename,
