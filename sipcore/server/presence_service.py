@@ -364,8 +364,10 @@ class PresenceService:
         live.pacer, decision = coalesce.answered(live.pacer, now)
         self._act(live, decision, now)
 
-    async def _transmit(self, live: LiveSub, plan: subscription.NotifyPlan) -> int | None:
-        request = self._notify_request(live, plan)
+    async def _transmit(
+        self, live: LiveSub, plan: subscription.NotifyPlan, request: SipRequest | None = None
+    ) -> int | None:
+        request = request or self._notify_request(live, plan)
         try:
             response = await self.sip.send_request(
                 request, binding_or_target=live.target, timeout=NOTIFY_TIMEOUT
@@ -374,18 +376,18 @@ class PresenceService:
             log.info("NOTIFY for %s not sent: %s", plan.dialog.call_id, exc)
             response = None
         status = None if response is None else response.status
-        result = (
-            "ok"
-            if status is not None and status < 300
-            else ("timeout" if status is None else "failed")
-        )
+        if status is not None and status < 300:
+            result = "ok"
+        else:
+            result = "timeout" if status is None else "failed"
         metrics.NOTIFIES.labels(live.sub.package, result).inc()
         return status
 
     async def _final(self, live: LiveSub, plan: subscription.NotifyPlan, reason: str) -> None:
+        request = self._notify_request(live, plan)  # rendered while the state is known
         self._forget(live)
         await self._delete_rows([live.sub.id])
-        await self._transmit(live, plan)
+        await self._transmit(live, plan, request)
         log.info("subscription %s ended: %s", live.sub.dialog.call_id, reason)
 
     async def _drop(self, live: LiveSub, reason: str) -> None:
@@ -627,7 +629,10 @@ class PresenceService:
                 sub, cseq=sub.dialog.remote_cseq + 1, granted=0, now=now
             )
             live.sub = ended
-            self._spawn(self._transmit(live, plan))
+            request = self._notify_request(live, plan)
+            if not watched.subs:
+                self.watched.pop(ext.id, None)
+            self._spawn(self._transmit(live, plan, request))
             return response
         await self._checkpoint([live])
         self._add(live, watched)

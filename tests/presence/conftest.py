@@ -18,3 +18,105 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(
                 pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
             )
+
+
+# --- an in-process SIP service with the presence service, on the per-test database ------
+
+import dataclasses  # noqa: E402
+from collections.abc import AsyncIterator, Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import asyncpg  # noqa: E402
+
+from provisioning.app import create_app  # noqa: E402
+from provisioning.config import Settings  # noqa: E402
+from provisioning.hub import ServiceHub  # noqa: E402
+from tests import factories  # noqa: E402
+from tests.presence.watcher import Endpoint  # noqa: E402
+
+SECRET = bytes(range(32))
+
+
+@dataclasses.dataclass
+class Server:
+    sip: Any
+    presence: Any
+    pool: asyncpg.Pool[Any]
+    address: tuple[str, int]
+    http: Any = None  # aiohttp test client on the app with this presence service
+    customer: str = ""
+    extensions: dict[str, str] = dataclasses.field(default_factory=dict)
+    endpoints: list[Endpoint] = dataclasses.field(default_factory=list)
+
+    async def phone(self, number: str | None, *, local_ip: str = "127.0.0.1",
+                    user_agent: str = "PresenceTest/1.0", customer: str | None = None) -> Endpoint:  # fmt: skip
+        async with self.pool.acquire() as conn:
+            phone = await factories.phone(
+                conn, customer or self.customer,
+                extension_id=self.extensions.get(number) if number else None,
+            )  # fmt: skip
+        await self.sip.directory.refresh(phone.id)  # do not wait for its pg_notify
+        endpoint = await Endpoint(phone.username, phone.password, self.address,
+                                  local_ip=local_ip, user_agent=user_agent).open()  # fmt: skip
+        self.endpoints.append(endpoint)
+        return endpoint
+
+
+def sip_test_config(**overrides: Any) -> Any:
+    from provisioning.sip_component import sip_config
+    from sipcore.server.config import ListenerSpec
+
+    settings = Settings(data_dir="/tmp/unused", sip_domain="sipfleet.test",
+                        sip_listen="udp:127.0.0.1:0")  # fmt: skip
+    config = sip_config(settings, secret_key=SECRET, node_id="presence-test")
+    values: dict[str, Any] = {
+        "listeners": (ListenerSpec(transport="udp", host="127.0.0.1", port=0),),
+        "expires_spread_percent": 0,
+        "keepalive_interval": 0,
+        "sweep_interval": 0.2,
+        "timer_t1": 0.1,
+        "timer_t2": 0.4,
+        "min_expires": 1,
+    }
+    values.update(overrides)
+    return dataclasses.replace(config, **values)
+
+
+@pytest.fixture
+async def start_server(
+    pool: asyncpg.Pool[Any], aiohttp_client: Any, settings: Settings, secret_box: Any
+) -> AsyncIterator[Callable[..., Any]]:
+    from sipcore.server.presence_service import PresenceConfig, PresenceService
+    from sipcore.server.service import SipService
+
+    started: list[Server] = []
+
+    async def start(notify_min_interval: float = 0.0, node: str = "node-a") -> Server:
+        sip = SipService(sip_test_config(), pool, None)
+        await sip.start()
+        presence = PresenceService(
+            sip=sip,
+            pool=pool,
+            config=PresenceConfig(realm="sipfleet.test", node=node, min_expires=1,
+                                  max_expires=3600, default_expires=3600,
+                                  notify_min_interval=notify_min_interval),
+        )  # fmt: skip
+        await presence.start()
+        address = next((h, p) for kind, h, p in sip.addresses() if kind == "udp")
+        server = Server(sip=sip, presence=presence, pool=pool, address=address)
+        started.append(server)
+        app = create_app(settings=settings, pool=pool, secret_box=secret_box,
+                         hub=ServiceHub(sip=sip, presence=presence))  # fmt: skip
+        server.http = await aiohttp_client(app)
+        async with pool.acquire() as conn:
+            server.customer = await factories.customer(conn, "Acme")
+            for number in ("101", "102", "103"):
+                server.extensions[number] = await factories.extension(conn, server.customer, number)
+        return server
+
+    yield start
+    for server in started:
+        for endpoint in server.endpoints:
+            endpoint.close()
+        await server.presence.stop()
+        await server.sip.stop()

@@ -68,7 +68,7 @@ async def test_voicemail_count(api: Any, pool: Any) -> None:
 
 
 async def test_bad_requests_change_nothing(api: Any, pool: Any) -> None:
-    customer, ext, manager, viewer = await setup_customer(pool)
+    _, _, manager, viewer = await setup_customer(pool)
     cases = [
         ({"state": "ringing"}, manager, 422, "state"),
         ({}, manager, 422, "state"),
@@ -97,7 +97,7 @@ async def test_bad_requests_change_nothing(api: Any, pool: Any) -> None:
 
 
 async def test_another_tenant_and_ambiguous_number(api: Any, pool: Any, admin_token: str) -> None:
-    customer, _, manager, _ = await setup_customer(pool)
+    _, _, manager, _ = await setup_customer(pool)
     async with pool.acquire() as conn:
         other = await factories.customer(conn, "Other")
         await factories.extension(conn, other, "101")

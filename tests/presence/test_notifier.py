@@ -1,0 +1,121 @@
+"""SUBSCRIBE/NOTIFY against the real SIP service in-process, real UDP sockets, real
+PostgreSQL; the watcher is a hand-written SIP endpoint doing digest auth."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.conftest import bearer, insert_token
+
+
+async def manager_token(server: Any) -> str:
+    async with server.pool.acquire() as conn:
+        return await insert_token(conn, "MANAGER", customer_id=server.customer)
+
+
+async def push(server: Any, token: str, number: str, **body: Any) -> Any:
+    response = await server.http.post(f"/api/presence/{number}", json=body, headers=bearer(token))
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def test_dialog_watcher_sees_trying_confirmed_terminated(start_server: Any) -> None:
+    server = await start_server()
+    watcher = await server.phone("102")
+    token = await manager_token(server)
+    response, _ = await watcher.subscribe("101", expires=600)
+    assert response.status == 200
+    assert response.h("expires") == "600"
+    first = await watcher.next_notify()
+    assert first.h("event") == "dialog"
+    assert first.h("subscription-state").startswith("active;expires=")
+    assert first.h("content-type") == "application/dialog-info+xml"
+    assert first.dialog_states == [] and first.version == 0
+    seen = []
+    for state in ("trying", "confirmed", "terminated"):
+        await push(server, token, "101", state=state, direction="recipient",
+                   remote="sip:0301234567@pbx.example", callId="call-77")  # fmt: skip
+        notify = await watcher.next_notify()
+        seen.append((notify.dialog_states, notify.version, notify.cseq))
+        assert b"sip:0301234567@pbx.example" in notify.body
+        assert b'call-id="call-77"' in notify.body
+    assert [item[0] for item in seen] == [["trying"], ["confirmed"], ["terminated"]]
+    assert [item[1] for item in seen] == [1, 2, 3]
+    assert [item[2] for item in seen] == sorted(item[2] for item in seen)
+    # a late `early` of the ended call changes nothing and notifies nobody
+    late = await push(server, token, "101", state="early", callId="call-77")
+    assert late["applied"] is False
+    await watcher.no_notify(0.3)
+
+
+async def test_bad_subscribes(start_server: Any) -> None:
+    server = await start_server()
+    watcher = await server.phone("102")
+    response, _ = await watcher.subscribe("101", event="conference")
+    assert response.status == 489
+    assert "dialog" in (response.h("allow-events") or "")
+    response, _ = await watcher.subscribe("101", event="dialog", accept="application/pidf+xml")
+    assert response.status == 406
+    response, _ = await watcher.subscribe("999")
+    assert response.status == 404
+    async with server.pool.acquire() as conn:
+        from tests import factories
+
+        other = await factories.customer(conn, "Other")
+        await factories.extension(conn, other, "555")
+    response, _ = await watcher.subscribe("555")
+    assert response.status == 404
+    response, _ = await watcher.subscribe("101", expires=-1)
+    assert response.status in (400, 423)
+    await watcher.no_notify(0.2)
+    assert server.presence.subs == {}
+
+
+async def test_refresh_unsubscribe_and_expiry(start_server: Any) -> None:
+    server = await start_server()
+    watcher = await server.phone("102")
+    _, sub = await watcher.subscribe("101", expires=600)
+    await watcher.next_notify()
+    response = await watcher.resubscribe(sub, 120)
+    assert response.status == 200 and response.h("expires") == "120"
+    refreshed = await watcher.next_notify()
+    assert refreshed.h("subscription-state") in ("active;expires=120", "active;expires=119")
+    response = await watcher.resubscribe(sub, 0)
+    assert response.status == 200
+    final = await watcher.next_notify()
+    assert final.h("subscription-state").startswith("terminated")
+    assert (await watcher.resubscribe(sub, 60)).status == 481  # the dialog is gone
+    assert server.presence.subs == {}
+    # expiry: a 2-second subscription ends with reason=timeout
+    _, short = await watcher.subscribe("101", expires=2)
+    assert (await watcher.next_notify()).h("subscription-state") == "active;expires=2"
+    ended = await watcher.next_notify(timeout=4)
+    assert ended.h("subscription-state") == "terminated;reason=timeout"
+    assert (await watcher.resubscribe(short, 60)).status == 481
+
+
+async def test_481_from_watcher_ends_subscription(start_server: Any) -> None:
+    server = await start_server()
+    watcher = await server.phone("102")
+    token = await manager_token(server)
+    _, sub = await watcher.subscribe("101")
+    await watcher.next_notify()
+    watcher.notify_status = 481
+    await push(server, token, "101", state="early", callId="c1")
+    await watcher.next_notify()
+    await asyncio.sleep(0.1)
+    assert server.presence.subs == {}
+    await push(server, token, "101", state="confirmed", callId="c1")
+    await watcher.no_notify(0.3)
+    watcher.notify_status = 200
+    assert (await watcher.resubscribe(sub, 60)).status == 481
+
+
+async def test_unauthenticated_subscribe_is_challenged(start_server: Any) -> None:
+    server = await start_server()
+    watcher = await server.phone("102")
+    watcher.password = "x" * 32
+    response, _ = await watcher.subscribe("101")
+    assert response.status in (401, 403)
+    assert server.presence.subs == {}
