@@ -59,16 +59,6 @@ def _overrides(request: web.Request) -> Any:
     return server.templates.overrides if server is not None else {}
 
 
-def _profile(filename: str, overrides: Any) -> Any:
-    profile = getattr(render, "template_profile", None)
-    if profile is None:
-        raise ApiError(503, "filename", "Template profiles are not available")
-    try:
-        return profile(filename, overrides=overrides)
-    except TypeError:
-        return profile(filename)
-
-
 async def get_profile(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     principal.require(Level.VIEWER)
@@ -78,22 +68,21 @@ async def get_profile(request: web.Request) -> web.Response:
     if not _FILENAME.match(filename) or not (builtin or filename in overrides):
         raise ApiError(404, "filename", "Template not found")
     try:
-        profile = _profile(filename, overrides)
+        profile = render.template_profile(filename, overrides=overrides)
     except render.TemplateError as error:
         raise ApiError(422, "filename", f"Template does not parse: {error}") from None
     async with request.app[appkeys.POOL].acquire() as conn:
         models = [m.name for m in await prov_db.catalogue(conn) if m.template == filename]
-    body: dict[str, Any] = {
-        "filename": filename,
-        "custom": filename in overrides,
-        "builtin": builtin,
-        "models": models,
-    }
-    if isinstance(profile, dict):
-        body.update(profile)
-    else:
-        body["settings"] = sorted(profile)
-    return json_response(body)
+    return json_response(
+        {
+            "filename": filename,
+            "vendor": profile.vendor,
+            "custom": filename in overrides,
+            "builtin": builtin,
+            "models": models,
+            "settings": list(profile.settings),
+        }
+    )
 
 
 def setup(app: web.Application) -> None:

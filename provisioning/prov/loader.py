@@ -298,4 +298,5 @@ def build_context(
         custom_config=phone.custom_config,
         provisioning_url=base,
         serial=phone.serial,
+        line_keys=phone.line_keys,
     )

@@ -59,6 +59,13 @@ def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web
     return web.Response(status=status, text=text + "\n", headers={**_NO_STORE, **(headers or {})})
 
 
+def _file(rendered: Any) -> web.Response:
+    """A rendered config (its content type may carry a charset, hence the raw header)."""
+    return web.Response(
+        body=rendered.body, headers={"Content-Type": rendered.content_type, **_NO_STORE}
+    )
+
+
 def client_address(request: web.Request, settings: Settings) -> str:
     """The peer, or the client behind a trusted edge proxy (`X-Forwarded-For`)."""
     found = request_client(request.remote, request.headers, settings.trusted_proxy_networks)
@@ -135,10 +142,12 @@ class ProvServer:
             model=file.model or (fetch.ua.model if fetch.ua else None),
             provisioning_url=self.server.provisioning_url,
         )
-        rendered = render.render_common(context, file, overrides=self.templates.overrides)
-        return web.Response(
-            body=rendered.body, content_type=rendered.content_type, headers=_NO_STORE
-        )
+        try:
+            rendered = render.render_common(context, file, overrides=self.templates.overrides)
+        except (render.TemplateError, LookupError) as error:
+            log.error("provisioning: cannot render %s: %s", file.filename, error)
+            return _plain(500, "Cannot render configuration")
+        return _file(rendered)
 
     async def _device(self, fetch: Request, mac: str) -> web.Response:
         wait = self.throttle.retry_after(fetch.address)
@@ -194,7 +203,17 @@ class ProvServer:
             phone.vendor if phone.vendor in fetch.file.candidates else fetch.file.candidates[0]
         )
         context = build_context(phones, box=self.box, server=self.server)
-        rendered = render.render_config(context, file, overrides=self.templates.overrides)
+        try:
+            rendered = render.render_config(context, file, overrides=self.templates.overrides)
+        except (render.TemplateError, LookupError, ValueError) as error:
+            # the error names the template, line and reason; never a value of the phone's
+            log.error(
+                "provisioning: cannot render %s for phone %s: %s",
+                file.filename,
+                phone.id,
+                error,
+            )
+            return _plain(500, "Cannot render configuration")
         self.recorder.add(
             Fetch(
                 phone_id=phone.id,
@@ -208,9 +227,7 @@ class ProvServer:
                 time=datetime.now(UTC),
             )
         )
-        return web.Response(
-            body=rendered.body, content_type=rendered.content_type, headers=_NO_STORE
-        )
+        return _file(rendered)
 
     async def _unknown(self, fetch: Request, mac: str, *, assigned: bool) -> web.Response:
         """404 like any unknown MAC; recorded, and the address charged a throttle token."""

@@ -79,9 +79,7 @@ async def loaded_phone(
     panel_key_index = None
     if model["side_panel_model"]:
         panel_key_index = line_keys
-        keys.append(
-            {"index": line_keys, "function": "BLF", "value": watched, "label": "Panel Bob"}
-        )
+        keys.append({"index": line_keys, "function": "BLF", "value": watched, "label": "Panel Bob"})
         extra = {"side_panel": model["side_panel_model"], "side_panel_count": 1}
     phone = await factories.phone(
         conn,

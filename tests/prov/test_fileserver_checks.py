@@ -176,8 +176,12 @@ async def test_gate_refuses_a_locked_phone_from_another_address(
     async with pool.acquire() as conn:
         cust = await factories.customer(conn)
         phone = await factories.phone(
-            conn, cust, model="yealink-t54w", mac_address="0015654AA937",
-            ip_mode="LOCKED", ip_address="192.0.2.77",
+            conn,
+            cust,
+            model="yealink-t54w",
+            mac_address="0015654AA937",
+            ip_mode="LOCKED",
+            ip_address="192.0.2.77",
         )
     response = await prov.get("/prov/0015654aa937.cfg")
     assert response.status == 403

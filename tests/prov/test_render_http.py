@@ -1,0 +1,208 @@
+"""Per vendor: a phone with every soft-key function its model supports, a side panel,
+static network and VLAN, fetched over real HTTP from the app and checked line by line
+(XML bodies parsed). Then the writes a fetch causes: status.configLoaded, the sighting and
+`phone.config_fetched` (file, address, User-Agent — never the body)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.prov.phones import LoadedPhone, loaded_phone
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    mac: str
+    file: str
+    user_agent: str
+    xml: bool
+    key_pattern: str  # one match per key on the phone itself
+
+
+CASES = [
+    Case(
+        "yealink-t54w",
+        "0015654AA937",
+        "0015654aa937.cfg",
+        "Yealink SIP-T54W 96.86.0.100 00:15:65:4a:a9:37",
+        False,
+        r"(?m)^linekey\.\d+\.type = ",
+    ),
+    Case(
+        "snom-d785",
+        "000413922D24",
+        "000413922D24.xml",
+        "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 1.1.3-s 000413922D24 UPDATE)",
+        True,
+        r'<fkey idx="\d+" context="1" label="K',
+    ),
+    Case(
+        "grandstream-gxp2170",
+        "000B82123456",
+        "cfg000b82123456.xml",
+        "Grandstream Model HW GXP2170 V1.2A SW 1.0.11.3 DevId 000b82123456",
+        True,
+        r'name="pks\.mpk\.\d+\.keyMode"',
+    ),
+    Case(
+        "polycom-vvx450",
+        "0004F2123456",
+        "0004f2123456-user.cfg",
+        "FileTransport PolycomVVX-VVX_450-UA/6.3.0.14929",
+        True,
+        r'lineKey\.(?:[1-9]|1[0-2])\.category="',
+    ),  # VVX 450: 12 keys, then the panel's
+    Case(
+        "cisco-spa504g",
+        "0018B9FFFF00",
+        "spa0018b9ffff00.xml",
+        "Cisco/SPA504G-7.5.5 (0018B9FFFF00)(CCQ1234567)",
+        True,
+        r"<Extension_\d+_ ",
+    ),
+    Case(
+        "mitel-6867i",
+        "00085D123456",
+        "00085D123456.cfg",
+        "Mitel6867i MAC:00-08-5D-12-34-56 V:5.1.0.2051-SIP",
+        False,
+        r"(?m)^topsoftkey\d+ type: ",
+    ),
+    Case(
+        "fanvil-x5u",
+        "0C383E123456",
+        "0c383e123456.cfg",
+        "Fanvil X5U 2.12.1 0c383e123456",
+        True,
+        r"<Fkey index=\"\d+\"><Type>\d+</Type><Value>[^<]*</Value><Title>K",
+    ),
+]
+
+
+def _lines(body: str) -> list[str]:
+    return [line.strip() for line in body.splitlines() if line.strip()]
+
+
+def _attributes(root: ET.Element) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for element in root.iter():
+        found.update(element.attrib)
+    return found
+
+
+def _vendor_lines(case: Case, loaded: LoadedPhone, body: str) -> None:
+    """The account, a BLF key on the phone and on the side panel, static IP and VLAN, in
+    each vendor's own key names (vendors.md; the templates cite the admin guides)."""
+    user, password = loaded.phone.username, loaded.phone.password
+    lines = _lines(body)
+    blf = loaded.functions.index("BLF") + 1  # 1-based key position of the first BLF key
+    if case.model.startswith("yealink"):
+        for line in (
+            f"account.1.user_name = {user}",
+            f"account.1.password = {password}",
+            f"linekey.{blf}.type = 16",
+            f"linekey.{blf}.value = 102",
+            "expansion_module.1.key.1.type = 16",
+            "expansion_module.1.key.1.value = 102",
+            "static.network.internet_port.ip = 192.0.2.10",
+            "static.network.vlan.internet_port_vid = 42",
+        ):
+            assert line in lines, line
+    elif case.model.startswith("snom"):
+        root = ET.fromstring(body)
+        assert root.findtext(".//user_name[@idx='1']") == user
+        assert root.findtext(".//user_pass[@idx='1']") == password
+        assert root.findtext(f".//fkey[@idx='{blf - 1}']") == "blf <sip:102@sipfleet.test>"
+        panel = [k for k in root.iter("fkey") if k.get("label") == "Panel Bob"]
+        assert [k.text for k in panel] == ["blf <sip:102@sipfleet.test>"]
+        assert root.findtext(".//ip_adr") == "192.0.2.10" and root.findtext(".//vlan_id") == "42"
+    elif case.model.startswith("grandstream"):
+        root = ET.fromstring(body)
+        items = {item.get("name"): item.text for item in root.iter("item")}
+        assert root.findtext(".//P35") == user and root.findtext(".//P34") == password
+        assert items[f"pks.mpk.{blf}.keyMode"] == "1" and items[f"pks.mpk.{blf}.value"] == "102"
+        assert items["pks.ext.1.key.1.keyMode"] == "1" and items["pks.ext.1.key.1.value"] == "102"
+        assert [root.findtext(f".//P{n}") for n in (9, 10, 11, 12)] == ["192", "0", "2", "10"]
+        assert root.findtext(".//P51") == "42"
+    elif case.model.startswith("polycom"):
+        attributes = _attributes(ET.fromstring(body))
+        assert attributes["reg.1.auth.userId"] == user
+        assert attributes["reg.1.auth.password"] == password
+        assert attributes[f"lineKey.{blf}.category"] == "BLF"
+        watched = [
+            v
+            for k, v in attributes.items()
+            if re.fullmatch(r"attendant\.resourceList\.\d+\.address", k)
+        ]
+        assert watched.count("102@sipfleet.test") == 2  # the phone's key and the panel's
+        assert attributes["device.net.ipAddress"] == "192.0.2.10"
+    elif case.model.startswith("cisco"):
+        root = ET.fromstring(body)
+        assert root.findtext("User_ID_1_") == user and root.findtext("Password_1_") == password
+        assert (
+            root.findtext(f"Extended_Function_{blf}_") == "fnc=blf+sd+cp;sub=102@$PROXY;nme=K1 Blf"
+        )
+        assert root.findtext("Unit_1_Key_1") == "fnc=blf+sd+cp;sub=102@$PROXY;nme=Panel Bob"
+        assert root.findtext("Static_IP") == "192.0.2.10" and root.findtext("VLAN_ID") == "42"
+    elif case.model.startswith("mitel"):
+        for line in (
+            f"sip line1 user name: {user}",
+            f"sip line1 password: {password}",
+            f"topsoftkey{blf} value: 102",
+            "expmod1 key1 value: 102",
+            "ip: 192.0.2.10",
+            "vlan id: 42",
+        ):
+            assert line in lines, line
+        assert re.search(rf"(?m)^topsoftkey{blf} type: blf", body)
+    elif case.model.startswith("fanvil"):
+        root = ET.fromstring(body)
+        keys = {k.get("index"): k for k in root.find(".//internal").iter("Fkey")}
+        assert keys[str(blf)].findtext("Value") == "102@1/ba"
+        assert root.find(".//exp").find("Fkey").findtext("Value") == "102@1/ba"
+        assert root.findtext(".//RegUser") == user and root.findtext(".//RegPswd") == password
+        assert root.findtext(".//WANStaticIP") == "192.0.2.10"
+        assert root.findtext(".//WANVLANID") == "42"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.model for c in CASES])
+async def test_config_over_http(prov: Any, pool: asyncpg.Pool[Any], case: Case) -> None:
+    async with pool.acquire() as conn:
+        loaded = await loaded_phone(conn, case.model, case.mac, custom_config="CUSTOMLAST")
+    response = await prov.get(f"/prov/{case.file}", headers={"User-Agent": case.user_agent})
+    assert response.status == 200, await response.text()
+    assert response.headers["Cache-Control"] == "no-store"
+    body = await response.text()
+    if case.xml:
+        ET.fromstring(body)  # parses
+    # every soft-key function of the model became a key on the phone, none dropped
+    assert len(re.findall(case.key_pattern, body)) == len(loaded.functions)
+    _vendor_lines(case, loaded, body)
+    # customConfig comes last (inside the root element of XML files)
+    tail = _lines(body)
+    assert tail[-2 if case.xml else -1] == "CUSTOMLAST"
+
+    await prov.prov_server.recorder.flush()
+    async with pool.acquire() as conn:
+        loaded_at = await conn.fetchval(
+            "SELECT config_loaded FROM sip_phones WHERE id = $1", loaded.phone.id
+        )
+        events = await conn.fetch("SELECT * FROM events WHERE type = 'phone.config_fetched'")
+        seen = await conn.fetchrow("SELECT * FROM seen_phones WHERE mac_address = $1", case.mac)
+    assert loaded_at is not None
+    [event] = events
+    assert event["phone_id"] == loaded.phone.id and event["customer_id"] == loaded.phone.customer_id
+    assert event["details"] == {
+        "file": case.file,
+        "address": "127.0.0.1",
+        "userAgent": case.user_agent,
+    }
+    assert loaded.phone.password not in str(event["details"])
+    assert seen["fetch_count"] == 1 and seen["last_file"] == case.file
