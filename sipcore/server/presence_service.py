@@ -128,8 +128,19 @@ def now_utc(ts: float) -> datetime:
 # --- committing a change (shared with the REST route) ------------------------------------
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhoneOnline:
+    """The registrar says a phone went on/offline; the extension is online if this phone
+    is, or if any other phone of it has a binding (checked in the database)."""
+
+    phone_id: str
+    online: bool
+
+
 async def commit_change(
-    conn: asyncpg.Connection[Any], extension: pdb.ExtensionRef, change: Change | None
+    conn: asyncpg.Connection[Any],
+    extension: pdb.ExtensionRef,
+    change: Change | PhoneOnline | None,
 ) -> ExtensionState | None:
     """Apply `change` (None: re-check registrations) inside the caller's transaction.
 
@@ -138,9 +149,14 @@ async def commit_change(
     """
     stored = await pdb.lock_state(conn, extension.id)
     current = state_from_json(extension.id, stored.seq, stored.state)
+    if isinstance(change, PhoneOnline):
+        online = change.online or await pdb.extension_online(
+            conn, extension.id, except_phone=change.phone_id
+        )
+        change = SetOnline(online=online)
     if stored.seq == 0 or change is None:
         online = await pdb.extension_online(conn, extension.id)
-        if stored.seq == 0:
+        if stored.seq == 0 and not isinstance(change, SetOnline):
             current = replace(current, online=online)
         change = change or SetOnline(online=online)
     new = apply(current, change)
@@ -239,7 +255,7 @@ class PresenceService:
     # --- changes -------------------------------------------------------------------------
 
     async def change(
-        self, extension: pdb.ExtensionRef, change: Change | None
+        self, extension: pdb.ExtensionRef, change: Change | PhoneOnline | None
     ) -> ExtensionState | None:
         """Commit a change and fan it out here at once; None when it was stale/no-op."""
         async with self.pool.acquire() as conn, conn.transaction():
@@ -250,16 +266,16 @@ class PresenceService:
 
     def on_binding(self, phone_id: str, extension_id: str | None, online: bool) -> None:
         """The registrar's local binding change: re-check the extension's registrations."""
-        self._spawn(self._binding_changed(phone_id, extension_id))
+        self._spawn(self._binding_changed(phone_id, extension_id, online))
 
-    async def _binding_changed(self, phone_id: str, extension_id: str | None) -> None:
+    async def _binding_changed(self, phone_id: str, extension_id: str | None, online: bool) -> None:
         async with self.pool.acquire() as conn:
             if extension_id is None:
                 ext = await pdb.extension_of_phone(conn, phone_id)
             else:
                 ext = await pdb.extension_by_id(conn, extension_id)
         if ext is not None:
-            await self.change(ext, None)
+            await self.change(ext, PhoneOnline(phone_id=phone_id, online=online))
 
     def _on_pg_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         extension_id, _, seq_text = payload.partition(":")

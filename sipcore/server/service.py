@@ -126,6 +126,7 @@ class SipService:
         if self.listeners is not None:
             await self.listeners.close()
         self.connections.close_all()
+        await asyncio.sleep(0)  # let the aborted transports run connection_lost
         self.client.cancel_all()
         for task in list(self._tasks):
             task.cancel()

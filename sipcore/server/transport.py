@@ -231,5 +231,9 @@ class ConnectionTable:
         return closed
 
     def close_all(self) -> None:
+        """At shutdown: drop every connection at once (no TLS close_notify wait)."""
         for connection in list(self._items.values()):
-            connection.close()
+            if isinstance(connection, StreamConnection) and connection.stream is not None:
+                connection.stream.abort()
+            else:
+                connection.close()

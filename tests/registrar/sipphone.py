@@ -27,7 +27,6 @@ import pjsua2 as pj
 
 _lock = threading.RLock()
 _endpoint: pj.Endpoint | None = None
-_registered_threads: set[int] = set()
 
 TRANSPORT_TYPES = {
     "udp": pj.PJSIP_TRANSPORT_UDP,
@@ -53,16 +52,14 @@ def endpoint() -> pj.Endpoint:
             ep.audDevManager().setNullDev()
             ep.libStart()
             _endpoint = ep
-            _registered_threads.add(threading.get_ident())
         _register_thread(_endpoint)
         return _endpoint
 
 
 def _register_thread(ep: pj.Endpoint) -> None:
-    ident = threading.get_ident()
-    if ident not in _registered_threads:
-        ep.libRegisterThread(f"t{ident}")
-        _registered_threads.add(ident)
+    # Ask pjlib, not a set of idents: Python reuses thread idents for new threads.
+    if not ep.libIsThreadRegistered():
+        ep.libRegisterThread(f"py-{threading.get_ident()}")
 
 
 def poll(seconds: float) -> None:
@@ -160,12 +157,14 @@ class PjPhone:
 
     def register(self, timeout: float = 5.0) -> int | None:
         """Send REGISTER (answering a challenge itself); the final status code or None."""
+        endpoint()  # registers this thread with pjlib when it is a new one
         before = self.account.events
         self.account.setRegistration(True)
         return self._wait(before, timeout)
 
     def unregister(self, timeout: float = 5.0) -> int | None:
         """REGISTER with Expires: 0; the final status code or None."""
+        endpoint()
         before = self.account.events
         try:
             self.account.setRegistration(False)
@@ -174,6 +173,7 @@ class PjPhone:
         return self._wait(before, timeout)
 
     def is_registered(self) -> bool:
+        endpoint()
         return bool(self.account.getInfo().regIsActive)
 
     def close(self) -> None:
