@@ -1,0 +1,128 @@
+"""End to end: `sipfleet serve` as a subprocess with a test GeoIP database, pjsua2 phones
+registering from 127.0.1.x (DK) and 127.0.2.x (SE) on the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests import factories
+from tests.process import SipfleetProcess
+
+pytestmark = pytest.mark.pjsua
+
+pj_phone = pytest.importorskip("tests.registrar.sipphone")
+
+
+ADMIN_TOKEN = "gate-e2e-admin-token-0123456789abcdef"
+
+
+@pytest.fixture
+def server(start_server: Callable[..., SipfleetProcess]) -> SipfleetProcess:
+    return start_server(admin_token=ADMIN_TOKEN)
+
+
+def register(server: SipfleetProcess, phone: factories.TestPhone, local_ip: str) -> int | None:
+    """REGISTER from `local_ip`; a 401 is retried for a moment, since a phone just written
+    to the database reaches the registrar's directory by a notification."""
+    deadline = time.monotonic() + 3.0
+    code = register_once(server, phone, local_ip)
+    while code == 401 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        code = register_once(server, phone, local_ip)
+    return code
+
+
+def register_once(server: SipfleetProcess, phone: factories.TestPhone, local_ip: str) -> int | None:
+    client = pj_phone.PjPhone(
+        phone.username,
+        phone.password,
+        f"sip:127.0.0.1:{server.sip_port}",
+        local_ip=local_ip,
+        expires=120,
+    )
+    try:
+        return int(client.register(timeout=5.0) or 0) or None
+    finally:
+        client.close()
+
+
+async def fetch_phone(pool: asyncpg.Pool[Any], phone_id: str) -> asyncpg.Record:
+    async with pool.acquire() as conn:
+        found = await conn.fetchrow(
+            "SELECT ip_mode, ip_address FROM sip_phones WHERE id = $1", phone_id
+        )
+    assert found is not None
+    return found
+
+
+async def event_types(pool: asyncpg.Pool[Any], phone_id: str) -> list[str]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT type FROM events WHERE phone_id = $1 ORDER BY id", phone_id)
+    return [row["type"] for row in rows]
+
+
+async def new_phone(pool: asyncpg.Pool[Any], **kwargs: Any) -> factories.TestPhone:
+    async with pool.acquire() as conn:
+        customer = await factories.customer(conn)
+        return await factories.phone(conn, customer, **kwargs)
+
+
+async def bindings(pool: asyncpg.Pool[Any], phone_id: str) -> int:
+    async with pool.acquire() as conn:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM bindings WHERE phone_id = $1", phone_id)
+        )
+
+
+async def test_roaming_by_country_over_sip(
+    pool: asyncpg.Pool[Any], server: SipfleetProcess
+) -> None:
+    phone = await new_phone(pool, ip_mode="ROAMING", ip_countries="DK")
+    assert register(server, phone, "127.0.2.5") == 403  # SE
+    assert register(server, phone, "127.0.0.1") == 403  # loopback: no country
+    assert await bindings(pool, phone.id) == 0  # a denial changes nothing
+    assert (await fetch_phone(pool, phone.id))["ip_mode"] == "ROAMING"
+    assert register(server, phone, "127.0.1.5") == 200  # DK
+    types = await event_types(pool, phone.id)
+    assert types.count("phone.denied") == 2
+
+
+async def test_open_locks_on_first_register_and_locked_changes_apply_at_once(
+    pool: asyncpg.Pool[Any], server: SipfleetProcess
+) -> None:
+    phone = await new_phone(pool)
+    assert register(server, phone, "127.0.1.6") == 200
+    state = await fetch_phone(pool, phone.id)
+    assert (state["ip_mode"], state["ip_address"]) == ("LOCKED", "127.0.1.6")
+    assert register(server, phone, "127.0.2.6") == 403
+    assert register(server, phone, "127.0.1.6") == 200
+
+    # The operator moves the lock through the REST API; it reaches the SIP side's cache by
+    # a database notification.
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{server.base_url}/api/pbx/sipphone/{phone.id}",
+            json={"ip": {"mode": "LOCKED", "address": "127.0.2.6"}},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+        assert (await response.json())["ip"]["address"] == "127.0.2.6"
+    deadline = time.monotonic() + 3.0
+    code = register(server, phone, "127.0.2.6")
+    while code != 200 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        code = register(server, phone, "127.0.2.6")
+    assert code == 200
+    assert register(server, phone, "127.0.1.6") == 403
+    types = await event_types(pool, phone.id)
+    assert types.count("phone.ip_locked") == 1
+    assert types.count("phone.denied") == 2
