@@ -15,7 +15,11 @@ from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
 
 # Ours, whether or not provisioning/app.py lists them yet (others' may be mid-change).
-OWN_ROUTE_MODULES = ["provisioning.api.seen_phones"]
+OWN_ROUTE_MODULES = [
+    "provisioning.api.seen_phones",
+    "provisioning.api.prov_templates",
+    "provisioning.api.phone_models",
+]
 
 
 def gate_component() -> Any:

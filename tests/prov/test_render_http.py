@@ -206,3 +206,32 @@ async def test_config_over_http(prov: Any, pool: asyncpg.Pool[Any], case: Case) 
     }
     assert loaded.phone.password not in str(event["details"])
     assert seen["fetch_count"] == 1 and seen["last_file"] == case.file
+
+
+async def test_common_file_is_served_to_anyone_without_secrets(
+    prov: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    async with pool.acquire() as conn:
+        loaded = await loaded_phone(conn, "yealink-t54w", "0015654AA937")
+    response = await prov.get("/prov/y000000000096.cfg")
+    assert response.status == 200
+    body = await response.text()
+    assert "static.auto_provision.server.url = " in body
+    assert loaded.phone.password not in body and loaded.phone.username not in body
+    assert (await prov.get("/prov/not-a-phone-file.txt")).status == 404
+
+
+async def test_first_fetch_locks_an_open_phone_to_its_address(
+    prov: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    async with pool.acquire() as conn:
+        loaded = await loaded_phone(conn, "yealink-t54w", "0015654AA937")
+    response = await prov.get("/prov/0015654aa937.cfg", headers={"User-Agent": CASES[0].user_agent})
+    assert response.status == 200
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT ip_mode, ip_address FROM sip_phones WHERE id = $1", loaded.phone.id
+        )
+        locked = await conn.fetch("SELECT * FROM events WHERE type = 'phone.ip_locked'")
+    assert (row["ip_mode"], row["ip_address"]) == ("LOCKED", "127.0.0.1")
+    assert [e["phone_id"] for e in locked] == [loaded.phone.id]
