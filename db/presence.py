@@ -58,6 +58,7 @@ _ONLINE = """
 SELECT EXISTS (
     SELECT 1 FROM bindings b JOIN sip_phones p ON p.id = b.phone_id
     WHERE p.extension_id = $1 AND b.expires_at > now() AND NOT b.unreachable
+      AND ($2::text IS NULL OR p.id <> $2)
 )
 """
 _EXT_COLUMNS = "e.id, e.customer_id, e.number, e.name"
@@ -134,9 +135,11 @@ async def load_states(conn: asyncpg.Connection[Any], extension_ids: list[str]) -
     return [_stored(row) for row in await conn.fetch(_LOAD_MANY, extension_ids)]
 
 
-async def extension_online(conn: asyncpg.Connection[Any], extension_id: str) -> bool:
-    """True when any phone of the extension has a live, reachable binding."""
-    return bool(await conn.fetchval(_ONLINE, extension_id))
+async def extension_online(
+    conn: asyncpg.Connection[Any], extension_id: str, *, except_phone: str | None = None
+) -> bool:
+    """True when any phone of the extension (but `except_phone`) has a live binding."""
+    return bool(await conn.fetchval(_ONLINE, extension_id, except_phone))
 
 
 async def extensions_by_number(

@@ -211,6 +211,7 @@ class PresenceService:
         self._listen_conn: Any = None
         self._sweeper: asyncio.Task[None] | None = None
         self._last_pub_sweep = 0.0
+        self._binding_lock = asyncio.Lock()
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -269,6 +270,10 @@ class PresenceService:
         self._spawn(self._binding_changed(phone_id, extension_id, online))
 
     async def _binding_changed(self, phone_id: str, extension_id: str | None, online: bool) -> None:
+        async with self._binding_lock:  # FIFO: a phone's on/off changes commit in order
+            await self._binding_commit(phone_id, extension_id, online)
+
+    async def _binding_commit(self, phone_id: str, extension_id: str | None, online: bool) -> None:
         async with self.pool.acquire() as conn:
             if extension_id is None:
                 ext = await pdb.extension_of_phone(conn, phone_id)
