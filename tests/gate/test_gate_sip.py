@@ -126,3 +126,52 @@ async def test_open_locks_on_first_register_and_locked_changes_apply_at_once(
     types = await event_types(pool, phone.id)
     assert types.count("phone.ip_locked") == 1
     assert types.count("phone.denied") == 2
+
+
+async def test_forged_via_from_an_untrusted_peer_is_ignored(
+    pool: asyncpg.Pool[Any], server: SipfleetProcess
+) -> None:
+    """A REGISTER from 127.0.2.x (SE) whose Vias claim 127.0.1.5 (DK), as an edge proxy's
+    would: the peer is no trusted proxy, so the packet's own address decides."""
+    sipclient = pytest.importorskip("tests.registrar.sipclient")
+    phone = await new_phone(pool, ip_mode="ROAMING", ip_countries="DK")
+    client = await sipclient.SipClient(("127.0.0.1", server.sip_port), local_ip="127.0.2.11").open()
+    try:
+        claimed = "127.0.1.5"
+
+        def forged(**kwargs: Any) -> bytes:
+            real = f"Via: SIP/2.0/UDP 127.0.2.11:{client.local_port}"
+            data = client.register_bytes(
+                phone.username,
+                extra=f"Via: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK-ph;received={claimed}",
+                **kwargs,
+            )
+            return data.replace(real.encode(), f"Via: SIP/2.0/UDP {claimed}:5060".encode())
+
+        deadline = time.monotonic() + 3.0
+        while True:
+            client.send(forged())
+            challenge = await client.receive(3.0)
+            assert challenge is not None and challenge.status == 401
+            auth = sipclient.authorization(
+                challenge.headers.get("WWW-Authenticate"),
+                phone.username,
+                phone.password,
+                "REGISTER",
+                f"sip:{sipclient.REALM}",
+            )
+            client.send(forged(authorization=auth))
+            final = await client.receive(3.0)
+            assert final is not None
+            if final.status != 401 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)  # the phone has not reached the directory yet
+        assert final.status == 403
+    finally:
+        client.close()
+    assert await bindings(pool, phone.id) == 0
+    async with pool.acquire() as conn:
+        details = await conn.fetchval(
+            "SELECT details FROM events WHERE phone_id = $1 AND type = 'phone.denied'", phone.id
+        )
+    assert details["address"] == "127.0.2.11"
