@@ -1,0 +1,117 @@
+"""Provisioning fetches obey the gate: real HTTP from 127.0.1.x (DK) and 127.0.2.x (SE),
+and X-Forwarded-For believed from a trusted proxy only (127.0.3.0/24 here)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from provisioning.components import ServiceContext
+from provisioning.config import Settings
+from provisioning.credentials import SecretBox
+from provisioning.hub import ServiceHub
+from tests import factories
+
+from .geodb import write_geo_db
+
+prov_component = pytest.importorskip("provisioning.prov_component")
+
+MAC = "805EC0123456"
+UA = "Yealink SIP-T54W 96.85.0.5 80:5e:c0:12:34:56"
+
+
+@pytest.fixture
+async def prov_url(
+    pool: asyncpg.Pool[Any],
+    settings: Settings,
+    secret_box: SecretBox,
+    tmp_path: Path,
+    aiohttp_server: Any,
+) -> AsyncIterator[str]:
+    """The app with the gate and the file server components, on a real port."""
+    from provisioning import gate_component
+    from provisioning.app import create_app
+
+    configured = replace(
+        settings,
+        geoip_database=str(write_geo_db(tmp_path / "geo.mmdb")),
+        trusted_proxies="127.0.3.0/24",
+    )
+    app = create_app(settings=configured, pool=pool, secret_box=secret_box)
+    ctx = ServiceContext(
+        settings=configured,
+        pool=pool,
+        secret_box=secret_box,
+        hub=ServiceHub(),
+        app=app,
+        ssl_context=None,
+    )
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(gate_component.run(ctx))
+        await stack.enter_async_context(prov_component.run(ctx))
+        server = await aiohttp_server(app, host="127.0.0.1")
+        yield f"http://127.0.0.1:{server.port}/prov/{MAC.lower()}.cfg"
+
+
+async def fetch(url: str, local_ip: str, **headers: str) -> int:
+    connector = aiohttp.TCPConnector(local_addr=(local_ip, 0), force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.get(url, headers={"User-Agent": UA, **headers}) as response,
+    ):
+        await response.read()
+        return response.status
+
+
+async def phone(pool: asyncpg.Pool[Any], **kwargs: Any) -> factories.TestPhone:
+    async with pool.acquire() as conn:
+        customer = await factories.customer(conn)
+        number = await factories.extension(conn, customer, "101")
+        return await factories.phone(
+            conn, customer, extension_id=number, model="yealink-t54w", mac_address=MAC, **kwargs
+        )
+
+
+async def state(pool: asyncpg.Pool[Any], phone_id: str) -> tuple[str, str | None]:
+    async with pool.acquire() as conn:
+        found = await conn.fetchrow(
+            "SELECT ip_mode, ip_address FROM sip_phones WHERE id = $1", phone_id
+        )
+    assert found is not None
+    return found["ip_mode"], found["ip_address"]
+
+
+async def test_roaming_fetch_and_forwarded_trust(pool: asyncpg.Pool[Any], prov_url: str) -> None:
+    await phone(pool, ip_mode="ROAMING", ip_countries="DK")
+    assert await fetch(prov_url, "127.0.2.9") == 403  # SE
+    # a forged header from an untrusted peer changes nothing
+    assert await fetch(prov_url, "127.0.2.9", **{"X-Forwarded-For": "127.0.1.9"}) == 403
+    assert await fetch(prov_url, "127.0.1.9") == 200  # DK
+    # through the trusted proxy: the forwarded client counts, both ways
+    assert await fetch(prov_url, "127.0.3.1", **{"X-Forwarded-For": "127.0.1.9"}) == 200
+    assert await fetch(prov_url, "127.0.3.1", **{"X-Forwarded-For": "127.0.2.9"}) == 403
+    assert await fetch(prov_url, "127.0.3.1", **{"X-Forwarded-For": "127.0.2.9, 127.0.1.9"}) == 200
+
+
+async def test_open_phone_locks_on_first_fetch(pool: asyncpg.Pool[Any], prov_url: str) -> None:
+    item = await phone(pool)
+    assert await fetch(prov_url, "127.0.2.4") == 200
+    assert await state(pool, item.id) == ("LOCKED", "127.0.2.4")
+    assert await fetch(prov_url, "127.0.1.4") == 403
+    assert await fetch(prov_url, "127.0.2.4") == 200
+    async with pool.acquire() as conn:
+        types = [
+            row["type"]
+            for row in await conn.fetch(
+                "SELECT type FROM events WHERE phone_id = $1 AND type LIKE 'phone.%' ORDER BY id",
+                item.id,
+            )
+        ]
+    assert "phone.ip_locked" in types and "phone.denied" in types
