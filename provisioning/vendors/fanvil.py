@@ -4,7 +4,8 @@ Format and names: Fanvil Auto Provisioning Guide (XML configuration `<sysConf>`,
 `<sip><line index="N">`, DSS keys `<Fkey index="N"><Type>…</Type><Value>…</Value>
 <Title>…</Title></Fkey>`; vendors.md). DSS key types: 1 memory key, whose value ends in
 `/f` speed dial, `/ba` BLF (with `@line`); 2 line; 3 key event (DND, REDIAL, XFER, HOLD);
-5 URL.
+7 URL. The memory-key suffixes `/f` and `/ba` are the ones vendors.md records from
+wazo-provd's Fanvil plugin; the key-event names are leads to confirm on hardware.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ KEY_CODES: Mapping[str, str] = {
     "REDIAL": "3:REDIAL",
     "TRANSFER": "3:XFER",
     "HOLD": "3:HOLD",
-    "URL": "5",
+    "URL": "7",
     "PICKUPGROUP": "1/f",
     "QUEUE": "1/f",
     "SWITCH": "1/ba",

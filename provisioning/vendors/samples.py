@@ -40,9 +40,10 @@ _MODELS = {
 }
 
 
-def sample_keys(vendor: str, *, start: int = 0) -> tuple[SoftKey, ...]:
+def sample_keys(vendor: str, *, start: int = 0, panel: bool = False) -> tuple[SoftKey, ...]:
     """One key per function the vendor maps, in the order of the reference."""
     spec = registry.vendor(vendor)
+    codes = spec.panel_codes if panel else spec.key_codes
     return tuple(
         SoftKey(
             index=start + offset,
@@ -50,7 +51,7 @@ def sample_keys(vendor: str, *, start: int = 0) -> tuple[SoftKey, ...]:
             value=_VALUES.get(function, ""),
             label=function.title(),
         )
-        for offset, function in enumerate(spec.key_codes)
+        for offset, function in enumerate(codes)
     )
 
 
@@ -80,7 +81,7 @@ def sample_context(vendor: str, *, template: str | None = None, handsets: int = 
             model=panel,
             count=2,
             keys_per_panel=panel_keys,
-            keys=sample_keys(vendor, start=panel_keys - 1),
+            keys=sample_keys(vendor, start=panel_keys - 1, panel=True),
         )
         if panel
         else None

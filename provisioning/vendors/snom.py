@@ -52,8 +52,8 @@ _LANGUAGES = {
     "BULGARIAN": "Bulgarian",
 }
 _CODECS = {"opus": "opus", "g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729"}
-# user_host accepts ";transport=" (snom wiki, "user_host").
-_TRANSPORT_SUFFIX = {"udp": "", "tcp": ";transport=tcp", "tls": ";transport=tls"}
+# The transport is a suffix of user_outbound (snom wiki, "user_outbound": `host:port;tls`).
+_TRANSPORT_SUFFIX = {"udp": ";udp", "tcp": ";tcp", "tls": ";tls"}
 
 
 def _fkey_text(row: KeyRow, ctx: PhoneContext) -> str:

@@ -29,3 +29,11 @@ class VendorSpec:
     master_template: str | None = None
     common_template: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    #: functions an expansion-module key can do, when fewer than `key_codes`
+    panel_functions: frozenset[str] | None = None
+
+    @property
+    def panel_codes(self) -> Mapping[str, str]:
+        if self.panel_functions is None:
+            return self.key_codes
+        return {f: c for f, c in self.key_codes.items() if f in self.panel_functions}

@@ -85,7 +85,8 @@ def test_snom_desk_xml() -> None:
     settings = {(e.tag, e.get("idx")): e.text or "" for e in root.find("phone-settings")}
     assert settings[("user_name", "1")] == USER
     assert settings[("user_pass", "1")] == PASSWORD
-    assert settings[("user_host", "1")] == "sip.example.net:5061;transport=tls"
+    assert settings[("user_host", "1")] == "sip.example.net:5061"
+    assert settings[("user_outbound", "1")] == "sip.example.net:5061;tls"
     assert settings[("codec_priority_list", "1")] == "opus,g722,pcma,pcmu"
     assert settings[("dhcp", None)] == "off"
     assert settings[("ip_adr", None)] == "192.0.2.10"
@@ -110,21 +111,22 @@ def test_grandstream_p_values() -> None:
     assert root.findtext("mac") == "0015654aa937"
     config = root.find("config")
     p = {e.tag: e.text or "" for e in config if e.tag.startswith("P")}
-    items = {e.get("name"): e.text or "" for e in config.iter("item")}
     assert (p["P35"], p["P36"], p["P34"]) == (USER, USER, PASSWORD)
     assert p["P47"] == "sip.example.net:5061"
     assert p["P130"] == "2"
-    assert (p["P57"], p["P58"], p["P59"]) == ("123", "9", "8")
+    assert (p["P57"], p["P58"], p["P59"], p["P60"]) == ("123", "9", "8", "0")
     assert p["P8"] == "1"
     assert [p[f"P{n}"] for n in range(9, 13)] == ["192", "0", "2", "10"]
     assert (p["P51"], p["P87"], p["P229"]) == ("20", "5", "30")
     assert p["P2"] == "web-secret"
     assert p["P1362"] == "de"
-    assert p["P246"].startswith("CET-1CEST")
-    assert items["pks.mpk.1.keyMode"] == "0"
-    assert items["pks.mpk.2.keyMode"] == "1"
-    assert items["pks.mpk.2.value"] == "102"
-    assert items["pks.ext.2.key.1.keyMode"] == "1"
+    assert p["P64"].startswith("CET-1CEST")
+    # VPK 1 speed dial (10), VPK 2 BLF (11): mode/account/description/value
+    assert [p[k] for k in ("P1363", "P1364", "P1465", "P1466")] == ["10", "0", "Speeddial", "112"]
+    assert [p[k] for k in ("P1365", "P1366", "P1467", "P1468")] == ["11", "0", "Blf", "102"]
+    # GXP2200EXT: 40 keys per module; index 39 is module 1's last key (P23156..), then BLF
+    assert [p[k] for k in ("P23156", "P23158", "P23159")] == ["0", "Speeddial", "112"]
+    assert [p[k] for k in ("P23160", "P23163")] == ["1", "102"]
 
 
 def test_polycom_master_and_user_files() -> None:
