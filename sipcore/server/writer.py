@@ -78,16 +78,18 @@ class WriteBehind:
         self._queue: deque[tuple[WriteJob, asyncio.Future[None]]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
         self.batches = 0
         self.committed = 0
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        """Jobs not yet committed: queued plus the batch being written."""
+        return len(self._queue) + self._in_flight
 
     @property
     def saturated(self) -> bool:
-        return len(self._queue) >= self._limit
+        return self.pending >= self._limit
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sip-writer")
@@ -124,6 +126,7 @@ class WriteBehind:
         folded = _Folded()
         for job, _ in batch:
             folded.add(job)
+        self._in_flight = len(batch)
         try:
             await self._write(folded)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
@@ -133,6 +136,8 @@ class WriteBehind:
                     future.set_exception(WriteFailed(str(exc)))
             await asyncio.sleep(0.2)  # do not spin against a database that is down
             return
+        finally:
+            self._in_flight = 0
         self.batches += 1
         self.committed += len(batch)
         for _, future in batch:
