@@ -371,3 +371,22 @@ def _dotted(node: jinja2.nodes.Node, aliases: Mapping[str, str]) -> str | None:
         base = _dotted(node.node, aliases)
         return f"{base}[]" if base else None
     return None
+
+
+def check_custom_config(vendor: str, text: str) -> None:
+    """Refuse a `customConfig` (002) that would break the vendor's file: control characters
+    other than line breaks and tabs anywhere, and for XML vendors a fragment that is not
+    well-formed XML (it is inserted inside the root element). Raises TemplateError with the
+    line of the fault."""
+    spec = registry.vendor(vendor)
+    for number, line in enumerate(text.splitlines(), 1):
+        if _CONTROL.search(line.replace("\t", " ")):
+            raise TemplateError("customConfig", number, "control character")
+    if spec.xml:
+        import xml.etree.ElementTree as ET
+
+        try:
+            ET.fromstring(f"<customConfig>{text}</customConfig>")
+        except ET.ParseError as error:
+            line, _column = error.position
+            raise TemplateError("customConfig", line, "not well-formed XML") from None

@@ -177,3 +177,15 @@ def test_every_vendor_template_file_exists() -> None:
             assert path is not None and path.is_file(), name
         for name in (spec.device_template, spec.master_template, spec.common_template):
             assert name is None or name in spec.templates
+
+
+def test_check_custom_config() -> None:
+    from provisioning.vendors.render import check_custom_config
+
+    check_custom_config("yealink", "features.a = 1\r\nfeatures.b = 2\n")
+    check_custom_config("snom", '<setting_a perm="R">1</setting_a>\n<b/>')
+    with pytest.raises(TemplateError) as caught:
+        check_custom_config("snom", "<a>1</a>\n<b>2</c>")
+    assert (caught.value.line, caught.value.reason) == (2, "not well-formed XML")
+    with pytest.raises(TemplateError, match="line 2: control character"):
+        check_custom_config("mitel", "a: 1\nb: \x00")
