@@ -379,8 +379,8 @@ def check_custom_config(vendor: str, text: str) -> None:
     well-formed XML (it is inserted inside the root element). Raises TemplateError with the
     line of the fault."""
     spec = registry.vendor(vendor)
-    for number, line in enumerate(text.splitlines(), 1):
-        if _CONTROL.search(line.replace("\t", " ")):
+    for number, row in enumerate(text.splitlines(), 1):
+        if _CONTROL.search(row.replace("\t", " ")):
             raise TemplateError("customConfig", number, "control character")
     if spec.xml:
         import xml.etree.ElementTree as ET
@@ -388,5 +388,4 @@ def check_custom_config(vendor: str, text: str) -> None:
         try:
             ET.fromstring(f"<customConfig>{text}</customConfig>")
         except ET.ParseError as error:
-            line, _column = error.position
-            raise TemplateError("customConfig", line, "not well-formed XML") from None
+            raise TemplateError("customConfig", error.position[0], "not well-formed XML") from None
