@@ -60,19 +60,22 @@ def check(
     facts: Facts,
     touched: set[str],
     current_handset_index: int | None,
+    failed: frozenset[str] = frozenset(),
 ) -> Outcome:
-    """Every rule whose inputs the request touched; returns errors and the handset index."""
+    """Every rule whose inputs the request touched; returns errors and the handset index.
+    `failed` names the values that were already refused (not reported twice)."""
     errors: list[ApiError] = []
     model = facts.model
     if "sipPhoneModel" in touched and model is None:
         errors.append(ApiError(404, "sipPhoneModel", "SIP phone model not found or invalid"))
     if "customer" in touched and facts.customer is None:
         errors.append(ApiError(404, "customer", "Customer not found or not active"))
-    if touched & {"extension", "customer"} and document.get("extension") is not None:
+    customer = facts.customer  # None: nothing of an unknown tenant can be checked against it
+    if customer and touched & {"extension", "customer"} and document.get("extension"):
         ext = facts.extension
-        if ext is None or facts.customer is None or ext.customer_id != facts.customer.id:
+        if ext is None or ext.customer_id != customer.id:
             errors.append(ApiError(404, "extension", "Extension not found"))
-    errors.extend(_ip_rules(document.get("ip") or {}, touched))
+    errors.extend(_ip_rules(document.get("ip") or {}, touched, failed))
     errors.extend(_network_rules(document.get("network"), touched))
     handset_index = current_handset_index
     if model is not None:
@@ -82,18 +85,19 @@ def check(
                 document, model, facts.mac_slots, current_handset_index
             )
             errors.extend(mac_errors)
-    if touched & {"softkeys", "sipPhoneModel", "customer", "extension"}:
+    if customer and touched & {"softkeys", "sipPhoneModel", "extension", "customer"}:
         errors.extend(_softkey_rules(document, facts))
     errors.extend(_side_panel_serials(document, facts, touched))
     return Outcome(errors=errors, handset_index=handset_index)
 
 
-def _ip_rules(ip: Mapping[str, Any], touched: set[str]) -> list[ApiError]:
+def _ip_rules(ip: Mapping[str, Any], touched: set[str], failed: frozenset[str]) -> list[ApiError]:
     if "ip" not in touched:
         return []
-    if ip.get("mode") == "ROAMING" and not ip.get("countries"):
+    roaming = ip.get("mode") == "ROAMING" and "ip.countries" not in failed
+    if roaming and not ip.get("countries"):
         return [ApiError(409, "ip.mode", "ROAMING mode requires countries to be specified")]
-    if ip.get("mode") == "LOCKED" and not ip.get("address"):
+    if ip.get("mode") == "LOCKED" and not ip.get("address") and "ip.address" not in failed:
         return [ApiError(422, "ip.address", "IP address is invalid")]
     return []
 

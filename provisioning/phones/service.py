@@ -152,7 +152,8 @@ async def _checked_columns(
     phone_id = None if current is None else current.id
     facts = await _facts(conn, principal, document, touched, phone_id)
     current_index = None if current is None else current.values.get("handset_index")
-    outcome = rules.check(document, facts, touched, current_index)
+    failed = frozenset(error.message for error in errors)
+    outcome = rules.check(document, facts, touched, current_index, failed)
     raise_errors(errors + outcome.errors)
     assert facts.model is not None and facts.customer is not None
     document["sipPhoneModel"] = facts.model.id

@@ -21,7 +21,9 @@ class Tenant:
     extension_ids: dict[str, str]  # number -> id
 
 
-async def tenant(conn: asyncpg.Connection[Any], name: str, numbers: tuple[str, ...] = ("101", "102")) -> Tenant:
+async def tenant(
+    conn: asyncpg.Connection[Any], name: str, numbers: tuple[str, ...] = ("101", "102")
+) -> Tenant:
     customer_id = await factories.customer(conn, name)
     extensions = {n: await factories.extension(conn, customer_id, n) for n in numbers}
     return Tenant(
