@@ -59,7 +59,7 @@ class Authenticator:
 
     async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome:
         now = time.time()
-        source = ctx.source_ip
+        source = ctx.remote_ip
         if self.limiter.is_banned(source, now):
             metrics.AUTH_FAILURES.labels(reason="rate_limited").inc()
             return AuthOutcome()  # ignored: dropped without an answer

@@ -6,6 +6,7 @@ run provisioning → sipcore → db).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 
@@ -42,3 +43,4 @@ class SipConfig:
     timer_t1: float = 0.5
     timer_t2: float = 4.0
     sweep_interval: float = 1.0
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()

@@ -29,6 +29,14 @@ class RequestContext:
     local_port: int
     connection: Connection
     received_at: float  # time.time() on arrival
+    # The phone's own address: the source, or — when the packet came from a trusted edge
+    # proxy (`trusted_proxies`) — the address that proxy stamped in the Vias
+    # (`sipcore.edge`). The IP gate, the failure limiter and publicIpAddress use it.
+    client_ip: str = ""
+
+    @property
+    def remote_ip(self) -> str:
+        return self.client_ip or self.source_ip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,6 +35,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -300,12 +301,13 @@ class PresenceService:
         watched = self.watched.get(new.extension_id)
         if watched is None or not is_newer(watched.state.seq, new.seq):
             return
+        changed = {pkg for pkg, view in _VIEWS.items() if view(watched.state) != view(new)}
         watched.state = new
         watched.bodies.clear()
         now = time.time()
         for sub_id in list(watched.subs):
             live = self.subs.get(sub_id)
-            if live is not None:
+            if live is not None and live.sub.package in changed:
                 live.pacer, decision = coalesce.changed(live.pacer, now)
                 self._act(live, decision, now)
 
@@ -827,6 +829,15 @@ class PresenceService:
         for state in states:
             if state is not None:
                 self._apply_state(state)
+
+
+# What each package shows of an extension's state: a change outside it sends no NOTIFY
+# to that package's watchers (an online change does not touch dialog-info bodies).
+_VIEWS: dict[str, Callable[[ExtensionState], object]] = {
+    "dialog": lambda state: state.dialogs,
+    "presence": lambda state: state.presence_doc(),
+    "message-summary": lambda state: state.voicemail,
+}
 
 
 def _event_id(event: str) -> str | None:

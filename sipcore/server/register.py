@@ -306,7 +306,7 @@ class RegisterHandler:
             online=bool(reachable),
             expires_at=_dt(max(item.expires_at for item in reachable)) if reachable else None,
             local_ip=local_ip,
-            public_ip=ctx.source_ip if ctx else None,
+            public_ip=ctx.remote_ip if ctx else None,
             user_agent=user_agent,
             transport=ctx.transport if ctx else None,
             unreachable=bool(after) and not reachable,

@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 
 from sipcore import metrics
+from sipcore.edge import client_address, is_trusted_peer
 from sipcore.errors import SipParseError
 from sipcore.gateport import AllowAll, IpGatePort
 from sipcore.location import Binding, LocationService
@@ -195,8 +196,14 @@ class SipService:
                 pass
         log.debug("malformed %s message from %s:%d: %s", connection.transport, *source, exc)
 
-    def _context(self, connection: Connection, source: Address) -> RequestContext:
+    def _context(
+        self, request: SipRequest, connection: Connection, source: Address
+    ) -> RequestContext:
         local = connection.local
+        client_ip = source[0]
+        trusted = self.config.trusted_proxies
+        if trusted and is_trusted_peer(source[0], trusted):
+            client_ip = client_address(source[0], source[1], request.vias(), trusted).ip
         return RequestContext(
             transport=connection.transport,
             source_ip=source[0],
@@ -205,6 +212,7 @@ class SipService:
             local_port=local[1],
             connection=connection,
             received_at=time.time(),
+            client_ip=client_ip,
         )
 
     def _dispatch(
@@ -222,7 +230,7 @@ class SipService:
             )
             return
         self._transactions[key] = None
-        ctx = self._context(connection, source)
+        ctx = self._context(request, connection, source)
         task = asyncio.get_running_loop().create_task(self._run_handler(handler, request, key, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
