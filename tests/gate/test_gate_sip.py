@@ -28,24 +28,29 @@ def server(start_server: Callable[..., SipfleetProcess]) -> SipfleetProcess:
     return start_server(admin_token=ADMIN_TOKEN)
 
 
-def register(server: SipfleetProcess, phone: factories.TestPhone, local_ip: str) -> int | None:
+def register(
+    server: SipfleetProcess, phone: factories.TestPhone, local_ip: str, user_agent: str = ""
+) -> int | None:
     """REGISTER from `local_ip`; a 401 is retried for a moment, since a phone just written
     to the database reaches the registrar's directory by a notification."""
     deadline = time.monotonic() + 3.0
-    code = register_once(server, phone, local_ip)
+    code = register_once(server, phone, local_ip, user_agent)
     while code == 401 and time.monotonic() < deadline:
         time.sleep(0.1)
-        code = register_once(server, phone, local_ip)
+        code = register_once(server, phone, local_ip, user_agent)
     return code
 
 
-def register_once(server: SipfleetProcess, phone: factories.TestPhone, local_ip: str) -> int | None:
+def register_once(
+    server: SipfleetProcess, phone: factories.TestPhone, local_ip: str, user_agent: str = ""
+) -> int | None:
     client = pj_phone.PjPhone(
         phone.username,
         phone.password,
         f"sip:127.0.0.1:{server.sip_port}",
         local_ip=local_ip,
         expires=120,
+        user_agent=user_agent,
     )
     try:
         return int(client.register(timeout=5.0) or 0) or None
@@ -175,3 +180,29 @@ async def test_forged_via_from_an_untrusted_peer_is_ignored(
             "SELECT details FROM events WHERE phone_id = $1 AND type = 'phone.denied'", phone.id
         )
     assert details["address"] == "127.0.2.11"
+
+
+ZOIPER = "Zoiper rv2.10.8.2"
+
+
+async def test_softphone_with_a_desk_phones_credentials(
+    pool: asyncpg.Pool[Any], start_server: Callable[..., SipfleetProcess]
+) -> None:
+    """A Yealink's credentials used from a softphone (pjsua saying it is Zoiper): recorded
+    as phone.mismatch, and refused with strict_identity."""
+    server = start_server()
+    phone = await new_phone(pool, model="yealink-t54w", mac_address="805EC0123456")
+    assert register(server, phone, "127.0.1.20", ZOIPER) == 200
+    async with pool.acquire() as conn:
+        details = await conn.fetchval(
+            "SELECT details FROM events WHERE phone_id = $1 AND type = 'phone.mismatch'", phone.id
+        )
+    assert details is not None and details["fields"] == ["vendor"]
+    assert details["userAgent"] == ZOIPER
+    server.stop()
+
+    strict = start_server(strict_identity="true")
+    other = await new_phone(pool, model="yealink-t54w", mac_address="805EC0654321")
+    assert register(strict, other, "127.0.1.21", ZOIPER) == 403
+    assert (await fetch_phone(pool, other.id))["ip_mode"] == "OPEN"  # not captured
+    assert "phone.denied" in await event_types(pool, other.id)
