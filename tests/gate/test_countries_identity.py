@@ -49,6 +49,7 @@ GIGASET = {"vendor": "gigaset", "model": "N670 IP PRO", "mac_address": "7C2F80E0
         (YEALINK, "Yealink SIP-T54W 96.85.0.5 80:5e:c0:00:00:01", ("mac",)),
         (YEALINK, "snomD785/10.1.33.33", ("vendor",)),
         (POLY, "PolycomVVX-VVX_450-UA/6.3.0.14929 Type/Application", None),
+        (POLY, "FileTransport PolycomVVX-VVX_150-UA/6.3.0.14929", ("model",)),
         (
             {"vendor": "grandstream", "model": "GXP2170", "mac_address": "000B82123456"},
             "Grandstream Model HW GXP2160 SW 1.0.11.3 DevId 000b82123456",
