@@ -208,6 +208,20 @@ class DeviceSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DectSettings:
+    """A DECT base's own settings (001 `/dect_phones`): handset language, tone set (one of
+    the model's catalogue `features.tones`), region, the user/engineer passwords. The web
+    admin password, language, timezone, codecs and transport are the DeviceSettings."""
+
+    name: str = ""
+    handset_language: str | None = None
+    tone: str | None = None
+    region: str | None = None
+    user_password: str | None = None
+    engineer_password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PhoneContext:
     """One phone's complete config input.
 
@@ -238,6 +252,7 @@ class PhoneContext:
     ntp_server: str = "pool.ntp.org"
     serial: str | None = None
     line_keys: int = 0  # the model's own programmable keys (catalogue `line_keys`)
+    dect: DectSettings | None = None  # set for DECT bases; accounts = one per handset
 
     @property
     def mac_lower(self) -> str:

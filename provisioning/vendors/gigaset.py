@@ -40,6 +40,9 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "codecs": ";".join(_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS),
         "timezone": time_zone(ctx.device.timezone),
         "transports": _TRANSPORTS,
+        "handset_language": _LANGUAGES.get(
+            ctx.dect.handset_language or "" if ctx.dect else "", "en"
+        ),
     }
 
 

@@ -81,6 +81,9 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "codecs": ",".join(_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS),
         "transport_suffix": _TRANSPORT_SUFFIX,
         "blind": "on" if ctx.device.transfer_method == "BLIND" else "off",
+        "handset_language": _LANGUAGES.get(
+            ctx.dect.handset_language or "" if ctx.dect else "", "English"
+        ),
         "headset": "on" if (ctx.device.headset_button or "").startswith("headset") else "off",
     }
 

@@ -74,6 +74,9 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "timezone": time_zone(ctx.device.timezone),
         "codecs": codecs,
         "all_codecs": list(_CODECS.values()),
+        "handset_language": _LANGUAGES.get(
+            ctx.dect.handset_language or "" if ctx.dect else "", "English"
+        ),
         "headset_prior": "1" if (ctx.device.headset_button or "").startswith("headset") else "0",
     }
 

@@ -28,7 +28,10 @@ def kv_lines(text: str, sep: str = " = ") -> dict[str, str]:
             continue
         key, found, value = line.partition(sep)
         assert found, f"not a {sep!r} line: {line!r}"
-        assert key not in out, f"duplicate key {key}"
+        if key in out:
+            # Yealink sets each login's password with one line per user (admin:…, user:…).
+            assert key == "static.security.user_password", f"duplicate key {key}"
+            continue
         out[key] = value
     return out
 

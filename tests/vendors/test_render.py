@@ -10,7 +10,7 @@ import pytest
 
 from provisioning.vendors import registry
 from provisioning.vendors.common import UnsupportedFunction
-from provisioning.vendors.context import SoftKey
+from provisioning.vendors.context import DectSettings, SoftKey
 from provisioning.vendors.filenames import match_file
 from provisioning.vendors.render import render_common, render_config
 from provisioning.vendors.samples import sample_account, sample_context
@@ -224,6 +224,7 @@ def test_dect_bases_render_one_account_per_handset(vendor: str) -> None:
     template = {"yealink": "yealink-dect.cfg", "snom": "snom-dect.xml"}.get(
         vendor, spec.device_template
     )
+    tone = {"yealink": "Germany", "snom": "GER", "gigaset": "DE"}[vendor]
     ctx = replace(
         sample_context(vendor, handsets=3, template=template), softkeys=(), side_panel=None
     )
@@ -232,16 +233,25 @@ def test_dect_bases_render_one_account_per_handset(vendor: str) -> None:
         accounts=tuple(
             replace(sample_account(i), handset_address=f"0328D3A{i}") for i in (1, 2, 3)
         ),
+        dect=DectSettings(name="Base", handset_language="FRENCH", tone=tone, user_password="u-p"),
     )
     text = render_text(ctx)
     for i in (1, 2, 3):
         assert f"u{i:031d}" in text and f"p{i:031d}" in text
+    assert tone in text
     if spec.xml:
-        xml_root(text)
+        root = xml_root(text)
+        if vendor == "snom":
+            ipuis = {e.get("idx"): e.text for e in root.iter("subscr_dect_ipui")}
+            assert ipuis == {"1": "0328D3A1", "2": "0328D3A2", "3": "0328D3A3"}
+            assert root.findtext("phone-settings/tone_scheme") == "GER"
     if vendor == "yealink":
         lines = kv_lines(text.split("\n", 1)[1])
         assert lines["handset.3.name"] == "Line 3"
         assert lines["account.3.user_name"] == "u" + "3".rjust(31, "0")
+        assert lines["voice.tone.country"] == "Germany"
+        assert lines["custom.handset.language"] == "French"
+        assert "static.security.user_password = user:u-p" in text.splitlines()
 
 
 def test_every_vendor_renders_every_mapped_function() -> None:
