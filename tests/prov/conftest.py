@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -31,12 +32,15 @@ def gate_component() -> Any:
     return module
 
 
-@pytest.fixture
-async def prov(
-    aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
+@asynccontextmanager
+async def _running(
+    aiohttp_client: Any,
+    pool: asyncpg.Pool[Any],
+    settings: Settings,
+    secret_box: SecretBox,
+    *,
+    with_sip: bool,
 ) -> AsyncIterator[Any]:
-    """An aiohttp test client on the app with every route module and the /prov/ component;
-    `client.server_state` is the running `ProvServer`."""
     from provisioning import prov_component
     from provisioning.app import create_app
 
@@ -56,10 +60,37 @@ async def prov(
         gate = gate_component()
         if gate is not None:
             await stack.enter_async_context(gate.run(ctx))
+        if with_sip:
+            from provisioning import sip_component
+
+            await stack.enter_async_context(sip_component.run(ctx))
         server = await stack.enter_async_context(prov_component.run(ctx))
         client = await aiohttp_client(app)
         client.prov_server = server
         client.hub = hub
+        yield client
+
+
+@pytest.fixture
+async def prov(
+    aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
+) -> AsyncIterator[Any]:
+    """An aiohttp test client on the app with our route modules, the real IP gate and the
+    /prov/ component; `client.prov_server` is the running `ProvServer`."""
+    async with _running(aiohttp_client, pool, settings, secret_box, with_sip=False) as client:
+        yield client
+
+
+@pytest.fixture
+async def prov_sip(
+    aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
+) -> AsyncIterator[Any]:
+    """`prov` plus the real SIP service (registrar, check-sync) on UDP and TCP loopback
+    ports; `client.hub.sip.addresses()` lists them."""
+    sip_settings = dataclasses.replace(
+        settings, sip_listen="udp:127.0.0.1:0,tcp:127.0.0.1:0", keepalive_interval=0
+    )
+    async with _running(aiohttp_client, pool, sip_settings, secret_box, with_sip=True) as client:
         yield client
 
 

@@ -49,7 +49,8 @@ CASES = [
         "cfg000b82123456.xml",
         "Grandstream Model HW GXP2170 V1.2A SW 1.0.11.3 DevId 000b82123456",
         True,
-        r'name="pks\.mpk\.\d+\.keyMode"',
+        # virtual multi-purpose key N: mode P(1363+2(N-1)), N = 1..48
+        "|".join(f"<P{1363 + 2 * n}>" for n in range(48)),
     ),
     Case(
         "polycom-vvx450",
@@ -125,10 +126,17 @@ def _vendor_lines(case: Case, loaded: LoadedPhone, body: str) -> None:
         assert root.findtext(".//ip_adr") == "192.0.2.10" and root.findtext(".//vlan_id") == "42"
     elif case.model.startswith("grandstream"):
         root = ET.fromstring(body)
-        items = {item.get("name"): item.text for item in root.iter("item")}
         assert root.findtext(".//P35") == user and root.findtext(".//P34") == password
-        assert items[f"pks.mpk.{blf}.keyMode"] == "1" and items[f"pks.mpk.{blf}.value"] == "102"
-        assert items["pks.ext.1.key.1.keyMode"] == "1" and items["pks.ext.1.key.1.value"] == "102"
+        n = blf - 1  # VPK N: mode P(1363+2(N-1)) (11 = BLF), value P(1466+2(N-1))
+        assert root.findtext(f".//P{1363 + 2 * n}") == "11"
+        assert root.findtext(f".//P{1466 + 2 * n}") == "102"
+        # GXP2200EXT module 1 key 1: mode (1 = BLF), account, name, value from P23000
+        assert [root.findtext(f".//P{23000 + i}") for i in range(4)] == [
+            "1",
+            "0",
+            "Panel Bob",
+            "102",
+        ]
         assert [root.findtext(f".//P{n}") for n in (9, 10, 11, 12)] == ["192", "0", "2", "10"]
         assert root.findtext(".//P51") == "42"
     elif case.model.startswith("polycom"):
