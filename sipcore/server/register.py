@@ -359,7 +359,6 @@ class RegisterHandler:
             self._put(item)
             self.keepalive.forget(item)
         self._announce(phone_id, extension_id, before)
-        self._count_bindings()
 
     def _announce(self, phone_id: str, extension_id: str | None, before: bool) -> None:
         after = self.service.location.is_online(phone_id)
@@ -370,9 +369,10 @@ class RegisterHandler:
             self.service.notify_binding_listeners(phone_id, extension_id, after)
 
     def _count_bindings(self) -> None:
+        """The bindings gauge, refreshed once per tick (not per REGISTER: O(flows))."""
         counts: dict[str, int] = {}
-        for transport, _, _ in self._flows:
-            counts[transport] = counts.get(transport, 0) + 1
+        for (transport, _, _), count in self._flows.items():
+            counts[transport] = counts.get(transport, 0) + count
         for transport in ("udp", "tcp", "tls", "ws", "wss"):
             metrics.BINDINGS.labels(transport=transport).set(counts.get(transport, 0))
 
@@ -383,6 +383,7 @@ class RegisterHandler:
         expired = self.service.location.pop_expired(now)
         if expired:
             await self._expired(expired)
+        self._count_bindings()
         await self.keepalive.tick(now)
 
     async def _expired(self, expired: Sequence[Binding]) -> None:
@@ -418,7 +419,6 @@ class RegisterHandler:
                 self.service.notify_binding_listeners(
                     phone_id, entry.extension_id if entry else None, False
                 )
-        self._count_bindings()
 
     def revoke_phone(self, phone_id: str) -> None:
         """Credentials changed or phone deleted: drop every binding at once."""
