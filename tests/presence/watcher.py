@@ -119,6 +119,7 @@ class Endpoint:
     _transport: Any = None
     port: int = 0
     subs: list[Subscription] = field(default_factory=list)
+    _seen: set[tuple[str | None, str | None]] = field(default_factory=set)
 
     async def open(self) -> Endpoint:
         loop = asyncio.get_running_loop()
@@ -138,7 +139,9 @@ class Endpoint:
         msg = parse(data)
         if msg.is_request:
             self._answer(msg, addr)
-            if msg.method == "NOTIFY":
+            key = (msg.h("call-id"), msg.h("cseq"))
+            if msg.method == "NOTIFY" and key not in self._seen:  # not a retransmission
+                self._seen.add(key)
                 self.notifies.put_nowait(msg)
             return
         branch = re.search(r"branch=([^;,\s]+)", msg.h("via") or "")
@@ -261,8 +264,25 @@ class Endpoint:
             headers.append(f"Expires: {expires}")
         return await self.request("PUBLISH", target, headers, body=body)
 
-    async def next_notify(self, timeout: float = 3.0) -> Msg:
-        return await asyncio.wait_for(self.notifies.get(), timeout)
+    async def next_notify(self, timeout: float = 3.0, event: str | None = None) -> Msg:
+        """The next NOTIFY (of `event` only, others skipped) within `timeout` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            msg = await asyncio.wait_for(self.notifies.get(), max(left, 0.001))
+            if event is None or msg.h("event") == event:
+                return msg
+
+    async def notify_until(
+        self, predicate: Any, timeout: float = 3.0, event: str | None = None
+    ) -> Msg:
+        """The first NOTIFY (of `event`) for which `predicate(msg)` holds, within `timeout`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            msg = await self.next_notify(max(left, 0.001), event)
+            if predicate(msg):
+                return msg
 
     async def no_notify(self, seconds: float) -> None:
         try:

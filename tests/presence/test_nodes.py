@@ -1,0 +1,101 @@
+"""Two real `sipfleet serve` processes on one database: a change on one node reaches a
+watcher subscribed on the other within a second; a restarted node resumes its
+subscriptions (the NOTIFY continues the same dialog with higher CSeq and version)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from tests import factories
+from tests.conftest import insert_token
+from tests.presence.watcher import Endpoint
+from tests.process import SipfleetProcess, free_port, start_sipfleet
+
+
+async def seed(database_url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        customer = await factories.customer(conn, "Acme")
+        ext101 = await factories.extension(conn, customer, "101")
+        ext102 = await factories.extension(conn, customer, "102")
+        desk = await factories.phone(conn, customer, extension_id=ext101)
+        watcher = await factories.phone(conn, customer, extension_id=ext102)
+        token = await insert_token(conn, "MANAGER", customer_id=customer)
+    finally:
+        await conn.close()
+    return {"desk": desk, "watcher": watcher, "token": token}
+
+
+async def start(tmp: Path, name: str, database_url: str, **ports: int) -> SipfleetProcess:
+    env = {"SIPFLEET_DATABASE_URL": database_url, "SIPFLEET_KEEPALIVE_INTERVAL": "0"}
+    return await asyncio.to_thread(
+        start_sipfleet, tmp / name / "data", env=env, sip_transports=("udp",), **ports
+    )
+
+
+async def post(node: SipfleetProcess, token: str, **body: Any) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{node.base_url}/api/presence/101", json=body,
+                                headers={"Authorization": f"Bearer {token}"}) as response:  # fmt: skip
+            assert response.status == 200, await response.text()
+
+
+async def test_cross_node_and_restart(tmp_path: Path, database_url: str) -> None:
+    data = await seed(database_url)
+    sip_a, http_a = free_port(), free_port()
+    node_a = await start(tmp_path, "a", database_url, sip_port=sip_a, http_port=http_a)
+    node_b = await start(tmp_path, "b", database_url)
+    endpoints: list[Endpoint] = []
+    try:
+        watcher = await Endpoint(data["watcher"].username, data["watcher"].password,
+                                 ("127.0.0.1", node_a.sip_port)).open()  # fmt: skip
+        endpoints.append(watcher)
+        response, _ = await watcher.subscribe("101", event="dialog")
+        assert response.status == 200
+        await watcher.next_notify()
+        presence, _ = await watcher.subscribe("101", event="presence")
+        assert presence.status == 200
+        assert b"<basic>closed</basic>" in (await watcher.next_notify()).body
+
+        # a call pushed to node B reaches the watcher on node A within a second
+        t0 = time.monotonic()
+        await post(node_b, data["token"], state="confirmed", callId="x1")
+        confirmed = await watcher.next_notify(timeout=1.0, event="dialog")
+        assert confirmed.dialog_states == ["confirmed"]
+        assert time.monotonic() - t0 < 1.0
+
+        # the desk phone registers on node B: presence on node A turns open
+        desk = await Endpoint(data["desk"].username, data["desk"].password,
+                              ("127.0.0.1", node_b.sip_port), local_ip="127.0.1.9").open()  # fmt: skip
+        endpoints.append(desk)
+        t0 = time.monotonic()
+        assert (await desk.register(expires=300)).status == 200
+        await watcher.notify_until(lambda m: b"<basic>open</basic>" in m.body, 1.0, "presence")
+        assert time.monotonic() - t0 < 1.0
+
+        # restart node A: its subscriptions are resumed, not lost
+        await asyncio.sleep(0.3)
+        while not watcher.notifies.empty():
+            watcher.notifies.get_nowait()
+        before = confirmed.cseq
+        await asyncio.to_thread(node_a.stop)
+        node_a = await start(tmp_path, "a", database_url, sip_port=sip_a, http_port=http_a)
+        dialog = await watcher.next_notify(timeout=5.0, event="dialog")
+        assert dialog.h("subscription-state").startswith("active")
+        assert dialog.cseq > before
+        assert dialog.dialog_states == ["confirmed"]
+        await post(node_b, data["token"], state="terminated", callId="x1")
+        ended = await watcher.next_notify(timeout=1.0, event="dialog")
+        assert ended.dialog_states == ["terminated"]
+        assert ended.cseq > dialog.cseq and (ended.version or 0) > (dialog.version or 0)
+    finally:
+        for endpoint in endpoints:
+            endpoint.close()
+        await asyncio.to_thread(node_a.stop)
+        await asyncio.to_thread(node_b.stop)
