@@ -80,7 +80,6 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "utc_offset": time_zone(ctx.device.timezone).offset_minutes * 60,
         "codecs": ",".join(_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS),
         "transport_suffix": _TRANSPORT_SUFFIX,
-        "blind": "on" if ctx.device.transfer_method == "BLIND" else "off",
         "handset_language": _LANGUAGES.get(
             ctx.dect.handset_language or "" if ctx.dect else "", "English"
         ),

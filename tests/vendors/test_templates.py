@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -189,3 +190,40 @@ def test_check_custom_config() -> None:
     assert (caught.value.line, caught.value.reason) == (2, "not well-formed XML")
     with pytest.raises(TemplateError, match="line 2: control character"):
         check_custom_config("mitel", "a: 1\nb: \x00")
+
+
+def _resolve(root: type, path: str) -> None:
+    """Follow `a.b[].c` through dataclass fields and properties; fail on a missing name."""
+    import dataclasses
+    import types
+    import typing
+
+    current: Any = root
+    for part in path.split(".")[1:]:
+        name = part.removesuffix("[]")
+        if isinstance(current, type) and dataclasses.is_dataclass(current):
+            hints = typing.get_type_hints(current)
+            if name in hints:
+                current = hints[name]
+            elif isinstance(getattr(current, name, None), property):
+                current = str
+                continue
+            else:
+                raise AssertionError(f"{path}: {current.__name__} has no {name}")
+        else:
+            return  # a method of a str/int value (`.split`), not a setting
+        args = [a for a in typing.get_args(current) if a is not type(None) and a is not Ellipsis]
+        origin = typing.get_origin(current)
+        if origin in (types.UnionType, typing.Union) or (origin is tuple and part.endswith("[]")):
+            current = args[0] if args else current
+
+
+def test_builtin_templates_only_read_fields_that_exist() -> None:
+    """StrictUndefined catches a misspelt setting only on the branch that runs; this checks
+    every `phone.…` path of every built-in template against the dataclasses."""
+    from provisioning.vendors.context import PhoneContext
+
+    for name in builtin_templates():
+        for setting in template_profile(name).settings:
+            if setting.startswith("phone."):
+                _resolve(PhoneContext, setting)
