@@ -35,6 +35,9 @@ ROUTE_MODULES: list[str] = [
     "provisioning.api.sipphones",
     "provisioning.api.openapi",
     "provisioning.api.presence",
+    "provisioning.api.seen_phones",
+    "provisioning.api.prov_templates",
+    "provisioning.api.phone_models",
 ]
 
 _PRINCIPAL = "sipfleet.principal"

@@ -38,4 +38,5 @@ COMPONENTS: list[str] = [
     "provisioning.sip_component",
     "provisioning.presence_component",
     "provisioning.live_component",
+    "provisioning.prov_component",
 ]
