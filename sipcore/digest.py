@@ -36,6 +36,7 @@ nonce lifetime, and every phone sipfleet provisions speaks qop=auth. `userhash` 
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import os
@@ -106,7 +107,10 @@ class DigestCredentials:
 
 
 # auth-param = token BWS "=" BWS ( token / quoted-string )
-_AUTH_PARAM = re.compile(r'([A-Za-z0-9\-_.*]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,"]+)')
+# (quoted-string unrolled and possessive: one C-level scan, no backtracking)
+_AUTH_PARAM = re.compile(
+    r'([A-Za-z0-9\-_.*]++)[ \t]*+=[ \t]*+("[^"\\]*+(?:\\.[^"\\]*+)*+"|[^\s,"]++)'
+)
 _REQUIRED = ("username", "realm", "nonce", "uri", "response")
 
 
@@ -352,6 +356,7 @@ def _q(text: str) -> str:
 _URI_HOST = re.compile(r"(sips?):(?:([^@;?]*)@)?(\[[^\]]*\]|[^:;?]*)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1024)
 def uri_matches(digest_uri: str, request_uri: str) -> bool:
     """RFC 7616 §3.4.6 asks that digest-uri name the Request-URI. Clients differ on port and
     parameters (SIPp sends sip:host:port), so scheme, user and host must match."""

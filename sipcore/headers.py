@@ -27,6 +27,7 @@ Public API:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -251,9 +252,12 @@ class NameAddr:
         )
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_name_addr(text: str) -> NameAddr:
     """name-addr = [ display-name ] LAQUOT addr-spec RAQUOT; or a bare addr-spec, whose
-    following `;params` are header parameters, not URI parameters (§20.10)."""
+    following `;params` are header parameters, not URI parameters (§20.10).
+
+    Results are immutable and cached: a phone's To and Contact repeat in every REGISTER."""
     text = text.strip(" \t")
     display: str | None = None
     if text.startswith('"'):
@@ -341,28 +345,28 @@ class Via:
         )
 
 
+# sent-protocol LWS sent-by, possessive so that no input makes the match slow.
 _VIA_HEAD = re.compile(
-    r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*/[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*/[ \t]*"
-    r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+"
-    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-_.]+)(?:[ \t]*:[ \t]*(\d{1,5}))?"
+    r"[ \t]*+([A-Za-z0-9\-.!%*_+`'~]++)[ \t]*+/[ \t]*+([A-Za-z0-9\-.!%*_+`'~]++)[ \t]*+/"
+    r"[ \t]*+([A-Za-z0-9\-.!%*_+`'~]++)[ \t]++(\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9\-_.]++)"
+    r"(?:[ \t]*+:[ \t]*+([0-9]{1,5}+))?+[ \t]*+"
 )
 
 
 def parse_via(text: str) -> Via:
     """Parse one via-parm (a single element of a Via header line)."""
-    match = _VIA_HEAD.match(text.strip(" \t"))
+    match = _VIA_HEAD.match(text)
     if match is None:
         raise SipParseError("bad Via")
     name, version, transport, host, port_text = match.groups()
-    rest = text.strip(" \t")[match.end() :]
-    if host.startswith("["):
+    if host[0] == "[":
         host = host[1:-1]
     return Via(
-        protocol=f"{name}/{version}",
+        protocol="SIP/2.0" if name == "SIP" and version == "2.0" else f"{name}/{version}",
         transport=transport.upper(),
         host=host,
         port=parse_port(port_text) if port_text else None,
-        params=parse_params(rest),
+        params=parse_params(text[match.end() :]),
     )
 
 
@@ -428,6 +432,12 @@ def parse_contact(text: str) -> Contact:
 
 def parse_contacts(values: Iterable[str]) -> ContactList:
     """Contact = ( STAR / (contact-param *(COMMA contact-param)) ) over every line."""
+    return _parse_contact_lines(tuple(values))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_contact_lines(values: tuple[str, ...]) -> ContactList:
+    """Cached: a phone sends the same Contact in every REGISTER (the result is immutable)."""
     items = []
     for line in values:
         items.extend(split_values(line))
@@ -449,6 +459,7 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_cseq(text: str) -> CSeq:
     number, _, method = text.strip(" \t").partition(" ")
     method = method.strip(" \t")

@@ -43,6 +43,7 @@ from sipcore.headers import (
     Headers,
     NameAddr,
     Via,
+    header_key,
     parse_contacts,
     parse_cseq,
     parse_delta_seconds,
@@ -247,19 +248,30 @@ def make_response(
     vias = index.get("via")
     if not vias:
         raise SipParseError("missing via header")
-    items = [("Via", value) for value in vias]
     to_value = request._required("to")
-    if status > 100 and request.to().tag is None:
+    if status > 100 and ("tag" not in to_value.lower() or request.to().tag is None):
         to_value = f"{to_value};tag={to_tag or new_tag()}"
-    items.append(("From", request._required("from")))
-    items.append(("To", to_value))
-    items.append(("Call-ID", request._required("call-id")))
-    items.append(("CSeq", request._required("cseq")))
-    items.extend(headers)
+    from_value = request._required("from")
+    call_id = request._required("call-id")
+    cseq = request._required("cseq")
+    items = [("Via", value) for value in vias]
+    items += (("From", from_value), ("To", to_value), ("Call-ID", call_id), ("CSeq", cseq))
+    response_index = {
+        "via": list(vias), "from": [from_value], "to": [to_value], "call-id": [call_id],
+        "cseq": [cseq],
+    }  # fmt: skip
+    for name, value in headers:
+        items.append((name, value))
+        key = header_key(name)
+        found = response_index.get(key)
+        if found is None:
+            response_index[key] = [value]
+        else:
+            found.append(value)
     return SipResponse(
         status=status,
         reason=reason or REASON_PHRASES.get(status, "Unknown"),
-        headers=Headers(items),
+        headers=Headers._trusted(tuple(items), response_index),
         body=body,
     )
 

@@ -36,7 +36,7 @@ MAX_MESSAGE_SIZE = 65536
 
 # Method = token; Request-URI has no whitespace; SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT
 _METHOD = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
-_URI_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):[^\s]+")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _WS = " \t"
 _REQUIRED = ("via", "from", "to", "call-id", "cseq")
@@ -73,7 +73,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> SipRequest | SipRespo
     except UnicodeDecodeError:
         raise SipParseError("header section is not UTF-8") from None
     lines = text.split("\r\n")
-    items, index = _parse_header_lines(lines)
+    items, index = _parse_header_lines(lines, "\r\n " in text or "\r\n\t" in text)
     headers = Headers._trusted(items, index)
     body = data[end + 4 :]
     first = lines[0]
@@ -90,37 +90,45 @@ def parse_message(data: bytes, *, stream: bool = False) -> SipRequest | SipRespo
 
 
 def _parse_header_lines(
-    lines: list[str],
+    lines: list[str], folded: bool
 ) -> tuple[tuple[tuple[str, str], ...], dict[str, list[str]]]:
-    """message-header = field-name HCOLON field-value CRLF, with §7.3.1 line folding."""
+    """message-header = field-name HCOLON field-value CRLF (§7.3.1). The head was cut at
+    the first empty line, so no line is empty; `folded` says continuation lines exist."""
+    if folded:
+        lines = _unfold(lines)
     items: list[tuple[str, str]] = []
-    keys: list[str] = []
-    for line in lines[1:]:
-        if not line:
-            raise SipParseError("empty header line")
-        if line[0] == " " or line[0] == "\t":
-            if not items:
-                raise SipParseError("continuation line before any header")
-            name, value = items[-1]
-            items[-1] = (name, (value + " " + line.strip(_WS)).strip(_WS))
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise SipParseError(f"header line without colon: {line[:30]!r}")
-        key = _KNOWN_KEYS.get(name)
-        if key is None:
-            name = name.rstrip(" \t")
-            key = header_key(name)
-        items.append((name, value.strip(" \t")))
-        keys.append(key)
     index: dict[str, list[str]] = {}
-    for key, (_, value) in zip(keys, items, strict=True):
+    known = _KNOWN_KEYS.get
+    for i in range(1, len(lines)):
+        name, colon, value = lines[i].partition(":")
+        if not colon:
+            raise SipParseError(f"header line without colon: {lines[i][:30]!r}")
+        key = known(name)
+        if key is None:
+            name = name.rstrip(_WS)
+            key = header_key(name)
+        value = value.strip(_WS)
+        items.append((name, value))
         found = index.get(key)
         if found is None:
             index[key] = [value]
         else:
             found.append(value)
     return tuple(items), index
+
+
+def _unfold(lines: list[str]) -> list[str]:
+    """§7.3.1: a line starting with SP or HTAB continues the previous one; the line break
+    and the leading whitespace become one SP."""
+    out = [lines[0]]
+    for line in lines[1:]:
+        if line[0] in _WS:
+            if len(out) == 1:
+                raise SipParseError("continuation line before any header")
+            out[-1] = out[-1].rstrip(_WS) + " " + line.strip(_WS)
+        else:
+            out.append(line)
+    return out
 
 
 def _response(first: str, headers: Headers, body: bytes) -> SipResponse:
@@ -154,12 +162,14 @@ def _request(
     if checked is not body:
         request = SipRequest(method=method, uri=uri, headers=headers, body=checked, version=version)
     _check_request_headers(request, index)
-    scheme = _URI_SCHEME.fullmatch(uri)
-    if scheme is None:
-        raise SipParseError("bad Request-URI", partial=request)
-    lscheme = scheme.group(1).lower()
+    scheme, colon, rest = uri.partition(":")
+    lscheme = scheme.lower()
     if lscheme != "sip" and lscheme != "sips":
+        if not colon or not rest or not _URI_SCHEME.fullmatch(scheme) or "\t" in uri:
+            raise SipParseError("bad Request-URI", partial=request)
         raise UnsupportedUriScheme(f"URI scheme {lscheme[:20]!r}", partial=request)
+    if not rest or "\t" in rest:
+        raise SipParseError("bad Request-URI", partial=request)
     return request
 
 

@@ -18,6 +18,7 @@ Public API:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote as _percent_unquote
@@ -27,18 +28,23 @@ from sipcore.syntax import Params, format_params, param_get, param_has
 
 # scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
-# user = 1*( unreserved / escaped / user-unreserved ), user-unreserved = "&=+$,;?/"
-_USER = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+")
+# user = 1*( unreserved / escaped / user-unreserved ), user-unreserved = "&=+$,;?/";
+# escapes ("%" 2HEXDIG) are checked apart, which keeps these patterns plain character sets.
+_USER = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+")
 # password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
-_PASSWORD = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,]|%[0-9A-Fa-f]{2})*")
+_PASSWORD = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,%]*")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # hostname / IPv4address (a lenient hostname: "_" is seen in the wild)
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9.])?")
 # IPv6reference = "[" IPv6address "]"
 _IPV6 = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
-# pname / pvalue = 1*paramchar; paramchar = param-unreserved / unreserved / escaped
-_PCHARS = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+")
+# uri-parameters = *( ";" pname [ "=" pvalue ] ); pname / pvalue = 1*paramchar
+_URI_PARAMS = re.compile(
+    r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]++(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]++)?+"
+    r"(?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]++(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]++)?+)*+"
+)
 # hname / hvalue = *( hnv-unreserved / unreserved / escaped ); hnv-unreserved "[]/?:+$"
-_HCHARS = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|%[0-9A-Fa-f]{2})*")
+_HCHARS = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]*")
 # absoluteURI (RFC 2396): hier_part / opaque_part; no whitespace, no <>" and no comma-free check
 _ABS_REST = re.compile(r"[^\s<>\"]+")
 
@@ -108,8 +114,11 @@ def format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_uri(text: str) -> SipUri | AbsoluteUri:
-    """Parse a Request-URI or the URI of a name-addr / addr-spec (§25.1)."""
+    """Parse a Request-URI or the URI of a name-addr / addr-spec (§25.1).
+
+    Results are immutable and cached: a phone sends the same URIs in every REGISTER."""
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME.fullmatch(scheme):
         raise SipParseError(f"bad URI {text[:40]!r}")
@@ -137,7 +146,7 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
         userinfo, rest = rest[:at], rest[at + 1 :]
         # userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
         user, colon, pw = userinfo.partition(":")
-        if not _USER.fullmatch(user):
+        if not _USER.fullmatch(user) or ("%" in userinfo and _BAD_ESCAPE.search(userinfo)):
             raise SipParseError("bad user part in URI")
         if colon:
             if not _PASSWORD.fullmatch(pw):
@@ -188,17 +197,12 @@ def parse_port(text: str) -> int:
 
 
 def _parse_uri_params(text: str) -> Params:
+    if not _URI_PARAMS.fullmatch(text) or ("%" in text and _BAD_ESCAPE.search(text)):
+        raise SipParseError("bad URI parameters")
     out: list[tuple[str, str | None]] = []
     for part in text.split(";"):
         name, eq, value = part.partition("=")
-        if not _PCHARS.fullmatch(name):
-            raise SipParseError("bad URI parameter")
-        if eq:
-            if not _PCHARS.fullmatch(value):
-                raise SipParseError(f"bad value of URI parameter {name[:20]!r}")
-            out.append((name, value))
-        else:
-            out.append((name, None))
+        out.append((name, value if eq else None))
     return tuple(out)
 
 
@@ -206,7 +210,13 @@ def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
     out = []
     for part in text.split("&"):
         name, eq, value = part.partition("=")
-        if not eq or not name or not _HCHARS.fullmatch(name) or not _HCHARS.fullmatch(value):
+        if (
+            not eq
+            or not name
+            or not _HCHARS.fullmatch(name)
+            or not _HCHARS.fullmatch(value)
+            or _BAD_ESCAPE.search(part)
+        ):
             raise SipParseError("bad URI header")
         out.append((name, value))
     return tuple(out)

@@ -64,8 +64,9 @@ vias = st.builds(
 header_values = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=30).map(
     lambda s: s.strip(" \t")
 )
+RESERVED = {"content-length", "via", "from", "to", "call-id", "cseq"}
 extra_headers = st.lists(
-    st.tuples(tokens.filter(lambda n: header_key(n) != "content-length"), header_values),
+    st.tuples(tokens.filter(lambda n: header_key(n) not in RESERVED), header_values),
     max_size=6,
 )
 
