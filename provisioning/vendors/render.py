@@ -130,6 +130,51 @@ def _env(overrides: Mapping[str, str]) -> jinja2.Environment:
     return _environment(tuple(sorted(overrides.items())) if overrides else ())
 
 
+@functools.lru_cache(maxsize=1)
+def _trusted() -> jinja2.Environment:
+    """The built-in templates are our own code: rendered without the sandbox's per-access
+    checks (about twice as fast) whenever no operator template is part of their chain."""
+    return jinja2.Environment(
+        loader=_Loader({}),
+        undefined=jinja2.StrictUndefined,
+        autoescape=_is_xml,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+        cache_size=400,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _builtin_chain(name: str) -> frozenset[str]:
+    """A built-in template and every template it extends or includes (by constant name)."""
+    env = _trusted()
+    seen: set[str] = set()
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in seen or registry.template_path(current) is None:
+            continue
+        seen.add(current)
+        for node in env.parse(template_source(current)).find_all(
+            (jinja2.nodes.Extends, jinja2.nodes.Include)
+        ):
+            parent = getattr(node, "template", None)
+            if isinstance(parent, jinja2.nodes.Const) and isinstance(parent.value, str):
+                pending.append(parent.value)
+    return frozenset(seen)
+
+
+def _env_for(name: str, overrides: Mapping[str, str]) -> jinja2.Environment:
+    if registry.template_path(name) is not None and not any(
+        other in overrides for other in _builtin_chain(name)
+    ):
+        return _trusted()
+    return _env(overrides)
+
+
 def _template_name(spec: VendorSpec, ctx_template: str | None, file: FileRequest) -> str:
     if file.kind == "master":
         name = spec.master_template
@@ -181,7 +226,7 @@ def _values(spec: VendorSpec, ctx: PhoneContext) -> SimpleNamespace:
 
 def _render(name: str, variables: Mapping[str, object], overrides: Mapping[str, str]) -> str:
     try:
-        return _env(overrides).get_template(name).render(variables)
+        return _env_for(name, overrides).get_template(name).render(variables)
     except jinja2.TemplateSyntaxError as error:
         raise TemplateError(
             _short(error.filename or name), error.lineno, error.message or ""

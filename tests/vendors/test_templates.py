@@ -227,3 +227,14 @@ def test_builtin_templates_only_read_fields_that_exist() -> None:
         for setting in template_profile(name).settings:
             if setting.startswith("phone."):
                 _resolve(PhoneContext, setting)
+
+
+def test_sandbox_applies_when_an_operator_template_is_in_the_chain() -> None:
+    from provisioning.vendors import render
+
+    assert render._env_for("snom.xml", {}) is render._trusted()
+    assert render._env_for("snom.xml", {"yealink.cfg": "x"}) is render._trusted()
+    assert render._env_for("snom.xml", {"snom-base.xml": "x"}) is not render._trusted()
+    evil = "#!version:1.0.0.1\nx = {{ phone.__class__.__mro__ }}\n"
+    with pytest.raises(TemplateError, match="unsafe|not safely"):
+        render_text(sample_context("yealink"), **{"yealink-base.cfg": evil})
