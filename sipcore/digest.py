@@ -356,10 +356,17 @@ def _q(text: str) -> str:
 _URI_HOST = re.compile(r"(sips?):(?:([^@;?]*)@)?(\[[^\]]*\]|[^:;?]*)", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=1024)
 def uri_matches(digest_uri: str, request_uri: str) -> bool:
     """RFC 7616 §3.4.6 asks that digest-uri name the Request-URI. Clients differ on port and
     parameters (SIPp sends sip:host:port), so scheme, user and host must match."""
+    if digest_uri == request_uri:
+        return True
+    if len(digest_uri) + len(request_uri) <= 512:
+        return _uri_matches_cached(digest_uri, request_uri)
+    return _uri_matches(digest_uri, request_uri)
+
+
+def _uri_matches(digest_uri: str, request_uri: str) -> bool:
     if digest_uri == request_uri:
         return True
     a = _URI_HOST.match(digest_uri)
@@ -371,3 +378,6 @@ def uri_matches(digest_uri: str, request_uri: str) -> bool:
         and a.group(2) == b.group(2)
         and a.group(3).lower() == b.group(3).lower()
     )
+
+
+_uri_matches_cached = functools.lru_cache(maxsize=1024)(_uri_matches)

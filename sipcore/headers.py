@@ -44,7 +44,15 @@ from sipcore.syntax import (
     split_commas,
     unquote,
 )
-from sipcore.uri import AbsoluteUri, SipUri, format_host, parse_port, parse_uri
+from sipcore.uri import (
+    CACHEABLE_LENGTH,
+    AbsoluteUri,
+    SipUri,
+    _parse_uri_cached,
+    format_host,
+    parse_port,
+    parse_uri,
+)
 
 # §7.3.3 compact forms, plus those registered since (RFC 3265/3515/3892/3841/4028/3329).
 COMPACT_FORMS: dict[str, str] = {
@@ -252,12 +260,17 @@ class NameAddr:
         )
 
 
-@functools.lru_cache(maxsize=8192)
 def parse_name_addr(text: str) -> NameAddr:
     """name-addr = [ display-name ] LAQUOT addr-spec RAQUOT; or a bare addr-spec, whose
     following `;params` are header parameters, not URI parameters (§20.10).
 
     Results are immutable and cached: a phone's To and Contact repeat in every REGISTER."""
+    if len(text) <= CACHEABLE_LENGTH:
+        return _parse_name_addr_cached(text)
+    return _parse_name_addr(text)
+
+
+def _parse_name_addr(text: str) -> NameAddr:
     text = text.strip(" \t")
     display: str | None = None
     if text.startswith('"'):
@@ -288,6 +301,9 @@ def parse_name_addr(text: str) -> NameAddr:
         if any(ch in uri_text for ch in " \t,?"):
             raise SipParseError("bad addr-spec")
     return NameAddr(display_name=display, uri=parse_uri(uri_text), params=parse_params(rest))
+
+
+_parse_name_addr_cached = functools.lru_cache(maxsize=8192)(_parse_name_addr)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -432,12 +448,13 @@ def parse_contact(text: str) -> Contact:
 
 def parse_contacts(values: Iterable[str]) -> ContactList:
     """Contact = ( STAR / (contact-param *(COMMA contact-param)) ) over every line."""
-    return _parse_contact_lines(tuple(values))
+    lines = tuple(values)
+    if sum(map(len, lines)) <= CACHEABLE_LENGTH:
+        return _parse_contact_lines_cached(lines)
+    return _parse_contact_lines(lines)
 
 
-@functools.lru_cache(maxsize=8192)
 def _parse_contact_lines(values: tuple[str, ...]) -> ContactList:
-    """Cached: a phone sends the same Contact in every REGISTER (the result is immutable)."""
     items = []
     for line in values:
         items.extend(split_values(line))
@@ -446,6 +463,10 @@ def _parse_contact_lines(values: tuple[str, ...]) -> ContactList:
             raise SipParseError("'Contact: *' mixed with other contacts")
         return ContactList(wildcard=True)
     return ContactList(contacts=tuple(parse_contact(item) for item in items))
+
+
+# Cached: a phone sends the same Contact in every REGISTER (the result is immutable).
+_parse_contact_lines_cached = functools.lru_cache(maxsize=8192)(_parse_contact_lines)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -459,8 +480,13 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
-@functools.lru_cache(maxsize=1024)
 def parse_cseq(text: str) -> CSeq:
+    if len(text) <= 64:
+        return _parse_cseq_cached(text)
+    return _parse_cseq(text)
+
+
+def _parse_cseq(text: str) -> CSeq:
     number, _, method = text.strip(" \t").partition(" ")
     method = method.strip(" \t")
     if (
@@ -474,3 +500,15 @@ def parse_cseq(text: str) -> CSeq:
     if value >= 2**31:
         raise SipParseError("CSeq number too large")
     return CSeq(number=value, method=method)
+
+
+_parse_cseq_cached = functools.lru_cache(maxsize=1024)(_parse_cseq)
+
+
+def clear_caches() -> None:
+    """Forget every cached parse (benchmarks measure the cold path with this)."""
+    for cached in (
+        _parse_uri_cached, _parse_name_addr_cached, _parse_contact_lines_cached,
+        _parse_cseq_cached,
+    ):  # fmt: skip
+        cached.cache_clear()

@@ -114,11 +114,19 @@ def format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-@functools.lru_cache(maxsize=8192)
+CACHEABLE_LENGTH = 512  # longer texts are parsed every time, so the caches stay small
+
+
 def parse_uri(text: str) -> SipUri | AbsoluteUri:
     """Parse a Request-URI or the URI of a name-addr / addr-spec (§25.1).
 
     Results are immutable and cached: a phone sends the same URIs in every REGISTER."""
+    if len(text) <= CACHEABLE_LENGTH:
+        return _parse_uri_cached(text)
+    return _parse_uri(text)
+
+
+def _parse_uri(text: str) -> SipUri | AbsoluteUri:
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME.fullmatch(scheme):
         raise SipParseError(f"bad URI {text[:40]!r}")
@@ -128,6 +136,9 @@ def parse_uri(text: str) -> SipUri | AbsoluteUri:
             raise SipParseError(f"bad {lscheme} URI")
         return AbsoluteUri(scheme=lscheme, text=text)
     return _parse_sip(lscheme, rest, text)
+
+
+_parse_uri_cached = functools.lru_cache(maxsize=8192)(_parse_uri)
 
 
 def parse_sip_uri(text: str) -> SipUri:
