@@ -134,6 +134,11 @@ class Settings:
         10, "storm control: granted expiries are cut by a random 0..N percent"
     )
     nonce_lifetime: int = _setting(300, "seconds a digest nonce stays valid before stale=true")
+    digest_algorithms: str = _setting(
+        "SHA-256,MD5",
+        "digest challenges offered, most preferred first (SHA-256, MD5); some clients "
+        "(SIPp, old phones) answer only the first one, so they need MD5 first",
+    )
     auth_failure_limit: int = _setting(
         10, "failed authentications from one address before it is ignored"
     )

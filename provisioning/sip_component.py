@@ -19,6 +19,16 @@ from sipcore.server.listeners import ListenError
 from sipcore.server.service import SipService
 from sipcore.server.websocket import websocket_handler
 
+DIGEST_ALGORITHMS = ("SHA-256", "MD5")
+
+
+def _algorithms(text: str) -> tuple[str, ...]:
+    """`digest_algorithms` ("SHA-256,MD5") into the digest module's names."""
+    names = tuple(item.strip().upper() for item in text.split(",") if item.strip())
+    if not names or any(name not in DIGEST_ALGORITHMS for name in names):
+        raise ComponentError(f"digest_algorithms: {text!r} is not a list of SHA-256, MD5")
+    return names
+
 
 def sip_config(settings: Settings, *, secret_key: bytes, node_id: str) -> SipConfig:
     """The SIP service's view of the settings (sipcore does not import provisioning)."""
@@ -38,6 +48,7 @@ def sip_config(settings: Settings, *, secret_key: bytes, node_id: str) -> SipCon
         default_expires=settings.default_expires,
         expires_spread_percent=settings.expires_spread_percent,
         nonce_lifetime=settings.nonce_lifetime,
+        digest_algorithms=_algorithms(settings.digest_algorithms),
         auth_failure_limit=settings.auth_failure_limit,
         auth_failure_window=settings.auth_failure_window,
         auth_ban_seconds=settings.auth_ban_seconds,

@@ -43,7 +43,10 @@ class Authenticator:
         self.directory = directory
         self.gate = gate
         self.digest = DigestAuthenticator(
-            config.nonce_key, config.realm, lifetime=config.nonce_lifetime
+            config.nonce_key,
+            config.realm,
+            lifetime=config.nonce_lifetime,
+            algorithms=config.digest_algorithms,
         )
         self.limiter = FailureLimiter(
             limit=config.auth_failure_limit,

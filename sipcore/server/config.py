@@ -32,6 +32,7 @@ class SipConfig:
     default_expires: int = 3600
     expires_spread_percent: int = 10
     nonce_lifetime: int = 300
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     auth_failure_limit: int = 10
     auth_failure_window: int = 60
     auth_ban_seconds: int = 300

@@ -1,0 +1,69 @@
+#!/bin/bash
+# sipfleet registrar benchmark: SIPp authenticated registrations (REGISTER → 401 →
+# REGISTER with credentials → 200, every binding committed to PostgreSQL before the 200)
+# for COUNT distinct phones over UDP on loopback, with ../shared/bench/harness.
+#
+# usage: bench/registrar/run.sh            (env: COUNT RATES OUT WORKERS PORT HARNESS)
+# Writes $OUT/steps.tsv (one line per step, columns of sipp_step.sh) and $OUT/run.log.
+# Method as ../shared/bench/kamailio: warm-up registers all COUNT phones at 1000/s, then
+# each step re-registers max(20000, 15 s × rate) times (users wrap around).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+HARNESS=${HARNESS:-/work/shared/bench/harness}
+OUT=${OUT:-/tmp/sipfleet-bench/registrar}
+COUNT=${COUNT:-10000}
+RATES=${RATES:-"2000 3000 4000 4500 5000 6000"}
+PORT=${PORT:-5090}
+HTTP=${HTTP:-8090}
+REALM=bench.test
+PY=${PY:-/work/venv/bin/python}
+mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
+LOG="$OUT/run.log"
+KEY=$($PY -c 'import secrets; print(secrets.token_hex(32))')
+
+# a fresh embedded PostgreSQL (pgserver) for this run
+PGDIR="$OUT/pg"
+[ -d "$PGDIR" ] && $PY "$HERE/pg.py" "$PGDIR" stop >/dev/null 2>&1 || true
+rm -rf "$PGDIR" "$OUT/data"
+DSN=$($PY "$HERE/pg.py" "$PGDIR" | tail -1)
+$PY "$HERE/make_phones.py" --dsn "$DSN" --count "$COUNT" --realm "$REALM" \
+    --secret-key "$KEY" --csv "$OUT/users.csv" | tee -a "$LOG"
+
+export SIPFLEET_DATABASE_URL="$DSN" SIPFLEET_SECRET_KEY="$KEY" SIPFLEET_SIP_DOMAIN="$REALM"
+export SIPFLEET_DATA_DIR="$OUT/data" SIPFLEET_HTTP_LISTEN="127.0.0.1:$HTTP"
+export SIPFLEET_SIP_LISTEN="udp:127.0.0.1:$PORT" SIPFLEET_LOG_LEVEL=warning
+# SIPp does not answer OPTIONS: keep-alive probes off, as they would count as failures
+export SIPFLEET_KEEPALIVE_INTERVAL=0
+# SIPp answers only the first challenge and knows MD5 only
+export SIPFLEET_DIGEST_ALGORITHMS=MD5
+cd "$ROOT"
+$PY -m provisioning serve >"$OUT/sipfleet.log" 2>&1 &
+SF=$!
+trap 'kill $SF 2>/dev/null; wait $SF 2>/dev/null; $PY "$HERE/pg.py" "$PGDIR" stop >/dev/null 2>&1' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP/healthz" >/dev/null && break; sleep 0.2; done
+
+pg_ticks() { local t=0 p; for p in $(ps -u pgserver -o pid= 2>/dev/null); do
+  [ -r /proc/$p/stat ] && t=$(( t + $(awk '{print $14+$15}' /proc/$p/stat) )); done; echo $t; }
+rss() { awk '/VmRSS/{print $2}' /proc/$SF/status; }
+step() {  # RATE N LABEL
+  local p0 p1 t0 t1
+  p0=$(pg_ticks); t0=$(date +%s.%N)
+  line=$(DOMAIN=$REALM bash "$HARNESS/sipp_step.sh" 127.0.0.1 "$PORT" "$OUT/users.csv" "$1" "$2" "$3" "$OUT" $SF)
+  p1=$(pg_ticks); t1=$(date +%s.%N)
+  echo -e "$line\tpgserver_cores=$(echo "scale=2; ($p1-$p0)/$(getconf CLK_TCK)/($t1-$t0)" | bc)\trss_kb=$(rss)" | tee -a "$LOG"
+}
+echo "sipfleet pid $SF; rss before warm-up $(rss) kB" | tee -a "$LOG"
+step 1000 "$COUNT" warmup
+echo "bindings in PostgreSQL: $($PY - "$DSN" <<'PY'
+import asyncio, sys, asyncpg
+async def main():
+    c = await asyncpg.connect(sys.argv[1]); print(await c.fetchval("select count(*) from bindings")); await c.close()
+asyncio.run(main())
+PY
+)" | tee -a "$LOG"
+for R in $RATES; do
+  N=$(( R * 15 > 20000 ? R * 15 : 20000 ))
+  step "$R" "$N" "rate_$R"
+done
+echo "rss after the run $(rss) kB" | tee -a "$LOG"
