@@ -112,15 +112,16 @@ _AUTH_PARAM = re.compile(
     r'([A-Za-z0-9\-_.*]++)[ \t]*+=[ \t]*+("[^"\\]*+(?:\\.[^"\\]*+)*+"|[^\s,"]++)'
 )
 _REQUIRED = ("username", "realm", "nonce", "uri", "response")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
 def parse_authorization(value: str) -> DigestCredentials:
     """Parse `Digest k=v, k="v", …` (RFC 7616 §3.4); raises SipParseError."""
-    scheme, _, rest = value.strip(" \t").partition(" ")
-    if scheme.lower() != "digest":
+    parts = value.split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "digest":
         raise SipParseError("authorization scheme is not Digest")
     params: dict[str, str] = {}
-    for name, raw in _AUTH_PARAM.findall(rest):
+    for name, raw in _AUTH_PARAM.findall(parts[1]):
         key = name.lower()
         if key in params:
             raise SipParseError(f"duplicate digest parameter {key[:20]!r}")
@@ -139,9 +140,13 @@ def parse_authorization(value: str) -> DigestCredentials:
     nc_text = params.get("nc")
     nc = None
     if nc_text is not None:
-        if len(nc_text) != 8 or not _is_hex(nc_text):
+        if len(nc_text) != 8 or not _HEX.fullmatch(nc_text):
             raise SipParseError("bad nonce count")
         nc = int(nc_text, 16)
+    # request-digest = 32 or 64 LHEX; anything else (even non-ASCII) is refused here so the
+    # constant-time comparison only ever sees ASCII hex.
+    if not _HEX.fullmatch(params["response"]) or len(params["response"]) not in (32, 64):
+        raise SipParseError("bad digest response")
     return DigestCredentials(
         username=params["username"],
         realm=params["realm"],
@@ -155,14 +160,6 @@ def parse_authorization(value: str) -> DigestCredentials:
         opaque=params.get("opaque"),
         nc_text=nc_text,
     )
-
-
-def _is_hex(text: str) -> bool:
-    try:
-        int(text, 16)
-    except ValueError:
-        return False
-    return text.isascii() and text.isalnum()
 
 
 def select_ha1(creds: DigestCredentials, *, ha1_md5: str, ha1_sha256: str) -> str:

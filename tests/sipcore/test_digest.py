@@ -224,6 +224,13 @@ def test_sess_variant(auth: DigestAuthenticator) -> None:
         'Digest username="u", realm="r", nonce="n", uri="sip:a", response="x", nc=1',
         'Digest username="u", username="v", realm="r", nonce="n", uri="sip:a", response="x"',
         'Digest username*=UTF-8\'\'u, realm="r", nonce="n", uri="sip:a", response="x", username="u"',
+        'Digest username="u", realm="r", nonce="n", uri="sip:a", response="\u00e4"',
+        'Digest username="u", realm="r", nonce="n", uri="sip:a", response="abc"',
+        'Digest username="u", realm="r", nonce="n", uri="sip:a", response="0x' + "0" * 30 + '"',
+        'Digest username="u", realm="r", nonce="n", uri="sip:a", response="'
+        + "0" * 32
+        + '", nc=0x000001',
+        "Digest",
     ],
 )
 def test_malformed_authorization(header: str) -> None:
@@ -233,11 +240,13 @@ def test_malformed_authorization(header: str) -> None:
 
 def test_parse_authorization_fields() -> None:
     creds = parse_authorization(
-        'Digest  username="a\\"b", realm="sipfleet.test",nonce="n1", uri="sip:x", '
-        'response="ABCDEF", algorithm=sha-256, cnonce="c", qop=auth, nc=0000000a, opaque="o"'
+        'Digest\t username="a\\"b", realm="sipfleet.test",nonce="n1", uri="sip:x", '
+        'response="ABCDEF'
+        + "ABCDEF" * 5
+        + '0123", algorithm=sha-256, cnonce="c", qop=auth, nc=0000000a, opaque="o"'
     )
     assert creds == DigestCredentials(
-        username='a"b', realm="sipfleet.test", nonce="n1", uri="sip:x", response="abcdef",
+        username='a"b', realm="sipfleet.test", nonce="n1", uri="sip:x", response="abcdef" * 5 + "01",
         algorithm="SHA-256", qop="auth", nc=10, cnonce="c", opaque="o", nc_text="0000000a",
     )  # fmt: skip
     assert "response" not in repr(creds)
