@@ -6,6 +6,7 @@ poll with `sipphone.poll`. The server must run in another process (`start_sipfle
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -109,21 +110,15 @@ class PresencePhone:
     def close(self) -> None:
         ep = sipphone.endpoint()
         for buddy in self.buddies:
-            try:
+            with contextlib.suppress(pj.Error):
                 buddy.subscribePresence(False)
-            except pj.Error:
-                pass
         sipphone.poll(0.1)
         self.buddies.clear()
-        try:
+        with contextlib.suppress(pj.Error):
             self.account.shutdown()
-        except pj.Error:
-            pass
         sipphone.poll(0.05)
-        try:
+        with contextlib.suppress(pj.Error):
             ep.transportClose(self.transport_id)
-        except pj.Error:
-            pass
         sipphone.poll(0.05)
 
 
