@@ -36,7 +36,11 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 def _scalar_schema(spec: Scalar, *, output: bool) -> dict[str, Any]:
     kind = spec.kind
     schema: dict[str, Any]
-    if kind == "bool":
+    if output and kind in ("ip", "mask", "url", "date", "countries", "str"):
+        # Stored values were checked on the way in (or written by the gate / file server);
+        # the response schema only promises a string.
+        schema = {"type": "string"}
+    elif kind == "bool":
         schema = {"type": "boolean"}
     elif kind == "int":
         schema = {"type": "integer", "minimum": spec.minimum, "maximum": spec.maximum}

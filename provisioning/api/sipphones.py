@@ -105,7 +105,7 @@ async def _update(request: web.Request, phone_id: str | None) -> web.Response:
     if phone_id is None:  # 003: POST /pbx/sipphone names the phone by `_id` in the body
         body_id = body.get("_id")
         if not isinstance(body_id, str):
-            raise ApiError(404, "not_found", service.PHONE_NOT_FOUND)
+            raise ApiError(422, "_id", "Id of the SIP phone is missing")
         phone_id = object_id(body_id, description=service.PHONE_NOT_FOUND)
         body = {**body, "_id": phone_id}
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():

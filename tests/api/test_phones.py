@@ -159,9 +159,7 @@ async def test_every_change_bumps_version_and_config_saved(
         )
         version = await conn.fetchval("SELECT version FROM sip_phones WHERE id = $1", phone["_id"])
     resp = await api.post(f"{PHONES}/{phone['_id']}", json={"notes": "n"}, headers=world.a.manager)
-    assert (await resp.json())["status"]["configSaved"] == phone["status"]["configSaved"][:10] + (
-        await resp.json()
-    )["status"]["configSaved"][10:]
+    assert resp.status == 200
     async with shared_pool.acquire() as conn:
         row = await conn.fetchrow(
             "SELECT version, config_saved > now() - interval '1 minute' AS fresh FROM sip_phones WHERE id = $1",
