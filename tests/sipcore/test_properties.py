@@ -8,7 +8,9 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sipcore.errors import SipParseError
+from sipcore.digest import DigestAuthenticator, DigestOutcome, parse_authorization
+from sipcore.errors import FramingError, SipParseError
+from sipcore.framing import FramedMessage, StreamFramer
 from sipcore.headers import Headers, NameAddr, Via, header_key, parse_name_addr, parse_via
 from sipcore.message import SipRequest, SipResponse
 from sipcore.parser import parse_message
@@ -181,3 +183,47 @@ def test_header_value_parsers_only_raise_parse_errors(text: str) -> None:
     for parser in (parse_name_addr, parse_via, parse_uri):
         with contextlib.suppress(SipParseError):
             parser(text)
+
+
+AUTHENTICATOR = DigestAuthenticator(b"k" * 32, "sipfleet.test")
+auth_texts = st.one_of(
+    st.text(max_size=200),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["username", "realm", "nonce", "uri", "response", "algorithm", "qop", "nc",
+                 "cnonce", "opaque", "userhash", "x"]
+            ),
+            st.one_of(tokens, st.text(max_size=70).map(lambda s: '"' + s.replace('"', "") + '"')),
+        ),
+        max_size=12,
+    ).map(lambda pairs: "Digest " + ", ".join(f"{k}={v}" for k, v in pairs)),
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=auth_texts, known=st.booleans())
+def test_authorization_input_only_raises_parse_errors(text: str, known: bool) -> None:
+    try:
+        creds = parse_authorization(text)
+    except SipParseError:
+        return
+    outcome = AUTHENTICATOR.verify(
+        creds, method="REGISTER", ha1="0" * 32 if known else None, now=1000.0,
+        request_uri="sip:sipfleet.test",
+    )  # fmt: skip
+    assert outcome is not DigestOutcome.OK
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=80), max_size=10))
+def test_framer_only_raises_framing_errors(chunks: list[bytes]) -> None:
+    framer = StreamFramer(max_size=512)
+    try:
+        for chunk in chunks:
+            for event in framer.feed(chunk):
+                if isinstance(event, FramedMessage):
+                    exercise(event.data)
+    except FramingError:
+        pass
+    assert framer.buffered <= 512 + 80
