@@ -40,6 +40,8 @@ class FetchRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self._stopping = False
+        self._lock = asyncio.Lock()
         self.written = 0
 
     def add(self, fetch: Fetch) -> None:
@@ -51,31 +53,35 @@ class FetchRecorder:
 
     async def flush(self) -> None:
         """Write everything queued so far (tests call it to see the effects at once)."""
-        while self._pending:
-            batch = [self._pending.popleft() for _ in range(min(len(self._pending), 5000))]
-            try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    await prov_db.record_fetches(conn, batch)
-                self.written += len(batch)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("could not record %d config fetches: %s", len(batch), exc)
-                return
+        async with self._lock:  # one writer; a caller waits for a flush under way
+            while self._pending:
+                batch = [self._pending.popleft() for _ in range(min(len(self._pending), 5000))]
+                try:
+                    async with self._pool.acquire() as conn, conn.transaction():
+                        await prov_db.record_fetches(conn, batch)
+                    self.written += len(batch)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("could not record %d config fetches: %s", len(batch), exc)
+                    return
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
             await self.flush()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """Let a flush under way finish (cancelling it would lose its batch), then write
+        what is left."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
         await self.flush()
         if self.dropped:

@@ -49,4 +49,71 @@ async def test_serve_provisions_a_phone(
         fetched = await conn.fetchval(
             "SELECT count(*) FROM events WHERE type = 'phone.config_fetched'"
         )
-    assert fetched == 1
+    assert fetched == 1, log
+
+
+async def test_https_when_a_certificate_is_configured(
+    tmp_path: Path, database_url: str, pool: asyncpg.Pool[Any]
+) -> None:
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "sipfleet.test")
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certificate.private_key_pem.write_to_path(str(key_path))
+    with open(cert_path, "wb") as handle:
+        for blob in certificate.cert_chain_pems:
+            handle.write(blob.bytes())
+    async with pool.acquire() as conn:
+        loaded = await loaded_phone(conn, "yealink-t54w", "0015654AA937")
+    running = await asyncio.to_thread(
+        start_sipfleet,
+        tmp_path / "data",
+        env={
+            "SIPFLEET_DATABASE_URL": database_url,
+            "SIPFLEET_TLS_CERT": str(cert_path),
+            "SIPFLEET_TLS_KEY": str(key_path),
+            "SIPFLEET_PROVISIONING_HTTP_AUTH": "true",
+        },
+        sip_transports=("udp", "tls"),
+        wait=False,
+    )
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+    base = f"https://127.0.0.1:{running.http_port}"
+
+    def get(path: str, auth: str | None = None) -> tuple[int, str]:
+        headers = {"User-Agent": UA} | ({"Authorization": auth} if auth else {})
+        request = urllib.request.Request(base + path, headers=headers)
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(request, timeout=5, context=context) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read().decode()
+            except (urllib.error.URLError, ConnectionError):
+                import time
+
+                time.sleep(0.1)  # still starting
+        raise AssertionError("no HTTPS answer")
+
+    try:
+        from provisioning.prov.httpauth import provisioning_password
+        from tests.factories import TEST_SECRET_KEY
+        from tests.prov.test_fileserver_checks import basic
+
+        assert (await asyncio.to_thread(get, "/prov/0015654aa937.cfg"))[0] == 401
+        password = provisioning_password(TEST_SECRET_KEY, "0015654AA937")
+        auth = basic("0015654AA937", password)["Authorization"]
+        status, body = await asyncio.to_thread(get, "/prov/0015654aa937.cfg", auth)
+        assert status == 200
+        assert f"account.1.password = {loaded.phone.password}" in body.splitlines()
+        # the phone is told to keep fetching over HTTPS
+        assert (
+            f"static.auto_provision.server.url = https://sipfleet.test:{running.http_port}/prov/"
+            in body
+        )
+    finally:
+        await asyncio.to_thread(running.stop)
