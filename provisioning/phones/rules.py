@@ -66,6 +66,8 @@ def check(
     `failed` names the values that were already refused (not reported twice)."""
     errors: list[ApiError] = []
     model = facts.model
+    if model is not None and model.kind == "sidepanel":  # an expansion module, not a phone
+        model = None
     if "sipPhoneModel" in touched and model is None:
         errors.append(ApiError(404, "sipPhoneModel", "SIP phone model not found or invalid"))
     if "customer" in touched and facts.customer is None:

@@ -91,7 +91,18 @@ def _parse_body(
     if current is not None and "password" in body:
         password = reveal_password(box, current.username, current.password_enc)
     errors = _read_only_errors(body, current, password)
-    parsed = parse_object({k: v for k, v in body.items() if k not in _READ_ONLY}, PHONE_FIELDS)
+    device = {} if current is None else current.device
+    writable = {
+        key: value
+        for key, value in body.items()
+        if key not in _READ_ONLY and not (key in device and key not in PHONE_FIELDS)
+    }
+    errors += [  # device settings (000) are shown here but written through /api/users
+        ApiError(422, key, "Device settings are changed through /api/users/{id}/phones")
+        for key, value in body.items()
+        if key in device and key not in PHONE_FIELDS and value != device[key]
+    ]
+    parsed = parse_object(writable, PHONE_FIELDS)
     return parsed.values, errors + parsed.errors
 
 
@@ -154,7 +165,12 @@ async def _checked_columns(
     current_index = None if current is None else current.values.get("handset_index")
     failed = frozenset(error.message for error in errors)
     outcome = rules.check(document, facts, touched, current_index, failed)
-    raise_errors(errors + outcome.errors)
+    missing = []  # also when untouched: e.g. the customer was deactivated since
+    if facts.model is None or facts.model.kind == "sidepanel":
+        missing.append(ApiError(404, "sipPhoneModel", "SIP phone model not found or invalid"))
+    if facts.customer is None:
+        missing.append(ApiError(404, "customer", "Customer not found or not active"))
+    raise_errors(errors + outcome.errors + missing)
     assert facts.model is not None and facts.customer is not None
     document["sipPhoneModel"] = facts.model.id
     columns = to_columns(document)

@@ -385,3 +385,40 @@ async def test_model_catalogue(shared_api: Any, shared_db: Any, name: str) -> No
     assert one == by_name[name]
     assert (await api.get("/api/pbx/sipphonemodel/nope", headers=world.a.viewer)).status == 404
     assert (await api.get("/api/pbx/sipphonemodel")).status == 401
+
+
+async def test_inactive_customer_and_side_panel_model_are_refused(
+    shared_api: Any, shared_pool: Any, shared_db: Any
+) -> None:
+    api, world = shared_api, shared_db[1]
+    resp = await api.put(
+        PHONES, json=world.body(sipPhoneModel="yealink-exp50"), headers=world.a.manager
+    )
+    assert (resp.status, (await resp.json())["message"]) == (404, "sipPhoneModel")
+    phone = await _create(api, world, headers=world.b.manager, extension=None)
+    async with shared_pool.acquire() as conn:
+        await conn.execute("UPDATE customers SET active = false WHERE id = $1", world.b.customer_id)
+        await conn.execute(
+            'UPDATE sip_phones SET device = \'{"timezone": "Europe/Copenhagen"}\' WHERE id = $1',
+            phone["_id"],
+        )
+    try:
+        resp = await api.post(
+            f"{PHONES}/{phone['_id']}", json={"notes": "x"}, headers=world.b.manager
+        )
+        assert (resp.status, (await resp.json())["message"]) == (404, "customer")
+    finally:
+        async with shared_pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE customers SET active = true WHERE id = $1", world.b.customer_id
+            )
+    shown = await (await api.get(f"{PHONES}/{phone['_id']}", headers=world.b.viewer)).json()
+    assert shown["timezone"] == "Europe/Copenhagen"
+    resp = await api.post(
+        f"{PHONES}/{phone['_id']}", json={**shown, "notes": "echo"}, headers=world.b.manager
+    )
+    assert resp.status == 200, await resp.json()
+    resp = await api.post(
+        f"{PHONES}/{phone['_id']}", json={"timezone": "UTC"}, headers=world.b.manager
+    )
+    assert (resp.status, (await resp.json())["message"]) == (422, "timezone")
