@@ -428,6 +428,11 @@ def _phone_paths() -> dict[str, Any]:
             ),
             "post": _op("Same as GET", 200, "SipPhone", (403, 404)),
         },
+    }
+
+
+def _model_paths() -> dict[str, Any]:
+    return {
         "/api/pbx/sipphonemodel": {
             "get": _op(
                 "List the model catalogue",
@@ -458,6 +463,7 @@ def _phone_paths() -> dict[str, Any]:
 def _described_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     paths.update(_phone_paths())
+    paths.update(_model_paths())
     paths.update(_collection("/api/customers", "customer", "Customer", create="CustomerCreate"))
     paths.update(_item("/api/customers/{id}", "customer", "Customer", update="CustomerUpdate"))
     by_customer = (("customer", _ID), *_PAGING)
