@@ -42,8 +42,13 @@ class Publication:
     expires_at: datetime
 
 
-_ENSURE = "INSERT INTO presence_state (extension_id) VALUES ($1) ON CONFLICT DO NOTHING"
-_LOCK = "SELECT extension_id, seq, state FROM presence_state WHERE extension_id = $1 FOR UPDATE"
+# One round trip: create the row on first use, and lock it either way (an upsert that
+# updates takes the row lock until the transaction ends).
+_LOCK = """
+INSERT INTO presence_state (extension_id) VALUES ($1)
+ON CONFLICT (extension_id) DO UPDATE SET extension_id = EXCLUDED.extension_id
+RETURNING extension_id, seq, state
+"""
 _LOAD = "SELECT extension_id, seq, state FROM presence_state WHERE extension_id = $1"
 _LOAD_MANY = "SELECT extension_id, seq, state FROM presence_state WHERE extension_id = ANY($1)"
 _STORE = f"""
@@ -111,7 +116,6 @@ def _pub(row: asyncpg.Record) -> Publication:
 
 async def lock_state(conn: asyncpg.Connection[Any], extension_id: str) -> StoredState:
     """The extension's state, row-locked until the caller's transaction ends."""
-    await conn.execute(_ENSURE, extension_id)
     row = await conn.fetchrow(_LOCK, extension_id)
     assert row is not None
     return _stored(row)

@@ -41,7 +41,7 @@ from sipcore.presence.state import (
     SetVoicemail,
     state_from_json,
 )
-from sipcore.server.presence_service import commit_change, parse_call_update
+from sipcore.server.presence_service import commit_change, parse_call_update, record_event
 
 NUMBER = re.compile(r"^[0-9]{3,64}$")
 URI = re.compile(r"^(sips?|tel):[^\s<>\"]{1,250}$")
@@ -124,6 +124,8 @@ async def push_presence(request: web.Request) -> web.Response:
         else:  # no presence service here: commit; serving nodes hear it on LISTEN
             async with pool.acquire() as conn, conn.transaction():
                 new = await commit_change(conn, extension, change)
+                if new is not None:
+                    await record_event(conn, extension, new)
         applied = applied or new is not None
         latest = new or latest
     if latest is None:

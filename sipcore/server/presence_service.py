@@ -166,18 +166,26 @@ async def commit_change(
     if new is None:
         return None
     seq = await pdb.store_state(conn, extension.id, state_to_json(new))
+    return replace(new, seq=seq)
+
+
+async def record_event(
+    conn: asyncpg.Connection[Any], extension: pdb.ExtensionRef, state: ExtensionState
+) -> None:
+    """The `presence.changed` event of a committed change (operators' live view). Written
+    after the fan-out has started, so it adds nothing to the watchers' latency."""
     await append_event(
         conn,
         "presence.changed",
         customer_id=extension.customer_id,
         details={
             "extension": extension.number,
-            "online": new.online,
-            "calls": [{"callId": d.call_id, "state": d.state} for d in new.dialogs],
-            "dnd": bool(new.presence and new.presence.dnd),
+            "seq": state.seq,
+            "online": state.online,
+            "calls": [{"callId": d.call_id, "state": d.state} for d in state.dialogs],
+            "dnd": bool(state.presence and state.presence.dnd),
         },
     )
-    return replace(new, seq=seq)
 
 
 def parse_call_update(body: dict[str, Any]) -> Dialog:
@@ -264,7 +272,16 @@ class PresenceService:
             new = await commit_change(conn, extension, change)
         if new is not None:
             self._apply_state(new)
+            self._spawn(self._record(extension, [new]))
         return new
+
+    async def _record(
+        self, extension: pdb.ExtensionRef, states: list[ExtensionState | None]
+    ) -> None:
+        async with self.pool.acquire() as conn:
+            for state in states:
+                if state is not None:
+                    await record_event(conn, extension, state)
 
     def on_binding(self, phone_id: str, extension_id: str | None, online: bool) -> None:
         """The registrar's local binding change: re-check the extension's registrations."""
@@ -761,6 +778,7 @@ class PresenceService:
         for state in states:
             if state is not None:
                 self._apply_state(state)
+        self._spawn(self._record(ext, states))
         metrics.PUBLISHES.labels("sip", "ok").inc()
         return make_response(
             request, 200, headers=[("SIP-ETag", etag), ("Expires", str(action.expires))]
@@ -817,7 +835,7 @@ class PresenceService:
         return publication.changes_for(pub.event, old, None)
 
     async def _expire_publications(self) -> None:
-        states: list[ExtensionState | None] = []
+        done: list[tuple[pdb.ExtensionRef, ExtensionState | None]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             for pub in await pdb.take_expired_publications(conn):
                 ext = await pdb.extension_by_id(conn, pub.extension_id)
@@ -825,10 +843,11 @@ class PresenceService:
                     continue
                 old = publication.document_from_json(pub.event, pub.document)
                 for change in await self._removed(conn, pub, old):
-                    states.append(await commit_change(conn, ext, change))
-        for state in states:
+                    done.append((ext, await commit_change(conn, ext, change)))
+        for ext, state in done:
             if state is not None:
                 self._apply_state(state)
+                self._spawn(self._record(ext, [state]))
 
 
 # What each package shows of an extension's state: a change outside it sends no NOTIFY
