@@ -38,6 +38,9 @@ ROUTE_MODULES: list[str] = [
     "provisioning.api.seen_phones",
     "provisioning.api.prov_templates",
     "provisioning.api.phone_models",
+    "provisioning.api.dect",
+    "provisioning.api.user_phones",
+    "provisioning.api.qrcode",
 ]
 
 _PRINCIPAL = "sipfleet.principal"
