@@ -43,6 +43,13 @@ _URI_PARAMS = re.compile(
     r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]++(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]++)?+"
     r"(?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]++(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]++)?+)*+"
 )
+# The common SIP URI in one match: the same character sets as the general path.
+_COMMON_SIP = re.compile(
+    r"(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/]++)@)?+"
+    r"([A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9.])?)"
+    r"(?::([0-9]{1,5}+))?+"
+    r"((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$]++(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$]++)?+)*+)"
+)
 # hname / hvalue = *( hnv-unreserved / unreserved / escaped ); hnv-unreserved "[]/?:+$"
 _HCHARS = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]*")
 # absoluteURI (RFC 2396): hier_part / opaque_part; no whitespace, no <>" and no comma-free check
@@ -149,6 +156,28 @@ def parse_sip_uri(text: str) -> SipUri:
 
 
 def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
+    """One pattern for the usual shape (user@host[:port][;params], no escapes, password,
+    IPv6 or headers); everything else takes the general path below."""
+    match = _COMMON_SIP.fullmatch(rest)
+    if match is None:
+        return _parse_sip_general(scheme, rest, text)
+    user, host, port_text, param_text = match.groups()
+    port = None
+    if port_text is not None:
+        port = int(port_text)
+        if port > 65535:
+            raise SipParseError(f"port out of range: {port}")
+    params: Params = ()
+    if param_text:
+        out: list[tuple[str, str | None]] = []
+        for part in param_text[1:].split(";"):
+            name, eq, value = part.partition("=")
+            out.append((name, value if eq else None))
+        params = tuple(out)
+    return SipUri(scheme=scheme, user=user, host=host, port=port, params=params)
+
+
+def _parse_sip_general(scheme: str, rest: str, text: str) -> SipUri:
     # SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]
     # "@" appears nowhere after the userinfo, which itself may hold ";" and "?".
     user = password = None

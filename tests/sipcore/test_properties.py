@@ -14,7 +14,7 @@ from sipcore.framing import FramedMessage, StreamFramer
 from sipcore.headers import Headers, NameAddr, Via, header_key, parse_name_addr, parse_via
 from sipcore.message import SipRequest, SipResponse
 from sipcore.parser import parse_message
-from sipcore.uri import SipUri, parse_uri
+from sipcore.uri import SipUri, _parse_sip, _parse_sip_general, parse_uri
 from tests.sipcore import samples
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -227,3 +227,11 @@ def test_framer_only_raises_framing_errors(chunks: list[bytes]) -> None:
     except FramingError:
         pass
     assert framer.buffered <= 512 + 80
+
+
+@FAST
+@given(uri=sip_uris)
+def test_common_uri_path_agrees_with_the_general_one(uri: SipUri) -> None:
+    text = str(uri)
+    scheme, _, rest = text.partition(":")
+    assert _parse_sip(scheme, rest, text) == _parse_sip_general(scheme, rest, text) == uri
