@@ -36,6 +36,9 @@ _FAILURE_REASONS = {
     DigestOutcome.URI_MISMATCH: "malformed",
 }
 
+_RATE_LIMITED = metrics.AUTH_FAILURES.labels(reason="rate_limited")
+_CHALLENGED = metrics.REGISTRATIONS.labels(result="challenged")
+
 
 class Authenticator:
     def __init__(self, config: SipConfig, directory: PhoneDirectory, gate: IpGatePort) -> None:
@@ -60,15 +63,26 @@ class Authenticator:
         ]
         return make_response(request, 401, headers=headers)
 
+    def challenge_unauthenticated(
+        self, request: SipRequest, ctx: RequestContext
+    ) -> SipResponse | None:
+        """A request without credentials: its 401, or None (drop) from a banned address."""
+        now = time.time()
+        if self.limiter.is_banned(ctx.remote_ip, now):
+            _RATE_LIMITED.inc()
+            return None
+        _CHALLENGED.inc()
+        return self.challenge(request, now)
+
     async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome:
         now = time.time()
         source = ctx.remote_ip
         if self.limiter.is_banned(source, now):
-            metrics.AUTH_FAILURES.labels(reason="rate_limited").inc()
+            _RATE_LIMITED.inc()
             return AuthOutcome()  # ignored: dropped without an answer
         header = request.header("authorization")
         if header is None:
-            metrics.REGISTRATIONS.labels(result="challenged").inc()
+            _CHALLENGED.inc()
             return AuthOutcome(response=self.challenge(request, now))
         try:
             creds = parse_authorization(header)

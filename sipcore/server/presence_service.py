@@ -48,7 +48,7 @@ from db.events import append_event
 from sipcore import metrics
 from sipcore.errors import SipParseError
 from sipcore.message import SipRequest, SipResponse, build_request, make_response, new_tag, new_via
-from sipcore.presence import coalesce, mwi, pidf, publication, quirks, subscription
+from sipcore.presence import coalesce, mwi, pidf, quirks, subscription
 from sipcore.presence.dialog_info import Dialog, DialogInfoTemplate, dialog_info_template
 from sipcore.presence.state import (
     Change,
@@ -65,6 +65,7 @@ from sipcore.presence.subscription import (
     SubscriptionError,
     SubState,
 )
+from sipcore.server import presence_publish
 from sipcore.server.context import AuthOutcome, BindingListener, Handler, RequestContext, Target
 
 log = logging.getLogger(__name__)
@@ -730,124 +731,13 @@ class PresenceService:
             found = await pdb.extensions_by_number(conn, user, [customer_id])
         return found[0] if found else None
 
-    # --- PUBLISH (RFC 3903) ----------------------------------------------------------
+    # --- PUBLISH (RFC 3903), in sipcore.server.presence_publish ------------------------
 
     async def on_publish(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:
-        outcome = await self.sip.authenticate(request, ctx)
-        if outcome.phone is None:
-            return outcome.response
-        try:
-            return await self._publish(request, outcome.phone)
-        except SubscriptionError as exc:
-            metrics.PUBLISHES.labels("sip", "rejected").inc()
-            headers = []
-            if exc.status == 489:
-                headers.append(("Allow-Events", publication.ALLOW_EVENTS))
-            if exc.status == 423:
-                headers.append(("Min-Expires", str(self.config.min_expires)))
-            if exc.status == 415:
-                event = (request.header("Event") or "").split(";", 1)[0].strip().lower()
-                headers.append(("Accept", publication.EVENTS.get(event, "")))
-            return make_response(request, exc.status, exc.reason, headers=headers)
-        except SipParseError as exc:
-            return make_response(request, 400, f"Bad Request ({exc})"[:80])
-
-    async def _publish(self, request: SipRequest, phone: Any) -> SipResponse:
-        cfg = self.config
-        action = publication.decide(
-            event=request.header("Event"),
-            content_type=request.header("Content-Type"),
-            if_match=request.header("SIP-If-Match"),
-            expires=request.expires(),
-            body=request.body,
-            minimum=cfg.min_expires,
-            maximum=cfg.max_expires,
-            default=cfg.default_expires,
-        )
-        ext = await self._target(request.request_uri().user, phone.customer_id, phone)
-        if ext is None:
-            raise SubscriptionError(404, "Not Found")
-        if action.event == "presence" and phone.extension_id != ext.id:
-            raise SubscriptionError(403, "Presence Only For Own Extension")
-        etag = secrets.token_hex(10)
-        expires_at = now_utc(time.time() + action.expires)
-        async with self.pool.acquire() as conn, conn.transaction():
-            changes = await self._store_publication(conn, action, ext, phone.phone_id, etag,
-                                                    expires_at)  # fmt: skip
-            states = [await commit_change(conn, ext, change) for change in changes]
-        for state in states:
-            if state is not None:
-                self._apply_state(state)
-        self._spawn(self._record(ext, states))
-        metrics.PUBLISHES.labels("sip", "ok").inc()
-        return make_response(
-            request, 200, headers=[("SIP-ETag", etag), ("Expires", str(action.expires))]
-        )
-
-    async def _store_publication(
-        self,
-        conn: asyncpg.Connection[Any],
-        action: publication.PublishAction,
-        ext: pdb.ExtensionRef,
-        phone_id: str,
-        etag: str,
-        expires_at: datetime,
-    ) -> list[Change]:
-        kind = action.kind
-        if kind is publication.PublishKind.CREATE:
-            assert action.document is not None
-            await pdb.insert_publication(
-                conn, etag=etag, extension_id=ext.id, event=action.event, phone_id=phone_id,
-                document=publication.document_to_json(action.document), expires_at=expires_at,
-            )  # fmt: skip
-            return publication.changes_for(action.event, None, action.document)
-        assert action.if_match is not None
-        pub = await pdb.lock_publication(conn, action.if_match)
-        if (
-            pub is None
-            or pub.extension_id != ext.id
-            or pub.event != action.event
-            or pub.expires_at <= datetime.now(UTC)
-        ):
-            raise SubscriptionError(412, "Conditional Request Failed")
-        old = publication.document_from_json(pub.event, pub.document)
-        if kind is publication.PublishKind.REMOVE:
-            await pdb.delete_publication(conn, pub.etag)
-            return await self._removed(conn, pub, old)
-        document = old if action.document is None else action.document
-        await pdb.update_publication(
-            conn, pub.etag, new_etag=etag, document=publication.document_to_json(document),
-            expires_at=expires_at,
-        )  # fmt: skip
-        if kind is publication.PublishKind.REFRESH:
-            return []
-        return publication.changes_for(action.event, old, document)
-
-    async def _removed(
-        self, conn: asyncpg.Connection[Any], pub: pdb.Publication, old: publication.Document
-    ) -> list[Change]:
-        """A publication is gone: its calls end; presence falls back to another phone's."""
-        if pub.event == "presence":
-            others = await pdb.live_publications(conn, pub.extension_id, "presence")
-            if others:
-                doc = publication.document_from_json("presence", others[0].document)
-                return publication.changes_for("presence", old, doc)
-        return publication.changes_for(pub.event, old, None)
+        return await presence_publish.on_publish(self, request, ctx)
 
     async def _expire_publications(self) -> None:
-        done: list[tuple[pdb.ExtensionRef, ExtensionState | None]] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            for pub in await pdb.take_expired_publications(conn):
-                ext = await pdb.extension_by_id(conn, pub.extension_id)
-                if ext is None:
-                    continue
-                old = publication.document_from_json(pub.event, pub.document)
-                for change in await self._removed(conn, pub, old):
-                    done.append((ext, await commit_change(conn, ext, change)))
-        for ext, state in done:
-            if state is not None:
-                self._apply_state(state)
-                self._spawn(self._record(ext, [state]))
+        await presence_publish.expire_publications(self)
 
 
 # What each package shows of an extension's state: a change outside it sends no NOTIFY

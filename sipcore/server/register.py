@@ -52,6 +52,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Flow = tuple[str, str, int]
+_OK = metrics.REGISTRATIONS.labels(result="ok")
+_UNREGISTERED = metrics.REGISTRATIONS.labels(result="unregistered")
+
+
+_date_cache: list[object] = [0, ""]
+
+
+def _http_date() -> str:
+    """RFC 3261 §20.17 Date (RFC 1123 form, GMT), formatted once per second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
+    return str(_date_cache[1])
 
 
 def _dt(epoch: float) -> datetime:
@@ -164,14 +178,14 @@ class RegisterHandler:
 
     async def handle(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:
         started = time.perf_counter()
+        outcome = await self.service.authenticate(request, ctx)
+        if outcome.phone is None:
+            return outcome.response
         try:
             register = _register_input(request)
         except SipParseError as exc:
             metrics.REGISTRATIONS.labels(result="bad_request").inc()
             return make_response(request, 400, exc.reason)
-        outcome = await self.service.authenticate(request, ctx)
-        if outcome.phone is None:
-            return outcome.response
         response = await self._register(request, register, outcome.phone, ctx)
         metrics.REGISTER_LATENCY.observe(time.perf_counter() - started)
         return response
@@ -190,7 +204,7 @@ class RegisterHandler:
         if not decision.ok:
             return self._refusal(request, decision)
         if decision.changes_nothing:
-            metrics.REGISTRATIONS.labels(result="ok").inc()
+            _OK.inc()
             return self._ok(request, decision)
         known = {item.contact for item in current}
         if self.service.writer.saturated and any(
@@ -215,8 +229,7 @@ class RegisterHandler:
         self.apply(phone.phone_id, phone.extension_id, upserts, decision.removals)
         if ctx.connection.reliable:
             ctx.connection.touch()
-        result = "ok" if upserts else "unregistered"
-        metrics.REGISTRATIONS.labels(result=result).inc()
+        (_OK if upserts else _UNREGISTERED).inc()
         return self._ok(request, decision)
 
     def _still_valid(self, phone: AuthenticatedPhone) -> bool:
@@ -240,7 +253,7 @@ class RegisterHandler:
         for item in decision.contacts:
             q = f";q={item.q:g}" if item.q is not None else ""
             headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}"))
-        headers.append(("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())))
+        headers.append(("Date", _http_date()))
         return make_response(request, 200, headers=headers)
 
     def _binding(
@@ -276,12 +289,13 @@ class RegisterHandler:
             for item in upserts
             if item.contact not in known
         ]
-        removed = [item for item in current if item.contact in set(removals)]
+        gone = set(removals)
+        removed = [item for item in current if item.contact in gone]
         events.extend(
             self._event("phone.unregistered", phone.customer_id, item) for item in removed
         )
-        after = [item for item in current if item.contact not in set(removals)]
-        after = [item for item in after if item.contact not in {u.contact for u in upserts}]
+        gone.update(item.contact for item in upserts)
+        after = [item for item in current if item.contact not in gone]
         after.extend(upserts)
         status = self._status(phone.phone_id, after, request.user_agent, ctx, upserts)
         return WriteJob(

@@ -105,6 +105,7 @@ class SipService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.Task[None] | None = None
         self.dropped = 0
+        self._request_counters: dict[tuple[str, str], Any] = {}
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -220,7 +221,11 @@ class SipService:
     ) -> None:
         method = request.method
         label = method if method in _METRIC_METHODS else "other"
-        metrics.SIP_REQUESTS.labels(method=label, transport=connection.transport).inc()
+        counter = self._request_counters.get((label, connection.transport))
+        if counter is None:
+            counter = metrics.SIP_REQUESTS.labels(method=label, transport=connection.transport)
+            self._request_counters[(label, connection.transport)] = counter
+        counter.inc()
         handler = self._handlers.get(method)
         if handler is None:
             status = 405 if method in KNOWN_METHODS else 501
@@ -229,8 +234,14 @@ class SipService:
                 request, key, connection, source, make_response(request, status, headers=extra)
             )
             return
-        self._transactions[key] = None
         ctx = self._context(request, connection, source)
+        if method == "REGISTER" and request.header("authorization") is None:
+            # the first half of every registration: answered at once, without a task
+            challenge = self.authenticator.challenge_unauthenticated(request, ctx)
+            if challenge is not None:
+                self._finish(request, key, connection, source, challenge)
+            return
+        self._transactions[key] = None
         task = asyncio.get_running_loop().create_task(self._run_handler(handler, request, key, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
