@@ -111,7 +111,7 @@ class DigestCredentials:
 _AUTH_PARAM = re.compile(
     r'([A-Za-z0-9\-_.*]++)[ \t]*+=[ \t]*+("[^"\\]*+(?:\\.[^"\\]*+)*+"|[^\s,"]++)'
 )
-_REQUIRED = ("username", "realm", "nonce", "uri", "response")
+_REQUIRED = frozenset({"username", "realm", "nonce", "uri", "response"})
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
@@ -120,17 +120,13 @@ def parse_authorization(value: str) -> DigestCredentials:
     parts = value.split(None, 1)
     if len(parts) != 2 or parts[0].lower() != "digest":
         raise SipParseError("authorization scheme is not Digest")
-    params: dict[str, str] = {}
-    for name, raw in _AUTH_PARAM.findall(parts[1]):
-        key = name.lower()
-        if key in params:
-            raise SipParseError(f"duplicate digest parameter {key[:20]!r}")
-        if raw[0] == '"':
-            raw = raw[1:-1]
-            if "\\" in raw:
-                raw = re.sub(r"\\(.)", r"\1", raw)
-        params[key] = raw
-    if any(key not in params for key in _REQUIRED):
+    found = _AUTH_PARAM.findall(parts[1])
+    params = {name.lower(): raw[1:-1] if raw[0] == '"' else raw for name, raw in found}
+    if len(params) != len(found):
+        raise SipParseError("duplicate digest parameter")
+    if "\\" in parts[1]:  # quoted-pairs (rare): resolve them
+        params = {key: re.sub(r"\\(.)", r"\1", raw) for key, raw in params.items()}
+    if not params.keys() >= _REQUIRED:
         raise SipParseError("digest credentials lack a required parameter")
     if "username*" in params or params.get("userhash", "false").lower() != "false":
         raise SipParseError("username* and userhash are not supported")
