@@ -276,3 +276,13 @@ def test_counter_eviction_makes_old_nonces_stale_not_replayable() -> None:
         assert verify(auth, client_header(other), now=t) is DigestOutcome.OK
     # `first` was forgotten: its replay is not accepted, the phone is re-challenged
     assert verify(auth, client_header(first), now=1003) is DigestOutcome.STALE
+
+
+def test_nonce_mac_is_hmac_sha256() -> None:
+    import hmac as hmac_module
+
+    auth = DigestAuthenticator(b"secret", REALM)
+    raw = bytes.fromhex(auth.new_nonce(1234.0))
+    key = hashlib.sha256(b"sipfleet digest nonce\x00secret").digest()
+    assert raw[16:] == hmac_module.digest(key, raw[:16], "sha256")[:12]
+    assert int.from_bytes(raw[:8], "big") == 1234
