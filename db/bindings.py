@@ -40,7 +40,11 @@ _COLUMNS = (
     "phone_id, contact, call_id, cseq, expires_at, q, transport, source_ip, source_port, "
     "local_ip, user_agent, instance_id, reg_id, node, unreachable"
 )
-_LOAD = f"SELECT {_COLUMNS} FROM bindings WHERE expires_at > now() ORDER BY phone_id, contact"
+_LOAD = f"""
+SELECT {_COLUMNS} FROM bindings
+WHERE expires_at > now() AND (node = $1 OR node IS NULL OR $1::text IS NULL)
+ORDER BY phone_id, contact
+"""
 _LOAD_PHONE = f"SELECT {_COLUMNS} FROM bindings WHERE phone_id = $1 AND expires_at > now()"
 _UPSERT = f"""
 INSERT INTO bindings ({_COLUMNS}, updated)
@@ -66,6 +70,9 @@ _DELETE_PHONE = "DELETE FROM bindings WHERE phone_id = $1"
 _DELETE_EXPIRED = """
 DELETE FROM bindings WHERE expires_at <= $1 RETURNING phone_id, contact
 """
+_DELETE_ORPHANS = f"""
+DELETE FROM bindings WHERE expires_at <= $1 RETURNING {_COLUMNS}
+"""
 _SET_UNREACHABLE = """
 UPDATE bindings SET unreachable = $3, updated = now() WHERE phone_id = $1 AND contact = $2
 """
@@ -75,9 +82,12 @@ def _binding(row: asyncpg.Record) -> StoredBinding:
     return StoredBinding(**dict(row))
 
 
-async def load_bindings(conn: asyncpg.Connection[Any]) -> list[StoredBinding]:
-    """Every unexpired binding (start-up load after a restart or crash)."""
-    return [_binding(row) for row in await conn.fetch(_LOAD)]
+async def load_bindings(
+    conn: asyncpg.Connection[Any], node: str | None = None
+) -> list[StoredBinding]:
+    """Unexpired bindings held by `node` (or every one when None): the start-up load after
+    a restart or crash. Bindings of other nodes stay theirs (their flows are there)."""
+    return [_binding(row) for row in await conn.fetch(_LOAD, node)]
 
 
 async def phone_bindings(conn: asyncpg.Connection[Any], phone_id: str) -> list[StoredBinding]:
@@ -127,6 +137,16 @@ async def delete_phone_bindings(conn: asyncpg.Connection[Any], phone_id: str) ->
 async def delete_expired(conn: asyncpg.Connection[Any], before: datetime) -> list[tuple[str, str]]:
     """Remove bindings that expired at or before `before`; returns their keys."""
     return [(row["phone_id"], row["contact"]) for row in await conn.fetch(_DELETE_EXPIRED, before)]
+
+
+async def delete_expired_bindings(
+    conn: asyncpg.Connection[Any], before: datetime
+) -> list[StoredBinding]:
+    """Remove every binding (any node's) that expired at or before `before`; returns them.
+
+    The safety net for bindings whose node is gone: each node expires its own in memory,
+    and a periodic sweep with a grace period removes what no node did."""
+    return [_binding(row) for row in await conn.fetch(_DELETE_ORPHANS, before)]
 
 
 async def set_unreachable(

@@ -85,6 +85,18 @@ async def phone_status(conn: asyncpg.Connection[Any], phone_id: str) -> PhoneSta
     return None if row is None else PhoneStatus(**dict(row))
 
 
+_OFFLINE_PHONES = """
+UPDATE phone_status SET online = false, expires_at = NULL, unreachable = false, updated = now()
+WHERE phone_id = ANY($1::text[]) AND online
+  AND NOT EXISTS (SELECT 1 FROM bindings b WHERE b.phone_id = phone_status.phone_id)
+"""
+
+
+async def offline_if_unbound(conn: asyncpg.Connection[Any], phone_ids: list[str]) -> None:
+    """These phones lost bindings: offline unless some binding of theirs is left."""
+    await conn.execute(_OFFLINE_PHONES, phone_ids)
+
+
 async def offline_without_bindings(conn: asyncpg.Connection[Any]) -> int:
     """At start: phones marked online that have no binding left are offline."""
     result = await conn.execute(_OFFLINE_ALL)

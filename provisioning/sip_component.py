@@ -8,6 +8,7 @@ Runs after the IP gate's component (which sets `ctx.hub.gate`); sets `ctx.hub.si
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -62,7 +63,10 @@ def sip_config(settings: Settings, *, secret_key: bytes, node_id: str) -> SipCon
 
 @asynccontextmanager
 async def run(ctx: ServiceContext) -> AsyncIterator[None]:
-    config = sip_config(ctx.settings, secret_key=ctx.secret_box.key, node_id=ctx.hub.node_id)
+    # Stable across restarts (bindings are reloaded by the node that holds their flows),
+    # distinct between nodes sharing a database — the same key presence uses.
+    node = f"{socket.gethostname()}|{ctx.settings.sip_listen}"
+    config = sip_config(ctx.settings, secret_key=ctx.secret_box.key, node_id=node)
     service = SipService(config, ctx.pool, ctx.hub.gate or AllowAll())
     ctx.app.router.add_get("/ws", websocket_handler(service))
     try:

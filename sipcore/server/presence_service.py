@@ -74,6 +74,7 @@ NOTIFY_TIMEOUT = 32.0  # RFC 3261 timer F (64*T1): no answer by then ends the su
 SWEEP_INTERVAL = 0.25
 RESUME_GAP = 1_000_000  # CSeq/version jump of a resumed subscription past its checkpoint
 PUBLISH_EVENTS = ("presence", "dialog")
+_NOTIFY_COUNTERS: dict[tuple[str, str], Any] = {}  # pre-bound metric children
 
 
 class SipPort(Protocol):
@@ -421,7 +422,12 @@ class PresenceService:
             result = "ok"
         else:
             result = "timeout" if status is None else "failed"
-        metrics.NOTIFIES.labels(live.sub.package, result).inc()
+        counter = _NOTIFY_COUNTERS.get((live.sub.package, result))
+        if counter is None:
+            counter = _NOTIFY_COUNTERS[(live.sub.package, result)] = metrics.NOTIFIES.labels(
+                live.sub.package, result
+            )
+        counter.inc()
         return status
 
     async def _final(self, live: LiveSub, plan: subscription.NotifyPlan, reason: str) -> None:

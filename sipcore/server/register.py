@@ -26,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from db import bindings as binding_queries
 from db import phone_status as status_queries
 from db.bindings import StoredBinding
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Flow = tuple[str, str, int]
+ORPHAN_SWEEP_INTERVAL = 30.0
+ORPHAN_GRACE = 30.0  # the owning node's own sweeper goes first
 _OK = metrics.REGISTRATIONS.labels(result="ok")
 _UNREGISTERED = metrics.REGISTRATIONS.labels(result="unregistered")
 
@@ -115,6 +119,7 @@ def _local_ip(contact: str, request: SipRequest) -> str | None:
 class RegisterHandler:
     def __init__(self, service: SipService) -> None:
         self.service = service
+        self._next_orphan_sweep = 0.0
         config = service.config
         self.policy = RegistrarPolicy(
             min_expires=config.min_expires,
@@ -131,7 +136,7 @@ class RegisterHandler:
     async def load(self) -> None:
         """Bindings from PostgreSQL (after a restart or crash) back into memory."""
         async with self.service.pool.acquire() as conn:
-            stored = await binding_queries.load_bindings(conn)
+            stored = await binding_queries.load_bindings(conn, self.service.config.node_id or None)
             await status_queries.offline_without_bindings(conn)
         for item in stored:
             self._put(
@@ -398,7 +403,39 @@ class RegisterHandler:
         if expired:
             await self._expired(expired)
         self._count_bindings()
+        if now >= self._next_orphan_sweep:
+            self._next_orphan_sweep = now + ORPHAN_SWEEP_INTERVAL
+            await self._sweep_orphans(now)
         await self.keepalive.tick(now)
+
+    async def _sweep_orphans(self, now: float) -> None:
+        """Bindings no live node expired (their node is gone): removed from PostgreSQL
+        ORPHAN_GRACE seconds after expiry, with `phone.expired` and the status row."""
+        pool = self.service.pool
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                gone = await binding_queries.delete_expired_bindings(conn, _dt(now - ORPHAN_GRACE))
+                if not gone:
+                    return
+                phones = sorted({item.phone_id for item in gone})
+                await status_queries.offline_if_unbound(conn, phones)
+                events = []
+                for item in gone:
+                    entry = self.service.directory.by_id(item.phone_id)
+                    binding = Binding(
+                        phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
+                        cseq=item.cseq, expires_at=item.expires_at.timestamp(), q=item.q,
+                        transport=item.transport, source_ip=item.source_ip,
+                        source_port=item.source_port, user_agent=item.user_agent,
+                    )  # fmt: skip
+                    events.append(
+                        self._event("phone.expired", entry.customer_id if entry else None, binding)
+                    )
+                await status_queries.append_events(conn, events)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("orphan binding sweep failed: %s", exc)
+            return
+        log.info("removed %d expired bindings of other or former nodes", len(gone))
 
     async def _expired(self, expired: Sequence[Binding]) -> None:
         by_phone: dict[str, list[Binding]] = {}
