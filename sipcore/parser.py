@@ -104,21 +104,23 @@ def _parse_header_lines(
     items: list[tuple[str, str]] = []
     index: dict[str, list[str]] = {}
     known = _KNOWN_KEYS.get
-    for i in range(1, len(lines)):
-        name, colon, value = lines[i].partition(":")
+    ws = _WS
+    it = iter(lines)
+    next(it)  # the start line
+    for line in it:
+        name, colon, value = line.partition(":")
         if not colon:
-            raise SipParseError(f"header line without colon: {lines[i][:30]!r}")
+            raise SipParseError(f"header line without colon: {line[:30]!r}")
         key = known(name)
         if key is None:
-            name = name.rstrip(_WS)
+            name = name.rstrip(ws)
             key = header_key(name)
-        value = value.strip(_WS)
+        value = value.strip(ws)
         items.append((name, value))
-        found = index.get(key)
-        if found is None:
-            index[key] = [value]
+        if key in index:
+            index[key].append(value)
         else:
-            found.append(value)
+            index[key] = [value]
     return tuple(items), index
 
 
