@@ -23,6 +23,9 @@ Public API:
     parse_contacts(values) -> ContactList
     CSeq(number, method), parse_cseq(text) -> CSeq
     parse_delta_seconds(text) -> int       Expires / expires= (values over 2**32-1 capped)
+    clear_caches()                         parse_name_addr, parse_contacts, parse_cseq and
+                                           uri.parse_uri keep bounded LRU caches of results
+                                           for short texts (results are immutable)
 """
 
 from __future__ import annotations
