@@ -19,6 +19,7 @@ call through `asyncio.to_thread` with `threaded=True`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -79,7 +80,7 @@ class _Account(pj.Account):  # type: ignore[misc]
         self.codes: list[int] = []
         self.events = 0
 
-    def onRegState(self, prm: Any) -> None:  # noqa: N802 - pjsua2 callback name
+    def onRegState(self, prm: Any) -> None:
         self.last_code = int(prm.code)
         self.codes.append(self.last_code)
         self.events += 1
@@ -183,13 +184,9 @@ class PjPhone:
         answering; pjsua2 answers OPTIONS whenever any test polls the endpoint.)
         """
         ep = endpoint()
-        try:
+        with contextlib.suppress(pj.Error):
             self.account.shutdown()
-        except pj.Error:
-            pass
         poll(0.05)
-        try:
+        with contextlib.suppress(pj.Error):
             ep.transportClose(self.transport_id)
-        except pj.Error:
-            pass
         poll(0.05)

@@ -104,6 +104,7 @@ async def test_plugged_in_method_uses_authenticate_and_send_request(
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
     seen: list[str] = []
+    sent: list[Any] = []
 
     async def subscribe(request: SipRequest, ctx: RequestContext) -> Any:
         outcome = await sip.service.authenticate(request, ctx)
@@ -120,7 +121,11 @@ async def test_plugged_in_method_uses_authenticate_and_send_request(
             .without("Contact")
             .replaced("CSeq", "1 NOTIFY"),
         )
-        asyncio.ensure_future(sip.service.send_request(notify, binding_or_target=ctx, timeout=2))
+        sent.append(
+            asyncio.ensure_future(
+                sip.service.send_request(notify, binding_or_target=ctx, timeout=2)
+            )
+        )
         return None
 
     sip.service.register_method("SUBSCRIBE", subscribe)
