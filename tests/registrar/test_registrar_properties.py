@@ -1,0 +1,59 @@
+"""Property tests of the pure registrar decision (hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sipcore.location import Binding
+from sipcore.registrar import ContactSpec, RegisterInput, RegistrarPolicy, decide_register
+
+NOW = 1_000_000.0
+POLICY = RegistrarPolicy(min_expires=60, max_expires=3600, default_expires=1800, spread_percent=10)
+URIS = st.sampled_from([f"sip:{name}@10.0.0.{i}" for i, name in enumerate("abcde", 1)])
+EXPIRES = st.one_of(st.none(), st.integers(0, 2**33))
+contacts = st.builds(
+    ContactSpec, uri=URIS, expires=EXPIRES, q=st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0]))
+)
+bindings = st.builds(
+    Binding,
+    phone_id=st.just("p"),
+    contact=URIS,
+    call_id=st.sampled_from(["c1", "c2"]),
+    cseq=st.integers(1, 10),
+    expires_at=st.floats(NOW + 1, NOW + 3600),
+    q=st.none(),
+    transport=st.just("udp"),
+    source_ip=st.just("127.0.0.1"),
+    source_port=st.just(5060),
+)
+requests = st.builds(
+    RegisterInput,
+    call_id=st.sampled_from(["c1", "c2", "c3"]),
+    cseq=st.integers(1, 12),
+    contacts=st.lists(contacts, max_size=4).map(tuple),
+    star=st.booleans(),
+    expires_header=st.one_of(st.none(), st.integers(0, 7200)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(bindings, max_size=4, unique_by=lambda b: b.contact), requests, st.floats(0, 0.999))
+def test_decision_is_total_and_consistent(
+    current: list[Binding], request: RegisterInput, r: float
+) -> None:
+    decision = decide_register(current, request, POLICY, NOW, lambda: r)
+    assert decision.status in (200, 400, 423, 500)
+    if not decision.ok:
+        assert decision.changes_nothing and not decision.contacts
+        assert (decision.status == 423) == (decision.min_expires == 60)
+        return
+    for granted in decision.upserts:
+        assert POLICY.min_expires <= granted.expires <= POLICY.max_expires
+    reported = [c.uri for c in decision.contacts]
+    assert len(reported) == len(set(reported))
+    expected = ({b.contact for b in current} - set(decision.removals)) | {
+        g.spec.uri for g in decision.upserts
+    }
+    assert set(reported) == expected
+    assert not set(decision.removals) & {g.spec.uri for g in decision.upserts}
