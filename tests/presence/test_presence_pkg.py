@@ -161,3 +161,42 @@ async def test_coalescing_keeps_last_state(start_server: Any) -> None:
     assert b"final" in got[-1].body
     cseqs = [m.cseq for m in got]
     assert cseqs == sorted(cseqs)
+
+
+async def test_publication_expires(start_server: Any) -> None:
+    server = await start_server()
+    watcher = await server.phone("102")
+    desk = await server.phone("101")
+    await desk.register(expires=300)
+    await watcher.subscribe("101", event="presence")
+    await watcher.next_notify()
+    own = f"sip:{desk.username}@sipfleet.test"
+    response = await desk.publish(own, "presence", pidf_body(own, note="Back soon"), expires=1)
+    assert response.status == 200 and response.h("expires") == "1"
+    assert b"Back soon" in (await watcher.next_notify()).body
+    expired = await watcher.next_notify(timeout=3.5)  # the sweeper removes it within ~1 s
+    assert b"Back soon" not in expired.body and basic(expired) == "open"
+    async with server.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM presence_publications") == 0
+
+
+async def test_burst_keeps_order_and_ends_right(start_server: Any) -> None:
+    server = await start_server()
+    token = await manager_token(server)
+    watchers = [await server.phone("102") for _ in range(5)]
+    for watcher in watchers:
+        await watcher.subscribe("101")
+        await watcher.next_notify()
+    states = ["confirmed", "terminated"] * 10
+    await asyncio.gather(*(push(server, token, "101", state=s) for s in states[:1]))
+    for state in states[1:]:
+        await push(server, token, "101", state=state)
+    await asyncio.sleep(0.5)
+    for watcher in watchers:
+        got = []
+        while not watcher.notifies.empty():
+            got.append(watcher.notifies.get_nowait())
+        assert got, "no NOTIFY"
+        assert [m.cseq for m in got] == sorted({m.cseq for m in got})
+        assert [m.version for m in got] == sorted({m.version for m in got})
+        assert got[-1].dialog_states == ["terminated"]
