@@ -283,17 +283,20 @@ def with_received(request: SipRequest, source_ip: str, source_port: int) -> SipR
     if stamped is top:
         return request
     items = list(request.headers.items)
+    index = dict(request.headers._index)
     for i, (name, value) in enumerate(items):
         if name.lower() in ("via", "v"):
             rest = split_values(value)[1:]
-            items[i] = (name, ", ".join([str(stamped), *rest]))
+            line = ", ".join([str(stamped), *rest]) if rest else str(stamped)
+            items[i] = (name, line)
+            index["via"] = [line, *index["via"][1:]]
             break
     cache = dict(request._cache)
     cache["via"] = stamped
     return SipRequest(
         method=request.method,
         uri=request.uri,
-        headers=Headers(items),
+        headers=Headers._trusted(tuple(items), index),
         body=request.body,
         version=request.version,
         _cache=cache,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipcore.errors import SipParseError
-from sipcore.headers import NameAddr, parse_name_addr
+from sipcore.headers import Headers, NameAddr, parse_name_addr
 from sipcore.message import (
     build_request,
     make_response,
@@ -100,6 +100,7 @@ def test_with_received(via: str, source: tuple[str, int], expected: str) -> None
     )
     stamped = with_received(request(data), *source)
     assert stamped.headers.get("Via") == expected
+    assert stamped.headers._index == Headers(stamped.headers.items)._index
     assert str(stamped.top_via()) == expected
     assert make_response(stamped, 200).headers.get("Via") == expected
 
