@@ -422,3 +422,22 @@ async def test_inactive_customer_and_side_panel_model_are_refused(
         f"{PHONES}/{phone['_id']}", json={"timezone": "UTC"}, headers=world.b.manager
     )
     assert (resp.status, (await resp.json())["message"]) == (422, "timezone")
+
+
+async def test_concurrent_creates_on_one_mac(shared_api: Any, shared_db: Any) -> None:
+    api, world = shared_api, shared_db[1]
+    mac = fresh_mac()
+    answers = await asyncio.gather(
+        *(
+            api.put(PHONES, json=world.body(macAddress=mac), headers=world.a.manager)
+            for _ in range(4)
+        )
+    )
+    assert sorted(r.status for r in answers) == [201, 409, 409, 409]
+    base = fresh_mac()
+    body = world.body(sipPhoneModel=world.models["w60b"], macAddress=base, extension=None)
+    answers = await asyncio.gather(
+        *(api.put(PHONES, json=body, headers=world.a.manager) for _ in range(4))
+    )
+    assert [r.status for r in answers] == [201] * 4
+    assert sorted([(await r.json())["handsetIndex"] for r in answers]) == [1, 2, 3, 4]
