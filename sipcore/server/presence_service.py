@@ -65,8 +65,8 @@ from sipcore.presence.subscription import (
     SubscriptionError,
     SubState,
 )
-from sipcore.server import presence_publish
-from sipcore.server.context import AuthOutcome, BindingListener, Handler, RequestContext, Target
+from sipcore.server import presence_publish, presence_store
+from sipcore.server.context import AuthOutcome, BindingListener, Handler, RequestContext
 
 log = logging.getLogger(__name__)
 
@@ -479,40 +479,14 @@ class PresenceService:
 
     # --- persistence ---------------------------------------------------------------------
 
-    def _row(self, live: LiveSub) -> sdb.SubscriptionRow:
-        sub, d = live.sub, live.sub.dialog
-        target = live.target
-        if isinstance(target, RequestContext):
-            address = [target.transport, target.source_ip, target.source_port]
-        else:
-            address = [target.transport, target.host, target.port]
-        document = {
-            "eventId": sub.event_id,
-            "contentType": sub.content_type,
-            "entity": sub.entity,
-            "profile": sub.profile,
-            "version": sub.version,
-            "dialog": [d.call_id, d.local_tag, d.remote_tag, d.local_uri, d.remote_uri,
-                       d.remote_target, list(d.route_set), d.local_cseq, d.remote_cseq],
-            "target": address,
-            "via": list(live.via),
-        }  # fmt: skip
-        return sdb.SubscriptionRow(
-            id=sub.id,
-            phone_id=live.phone_id,
-            extension_id=sub.extension_id,
-            customer_id=sub.customer_id,
-            package=sub.package,
-            document=document,
-            expires_at=now_utc(sub.expires_at),
-        )
-
     async def _checkpoint(self, lives: list[LiveSub]) -> None:
         active = [live for live in lives if live.sub.state is SubState.ACTIVE]
         if not active:
             return
         async with self.pool.acquire() as conn:
-            await sdb.save_subscriptions(conn, self.config.node, [self._row(x) for x in active])
+            await sdb.save_subscriptions(
+                conn, self.config.node, [presence_store.subscription_row(x) for x in active]
+            )
 
     async def _delete_rows(self, ids: list[str]) -> None:
         async with self.pool.acquire() as conn:
@@ -523,7 +497,7 @@ class PresenceService:
             stored = await sdb.node_subscriptions(conn, self.config.node)
         for row in stored:
             try:
-                live = self._from_row(row)
+                live = presence_store.live_from_row(row, self.config.notify_min_interval)
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 log.warning("stored subscription %s unusable: %s", row.id, exc)
                 await self._delete_rows([row.id])
@@ -538,37 +512,6 @@ class PresenceService:
             self._act(live, decision, time.time())
         if stored:
             log.info("resumed %d subscriptions", len(stored))
-
-    def _from_row(self, row: sdb.StoredSubscription) -> LiveSub:
-        doc = row.document
-        (call_id, ltag, rtag, luri, ruri, rtarget, routes, lcseq, rcseq) = doc["dialog"]
-        dialog = SubscriptionDialog(
-            call_id=call_id, local_tag=ltag, remote_tag=rtag, local_uri=luri, remote_uri=ruri,
-            remote_target=rtarget, route_set=tuple(routes), local_cseq=lcseq + RESUME_GAP,
-            remote_cseq=rcseq,
-        )  # fmt: skip
-        sub = Subscription(
-            id=row.id,
-            package=row.package,
-            event_id=doc["eventId"],
-            content_type=doc["contentType"],
-            extension_id=row.extension_id,
-            customer_id=row.customer_id,
-            entity=doc["entity"],
-            profile=doc["profile"],
-            dialog=dialog,
-            expires_at=row.expires_at.timestamp(),
-            version=doc["version"] + RESUME_GAP,
-        )
-        transport, host, port = doc["target"]
-        via = doc["via"]
-        return LiveSub(
-            sub=sub,
-            phone_id=row.phone_id,
-            target=Target(transport=transport, host=host, port=int(port)),
-            via=(via[0], via[1], int(via[2])),
-            pacer=coalesce.Pacer(interval=self.config.notify_min_interval),
-        )
 
     # --- SUBSCRIBE -----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import asyncio
 import ipaddress
 import logging
 import random
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -70,6 +71,11 @@ def _http_date() -> str:
         _date_cache[0] = now
         _date_cache[1] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
     return str(_date_cache[1])
+
+
+def _interned(text: str | None) -> str | None:
+    """Phones of one model share a User-Agent: keep one copy in memory."""
+    return sys.intern(text) if text is not None and len(text) < 200 else text
 
 
 def _dt(epoch: float) -> datetime:
@@ -275,7 +281,7 @@ class RegisterHandler:
             phone_id=phone.phone_id, contact=spec.uri, call_id=register.call_id,
             cseq=register.cseq, expires_at=now + expires, q=spec.q, transport=ctx.transport,
             source_ip=ctx.source_ip, source_port=ctx.source_port,
-            local_ip=_local_ip(spec.uri, request), user_agent=request.user_agent,
+            local_ip=_local_ip(spec.uri, request), user_agent=_interned(request.user_agent),
             instance_id=spec.instance_id, reg_id=spec.reg_id, node=self.service.config.node_id,
         )  # fmt: skip
 

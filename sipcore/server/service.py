@@ -63,7 +63,7 @@ KNOWN_METHODS = frozenset(
 TRANSACTION_LINGER_UDP = 32.0  # Timer J = 64*T1 (§17.2.2)
 # Completed UDP transactions kept for retransmissions: bounded so a registration storm
 # cannot grow memory without limit (the oldest, least likely to be retransmitted, go first).
-TRANSACTION_TABLE_LIMIT = 100_000
+TRANSACTION_TABLE_LIMIT = 50_000
 _METRIC_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "OPTIONS", "NOTIFY"})
 
 
@@ -237,9 +237,12 @@ class SipService:
         ctx = self._context(request, connection, source)
         if method == "REGISTER" and request.header("authorization") is None:
             # the first half of every registration: answered at once, without a task
+            # Stateless, with no side effect: a retransmission just gets a fresh challenge,
+            # so the transaction is not kept (half the table under a registration storm).
             challenge = self.authenticator.challenge_unauthenticated(request, ctx)
             if challenge is not None:
-                self._finish(request, key, connection, source, challenge)
+                address = self._response_address(request, connection, source)
+                connection.send(challenge.to_bytes(), address)
             return
         self._transactions[key] = None
         task = asyncio.get_running_loop().create_task(self._run_handler(handler, request, key, ctx))
