@@ -283,3 +283,39 @@ def test_header_lookup_is_case_insensitive_and_keeps_order() -> None:
     assert message.headers.get_all("X-A") == ["1", "2"]
     assert [name for name, _ in message.headers][:2] == ["VIA", "from"]
     assert message.call_id == "c"
+
+
+def test_websocket_via_sips_and_tel_addresses() -> None:
+    message = request(
+        crlf(
+            "REGISTER sips:sipfleet.test SIP/2.0\n"
+            "Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKasudf;rport\n"
+            "From: <sips:alice@sipfleet.test>;tag=ws1\n"
+            "To: <tel:+4930123456>\n"
+            "Call-ID: ws-call\nCSeq: 1 REGISTER\n"
+            "Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws>;expires=0;+sip.ice\n"
+            "Content-Length: 0\n\n"
+        )
+    )
+    via = message.top_via()
+    assert (via.transport, via.host, via.port) == ("WSS", "df7jal23ls0d.invalid", None)
+    assert message.request_uri().scheme == "sips"
+    assert str(message.to().uri) == "tel:+4930123456"
+    (contact,) = message.contacts().contacts
+    assert contact.expires == 0
+    assert isinstance(contact.uri, SipUri) and contact.uri.transport == "ws"
+    assert contact.address.param("+sip.ice") is None
+
+
+def test_uri_user_escapes_and_aor() -> None:
+    message = request(
+        samples.UNREGISTER_ALL.replace(
+            b"To: <sip:alice@sipfleet.test>", b"To: <sip:al%69ce@SIPfleet.TEST:5060;user=phone>"
+        )
+    )
+    uri = message.to().uri
+    assert isinstance(uri, SipUri)
+    assert uri.user == "al%69ce"
+    assert uri.aor() == "sip:alice@sipfleet.test"
+    with pytest.raises(SipParseError):
+        request(samples.UNREGISTER_ALL.replace(b"To: <sip:alice@", b"To: <sip:al%zzce@")).to()
