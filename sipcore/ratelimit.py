@@ -18,8 +18,6 @@ every tracked ban is newer — the oldest bans are the nearest to expiring anywa
 
 from __future__ import annotations
 
-from collections import deque
-
 
 class FailureLimiter:
     __slots__ = ("_ban", "_bans", "_capacity", "_failures", "_limit", "_window")
@@ -31,7 +29,8 @@ class FailureLimiter:
         self._window = window
         self._ban = ban
         self._capacity = capacity
-        self._failures: dict[str, deque[float]] = {}
+        # addr -> times of its recent failures, oldest first (a list: a deque is ~600 bytes)
+        self._failures: dict[str, list[float]] = {}
         self._bans: dict[str, float] = {}  # addr -> banned until
 
     def __len__(self) -> int:
@@ -53,10 +52,10 @@ class FailureLimiter:
         if times is None:
             if len(self._failures) >= self._capacity:
                 del self._failures[next(iter(self._failures))]
-            times = deque(maxlen=self._limit)
+            times = []
         horizon = now - self._window
-        while times and times[0] <= horizon:
-            times.popleft()
+        if times and times[0] <= horizon:
+            times = [t for t in times if t > horizon]
         times.append(now)
         if len(times) >= self._limit:
             self._ban_address(addr, now)
