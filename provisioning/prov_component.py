@@ -15,6 +15,8 @@ from aiohttp import web
 
 from provisioning.components import ServiceContext
 from provisioning.config import Settings
+from provisioning.prov.cache import RenderCache
+from provisioning.prov.lease import ConnectionLease
 from provisioning.prov.loader import server_info
 from provisioning.prov.recorder import FetchRecorder
 from provisioning.prov.server import ProvServer
@@ -22,6 +24,8 @@ from provisioning.prov.store import TemplateStore
 from provisioning.prov.throttle import UnknownMacThrottle
 
 HUB_KEY = "prov"
+# Connections the file server keeps for its one read per fetch (of database_pool_size).
+LEASED_CONNECTIONS = 2
 
 
 def add_routes(app: web.Application, server: ProvServer) -> None:
@@ -39,6 +43,8 @@ def build_server(ctx: ServiceContext, *, http_port: int | None = None) -> ProvSe
         templates=TemplateStore(ctx.pool),
         recorder=FetchRecorder(ctx.pool),
         throttle=UnknownMacThrottle(per_minute=settings.unknown_mac_limit),
+        cache=RenderCache(),
+        lease=ConnectionLease(ctx.pool, size=LEASED_CONNECTIONS),
     )
 
 
@@ -46,6 +52,7 @@ def build_server(ctx: ServiceContext, *, http_port: int | None = None) -> ProvSe
 async def run(ctx: ServiceContext) -> AsyncIterator[ProvServer]:
     server = build_server(ctx)
     await server.templates.start()
+    await server.lease.start()
     server.recorder.start()
     ctx.hub.extras[HUB_KEY] = server
     add_routes(ctx.app, server)
@@ -54,4 +61,5 @@ async def run(ctx: ServiceContext) -> AsyncIterator[ProvServer]:
     finally:
         ctx.hub.extras.pop(HUB_KEY, None)
         await server.recorder.stop()
+        await server.lease.stop()
         await server.templates.stop()

@@ -39,7 +39,9 @@ from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.gate.forwarded import request_client
 from provisioning.hub import ServiceHub
+from provisioning.prov.cache import RenderCache, phone_key
 from provisioning.prov.httpauth import credentials_valid
+from provisioning.prov.lease import ConnectionLease
 from provisioning.prov.loader import ServerInfo, build_context
 from provisioning.prov.recorder import FetchRecorder
 from provisioning.prov.store import TemplateStore
@@ -98,6 +100,8 @@ class ProvServer:
         templates: TemplateStore,
         recorder: FetchRecorder,
         throttle: UnknownMacThrottle,
+        cache: RenderCache | None = None,
+        lease: ConnectionLease | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -107,6 +111,8 @@ class ProvServer:
         self.templates = templates
         self.recorder = recorder
         self.throttle = throttle
+        self.cache = cache or RenderCache()
+        self.lease = lease or ConnectionLease(pool, size=0)
         self._allow_all = AllowAll()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -153,7 +159,7 @@ class ProvServer:
         wait = self.throttle.retry_after(fetch.address)
         if wait:
             return _plain(429, "Too many requests", {"Retry-After": str(wait)})
-        async with self.pool.acquire() as conn:
+        async with self.lease.connection() as conn:
             phones = await prov_db.phones_for_mac(conn, mac)
         if not phones or not self._secret_ok(phones[0], fetch.secret):
             return await self._unknown(fetch, mac, assigned=bool(phones))
@@ -196,23 +202,12 @@ class ProvServer:
         )
 
     def _render(self, fetch: Request, phones: list[ProvisionedPhone]) -> web.Response:
-        from provisioning.vendors import render
-
         phone = phones[0]
         file = filenames.resolve(fetch.file, fetch.ua) or fetch.file.for_vendor(
             phone.vendor if phone.vendor in fetch.file.candidates else fetch.file.candidates[0]
         )
-        context = build_context(phones, box=self.box, server=self.server)
-        try:
-            rendered = render.render_config(context, file, overrides=self.templates.overrides)
-        except (render.TemplateError, LookupError, ValueError) as error:
-            # the error names the template, line and reason; never a value of the phone's
-            log.error(
-                "provisioning: cannot render %s for phone %s: %s",
-                file.filename,
-                phone.id,
-                error,
-            )
+        rendered = self._rendered(phones, file)
+        if rendered is None:
             return _plain(500, "Cannot render configuration")
         self.recorder.add(
             Fetch(
@@ -228,6 +223,29 @@ class ProvServer:
             )
         )
         return _file(rendered)
+
+    def _rendered(self, phones: list[ProvisionedPhone], file: FileRequest) -> Any:
+        """The body for this record and file: from the cache, else rendered and cached."""
+        from provisioning.vendors import render
+
+        key = (phone_key(phones), file.filename, file.vendor, file.kind, self.templates.generation)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        context = build_context(phones, box=self.box, server=self.server)
+        try:
+            rendered = render.render_config(context, file, overrides=self.templates.overrides)
+        except (render.TemplateError, LookupError, ValueError) as error:
+            # the error names the template, line and reason; never a value of the phone's
+            log.error(
+                "provisioning: cannot render %s for phone %s: %s",
+                file.filename,
+                phones[0].id,
+                error,
+            )
+            return None
+        self.cache.put(key, rendered)
+        return rendered
 
     async def _unknown(self, fetch: Request, mac: str, *, assigned: bool) -> web.Response:
         """404 like any unknown MAC; recorded, and the address charged a throttle token."""

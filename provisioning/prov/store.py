@@ -28,6 +28,7 @@ class TemplateStore:
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
         self._pool = pool
         self.overrides: Mapping[str, str] = MappingProxyType({})
+        self.generation = 0  # bumped on every reload: part of the render cache's key
         self._listener: asyncpg.Connection[Any] | None = None
         self._reloads: set[asyncio.Task[None]] = set()
 
@@ -35,6 +36,7 @@ class TemplateStore:
         async with self._pool.acquire() as conn:
             found = await template_db.list_templates(conn)
         self.overrides = MappingProxyType({item.filename: item.content for item in found})
+        self.generation += 1
 
     def _notified(self, *_args: Any) -> None:
         task = asyncio.get_running_loop().create_task(self.reload())

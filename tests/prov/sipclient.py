@@ -121,7 +121,17 @@ class SipPhone:
         lines.append("Content-Length: 0")
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
-    async def register(self, timeout: float = 5.0) -> int:
+    async def register(self, timeout: float = 5.0, attempts: int = 20) -> int:
+        """200 once registered; a phone just written to the database may take the
+        registrar a moment to learn of (its directory follows change notifications)."""
+        for _ in range(attempts):
+            status = await self._register_once(timeout)
+            if status != 401:
+                return status
+            await asyncio.sleep(0.1)
+        return status
+
+    async def _register_once(self, timeout: float) -> int:
         call_id = secrets.token_hex(8)
         self._send(self._register_request(1, call_id, None))
         start, headers, _ = parse(await asyncio.wait_for(self._queue.get(), timeout))

@@ -243,3 +243,22 @@ async def test_first_fetch_locks_an_open_phone_to_its_address(
         locked = await conn.fetch("SELECT * FROM events WHERE type = 'phone.ip_locked'")
     assert (row["ip_mode"], row["ip_address"]) == ("LOCKED", "127.0.0.1")
     assert [e["phone_id"] for e in locked] == [loaded.phone.id]
+
+
+async def test_a_change_is_served_at_once_despite_the_render_cache(
+    prov: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    async with pool.acquire() as conn:
+        loaded = await loaded_phone(conn, "yealink-t54w", "0015654AA937")
+    headers = {"User-Agent": CASES[0].user_agent}
+    first = await (await prov.get("/prov/0015654aa937.cfg", headers=headers)).text()
+    again = await (await prov.get("/prov/0015654aa937.cfg", headers=headers)).text()
+    assert first == again and prov.prov_server.cache.hits == 1
+    async with pool.acquire() as conn:  # the watched extension is renumbered (no phone change)
+        await conn.execute(
+            "UPDATE extensions SET number = '199' WHERE customer_id = $1 AND number = '102'",
+            loaded.phone.customer_id,
+        )
+    changed = await (await prov.get("/prov/0015654aa937.cfg", headers=headers)).text()
+    assert "linekey.2.value = 199" in changed.splitlines()
+    assert "linekey.2.value = 102" not in changed.splitlines()

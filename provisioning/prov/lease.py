@@ -1,0 +1,65 @@
+"""A few database connections held by the file server for its one read per fetch.
+
+Taking a connection from the shared pool and giving it back costs a second round trip
+per fetch: asyncpg resets every released connection (`UNLISTEN *; RESET ALL; …`). The
+file server's read needs no such reset (no session state, no transaction), so it keeps
+`size` connections of the pool for itself and passes them from fetch to fetch. A
+connection that fails is given back to the pool (which discards a closed one) and
+replaced with a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+
+class ConnectionLease:
+    def __init__(self, pool: asyncpg.Pool[Any], size: int = 3) -> None:
+        self._pool = pool
+        self._size = size
+        self._idle: asyncio.Queue[asyncpg.Connection[Any]] = asyncio.Queue()
+        self._held: list[asyncpg.Connection[Any]] = []
+
+    async def start(self) -> None:
+        for _ in range(self._size):
+            conn = await self._pool.acquire()
+            self._held.append(conn)
+            self._idle.put_nowait(conn)
+
+    async def stop(self) -> None:
+        held, self._held = self._held, []
+        for conn in held:
+            await self._pool.release(conn)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection[Any]]:
+        if not self._held:  # not started (or stopped): use the pool
+            async with self._pool.acquire() as conn:
+                yield conn
+            return
+        conn = await self._idle.get()
+        try:
+            yield conn
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            conn = await self._replace(conn)
+            raise
+        finally:
+            self._idle.put_nowait(conn)
+
+    async def _replace(self, broken: asyncpg.Connection[Any]) -> asyncpg.Connection[Any]:
+        """A fresh connection for a broken one; the broken one again if none can be had
+        (the next fetch then fails and tries again)."""
+        try:
+            fresh = await self._pool.acquire()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            return broken
+        self._held[self._held.index(broken)] = fresh
+        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._pool.release(broken)
+        return fresh
