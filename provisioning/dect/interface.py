@@ -40,6 +40,7 @@ def interface_host(settings: Settings, interface: str) -> str:
     version = 6 if interface.endswith("IPV6") else 4
     public = interface.startswith("PUBLIC")
     for address in _candidates(settings):
-        if address.version == version and address.is_global == public:
+        kind_ok = address.is_global if public else address.is_private
+        if address.version == version and kind_ok:
             return f"[{address}]" if version == 6 else str(address)
     raise ApiError(409, "interface", f"No {interface} address is configured for this server")
