@@ -43,7 +43,7 @@ ROUTE_MODULES: list[str] = [
     "provisioning.api.qrcode",
 ]
 
-_PRINCIPAL = "sipfleet.principal"
+_PRINCIPAL = web.RequestKey("sipfleet.principal", Principal)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
