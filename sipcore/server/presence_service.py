@@ -37,7 +37,6 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -72,7 +71,6 @@ log = logging.getLogger(__name__)
 
 NOTIFY_TIMEOUT = 32.0  # RFC 3261 timer F (64*T1): no answer by then ends the subscription
 SWEEP_INTERVAL = 0.25
-RESUME_GAP = 1_000_000  # CSeq/version jump of a resumed subscription past its checkpoint
 PUBLISH_EVENTS = ("presence", "dialog")
 _NOTIFY_COUNTERS: dict[tuple[str, str], Any] = {}  # pre-bound metric children
 
@@ -122,10 +120,6 @@ class Watched:
     state: ExtensionState
     subs: set[str] = field(default_factory=set)
     bodies: dict[tuple[str, str], Any] = field(default_factory=dict)
-
-
-def now_utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 # --- committing a change (shared with the REST route) ------------------------------------

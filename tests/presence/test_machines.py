@@ -207,3 +207,24 @@ def test_no_interval_only_serialises() -> None:
     assert first.send_now and not second.send_now
     pacer, after = coalesce.answered(pacer, 1.001)
     assert after.send_now
+
+
+def line(state: str) -> CallUpdate:
+    """A call pushed without callId: the extension's line as a whole."""
+    return CallUpdate(dialog=Dialog(id="line", state=state))  # type: ignore[arg-type]
+
+
+def test_line_without_call_id_rings_again_and_terminated_ends_every_call() -> None:
+    state = ExtensionState(extension_id="e1", online=True)
+    for step in ("confirmed", "terminated", "early", "confirmed"):
+        new = apply(state, line(step))
+        assert new is not None, step
+        assert [d.state for d in new.dialogs] == [step]
+        state = new
+    both = apply(state, call("c1", "early"))
+    assert both is not None and len(both.calls) == 2
+    idle = apply(both, line("terminated"))
+    assert idle is not None and idle.calls == ()
+    assert {d.state for d in idle.dialogs} == {"terminated"} and len(idle.dialogs) == 2
+    assert apply(idle, call("c1", "confirmed")) is None  # c1 ended with the line
+    assert apply(idle, line("terminated")) is None  # already idle: nothing to tell
