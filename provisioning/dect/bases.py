@@ -95,7 +95,9 @@ async def _model(
         return model, [
             ApiError(422, "vendor", f"Vendor '{vendor}' does not make model '{model.name}'")
         ]
-    return model, model_errors(model, values)
+    return model, model_errors(model, values) + fields.template_errors(
+        values.get("template"), model.vendor
+    )
 
 
 async def create_base(

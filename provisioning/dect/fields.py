@@ -293,6 +293,18 @@ def parse_body(
     return values, errors
 
 
+def template_errors(template: Any, vendor: str) -> list[ApiError]:
+    """A template must be one of the vendor's: every built-in is named after its vendor
+    (`yealink-dect.cfg`, `gigaset.xml`) and so is a custom one (`yealink-lobby.cfg`, the
+    rule of `provisioning.vendors.registry.vendor_of_template`); another vendor's file
+    would configure nothing."""
+    if not isinstance(template, str):
+        return []
+    if not template.lower().startswith(vendor.lower()):
+        return [ApiError(422, "template", f"Template '{template}' is not a {vendor} template")]
+    return []
+
+
 def snake_error(error: ApiError) -> ApiError:
     """An error of the SIP phone rules renamed to these routes' snake_case."""
     name = error.message

@@ -124,6 +124,8 @@ async def assign_phone(
             errors.append(
                 ApiError(422, "vendor", f"Vendor '{values['vendor']}' does not make {model.name}")
             )
+        else:
+            errors += fields.template_errors(values.get("template"), model.vendor)
     raise_errors(errors)
     assert model is not None
     values = {**values, "vendor": model.vendor, "model": model.model}

@@ -217,3 +217,26 @@ async def test_unknown_user_and_access(client: Any, tenant: Tenant) -> None:
     )
     body = await required.json()
     assert required.status == 422 and {e["message"] for e in body["errors"]} == {"vendor", "model"}
+
+
+async def test_template_must_be_the_vendors(client: Any, tenant: Tenant) -> None:
+    user = tenant.extensions["101"]
+    response = await client.post(
+        f"/api/users/{user}/phones", json={**FULL, "template": "snom.xml"}, headers=tenant.headers
+    )
+    assert response.status == 422
+    assert await response.json() == {
+        "code": 422,
+        "message": "template",
+        "description": "Template 'snom.xml' is not a yealink template",
+    }
+    base = await client.post(
+        "/api/dect_phones", json=base_body(template="gigaset.xml"), headers=tenant.headers
+    )
+    assert base.status == 422 and (await base.json())["message"] == "template"
+    custom = await client.post(
+        f"/api/users/{user}/phones",
+        json={**FULL, "template": "yealink-lobby.cfg"},
+        headers=tenant.headers,
+    )
+    assert custom.status == 201
