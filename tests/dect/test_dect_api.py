@@ -4,10 +4,16 @@ and the errors of 003 for the DECT cases."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
 
+from db import provisioning as prov_queries
+from provisioning.dect.context import dect_for
+from provisioning.vendors.context import DectSettings
+from tests import factories
+from tests.conftest import bearer, insert_token
 from tests.dect.conftest import Tenant, base_body
 
 
@@ -238,3 +244,59 @@ async def test_base_errors(client: Any, tenant: Tenant, pool: asyncpg.Pool[Any])
     async with pool.acquire() as conn:
         count = await conn.fetchval("SELECT count(*) FROM dect_bases")
     assert count == 1 and first["_id"]
+
+
+async def test_dect_settings_for_the_renderer(
+    client: Any, tenant: Tenant, pool: asyncpg.Pool[Any], secret_box: Any
+) -> None:
+    """What `PhoneContext.dect` gets for a base's MAC (the loader's one line)."""
+    base = await _create(client, tenant)
+    await _members(client, tenant, base["_id"], ["101", "102"])
+    async with pool.acquire() as conn:
+        phones = await prov_queries.phones_for_mac(conn, base["mac"])
+        desk = await prov_queries.phones_for_mac(conn, "000000000000")
+    assert [p.handset_index for p in phones] == [1, 2]
+    settings = dect_for(phones[0], secret_box)
+    assert settings == DectSettings(
+        name="Warehouse",
+        handset_language="FRENCH",
+        tone="Denmark",
+        region="Denmark",
+        user_password="user-secret-2",
+        engineer_password="eng-secret-3",
+    )
+    assert phones[0].device["language"] == "GERMAN"
+    assert phones[0].device["preferredTransport"] == "UDP"
+    assert desk == []
+
+
+async def test_concurrent_member_replacements_serialise(client: Any, tenant: Tenant) -> None:
+    base = await _create(client, tenant)
+    first, second = await asyncio.gather(
+        _members(client, tenant, base["_id"], ["101", "102", "103"]),
+        _members(client, tenant, base["_id"], ["104", "105"]),
+    )
+    assert (first.status, second.status) == (200, 200)
+    listed = await client.get(f"/api/dect_phones/{base['_id']}/members", headers=tenant.headers)
+    items = (await listed.json())["items"]
+    numbers = [m["extension_number"] for m in items]
+    assert numbers in (["101", "102", "103"], ["104", "105"])
+    assert [m["handset_index"] for m in items] == list(range(1, len(items) + 1))
+
+
+async def test_other_tenants_base_is_not_found(
+    client: Any, tenant: Tenant, pool: asyncpg.Pool[Any]
+) -> None:
+    base = await _create(client, tenant)
+    async with pool.acquire() as conn:
+        other = await factories.customer(conn, "Other")
+        headers = bearer(await insert_token(conn, "MANAGER", customer_id=other))
+    for response in (
+        await client.get(f"/api/dect_phones/{base['_id']}", headers=headers),
+        await client.get(f"/api/dect_phones/{base['_id']}/members", headers=headers),
+        await client.post(f"/api/dect_phones/{base['_id']}", json={"name": "x"}, headers=headers),
+        await client.post(f"/api/dect_phones/{base['_id']}/destroy", headers=headers),
+    ):
+        assert response.status == 404 and (await response.json())["message"] == "not_found"
+    listed = await client.get("/api/dect_phones", headers=headers)
+    assert (await listed.json())["items"] == []
