@@ -49,6 +49,15 @@ INSERT INTO presence_state (extension_id) VALUES ($1)
 ON CONFLICT (extension_id) DO UPDATE SET extension_id = EXCLUDED.extension_id
 RETURNING extension_id, seq, state
 """
+# Compare-and-set in one statement (autocommit): store only if nobody stored since `seq`.
+_STORE_IF_SEQ = f"""
+WITH stored AS (
+    UPDATE presence_state SET seq = seq + 1, state = $2, updated = now()
+    WHERE extension_id = $1 AND seq = $3 RETURNING extension_id, seq
+)
+SELECT stored.seq, pg_notify('{PRESENCE_CHANNEL}', stored.extension_id || ':' || stored.seq)
+FROM stored
+"""
 _LOAD = "SELECT extension_id, seq, state FROM presence_state WHERE extension_id = $1"
 _LOAD_MANY = "SELECT extension_id, seq, state FROM presence_state WHERE extension_id = ANY($1)"
 _STORE = f"""
@@ -128,6 +137,15 @@ async def store_state(
     row = await conn.fetchrow(_STORE, extension_id, state)
     assert row is not None
     return int(row["seq"])
+
+
+async def store_state_if_seq(
+    conn: asyncpg.Connection[Any], extension_id: str, state: dict[str, Any], seq: int
+) -> int | None:
+    """Store the new state if the stored sequence is still `seq` (one round trip, no
+    explicit transaction); the new sequence number, or None when another writer won."""
+    row = await conn.fetchrow(_STORE_IF_SEQ, extension_id, state, seq)
+    return None if row is None else int(row["seq"])
 
 
 async def load_state(conn: asyncpg.Connection[Any], extension_id: str) -> StoredState | None:

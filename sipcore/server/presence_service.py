@@ -264,12 +264,32 @@ class PresenceService:
         self, extension: pdb.ExtensionRef, change: Change | PhoneOnline | None
     ) -> ExtensionState | None:
         """Commit a change and fan it out here at once; None when it was stale/no-op."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            new = await commit_change(conn, extension, change)
+        new = await self._change_fast(extension, change)
+        if new is None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                new = await commit_change(conn, extension, change)
         if new is not None:
             self._apply_state(new)
             self._spawn(self._record(extension, [new]))
         return new
+
+    async def _change_fast(
+        self, extension: pdb.ExtensionRef, change: Change | PhoneOnline | None
+    ) -> ExtensionState | None:
+        """The common case in one round trip: the extension is watched here, so its state
+        is in memory; apply the change to it and store it only if the stored sequence is
+        still ours (compare-and-set). Anything else (not watched, a stale or no-op change
+        by the cached state, another writer first) takes the locking path."""
+        watched = self.watched.get(extension.id)
+        if watched is None or change is None or isinstance(change, PhoneOnline):
+            return None
+        current = watched.state
+        new = apply(current, change)
+        if new is None:
+            return None
+        async with self.pool.acquire() as conn:
+            seq = await pdb.store_state_if_seq(conn, extension.id, state_to_json(new), current.seq)
+        return None if seq is None else replace(new, seq=seq)
 
     async def _record(
         self, extension: pdb.ExtensionRef, states: list[ExtensionState | None]
