@@ -67,7 +67,7 @@ async def unassigned_phone_with_mac(
 
 
 _MODEL = """
-SELECT id, name, vendor, model FROM sip_phone_models
+SELECT id, name, vendor, model, kind FROM sip_phone_models
 WHERE kind <> 'sidepanel'
   AND (id = $1 OR name = $1
        OR (lower(model) = lower($1) AND ($2 = '' OR lower(vendor) = lower($2))))
@@ -81,6 +81,7 @@ class ModelName:
     name: str
     vendor: str
     model: str
+    kind: str
 
 
 async def phone_model(
@@ -90,4 +91,6 @@ async def phone_model(
     row = await conn.fetchrow(_MODEL, key, vendor or "")
     if row is None:
         return None
-    return ModelName(id=row["id"], name=row["name"], vendor=row["vendor"], model=row["model"])
+    return ModelName(
+        id=row["id"], name=row["name"], vendor=row["vendor"], model=row["model"], kind=row["kind"]
+    )

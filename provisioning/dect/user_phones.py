@@ -124,6 +124,14 @@ async def assign_phone(
             errors.append(
                 ApiError(422, "vendor", f"Vendor '{values['vendor']}' does not make {model.name}")
             )
+        elif model.kind == "dect":
+            errors.append(
+                ApiError(
+                    422,
+                    "model",
+                    f"{model.name} is a DECT base: use /api/dect_phones and its members",
+                )
+            )
         else:
             errors += fields.template_errors(values.get("template"), model.vendor)
     raise_errors(errors)

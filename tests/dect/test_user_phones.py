@@ -240,3 +240,12 @@ async def test_template_must_be_the_vendors(client: Any, tenant: Tenant) -> None
         headers=tenant.headers,
     )
     assert custom.status == 201
+
+
+async def test_a_dect_base_is_not_assigned_as_a_desk_phone(client: Any, tenant: Tenant) -> None:
+    response = await client.post(
+        f"/api/users/{tenant.extensions['101']}/phones",
+        json={**FULL, "model": "W60B", "template": "yealink-dect.cfg"},
+        headers=tenant.headers,
+    )
+    assert response.status == 422 and (await response.json())["message"] == "model"
