@@ -73,6 +73,7 @@ NOTIFY_TIMEOUT = 32.0  # RFC 3261 timer F (64*T1): no answer by then ends the su
 SWEEP_INTERVAL = 0.25
 PUBLISH_EVENTS = ("presence", "dialog")
 _NOTIFY_COUNTERS: dict[tuple[str, str], Any] = {}  # pre-bound metric children
+_VIA_PLACEHOLDER = new_via("UDP", "0.0.0.0", 0, branch="z9hG4bKplaceholder")
 
 
 class SipPort(Protocol):
@@ -109,6 +110,7 @@ class LiveSub:
     via: tuple[str, str, int]  # our transport, host, port for Via/Contact
     pacer: coalesce.Pacer
     wake: asyncio.TimerHandle | None = None
+    static: tuple[str, str, list[tuple[str, str]]] | None = None  # From, To, fixed headers
 
 
 @dataclass(slots=True)
@@ -387,24 +389,31 @@ class PresenceService:
         if isinstance(body, DialogInfoTemplate):
             body = body.render(plan.version)
         d = plan.dialog
-        transport, host, port = live.via
-        contact = f"<sip:{host}:{port}" + ("" if transport == "udp" else f";transport={transport}")
-        headers = [("Route", route) for route in d.route_set]
-        headers += [
-            ("Contact", contact + ">"),
-            ("Event", plan.event),
-            ("Subscription-State", plan.subscription_state),
-            ("Content-Type", plan.content_type),
-        ]
+        static = live.static
+        if static is None:  # the dialog's fixed headers, formatted once per subscription
+            transport, host, port = live.via
+            suffix = "" if transport == "udp" else f";transport={transport}"
+            fixed = [("Route", route) for route in d.route_set]
+            fixed += [("Contact", f"<sip:{host}:{port}{suffix}>"), ("Event", plan.event)]
+            static = live.static = (
+                f"<{d.local_uri}>;tag={d.local_tag}",
+                f"<{d.remote_uri}>;tag={d.remote_tag}",
+                fixed,
+            )
+        from_, to, fixed = static
         return build_request(
             "NOTIFY",
             d.remote_target,
-            via=new_via(transport, host, port),
-            from_=f"<{d.local_uri}>;tag={d.local_tag}",
-            to=f"<{d.remote_uri}>;tag={d.remote_tag}",
+            via=_VIA_PLACEHOLDER,  # send_request sets the real top Via (our address, branch)
+            from_=from_,
+            to=to,
             call_id=d.call_id,
             cseq=d.local_cseq,
-            headers=headers,
+            headers=[
+                *fixed,
+                ("Subscription-State", plan.subscription_state),
+                ("Content-Type", plan.content_type),
+            ],
             body=body,
         )
 
