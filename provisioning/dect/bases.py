@@ -160,7 +160,7 @@ async def update_base(
         k: v for k, v in body.items() if k in fields.DECT_UPDATABLE or k not in fields.DECT_FIELDS
     }
     values, errors = fields.parse_body(patch, fields.DECT_FIELDS)
-    nulls = [k for k in ("name", "password", "language", "tone", "timezone") if k in values]
+    nulls = [k for k in fields.DECT_REQUIRED if k in values]
     errors += [
         ApiError(422, k, f"{k.capitalize()} is required") for k in nulls if values[k] is None
     ]

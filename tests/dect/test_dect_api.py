@@ -300,3 +300,16 @@ async def test_other_tenants_base_is_not_found(
         assert response.status == 404 and (await response.json())["message"] == "not_found"
     listed = await client.get("/api/dect_phones", headers=headers)
     assert (await listed.json())["items"] == []
+
+
+async def test_update_cannot_clear_a_required_setting(client: Any, tenant: Tenant) -> None:
+    base = await _create(client, tenant)
+    url = f"/api/dect_phones/{base['_id']}"
+    response = await client.post(
+        url, json={"interface": None, "language": "KLINGON"}, headers=tenant.headers
+    )
+    body = await response.json()
+    assert response.status == 422 and body["message"] == "multiple"
+    assert {e["message"] for e in body["errors"]} == {"interface", "language"}
+    unchanged = await (await client.get(url, headers=tenant.headers)).json()
+    assert unchanged["interface"] == "WEB_DOMAIN" and unchanged["language"] == "GERMAN"
