@@ -268,10 +268,12 @@ class PresenceService:
         """Commit a change and fan it out here at once; None when it was stale/no-op."""
         new = await self._change_fast(extension, change)
         if new is None:
-            async with self.pool.acquire() as conn, conn.transaction():
-                new = await commit_change(conn, extension, change)
+            async with self.pool.acquire() as conn:
+                async with conn.transaction():
+                    new = await commit_change(conn, extension, change)
+                if new is not None:  # fan out before the pool's reset of the connection
+                    self._apply_state(new)
         if new is not None:
-            self._apply_state(new)
             self._spawn(self._record(extension, [new]))
         return new
 
@@ -291,7 +293,12 @@ class PresenceService:
             return None
         async with self.pool.acquire() as conn:
             seq = await pdb.store_state_if_seq(conn, extension.id, state_to_json(new), current.seq)
-        return None if seq is None else replace(new, seq=seq)
+            if seq is None:
+                return None
+            stored = replace(new, seq=seq)
+            # fan out now: releasing the connection waits for the pool's reset round trip
+            self._apply_state(stored)
+        return stored
 
     async def _record(
         self, extension: pdb.ExtensionRef, states: list[ExtensionState | None]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from typing import Any
 
 import asyncpg
@@ -49,6 +48,7 @@ from sipcore.server.listeners import BoundListeners, bind_listeners
 from sipcore.server.register import RegisterHandler
 from sipcore.server.transport import Address, Connection, ConnectionTable
 from sipcore.server.writer import WriteBehind
+from sipcore.transaction import ServerKey, ServerTransactions, Timers, server_key
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +60,7 @@ KNOWN_METHODS = frozenset(
         "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER",
     }
 )  # fmt: skip
-TRANSACTION_LINGER_UDP = 32.0  # Timer J = 64*T1 (§17.2.2)
-# Completed UDP transactions kept for retransmissions: bounded so a registration storm
-# cannot grow memory without limit (the oldest, least likely to be retransmitted, go first).
-TRANSACTION_TABLE_LIMIT = 50_000
 _METRIC_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "OPTIONS", "NOTIFY"})
-
-
-def _transaction_key(request: SipRequest) -> tuple[str, ...]:
-    """§17.2.3: branch + sent-by + method; RFC 2543 peers without the magic cookie fall
-    back to the identifying headers."""
-    via = request.top_via()
-    method = "INVITE" if request.method == "ACK" else request.method
-    branch = via.branch or ""
-    if branch.startswith("z9hG4bK"):
-        return (branch, via.sent_by(), method)
-    return (request.call_id, str(request.cseq().number), method, via.sent_by(), branch)
 
 
 class SipService:
@@ -99,8 +84,7 @@ class SipService:
             "REGISTER": self.registrar.handle,
             "OPTIONS": self._options,
         }
-        self._transactions: dict[tuple[str, ...], bytes | None] = {}
-        self._linger: deque[tuple[float, tuple[str, ...]]] = deque()
+        self._transactions = ServerTransactions(Timers(t1=config.timer_t1, t2=config.timer_t2))
         self._binding_listeners: list[BindingListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.Task[None] | None = None
@@ -143,7 +127,7 @@ class SipService:
         while True:
             await asyncio.sleep(self.config.sweep_interval)
             try:
-                self._expire_transactions(time.monotonic())
+                self._transactions.handle_timer(time.monotonic())
                 self.connections.close_idle()
                 await self.registrar.tick(time.time())
             except asyncio.CancelledError:
@@ -171,18 +155,37 @@ class SipService:
             return
         try:
             request = with_received(message, source[0], source[1])
-            key = _transaction_key(request)
+            self._receive(request, connection, source)
         except SipParseError as exc:
             self._bad_message(connection, source, exc)
-            return
-        if key in self._transactions:
-            stored = self._transactions[key]
-            if stored is not None:
-                connection.send(stored, self._response_address(request, connection, source))
-            return
-        if request.method == "ACK":
+
+    def _receive(self, request: SipRequest, connection: Connection, source: Address) -> None:
+        method = request.method
+        if method == "ACK":
             return  # ACK of a non-2xx final response of ours ends there (§17.2.1)
-        self._dispatch(request, key, connection, source)
+        self._count(method, connection.transport)
+        if method == "INVITE":  # no INVITE transactions here: 405, again for each copy
+            self._answer_now(request, connection, source, self._not_handled(request))
+            return
+        if method == "REGISTER" and request.header("authorization") is None:
+            # The first half of every registration, answered at once without a task or a
+            # transaction: it is stateless, so a retransmission just gets a fresh
+            # challenge (and the table holds half as much under a registration storm).
+            ctx = self._context(request, connection, source)
+            challenge = self.authenticator.challenge_unauthenticated(request, ctx)
+            if challenge is not None:
+                self._answer_now(request, connection, source, challenge)
+            return
+        received = self._transactions.receive(
+            request, reliable=connection.reliable, now=time.monotonic()
+        )
+        if not received.is_new:  # §17.2.2: absorbed; the last response again, if any
+            if received.resend is not None:
+                connection.send(
+                    received.resend, self._response_address(request, connection, source)
+                )
+            return
+        self._dispatch(request, received.key, connection, source)
 
     def _bad_message(self, connection: Connection, source: Address, exc: SipParseError) -> None:
         self.on_bad_input(connection.transport)
@@ -216,41 +219,40 @@ class SipService:
             client_ip=client_ip,
         )
 
-    def _dispatch(
-        self, request: SipRequest, key: tuple[str, ...], connection: Connection, source: Address
-    ) -> None:
-        method = request.method
+    def _count(self, method: str, transport: str) -> None:
         label = method if method in _METRIC_METHODS else "other"
-        counter = self._request_counters.get((label, connection.transport))
+        counter = self._request_counters.get((label, transport))
         if counter is None:
-            counter = metrics.SIP_REQUESTS.labels(method=label, transport=connection.transport)
-            self._request_counters[(label, connection.transport)] = counter
+            counter = metrics.SIP_REQUESTS.labels(method=label, transport=transport)
+            self._request_counters[(label, transport)] = counter
         counter.inc()
-        handler = self._handlers.get(method)
+
+    def _not_handled(self, request: SipRequest) -> SipResponse:
+        """§8.2.1: 405 with Allow for a method we know but do not handle, else 501."""
+        if request.method in KNOWN_METHODS:
+            return make_response(request, 405, headers=[("Allow", self.allow_header())])
+        return make_response(request, 501)
+
+    def _answer_now(
+        self, request: SipRequest, connection: Connection, source: Address, response: SipResponse
+    ) -> None:
+        address = self._response_address(request, connection, source)
+        connection.send(response.to_bytes(), address)
+
+    def _dispatch(
+        self, request: SipRequest, key: ServerKey, connection: Connection, source: Address
+    ) -> None:
+        handler = self._handlers.get(request.method)
         if handler is None:
-            status = 405 if method in KNOWN_METHODS else 501
-            extra = [("Allow", self.allow_header())] if status == 405 else []
-            self._finish(
-                request, key, connection, source, make_response(request, status, headers=extra)
-            )
+            self._finish(request, key, connection, source, self._not_handled(request))
             return
         ctx = self._context(request, connection, source)
-        if method == "REGISTER" and request.header("authorization") is None:
-            # the first half of every registration: answered at once, without a task
-            # Stateless, with no side effect: a retransmission just gets a fresh challenge,
-            # so the transaction is not kept (half the table under a registration storm).
-            challenge = self.authenticator.challenge_unauthenticated(request, ctx)
-            if challenge is not None:
-                address = self._response_address(request, connection, source)
-                connection.send(challenge.to_bytes(), address)
-            return
-        self._transactions[key] = None
         task = asyncio.get_running_loop().create_task(self._run_handler(handler, request, key, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run_handler(
-        self, handler: Handler, request: SipRequest, key: tuple[str, ...], ctx: RequestContext
+        self, handler: Handler, request: SipRequest, key: ServerKey, ctx: RequestContext
     ) -> None:
         try:
             response = await handler(request, ctx)
@@ -262,35 +264,20 @@ class SipService:
             log.exception("%s handler failed (Call-ID %s)", request.method, request.call_id)
             response = make_response(request, 500, "Server Internal Error")
         if response is None:
-            self._transactions.pop(key, None)
-            return
+            return  # the handler answered itself (send_response), or not at all (Timer J)
         self._finish(request, key, ctx.connection, (ctx.source_ip, ctx.source_port), response)
 
     def _finish(
         self,
         request: SipRequest,
-        key: tuple[str, ...],
+        key: ServerKey,
         connection: Connection,
         source: Address,
         response: SipResponse,
     ) -> None:
         data = response.to_bytes()
         connection.send(data, self._response_address(request, connection, source))
-        if connection.reliable:
-            self._transactions.pop(key, None)  # Timer J is 0 on reliable transports
-            return
-        self._transactions[key] = data
-        self._linger.append((time.monotonic() + TRANSACTION_LINGER_UDP, key))
-        if len(self._linger) > TRANSACTION_TABLE_LIMIT:
-            _, oldest = self._linger.popleft()
-            if self._transactions.get(oldest) is not None:
-                del self._transactions[oldest]
-
-    def _expire_transactions(self, now: float) -> None:
-        linger = self._linger
-        while linger and linger[0][0] <= now:
-            _, key = linger.popleft()
-            self._transactions.pop(key, None)
+        self._transactions.respond(key, data, status=response.status, now=time.monotonic())
 
     @staticmethod
     def _response_address(
@@ -310,9 +297,11 @@ class SipService:
     ) -> None:
         """Send a response a handler built itself (handlers returning None answer here)."""
         source = (ctx.source_ip, ctx.source_port)
-        ctx.connection.send(
-            response.to_bytes(), self._response_address(request, ctx.connection, source)
-        )
+        data = response.to_bytes()
+        ctx.connection.send(data, self._response_address(request, ctx.connection, source))
+        if request.method not in ("INVITE", "ACK"):  # kept for retransmissions (§17.2.2)
+            key = server_key(request)
+            self._transactions.respond(key, data, status=response.status, now=time.monotonic())
 
     async def _options(self, request: SipRequest, ctx: RequestContext) -> SipResponse:
         """OPTIONS to the server: 200 with what we allow (§11.2)."""
