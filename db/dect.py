@@ -59,6 +59,7 @@ class Member:
     extension_name: str | None
     handset_index: int | None
     handset_address: str | None
+    online: bool  # registered now (each handset registers on its own)
 
 
 _MODEL_COLUMNS = """m.id AS model_id, m.name AS model_name, m.vendor, m.model,
@@ -96,8 +97,10 @@ _UPDATE = "UPDATE dect_bases SET name = $2, settings = $3, secrets_enc = $4 WHER
 _DELETE = "DELETE FROM dect_bases WHERE id = $1"
 _MEMBERS = """
 SELECT p.id AS phone_id, p.extension_id, e.number AS extension_number,
-       e.name AS extension_name, p.handset_index, p.handset_address
+       e.name AS extension_name, p.handset_index, p.handset_address,
+       coalesce(s.online AND s.expires_at > now(), false) AS online
 FROM sip_phones p LEFT JOIN extensions e ON e.id = p.extension_id
+LEFT JOIN phone_status s ON s.phone_id = p.id
 WHERE p.dect_base_id = $1
 ORDER BY p.handset_index NULLS LAST, p.id
 """
@@ -213,6 +216,7 @@ async def members(conn: asyncpg.Connection[Any], base_id: str) -> list[Member]:
             extension_name=row["extension_name"],
             handset_index=row["handset_index"],
             handset_address=row["handset_address"],
+            online=row["online"],
         )
         for row in await conn.fetch(_MEMBERS, base_id)
     ]

@@ -165,4 +165,5 @@ def member_json(member: Member) -> dict[str, Any]:
         "phone": member.phone_id,
         "handset_index": member.handset_index,
         "handset_address": member.handset_address,
+        "online": member.online,
     }

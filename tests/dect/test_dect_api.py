@@ -61,6 +61,7 @@ async def test_lifecycle_members_removal_and_full_base(
     members = (await response.json())["items"]
     assert [m["extension_number"] for m in members] == ["101", "102", "103"]
     assert [m["handset_index"] for m in members] == [1, 2, 3]
+    assert [m["online"] for m in members] == [False, False, False]
     records = []
     for member in members:
         one = await client.get(

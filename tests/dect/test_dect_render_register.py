@@ -180,6 +180,8 @@ async def test_two_handsets_register_at_once_and_show_online(full: Any, tenant: 
             headers=tenant.headers,
         )
         assert len((await listed.json())["items"]) == 2
+        members = await full.get(f"/api/dect_phones/{base['_id']}/members", headers=tenant.headers)
+        assert [m["online"] for m in (await members.json())["items"]] == [True, True]
     finally:
         for phone in phones:
             await asyncio.to_thread(phone.close)
