@@ -41,6 +41,7 @@ FROM sip_phones p LEFT JOIN sip_phone_models m ON m.id = p.model_id
 """
 _ALL = _SELECT
 _BY_ID = _SELECT + " WHERE p.id = $1"
+_BY_IDS = _SELECT + " WHERE p.id = ANY($1::text[])"
 
 
 def _countries(text: str | None) -> tuple[str, ...]:
@@ -76,3 +77,10 @@ async def phone_entry(conn: asyncpg.Connection[Any], phone_id: str) -> Directory
     """One phone, or None when it was deleted (refresh after a notification)."""
     row = await conn.fetchrow(_BY_ID, phone_id)
     return None if row is None else _entry(row)
+
+
+async def phone_entries(
+    conn: asyncpg.Connection[Any], phone_ids: list[str]
+) -> list[DirectoryEntry]:
+    """Several phones at once (a burst of notifications); deleted ones are absent."""
+    return [_entry(row) for row in await conn.fetch(_BY_IDS, phone_ids)]

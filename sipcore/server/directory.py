@@ -21,6 +21,7 @@ from db import sip_directory
 from db.sip_directory import PHONES_CHANNEL, DirectoryEntry
 
 log = logging.getLogger(__name__)
+REFRESH_BATCH = 500
 
 
 class PhoneDirectory:
@@ -32,6 +33,8 @@ class PhoneDirectory:
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_revoked: Callable[[str], None] | None = None
         self.on_changed: Callable[[DirectoryEntry], None] | None = None
+        self._pending: set[str] = set()
+        self._drain: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -75,18 +78,37 @@ class PhoneDirectory:
             await self._pool.release(conn)
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.refresh(payload))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Coalesce notifications: a burst (gate locks of a building of phones) is read
+        back with one query per REFRESH_BATCH phones, not one per phone."""
+        self._pending.add(payload)
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.get_running_loop().create_task(self._drain_pending())
+            self._tasks.add(self._drain)
+            self._drain.add_done_callback(self._tasks.discard)
+
+    async def _drain_pending(self) -> None:
+        await asyncio.sleep(0)  # let the rest of this burst arrive
+        while self._pending:
+            batch = [self._pending.pop() for _ in range(min(REFRESH_BATCH, len(self._pending)))]
+            await self.refresh_many(batch)
 
     async def refresh(self, phone_id: str) -> None:
-        """Re-read one phone; revoke its bindings if it is gone or its credentials changed."""
+        await self.refresh_many([phone_id])
+
+    async def refresh_many(self, phone_ids: list[str]) -> None:
+        """Re-read phones; revoke bindings of those gone or whose credentials changed."""
         try:
             async with self._pool.acquire() as conn:
-                entry = await sip_directory.phone_entry(conn, phone_id)
+                found = await sip_directory.phone_entries(conn, phone_ids)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("phone %s: directory refresh failed: %s", phone_id, exc)
+            log.warning("directory refresh of %d phones failed: %s", len(phone_ids), exc)
+            self._pending.update(phone_ids)  # retried with the next notification
             return
+        entries = {entry.phone_id: entry for entry in found}
+        for phone_id in phone_ids:
+            self._apply(phone_id, entries.get(phone_id))
+
+    def _apply(self, phone_id: str, entry: DirectoryEntry | None) -> None:
         old = self._by_id.get(phone_id)
         if entry is None:
             self.remove(phone_id)

@@ -47,3 +47,20 @@ async def test_load_own_bindings_and_sweep_orphans(
         left = await conn.fetchval("SELECT count(*) FROM bindings")
     assert [(e["type"], e["phone_id"]) for e in events] == [("phone.expired", orphan.id)]
     assert online is False and left == 2
+
+
+async def test_phones_created_after_start_register_at_once(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    from tests.registrar.sipclient import SipClient
+    from tests.registrar.test_register_udp import wait_until
+
+    sip = await start_sip()
+    phones = [await new_phone(pool, customer_id) for _ in range(20)]  # a burst of notifications
+    await wait_until(lambda: all(sip.service.directory.by_id(p.id) for p in phones), timeout=5)
+    client = await SipClient(server=sip.address("udp")).open()
+    try:
+        ok = await client.register(phones[-1].username, phones[-1].password)
+        assert ok is not None and ok.status == 200
+    finally:
+        client.close()
