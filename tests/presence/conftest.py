@@ -1,27 +1,20 @@
-"""Fixtures of the presence tests."""
+"""Fixtures of the presence tests: an in-process SIP service with the presence service on
+the per-test database, an HTTP client on an app that uses it, and phones to watch with."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+import asyncpg
 import pytest
 
-HERE = Path(__file__).parent
-
-
-# --- an in-process SIP service with the presence service, on the per-test database ------
-
-import dataclasses  # noqa: E402
-from collections.abc import AsyncIterator, Callable  # noqa: E402
-from typing import Any  # noqa: E402
-
-import asyncpg  # noqa: E402
-
-from provisioning.app import create_app  # noqa: E402
-from provisioning.config import Settings  # noqa: E402
-from provisioning.hub import ServiceHub  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.presence.watcher import Endpoint  # noqa: E402
+from provisioning.app import create_app
+from provisioning.config import Settings
+from provisioning.hub import ServiceHub
+from tests import factories
+from tests.presence.watcher import Endpoint
 
 SECRET = bytes(range(32))
 
