@@ -65,6 +65,7 @@ ON CONFLICT (phone_id, contact) DO UPDATE SET
 _DELETE = """
 DELETE FROM bindings b USING unnest($1::text[], $2::text[]) AS k(phone_id, contact)
 WHERE b.phone_id = k.phone_id AND b.contact = k.contact
+  AND ($3::text IS NULL OR b.node IS NOT DISTINCT FROM $3::text)
 """
 _DELETE_PHONE = "DELETE FROM bindings WHERE phone_id = $1"
 _DELETE_EXPIRED = """
@@ -122,11 +123,14 @@ async def upsert_bindings(conn: asyncpg.Connection[Any], items: Sequence[StoredB
     await conn.execute(_UPSERT, *columns)
 
 
-async def delete_bindings(conn: asyncpg.Connection[Any], keys: Sequence[tuple[str, str]]) -> None:
-    """Delete bindings by (phone_id, contact)."""
+async def delete_bindings(
+    conn: asyncpg.Connection[Any], keys: Sequence[tuple[str, str]], *, node: str | None = None
+) -> None:
+    """Delete bindings by (phone_id, contact); with `node`, only rows that node holds (an
+    expiry must not remove the binding the phone has since made through another node)."""
     if not keys:
         return
-    await conn.execute(_DELETE, [key[0] for key in keys], [key[1] for key in keys])
+    await conn.execute(_DELETE, [key[0] for key in keys], [key[1] for key in keys], node)
 
 
 async def delete_phone_bindings(conn: asyncpg.Connection[Any], phone_id: str) -> int:

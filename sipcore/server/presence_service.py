@@ -69,7 +69,7 @@ from sipcore.server.context import AuthOutcome, BindingListener, Handler, Reques
 
 log = logging.getLogger(__name__)
 
-NOTIFY_TIMEOUT = 32.0  # RFC 3261 timer F (64*T1): no answer by then ends the subscription
+NOTIFY_TIMEOUT = None  # the SIP service's Timer F (64*T1, RFC 3261 §17.1.2.2): then it ends
 SWEEP_INTERVAL = 0.25
 PUBLISH_EVENTS = ("presence", "dialog")
 _NOTIFY_COUNTERS: dict[tuple[str, str], Any] = {}  # pre-bound metric children
@@ -84,7 +84,7 @@ class SipPort(Protocol):
     async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome: ...
 
     async def send_request(
-        self, request: SipRequest, *, binding_or_target: Any, timeout: float
+        self, request: SipRequest, *, binding_or_target: Any, timeout: float | None
     ) -> SipResponse | None: ...
 
     def add_binding_listener(self, callback: BindingListener) -> None: ...

@@ -459,7 +459,7 @@ class RegisterHandler:
             statuses.append(self._status(phone_id, remaining, None, None))
         metrics.BINDINGS_EXPIRED.inc(len(expired))
         job = WriteJob(
-            removals=tuple((item.phone_id, item.contact) for item in expired),
+            expirations=tuple((item.phone_id, item.contact) for item in expired),
             statuses=tuple(statuses),
             events=tuple(events),
         )

@@ -39,17 +39,21 @@ class WriteJob:
     """The changes of one request: applied after every job submitted before it."""
 
     upserts: tuple[StoredBinding, ...] = ()
-    removals: tuple[tuple[str, str], ...] = ()  # (phone_id, contact)
+    removals: tuple[tuple[str, str], ...] = ()  # (phone_id, contact), asked for by the phone
+    expirations: tuple[tuple[str, str], ...] = ()  # removed by this node: its rows only
     drop_phones: tuple[str, ...] = ()  # every binding of these phones
     statuses: tuple[StatusWrite, ...] = ()
     events: tuple[EventWrite, ...] = ()
+
+
+_EXPIRED = "expired"  # fold marker: delete only if this node still holds the row
 
 
 @dataclass(slots=True)
 class _Folded:
     """A batch reduced to its final state (later jobs win)."""
 
-    bindings: dict[tuple[str, str], StoredBinding | None] = field(default_factory=dict)
+    bindings: dict[tuple[str, str], StoredBinding | str | None] = field(default_factory=dict)
     drop_phones: list[str] = field(default_factory=list)
     statuses: dict[str, StatusWrite] = field(default_factory=dict)
     events: list[EventWrite] = field(default_factory=list)
@@ -61,6 +65,8 @@ class _Folded:
                 del self.bindings[key]
         for key in job.removals:
             self.bindings[key] = None
+        for key in job.expirations:
+            self.bindings[key] = _EXPIRED
         for item in job.upserts:
             self.bindings[(item.phone_id, item.contact)] = item
         for status in job.statuses:
@@ -71,8 +77,11 @@ class _Folded:
 class WriteBehind:
     """Group-commit queue in front of PostgreSQL."""
 
-    def __init__(self, pool: asyncpg.Pool[Any], *, limit: int, max_batch: int = 1000) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool[Any], *, limit: int, max_batch: int = 1000, node: str = ""
+    ) -> None:
         self._pool = pool
+        self._node = node
         self._limit = limit
         self._max_batch = max_batch
         self._queue: deque[tuple[WriteJob, asyncio.Future[None]]] = deque()
@@ -145,12 +154,14 @@ class WriteBehind:
                 future.set_result(None)
 
     async def _write(self, folded: _Folded) -> None:
-        upserts = [item for item in folded.bindings.values() if item is not None]
+        upserts = [item for item in folded.bindings.values() if isinstance(item, StoredBinding)]
         removals = [key for key, item in folded.bindings.items() if item is None]
+        expired = [key for key, item in folded.bindings.items() if item == _EXPIRED]
         async with self._pool.acquire() as conn, conn.transaction():
             for phone_id in folded.drop_phones:
                 await binding_queries.delete_phone_bindings(conn, phone_id)
             await binding_queries.delete_bindings(conn, removals)
+            await binding_queries.delete_bindings(conn, expired, node=self._node or None)
             await binding_queries.upsert_bindings(conn, upserts)
             await status_queries.upsert_statuses(conn, list(folded.statuses.values()))
             await status_queries.append_events(conn, folded.events)
