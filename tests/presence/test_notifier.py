@@ -119,3 +119,22 @@ async def test_unauthenticated_subscribe_is_challenged(start_server: Any) -> Non
     response, _ = await watcher.subscribe("101")
     assert response.status in (401, 403)
     assert server.presence.subs == {}
+
+
+async def test_unanswered_notify_ends_subscription_after_timer_f(start_server: Any) -> None:
+    server = await start_server()  # T1 = 0.1 s here, so Timer F = 6.4 s
+    watcher = await server.phone("102")
+    token = await manager_token(server)
+    await watcher.subscribe("101")
+    await watcher.next_notify()
+    watcher.notify_status = 0
+    await push(server, token, "101", state="early", callId="c1")
+    first = await watcher.next_notify()
+    assert first.dialog_states == ["early"]
+    assert server.presence.subs
+    deadline = asyncio.get_running_loop().time() + 9
+    while server.presence.subs and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+    assert server.presence.subs == {}
+    async with server.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM presence_subscriptions") == 0

@@ -151,6 +151,8 @@ class Endpoint:
 
     def _answer(self, msg: Msg, addr: Any) -> None:
         status = self.notify_status if msg.method == "NOTIFY" else 200
+        if status == 0:  # a phone pulled from the wall: no answer at all
+            return
         to = msg.h("to") or ""
         lines = [f"SIP/2.0 {status} {'OK' if status == 200 else 'Nope'}"]
         lines += [f"Via: {v}" for v in msg.headers.get("via", [])]
