@@ -566,9 +566,15 @@ class PresenceService:
         return watched
 
     def _add(self, live: LiveSub, watched: Watched) -> None:
+        # The entry may have been dropped (its last other subscription ended) or replaced
+        # while this SUBSCRIBE awaited the database: join the one that is current.
+        current = self.watched.setdefault(live.sub.extension_id, watched)
+        if current is not watched and is_newer(current.state.seq, watched.state.seq):
+            current.state = watched.state
+            current.bodies.clear()
         self.subs[live.sub.id] = live
         self.by_dialog[(live.sub.dialog.call_id, live.sub.dialog.local_tag)] = live.sub.id
-        watched.subs.add(live.sub.id)
+        current.subs.add(live.sub.id)
         metrics.SUBSCRIPTIONS.labels(live.sub.package).inc()
 
     async def on_subscribe(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:

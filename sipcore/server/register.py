@@ -115,6 +115,10 @@ def _local_ip(contact: str, request: SipRequest) -> str | None:
     bracketed = host.startswith("[")
     host = host[1:].partition("]")[0] if bracketed else (host.rpartition(":")[0] or host)
     for candidate in (host, request.top_via().host):
+        if candidate.count(".") == 3 and candidate.replace(".", "").isdigit():
+            parts = candidate.split(".")
+            if all(len(part) <= 3 and int(part) < 256 for part in parts):
+                return candidate  # dotted IPv4, the common case, without ipaddress
         try:
             return str(ipaddress.ip_address(candidate))
         except ValueError:
