@@ -14,6 +14,7 @@ HARNESS=${HARNESS:-/work/shared/bench/harness}
 OUT=${OUT:-/tmp/sipfleet-bench/registrar}
 COUNT=${COUNT:-10000}
 RATES=${RATES:-"2000 3000 4000 4500 5000 6000"}
+MIN_STEP=${MIN_STEP:-20000}
 PORT=${PORT:-5090}
 HTTP=${HTTP:-8090}
 REALM=bench.test
@@ -38,10 +39,13 @@ export SIPFLEET_KEEPALIVE_INTERVAL=0
 # SIPp answers only the first challenge and knows MD5 only
 export SIPFLEET_DIGEST_ALGORITHMS=MD5
 cd "$ROOT"
-$PY -m provisioning serve >"$OUT/sipfleet.log" 2>&1 &
-SF=$!
+start_sipfleet() {
+  $PY -m provisioning serve >>"$OUT/sipfleet.log" 2>&1 &
+  SF=$!
+  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$HTTP/healthz" >/dev/null && break; sleep 0.2; done
+}
+start_sipfleet
 trap 'kill $SF 2>/dev/null; wait $SF 2>/dev/null; $PY "$HERE/pg.py" "$PGDIR" stop >/dev/null 2>&1' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP/healthz" >/dev/null && break; sleep 0.2; done
 
 pg_ticks() { local t=0 p; for p in $(ps -u pgserver -o pid= 2>/dev/null); do
   [ -r /proc/$p/stat ] && t=$(( t + $(awk '{print $14+$15}' /proc/$p/stat) )); done; echo $t; }
@@ -63,7 +67,14 @@ asyncio.run(main())
 PY
 )" | tee -a "$LOG"
 for R in $RATES; do
-  N=$(( R * 15 > 20000 ? R * 15 : 20000 ))
+  N=$(( R * 15 > MIN_STEP ? R * 15 : MIN_STEP ))
   step "$R" "$N" "rate_$R"
 done
 echo "rss after the run $(rss) kB" | tee -a "$LOG"
+# durability: kill -9, restart, count the bindings the new process holds in memory
+before=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^sipfleet_bindings\{transport="udp"\}/{print $2}')
+kill -9 $SF; wait $SF 2>/dev/null || true
+start_sipfleet
+sleep 2
+after=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^sipfleet_bindings\{transport="udp"\}/{print $2}')
+echo "durability: bindings in memory before kill -9: $before; after restart: $after" | tee -a "$LOG"
