@@ -283,3 +283,18 @@ async def test_credentials_reset_drops_bindings(
         assert again is not None and again.status == 401
     finally:
         client.close()
+
+
+async def test_required_extension_refused_with_420(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip()
+    client = await SipClient(server=sip.address("udp")).open()
+    try:
+        client.send(client.register_bytes(phone.username, extra="Require: path, gruu"))
+        refused = await client.receive()
+        assert refused is not None and refused.status == 420
+        assert refused.headers.get("Unsupported") == "path, gruu"
+    finally:
+        client.close()
