@@ -56,7 +56,9 @@ async def seed(uri: str, watchers: int, csv_path: Path) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", "--watchers", type=int, default=1000)
     parser.add_argument("--mode", default="both", choices=("fanout", "sustained", "both"))
     parser.add_argument("--rounds", type=int, default=5)
