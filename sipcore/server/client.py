@@ -131,7 +131,8 @@ class ClientTransactions:
         else:
             transport, host, port = where.transport, where.host, where.port
         if transport == "udp":
-            sock = self.service.listeners.udp_socket() if self.service.listeners else None
+            listeners = self.service.listeners
+            sock = listeners.udp_socket(host) if listeners else None
             if sock is None:
                 raise NoRoute("no UDP listener")
             from sipcore.server.transport import UdpPeer

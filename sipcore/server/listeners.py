@@ -41,7 +41,12 @@ class BoundListeners:
                 out.append((transport, host, port))
         return out
 
-    def udp_socket(self) -> UdpSocket | None:
+    def udp_socket(self, target_host: str = "") -> UdpSocket | None:
+        """A UDP listener of the target's address family (the first one otherwise)."""
+        v6 = ":" in target_host
+        for item in self.udp:
+            if (":" in item.local[0]) == v6:
+                return item
         return self.udp[0] if self.udp else None
 
     async def close(self) -> None:

@@ -73,6 +73,7 @@ NOTIFY_TIMEOUT = None  # the SIP service's Timer F (64*T1, RFC 3261 §17.1.2.2):
 SWEEP_INTERVAL = 0.25
 PUBLISH_EVENTS = ("presence", "dialog")
 _NOTIFY_COUNTERS: dict[tuple[str, str], Any] = {}  # pre-bound metric children
+MAX_SUBSCRIPTIONS_PER_PHONE = 1000  # a console with expansion modules stays far below
 _VIA_PLACEHOLDER = new_via("UDP", "0.0.0.0", 0, branch="z9hG4bKplaceholder")
 
 
@@ -219,6 +220,7 @@ class PresenceService:
         self._sweeper: asyncio.Task[None] | None = None
         self._last_pub_sweep = 0.0
         self._binding_lock = asyncio.Lock()
+        self._per_phone: dict[str | None, int] = {}
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -477,6 +479,11 @@ class PresenceService:
         if self.subs.pop(live.sub.id, None) is None:
             return
         metrics.SUBSCRIPTIONS.labels(live.sub.package).dec()
+        left = self._per_phone.get(live.phone_id, 1) - 1
+        if left > 0:
+            self._per_phone[live.phone_id] = left
+        else:
+            self._per_phone.pop(live.phone_id, None)
         if live.wake is not None:
             live.wake.cancel()
         self.by_dialog.pop((live.sub.dialog.call_id, live.sub.dialog.local_tag), None)
@@ -575,6 +582,7 @@ class PresenceService:
         self.subs[live.sub.id] = live
         self.by_dialog[(live.sub.dialog.call_id, live.sub.dialog.local_tag)] = live.sub.id
         current.subs.add(live.sub.id)
+        self._per_phone[live.phone_id] = self._per_phone.get(live.phone_id, 0) + 1
         metrics.SUBSCRIPTIONS.labels(live.sub.package).inc()
 
     async def on_subscribe(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:
@@ -612,6 +620,8 @@ class PresenceService:
         contacts = request.contacts()
         if not contacts.contacts:
             return make_response(request, 400, "Missing Contact")
+        if self._per_phone.get(phone.phone_id, 0) >= MAX_SUBSCRIPTIONS_PER_PHONE:
+            raise SubscriptionError(403, "Too Many Subscriptions")
         user = request.request_uri().user or getattr(request.to().uri, "user", None)
         ext = await self._target(user, phone.customer_id, phone)
         if ext is None:
