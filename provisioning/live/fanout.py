@@ -84,9 +84,11 @@ class EventFanout:
         heartbeat_seconds: float = 15.0,
         queue_limit: int = 1000,
         poll_seconds: float = POLL_SECONDS,
+        revalidate_seconds: float = 60.0,
     ) -> None:
         self.pool = pool
         self.heartbeat_seconds = heartbeat_seconds
+        self.revalidate_seconds = revalidate_seconds
         self.queue_limit = queue_limit
         self.poll_seconds = poll_seconds
         self._subscribers: set[Subscriber] = set()

@@ -10,6 +10,8 @@ backlog, and drops live events the backlog already sent. An event that commits l
 client's last id, and so its resumption point, never moves backwards.
 
 A comment line every `heartbeat_seconds` keeps proxies from closing an idle stream.
+Every `revalidate_seconds` the stream resolves its token again, so revoking a token (or
+a session cookie expiring) ends the streams it opened.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from aiohttp import web
 from db import events as event_queries
 from db.events import Event
 from provisioning import appkeys
-from provisioning.app import authenticate
-from provisioning.auth import Level
+from provisioning.app import SESSION_RESOLVER, authenticate
+from provisioning.auth import Level, bearer_token, principal_for_token
 from provisioning.errors import ApiError
 from provisioning.live.fanout import EventFanout, Subscriber
 
@@ -117,10 +119,37 @@ async def _next_event(subscriber: Subscriber, timeout: float) -> Event | None:
     return None
 
 
-async def _pump(writer: _Writer, subscriber: Subscriber, skip: set[int], heartbeat: float) -> None:
-    """Live events until the subscriber is dropped or the client goes away."""
+async def _still_signed_in(request: web.Request) -> bool:
+    """Whether the stream's token (or session cookie) still resolves to a principal."""
+    token = bearer_token(request.headers)
+    if token is None:
+        resolver = request.app.get(SESSION_RESOLVER)
+        token = resolver(request) if resolver is not None else None
+    if token is None:
+        return False
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            await principal_for_token(conn, token)
+    except ApiError:
+        return False
+    return True
+
+
+async def _pump(
+    request: web.Request, writer: _Writer, subscriber: Subscriber, skip: set[int]
+) -> None:
+    """Live events until the subscriber is dropped, the client goes away, or the token
+    is revoked (checked every `revalidate_seconds`, so a revoked token or an expired
+    session stops streaming within that time)."""
+    fanout = await fanout_of(request.app)
+    loop = asyncio.get_running_loop()
+    check_at = loop.time() + fanout.revalidate_seconds
     while subscriber.dropped is None:
-        event = await _next_event(subscriber, heartbeat)
+        event = await _next_event(subscriber, fanout.heartbeat_seconds)
+        if loop.time() >= check_at:
+            if not await _still_signed_in(request):
+                return
+            check_at = loop.time() + fanout.revalidate_seconds
         if event is None:
             if subscriber.dropped is None:
                 await writer.response.write(b": heartbeat\n\n")
@@ -158,7 +187,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         if after_id is not None:
             skip = await _send_backlog(request, writer, after_id, principal.scope)
         writer.last_sent = max(writer.last_sent, after_id or 0)
-        await _pump(writer, subscriber, skip, fanout.heartbeat_seconds)
+        await _pump(request, writer, subscriber, skip)
     except (ConnectionError, RuntimeError):
         pass  # the client went away, or the server aborted a slow one
     finally:

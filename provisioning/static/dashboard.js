@@ -104,6 +104,8 @@
     state.customers.clear();
     for (const item of summary.items) state.customers.set(item.customer, item);
     fillCustomerFilter();
+    const own = session.customer && state.customers.get(session.customer);
+    if (own) $("who").textContent = `${session.level} · ${own.name}`;
     state.eventsDirty = true;
     state.events = latest.items.slice().reverse();
     state.lastEventId = latest.lastEventId;
@@ -176,8 +178,10 @@
       const details = event.details || {};
       if (ONLINE_TYPES.has(event.type)) {
         phone.state = "online"; status.online = true; status.unreachable = false;
-        if (typeof details.expires === "number") {
+        if (typeof details.expires === "number") { // seconds granted
           status.expiresAt = new Date(Date.parse(event.time) + details.expires * 1000).toISOString();
+        } else if (typeof details.expires === "string") { // the registrar's ISO time
+          status.expiresAt = details.expires;
         }
         if (details.userAgent) status.userAgent = details.userAgent;
       } else if (OFFLINE_TYPES.has(event.type)) {
@@ -405,9 +409,7 @@
       type.className = "type";
       type.dataset.kind = event.type;
       type.textContent = event.type;
-      const phone = event.phone && state.phones.get(event.phone);
-      const who = phone ? ` ${phone.extension || phone.macAddress || phone._id} · ${phone.customerName}` : "";
-      text.append(type, who);
+      text.append(type, describe(event));
       li.append(time, text);
       return li;
     });
@@ -422,6 +424,23 @@
     render();
     return state.stats.lastRenderMs;
   };
+
+  // The event's subject in a few words: which phone (or extension) and where.
+  function describe(event) {
+    const details = event.details || {};
+    const phone = event.phone && state.phones.get(event.phone);
+    const customer = state.customers.get(event.customer);
+    let text = "";
+    if (phone) text = ` ${phone.extension || phone.macAddress || phone._id} · ${phone.customerName}`;
+    else if (details.extension) text = ` ext. ${details.extension}` + (customer ? ` · ${customer.name}` : "");
+    else if (details.macAddress) text = ` ${details.macAddress}`;
+    if (event.type === "presence.changed" && typeof details.online === "boolean") {
+      text += details.online ? " (online)" : " (offline)";
+    }
+    const where = details.source || details.address;
+    if (typeof where === "string" && where) text += ` from ${where}`;
+    return text;
+  }
 
   // --- wiring --------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ async def tenants(pool: asyncpg.Pool[Any]) -> Tenants:
 
 
 async def start_fanout(pool: asyncpg.Pool[Any], **options: Any) -> EventFanout:
-    fanout = EventFanout(pool, **{"heartbeat_seconds": 0.4, **options})
+    fanout = EventFanout(pool, **{"heartbeat_seconds": 0.4, "revalidate_seconds": 0.5, **options})
     await fanout.start()
     return fanout
 

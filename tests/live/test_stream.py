@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import asyncpg
+import pytest
 
 from db.events import append_event
 from provisioning.live.fanout import EventFanout
@@ -182,3 +183,17 @@ async def test_a_stalled_client_is_dropped_without_slowing_others(
         assert with_eof
     finally:
         stalled.close()
+
+
+async def test_revoking_the_token_ends_its_open_stream(
+    live: Any, pool: Any, tenants: Tenants
+) -> None:
+    reader = await open_stream(live, tenants.token_a)
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM api_tokens WHERE customer_id = $1", tenants.a)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(EOFError):
+        for _ in range(20):
+            await reader.message(timeout=3)
+    assert loop.time() - started < 3  # checked every 0.5 s in these tests
