@@ -198,4 +198,4 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/api/events", event_stream)
+    app.router.add_get("/api/events", event_stream, allow_head=False)

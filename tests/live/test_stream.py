@@ -197,3 +197,41 @@ async def test_revoking_the_token_ends_its_open_stream(
         for _ in range(20):
             await reader.message(timeout=3)
     assert loop.time() - started < 3  # checked every 0.5 s in these tests
+
+
+async def test_an_event_committed_late_is_still_delivered(
+    live: Any, pool: Any, tenants: Tenants
+) -> None:
+    """Ids come from a sequence: id N may commit after N+1. The stream still sends N,
+    without an `id:` line, so the client's resumption point does not move back."""
+    reader = await open_stream(live, tenants.admin)
+    async with pool.acquire() as slow_conn:
+        transaction = slow_conn.transaction()
+        await transaction.start()
+        early = await append_event(
+            slow_conn, "phone.config_fetched", phone_id=tenants.phone_a.id, customer_id=tenants.a
+        )
+        later = await append(pool, "phone.registered", tenants.phone_a)
+        first = await reader.event()
+        assert first.id == str(later) and int(early.id) < later
+        await transaction.commit()
+    late = await reader.event()
+    assert late.id is None and late.event == "phone.config_fetched"
+    assert late.json["id"] == early.id
+    await reader.no_event(0.5)
+
+
+async def test_streams_survive_losing_the_listen_connection(
+    live: Any, pool: Any, tenants: Tenants
+) -> None:
+    reader = await open_stream(live, tenants.admin)
+    async with pool.acquire() as conn:
+        killed = await conn.fetchval(
+            """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+               WHERE datname = current_database() AND pid <> pg_backend_pid()
+                 AND query LIKE 'LISTEN%'"""
+        )
+    assert killed == 1
+    event_id = await append(pool, "phone.registered", tenants.phone_a)
+    message = await reader.event(timeout=8)  # caught up after reconnecting (or by polling)
+    assert message.id == str(event_id)
