@@ -11,7 +11,8 @@ the next fetch catches up, and a periodic wake covers a silent connection).
 Ids come from a sequence, so a transaction that took id 10 may commit after the one that
 took 11. The fetcher remembers such holes for `HOLE_SECONDS` and looks for them again,
 so a late commit is still delivered (a rolled-back insert leaves a hole forever; it is
-forgotten when its time is up).
+forgotten when its time is up, or once it lies `HOLE_SPAN` ids back, which bounds what
+each fetch re-reads under a high event rate).
 
 Each stream is a `Subscriber` with a bounded queue. Delivery never waits: when a queue
 is full the subscriber is dropped and its connection aborted, so a stalled client costs
@@ -39,6 +40,7 @@ from sipcore import metrics
 log = logging.getLogger(__name__)
 
 HOLE_SECONDS = 10.0
+HOLE_SPAN = 2000  # holes further back than this many ids are given up (bounds re-reads)
 FETCH_BATCH = 500
 POLL_SECONDS = 5.0
 RECONNECT_SECONDS = 1.0
@@ -54,9 +56,19 @@ class Subscriber:
     dropped: str | None = None  # why the server closed it: "slow" or "shutdown"
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
+    scope: frozenset[str] | None = None  # the principal's customers as a set; None: all
+
+    def __post_init__(self) -> None:
+        ids = self.principal.customer_ids
+        self.scope = None if ids is None else frozenset(ids)
+
+    def sees(self, customer_id: str | None) -> bool:
+        """`Principal.sees`, in constant time for resellers with many customers."""
+        return self.scope is None or (customer_id is not None and customer_id in self.scope)
+
     def offer(self, event: Event) -> bool:
         """Queue the event if the principal sees it; False when the queue is full."""
-        if self.dropped is not None or not self.principal.sees(event.customer_id):
+        if self.dropped is not None or not self.sees(event.customer_id):
             return True
         try:
             self.queue.put_nowait(event)
@@ -212,7 +224,10 @@ class EventFanout:
     async def _fetch_new(self) -> None:
         """Publish everything committed since the last fetch, holes included."""
         now = time.monotonic()
-        self._holes = {i: t for i, t in self._holes.items() if now - t < HOLE_SECONDS}
+        oldest = self._last_id - HOLE_SPAN
+        self._holes = {
+            i: t for i, t in self._holes.items() if now - t < HOLE_SECONDS and i > oldest
+        }
         start = min(self._holes) - 1 if self._holes else self._last_id
         async with self.pool.acquire() as conn:
             while True:

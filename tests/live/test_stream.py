@@ -12,7 +12,8 @@ import pytest
 from db.events import append_event
 from provisioning.live.fanout import EventFanout
 from sipcore import metrics
-from tests.conftest import bearer
+from tests import factories
+from tests.conftest import bearer, insert_token
 from tests.live.conftest import Tenants
 from tests.live.sse import SseReader
 
@@ -235,3 +236,17 @@ async def test_streams_survive_losing_the_listen_connection(
     event_id = await append(pool, "phone.registered", tenants.phone_a)
     message = await reader.event(timeout=8)  # caught up after reconnecting (or by polling)
     assert message.id == str(event_id)
+
+
+async def test_a_reseller_sees_its_customers_only(live: Any, pool: Any, tenants: Tenants) -> None:
+    async with pool.acquire() as conn:
+        reseller = await factories.reseller(conn)
+        await conn.execute(
+            "UPDATE customers SET reseller_id = $1 WHERE id = $2", reseller, tenants.b
+        )
+        token = await insert_token(conn, "RESELLER", reseller_id=reseller)
+    reader = await open_stream(live, token)
+    await append(pool, "phone.registered", tenants.phone_a)
+    mine = await append(pool, "phone.registered", tenants.phone_b)
+    assert (await reader.event()).id == str(mine)
+    await reader.no_event(0.3)
