@@ -532,17 +532,22 @@ class PresenceService:
     async def _resume(self) -> None:
         async with self.pool.acquire() as conn:
             stored = await sdb.node_subscriptions(conn, self.config.node)
+        lives: list[LiveSub] = []
         for row in stored:
             try:
-                live = presence_store.live_from_row(row, self.config.notify_min_interval)
+                lives.append(presence_store.live_from_row(row, self.config.notify_min_interval))
             except (KeyError, TypeError, ValueError, IndexError) as exc:
                 log.warning("stored subscription %s unusable: %s", row.id, exc)
                 await self._delete_rows([row.id])
-                continue
+        # The jumped CSeq/version become the new checkpoint before any NOTIFY goes out, so
+        # a second crash cannot resume from the same numbers again.
+        await self._checkpoint(lives)
+        for live in lives:
+            sub = live.sub
+            number = sub.entity.split(":", 1)[-1].split("@", 1)[0]
             watched = await self._watch(
-                pdb.ExtensionRef(id=row.extension_id, customer_id=row.customer_id,
-                                 number=live.sub.entity.split(":", 1)[-1].split("@", 1)[0],
-                                 name="")
+                pdb.ExtensionRef(id=sub.extension_id, customer_id=sub.customer_id,
+                                 number=number, name="")
             )  # fmt: skip
             self._add(live, watched)
             live.pacer, decision = coalesce.changed(live.pacer, time.time())

@@ -94,6 +94,15 @@ async def test_cross_node_and_restart(tmp_path: Path, database_url: str) -> None
         ended = await watcher.next_notify(timeout=1.0, event="dialog")
         assert ended.dialog_states == ["terminated"]
         assert ended.cseq > dialog.cseq and (ended.version or 0) > (dialog.version or 0)
+
+        # a crash (kill -9: no checkpoint at stop) resumes too, CSeq still going up
+        node_a.process.kill()
+        await asyncio.to_thread(node_a.process.wait)
+        await post(node_b, data["token"], state="early", callId="x2")  # while A is down
+        node_a = await start(tmp_path, "a", database_url, sip_port=sip_a, http_port=http_a)
+        after_crash = await watcher.next_notify(timeout=5.0, event="dialog")
+        assert after_crash.cseq > ended.cseq
+        assert after_crash.dialog_states == ["early"]  # the state it missed while down
     finally:
         for endpoint in endpoints:
             endpoint.close()
