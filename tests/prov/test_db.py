@@ -119,3 +119,36 @@ async def test_templates_crud(pool: asyncpg.Pool[Any]) -> None:
         assert [t.filename for t in await template_db.list_templates(conn)] == ["a.cfg"]
         assert await template_db.delete_template(conn, "a.cfg")
         assert not await template_db.delete_template(conn, "a.cfg")
+
+
+async def test_config_loaded_alone_is_not_announced_to_the_sip_directory(
+    pool: asyncpg.Pool[Any], database_url: str
+) -> None:
+    import asyncio
+
+    heard: list[str] = []
+
+    def on_notify(*args: Any) -> None:
+        heard.append(args[-1])
+
+    listener = await asyncpg.connect(database_url)
+    try:
+        await listener.add_listener("sipfleet_phones", on_notify)
+        async with pool.acquire() as conn:
+            cust = await factories.customer(conn)
+            phone = await factories.phone(conn, cust, model="snom-d785", mac_address="000413922D24")
+            await asyncio.sleep(0.2)
+            heard.clear()  # the insert was announced
+            await conn.execute(
+                "UPDATE sip_phones SET config_loaded = now() WHERE id = $1", phone.id
+            )
+            await conn.execute("UPDATE sip_phones SET notes = 'x' WHERE id = $1", phone.id)
+        for _ in range(50):
+            if heard:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        await listener.remove_listener("sipfleet_phones", on_notify)
+    finally:
+        await listener.close()
+    assert heard == [phone.id]  # the notes change only
