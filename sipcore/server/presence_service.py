@@ -338,8 +338,8 @@ class PresenceService:
     async def _reload(self, extension_id: str) -> None:
         async with self.pool.acquire() as conn:
             stored = await pdb.load_state(conn, extension_id)
-        if stored is not None:
-            self._apply_state(state_from_json(extension_id, stored.seq, stored.state))
+            if stored is not None:  # before the release, which waits for the pool's reset
+                self._apply_state(state_from_json(extension_id, stored.seq, stored.state))
 
     def _apply_state(self, new: ExtensionState) -> None:
         watched = self.watched.get(new.extension_id)
