@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from db.provisioning import ProvisionedPhone, ResolvedKey
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox, reveal_password
+from provisioning.dect.context import dect_for
 from provisioning.vendors.context import (
     AUDIO_CODECS,
     VIDEO_CODECS,
@@ -299,4 +300,5 @@ def build_context(
         provisioning_url=base,
         serial=phone.serial,
         line_keys=phone.line_keys,
+        dect=dect_for(phone, box),
     )

@@ -262,3 +262,33 @@ async def test_a_change_is_served_at_once_despite_the_render_cache(
     changed = await (await prov.get("/prov/0015654aa937.cfg", headers=headers)).text()
     assert "linekey.2.value = 199" in changed.splitlines()
     assert "linekey.2.value = 102" not in changed.splitlines()
+
+
+async def test_dect_base_renders_one_account_per_handset(
+    prov: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    from tests import factories
+
+    async with pool.acquire() as conn:
+        cust = await factories.customer(conn)
+        handsets = []
+        for index, number in ((1, "201"), (2, "202")):
+            ext = await factories.extension(conn, cust, number, f"Handset {number}")
+            handsets.append(
+                await factories.phone(
+                    conn,
+                    cust,
+                    extension_id=ext,
+                    model="yealink-w60b",
+                    mac_address="805EC0AABBCC",
+                    handset_index=index,
+                )
+            )
+    response = await prov.get(
+        "/prov/805ec0aabbcc.cfg",
+        headers={"User-Agent": "Yealink W60B 77.83.0.85 80:5e:c0:aa:bb:cc"},
+    )
+    assert response.status == 200, await response.text()
+    body = await response.text()
+    for phone in handsets:
+        assert phone.username in body and phone.password in body
