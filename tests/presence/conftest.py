@@ -25,21 +25,24 @@ class Server:
     presence: Any
     pool: asyncpg.Pool[Any]
     address: tuple[str, int]
+    tcp: tuple[str, int] = ("127.0.0.1", 0)
     http: Any = None  # aiohttp test client on the app with this presence service
     customer: str = ""
     extensions: dict[str, str] = dataclasses.field(default_factory=dict)
     endpoints: list[Endpoint] = dataclasses.field(default_factory=list)
 
     async def phone(self, number: str | None, *, local_ip: str = "127.0.0.1",
-                    user_agent: str = "PresenceTest/1.0", customer: str | None = None) -> Endpoint:  # fmt: skip
+                    user_agent: str = "PresenceTest/1.0", customer: str | None = None,
+                    transport: str = "udp") -> Endpoint:  # fmt: skip
         async with self.pool.acquire() as conn:
             phone = await factories.phone(
                 conn, customer or self.customer,
                 extension_id=self.extensions.get(number) if number else None,
             )  # fmt: skip
         await self.sip.directory.refresh(phone.id)  # do not wait for its pg_notify
-        endpoint = await Endpoint(phone.username, phone.password, self.address,
-                                  local_ip=local_ip, user_agent=user_agent).open()  # fmt: skip
+        server = self.tcp if transport == "tcp" else self.address
+        endpoint = await Endpoint(phone.username, phone.password, server, local_ip=local_ip,
+                                  user_agent=user_agent, transport=transport).open()  # fmt: skip
         self.endpoints.append(endpoint)
         return endpoint
 
@@ -52,7 +55,10 @@ def sip_test_config(**overrides: Any) -> Any:
                         sip_listen="udp:127.0.0.1:0")  # fmt: skip
     config = sip_config(settings, secret_key=SECRET, node_id="presence-test")
     values: dict[str, Any] = {
-        "listeners": (ListenerSpec(transport="udp", host="127.0.0.1", port=0),),
+        "listeners": (
+            ListenerSpec(transport="udp", host="127.0.0.1", port=0),
+            ListenerSpec(transport="tcp", host="127.0.0.1", port=0),
+        ),
         "expires_spread_percent": 0,
         "keepalive_interval": 0,
         "sweep_interval": 0.2,
@@ -85,7 +91,8 @@ async def start_server(
         )  # fmt: skip
         await presence.start()
         address = next((h, p) for kind, h, p in sip.addresses() if kind == "udp")
-        server = Server(sip=sip, presence=presence, pool=pool, address=address)
+        tcp = next((h, p) for kind, h, p in sip.addresses() if kind == "tcp")
+        server = Server(sip=sip, presence=presence, pool=pool, address=address, tcp=tcp)
         started.append(server)
         app = create_app(settings=settings, pool=pool, secret_box=secret_box,
                          hub=ServiceHub(sip=sip, presence=presence))  # fmt: skip

@@ -138,3 +138,15 @@ async def test_unanswered_notify_ends_subscription_after_timer_f(start_server: A
     assert server.presence.subs == {}
     async with server.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM presence_subscriptions") == 0
+
+
+async def test_tcp_watcher_gets_notifies_over_its_connection(start_server: Any) -> None:
+    server = await start_server()
+    watcher = await server.phone("102", transport="tcp")
+    token = await manager_token(server)
+    response, _ = await watcher.subscribe("101")
+    assert response.status == 200
+    first = await watcher.next_notify()
+    assert first.h("via").startswith("SIP/2.0/TCP")
+    await push(server, token, "101", state="confirmed", callId="t1")
+    assert (await watcher.next_notify()).dialog_states == ["confirmed"]

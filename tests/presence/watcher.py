@@ -117,19 +117,47 @@ class Endpoint:
     notifies: asyncio.Queue[Msg] = field(default_factory=asyncio.Queue)
     _waiting: dict[str, asyncio.Future[Msg]] = field(default_factory=dict)
     _transport: Any = None
+    transport: str = "udp"  # or "tcp": one connection to the server, framed by length
+    _reader: Any = None
     port: int = 0
     subs: list[Subscription] = field(default_factory=list)
     _seen: set[tuple[str | None, str | None]] = field(default_factory=set)
 
     async def open(self) -> Endpoint:
         loop = asyncio.get_running_loop()
+        if self.transport == "tcp":
+            reader, writer = await asyncio.open_connection(
+                *self.server, local_addr=(self.local_ip, 0)
+            )
+            self._transport = writer
+            self.port = writer.get_extra_info("sockname")[1]
+            self._reader = asyncio.ensure_future(self._read_stream(reader))
+            return self
         self._transport, _ = await loop.create_datagram_endpoint(
             lambda: _Proto(self), local_addr=(self.local_ip, 0)
         )
         self.port = self._transport.get_extra_info("sockname")[1]
         return self
 
+    async def _read_stream(self, reader: asyncio.StreamReader) -> None:
+        """RFC 3261 §18.3: messages on a stream are framed by Content-Length."""
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.strip():
+                continue
+            found = re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head)
+            body = await reader.readexactly(int(found.group(1))) if found else b""
+            self.received(head + body, self.server)
+
+    def _send(self, data: bytes, addr: Any) -> None:
+        if self.transport == "tcp":
+            self._transport.write(data)
+        else:
+            self._transport.sendto(data, addr)
+
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
         if self._transport is not None:
             self._transport.close()
 
@@ -158,11 +186,12 @@ class Endpoint:
         lines += [f"Via: {v}" for v in msg.headers.get("via", [])]
         lines += [f"From: {msg.h('from')}", f"To: {to}", f"Call-ID: {msg.h('call-id')}",
                   f"CSeq: {msg.h('cseq')}", "Content-Length: 0", "", ""]  # fmt: skip
-        self._transport.sendto("\r\n".join(lines).encode(), addr)
+        self._send("\r\n".join(lines).encode(), addr)
 
     @property
     def contact(self) -> str:
-        return f"<sip:{self.username}@{self.local_ip}:{self.port}>"
+        suffix = ";transport=tcp" if self.transport == "tcp" else ""
+        return f"<sip:{self.username}@{self.local_ip}:{self.port}{suffix}>"
 
     async def request(
         self, method: str, ruri: str, headers: list[str], *, body: bytes = b"",
@@ -178,7 +207,7 @@ class Endpoint:
             to = f"<{to_uri or ruri}>" + (f";tag={to_tag}" if to_tag else "")
             lines = [
                 f"{method} {ruri} SIP/2.0",
-                f"Via: SIP/2.0/UDP {self.local_ip}:{self.port};branch={branch};rport",
+                f"Via: SIP/2.0/{self.transport.upper()} {self.local_ip}:{self.port};branch={branch};rport",
                 "Max-Forwards: 70",
                 f"From: <sip:{self.username}@{REALM}>;tag={from_tag}",
                 f"To: {to}",
@@ -192,7 +221,7 @@ class Endpoint:
             lines += [f"Content-Length: {len(body)}", "", ""]
             future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
             self._waiting[branch] = future
-            self._transport.sendto("\r\n".join(lines).encode() + body, self.server)
+            self._send("\r\n".join(lines).encode() + body, self.server)
             try:
                 response = await asyncio.wait_for(future, timeout)
             finally:
