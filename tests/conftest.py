@@ -91,7 +91,11 @@ def database_url(pg_server: Any) -> Iterator[str]:
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool[Any]]:
     db_pool = await create_pool(database_url, max_size=5)
     yield db_pool
-    await db_pool.close()
+    try:
+        await asyncio.wait_for(db_pool.close(), 10)
+    except TimeoutError:
+        db_pool.terminate()
+        raise AssertionError("a test left database connections acquired") from None
 
 
 @pytest.fixture
