@@ -84,7 +84,7 @@ def _validate(body: dict[str, Any]) -> list[Change]:
     return changes
 
 
-async def _extension(request: web.Request, body: dict[str, Any]) -> pdb.ExtensionRef:
+async def _extension(request: web.Request, body: dict[str, Any], conn: Any) -> pdb.ExtensionRef:
     principal = await authenticate(request)
     principal.require(Level.MANAGER)
     number = request.match_info["number"]
@@ -94,8 +94,7 @@ async def _extension(request: web.Request, body: dict[str, Any]) -> pdb.Extensio
     if customer is not None and (not isinstance(customer, str) or not principal.sees(customer)):
         raise ApiError(404, "customer", "Customer not found")
     scope = [customer] if customer else principal.scope
-    async with request.app[appkeys.POOL].acquire() as conn:
-        found = await pdb.extensions_by_number(conn, number, scope)
+    found = await pdb.extensions_by_number(conn, number, scope)
     if not found:
         raise not_found(_NOT_FOUND)
     if len(found) > 1:
@@ -112,26 +111,24 @@ def _calls(state: ExtensionState) -> list[dict[str, Any]]:
 
 async def push_presence(request: web.Request) -> web.Response:
     body = await read_json_object(request)
-    extension = await _extension(request, body)
-    changes = _validate(body)
     service = request.app[appkeys.HUB].presence
-    pool = request.app[appkeys.POOL]
     applied = False
     latest: ExtensionState | None = None
-    for change in changes:
-        if service is not None:
-            new = await service.change(extension, change)
-        else:  # no presence service here: commit; serving nodes hear it on LISTEN
-            async with pool.acquire() as conn, conn.transaction():
-                new = await commit_change(conn, extension, change)
-                if new is not None:
-                    await record_event(conn, extension, new)
-        applied = applied or new is not None
-        latest = new or latest
-    if latest is None:
-        async with pool.acquire() as conn:
+    async with request.app[appkeys.POOL].acquire() as conn:  # one connection throughout
+        extension = await _extension(request, body, conn)
+        for change in _validate(body):
+            if service is not None:
+                new = await service.change(extension, change, conn=conn)
+            else:  # no presence service here: commit; serving nodes hear it on LISTEN
+                async with conn.transaction():
+                    new = await commit_change(conn, extension, change)
+                    if new is not None:
+                        await record_event(conn, extension, new)
+            applied = applied or new is not None
+            latest = new or latest
+        if latest is None:
             stored = await pdb.load_state(conn, extension.id)
-        latest = state_from_json(extension.id, stored.seq, stored.state) if stored else None
+            latest = state_from_json(extension.id, stored.seq, stored.state) if stored else None
     return json_response(
         {
             "extension": extension.number,

@@ -265,22 +265,35 @@ class PresenceService:
     # --- changes -------------------------------------------------------------------------
 
     async def change(
-        self, extension: pdb.ExtensionRef, change: Change | PhoneOnline | None
+        self,
+        extension: pdb.ExtensionRef,
+        change: Change | PhoneOnline | None,
+        *,
+        conn: asyncpg.Connection[Any] | None = None,
     ) -> ExtensionState | None:
-        """Commit a change and fan it out here at once; None when it was stale/no-op."""
-        new = await self._change_fast(extension, change)
+        """Commit a change and fan it out here at once; None when it was stale/no-op.
+
+        `conn`: a connection the caller already holds (the REST route), saving an acquire
+        and the pool's reset round trip on the way to the watchers."""
+        if conn is None:
+            async with self.pool.acquire() as own:
+                # fans out before the release, which waits for the pool's reset
+                return await self.change(extension, change, conn=own)
+        new = await self._change_fast(conn, extension, change)
         if new is None:
-            async with self.pool.acquire() as conn:
-                async with conn.transaction():
-                    new = await commit_change(conn, extension, change)
-                if new is not None:  # fan out before the pool's reset of the connection
-                    self._apply_state(new)
+            async with conn.transaction():
+                new = await commit_change(conn, extension, change)
+            if new is not None:
+                self._apply_state(new)
         if new is not None:
             self._spawn(self._record(extension, [new]))
         return new
 
     async def _change_fast(
-        self, extension: pdb.ExtensionRef, change: Change | PhoneOnline | None
+        self,
+        conn: asyncpg.Connection[Any],
+        extension: pdb.ExtensionRef,
+        change: Change | PhoneOnline | None,
     ) -> ExtensionState | None:
         """The common case in one round trip: the extension is watched here, so its state
         is in memory; apply the change to it and store it only if the stored sequence is
@@ -293,13 +306,11 @@ class PresenceService:
         new = apply(current, change)
         if new is None:
             return None
-        async with self.pool.acquire() as conn:
-            seq = await pdb.store_state_if_seq(conn, extension.id, state_to_json(new), current.seq)
-            if seq is None:
-                return None
-            stored = replace(new, seq=seq)
-            # fan out now: releasing the connection waits for the pool's reset round trip
-            self._apply_state(stored)
+        seq = await pdb.store_state_if_seq(conn, extension.id, state_to_json(new), current.seq)
+        if seq is None:
+            return None
+        stored = replace(new, seq=seq)
+        self._apply_state(stored)
         return stored
 
     async def _record(
