@@ -122,34 +122,34 @@ class CatalogueModel:
     features: dict[str, Any]
 
 
+# The soft keys as parallel arrays (cheaper to build and decode than jsonb), ordered by
+# index, each target resolved in the phone's own customer by one join per kind.
 _KEY_TARGETS = """
-SELECT coalesce(jsonb_agg(jsonb_build_object(
-    'index', (k->>'index')::int,
-    'function', k->>'function',
-    'value', k->>'value',
-    'label', k->>'label',
-    'target', CASE k->>'function'
-        WHEN 'BLF' THEN (SELECT x.number FROM extensions x
-                         WHERE x.id = k->>'value' AND x.customer_id = p.customer_id)
-        WHEN 'PICKUPGROUP' THEN (SELECT g.number FROM pickup_groups g
-                                 WHERE g.id = k->>'value' AND g.customer_id = p.customer_id)
-        WHEN 'QUEUE' THEN (SELECT q.number FROM queues q
-                           WHERE q.id = k->>'value' AND q.customer_id = p.customer_id)
-        WHEN 'DNDOTHER' THEN (SELECT x.number FROM sip_phones o
-                              JOIN extensions x ON x.id = o.extension_id
-                              WHERE o.id = k->>'value' AND o.customer_id = p.customer_id)
-        ELSE k->>'value' END,
-    'target_name', CASE k->>'function'
-        WHEN 'BLF' THEN (SELECT x.name FROM extensions x
-                         WHERE x.id = k->>'value' AND x.customer_id = p.customer_id)
-        WHEN 'PICKUPGROUP' THEN (SELECT g.name FROM pickup_groups g
-                                 WHERE g.id = k->>'value' AND g.customer_id = p.customer_id)
-        WHEN 'QUEUE' THEN (SELECT q.name FROM queues q
-                           WHERE q.id = k->>'value' AND q.customer_id = p.customer_id)
-        ELSE NULL END
-) ORDER BY (k->>'index')::int), '[]'::jsonb)
-FROM jsonb_array_elements(
-    CASE jsonb_typeof(p.softkeys) WHEN 'array' THEN p.softkeys ELSE '[]'::jsonb END) k
+LEFT JOIN LATERAL (
+    SELECT array_agg((k.item->>'index')::int ORDER BY (k.item->>'index')::int) AS key_index,
+           array_agg(k.item->>'function' ORDER BY (k.item->>'index')::int) AS key_function,
+           array_agg(k.item->>'value' ORDER BY (k.item->>'index')::int) AS key_value,
+           array_agg(k.item->>'label' ORDER BY (k.item->>'index')::int) AS key_label,
+           array_agg(CASE k.item->>'function'
+                         WHEN 'BLF' THEN x.number WHEN 'PICKUPGROUP' THEN g.number
+                         WHEN 'QUEUE' THEN q.number WHEN 'DNDOTHER' THEN ox.number
+                         ELSE k.item->>'value' END
+                     ORDER BY (k.item->>'index')::int) AS key_target,
+           array_agg(coalesce(x.name, g.name, q.name)
+                     ORDER BY (k.item->>'index')::int) AS key_target_name
+    FROM jsonb_array_elements(
+        CASE jsonb_typeof(p.softkeys) WHEN 'array' THEN p.softkeys ELSE '[]'::jsonb END
+    ) AS k(item)
+    LEFT JOIN extensions x ON k.item->>'function' = 'BLF'
+         AND x.id = k.item->>'value' AND x.customer_id = p.customer_id
+    LEFT JOIN pickup_groups g ON k.item->>'function' = 'PICKUPGROUP'
+         AND g.id = k.item->>'value' AND g.customer_id = p.customer_id
+    LEFT JOIN queues q ON k.item->>'function' = 'QUEUE'
+         AND q.id = k.item->>'value' AND q.customer_id = p.customer_id
+    LEFT JOIN sip_phones o ON k.item->>'function' = 'DNDOTHER'
+         AND o.id = k.item->>'value' AND o.customer_id = p.customer_id
+    LEFT JOIN extensions ox ON ox.id = o.extension_id
+) keys ON true
 """
 _PHONES_FOR_MAC = f"""
 SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
@@ -167,16 +167,26 @@ SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
        p.ringer, p.volume, p.codec, p.network, p.device, p.version,
        coalesce((SELECT s.rejected FROM seen_phones s WHERE s.mac_address = p.mac_address),
                 false) AS rejected,
-       ({_KEY_TARGETS}) AS softkeys
+       keys.key_index, keys.key_function, keys.key_value, keys.key_label, keys.key_target,
+       keys.key_target_name
 FROM sip_phones p
 JOIN customers c ON c.id = p.customer_id
 JOIN sip_phone_models m ON m.id = p.model_id
 LEFT JOIN sip_phone_models sp ON p.side_panel IS NOT NULL
      AND (sp.id = p.side_panel OR sp.name = p.side_panel)
 LEFT JOIN extensions e ON e.id = p.extension_id
+{_KEY_TARGETS}
 WHERE p.mac_address = $1
 ORDER BY coalesce(p.handset_index, -1), p.id
 """
+_KEY_COLUMNS = (
+    "key_index",
+    "key_function",
+    "key_value",
+    "key_label",
+    "key_target",
+    "key_target_name",
+)
 _CONFIG_LOADED = """
 UPDATE sip_phones p SET config_loaded = v.t
 FROM (SELECT id, max(t) AS t FROM unnest($1::text[], $2::timestamptz[]) AS u(id, t)
@@ -205,14 +215,21 @@ FROM sip_phone_models ORDER BY vendor, name
 """
 
 
-def _key(item: dict[str, Any]) -> ResolvedKey:
-    return ResolvedKey(
-        index=int(item.get("index") or 0),
-        function=str(item.get("function") or ""),
-        value=item.get("value"),
-        label=item.get("label"),
-        target=item.get("target"),
-        target_name=item.get("target_name"),
+def _keys(values: dict[str, Any]) -> tuple[ResolvedKey, ...]:
+    """The parallel key arrays of a row as ResolvedKeys (the arrays leave `values`)."""
+    columns = [values.pop(name) for name in _KEY_COLUMNS]
+    if columns[0] is None:
+        return ()
+    return tuple(
+        ResolvedKey(
+            index=index or 0,
+            function=function or "",
+            value=value,
+            label=label,
+            target=target,
+            target_name=target_name,
+        )
+        for index, function, value, label, target, target_name in zip(*columns, strict=True)
     )
 
 
@@ -222,7 +239,7 @@ def _phone(row: asyncpg.Record) -> ProvisionedPhone:
     values["ip_countries"] = tuple(
         code.strip().upper() for code in (values["ip_countries"] or "").split(",") if code.strip()
     )
-    values["softkeys"] = tuple(_key(item) for item in values["softkeys"] or ())
+    values["softkeys"] = _keys(values)
     values["device"] = values["device"] if isinstance(values["device"], dict) else {}
     return ProvisionedPhone(**values)
 
