@@ -29,7 +29,8 @@ LEASED_CONNECTIONS = 2
 
 
 def add_routes(app: web.Application, server: ProvServer) -> None:
-    app.router.add_get("/prov/{tail:.+}", server.handle)
+    # no HEAD: only a GET is a fetch (recorded, and what phones send)
+    app.router.add_get("/prov/{tail:.+}", server.handle, allow_head=False)
 
 
 def build_server(ctx: ServiceContext, *, http_port: int | None = None) -> ProvServer:

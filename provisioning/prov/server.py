@@ -148,11 +148,15 @@ class ProvServer:
             model=file.model or (fetch.ua.model if fetch.ua else None),
             provisioning_url=self.server.provisioning_url,
         )
-        try:
-            rendered = render.render_common(context, file, overrides=self.templates.overrides)
-        except (render.TemplateError, LookupError) as error:
-            log.error("provisioning: cannot render %s: %s", file.filename, error)
-            return _plain(500, "Cannot render configuration")
+        key = ("common", context, file.filename, file.kind, self.templates.generation)
+        rendered = self.cache.get(key)
+        if rendered is None:
+            try:
+                rendered = render.render_common(context, file, overrides=self.templates.overrides)
+            except (render.TemplateError, LookupError) as error:
+                log.error("provisioning: cannot render %s: %s", file.filename, error)
+                return _plain(500, "Cannot render configuration")
+            self.cache.put(key, rendered)
         return _file(rendered)
 
     async def _device(self, fetch: Request, mac: str) -> web.Response:
