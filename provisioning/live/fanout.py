@@ -94,7 +94,7 @@ class EventFanout:
         pool: asyncpg.Pool[Any],
         *,
         heartbeat_seconds: float = 15.0,
-        queue_limit: int = 1000,
+        queue_limit: int = 10_000,
         poll_seconds: float = POLL_SECONDS,
         revalidate_seconds: float = 60.0,
     ) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import OrderedDict
 
 from aiohttp import web
 
@@ -72,6 +73,27 @@ def format_event(event: Event, *, with_id: bool = True) -> bytes:
     return f"{head}event: {event.type}\ndata: {data}\n\n".encode()
 
 
+# Every stream sends the same bytes for an event the fan-out hands to all of them (one
+# shared `Event` object): encode it once per node, not once per stream. Keyed by the
+# object itself (identity), never by id alone, so a different event can never be served
+# another's bytes. Bounded, oldest out first.
+_ENCODED: OrderedDict[tuple[int, bool], tuple[Event, bytes]] = OrderedDict()
+_ENCODED_LIMIT = 4096
+WRITE_BATCH = 200
+
+
+def encoded(event: Event, with_id: bool) -> bytes:
+    key = (id(event), with_id)
+    found = _ENCODED.get(key)
+    if found is not None and found[0] is event:
+        return found[1]
+    data = format_event(event, with_id=with_id)
+    _ENCODED[key] = (event, data)
+    if len(_ENCODED) > _ENCODED_LIMIT:
+        _ENCODED.popitem(last=False)
+    return data
+
+
 class _Writer:
     """Writes messages in order, remembering the highest id sent."""
 
@@ -79,10 +101,18 @@ class _Writer:
         self.response = response
         self.last_sent = 0
 
-    async def send(self, event: Event) -> None:
+    def message(self, event: Event) -> bytes:
         newer = event.id > self.last_sent
-        await self.response.write(format_event(event, with_id=newer))
         self.last_sent = max(self.last_sent, event.id)
+        return encoded(event, newer)
+
+    async def send(self, event: Event) -> None:
+        await self.response.write(self.message(event))
+
+    async def send_many(self, events: list[Event]) -> None:
+        """Several messages in one write: fewer system calls when events come in bursts."""
+        if events:
+            await self.response.write(b"".join(self.message(event) for event in events))
 
 
 async def _send_backlog(
@@ -154,10 +184,18 @@ async def _pump(
             if subscriber.dropped is None:
                 await writer.response.write(b": heartbeat\n\n")
             continue
-        if event.id in skip:
-            skip.discard(event.id)
-            continue
-        await writer.send(event)
+        batch = [event]
+        while len(batch) < WRITE_BATCH and not subscriber.queue.empty():
+            batch.append(subscriber.queue.get_nowait())
+        await writer.send_many([item for item in batch if not _seen(item, skip)])
+
+
+def _seen(event: Event, skip: set[int]) -> bool:
+    """Whether the backlog already sent this live event (each id is skipped once)."""
+    if event.id in skip:
+        skip.discard(event.id)
+        return True
+    return False
 
 
 def _abort(request: web.Request) -> None:

@@ -250,3 +250,21 @@ async def test_a_reseller_sees_its_customers_only(live: Any, pool: Any, tenants:
     mine = await append(pool, "phone.registered", tenants.phone_b)
     assert (await reader.event()).id == str(mine)
     await reader.no_event(0.3)
+
+
+def test_encoding_is_shared_per_event_object_never_per_id() -> None:
+    from datetime import UTC, datetime
+
+    from db.events import Event
+    from provisioning.live.stream import encoded
+
+    now = datetime.now(UTC)
+    first = Event(
+        id=7, time=now, type="phone.registered", phone_id="p", customer_id="A", details={}
+    )
+    same_id = Event(
+        id=7, time=now, type="phone.registered", phone_id="p", customer_id="B", details={}
+    )
+    assert encoded(first, True) is encoded(first, True)
+    assert b'"customer":"B"' in encoded(same_id, True)
+    assert encoded(first, False).startswith(b"event: phone.registered\n")
