@@ -191,3 +191,16 @@ async def test_gate_refuses_a_locked_phone_from_another_address(
     async with pool.acquire() as conn:
         loaded = await conn.fetchval("SELECT config_loaded FROM sip_phones WHERE id = $1", phone.id)
     assert loaded is None
+
+
+async def test_user_agent_of_another_device_is_recorded_by_the_gate(
+    prov: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    async with pool.acquire() as conn:
+        cust = await factories.customer(conn)
+        phone = await factories.phone(conn, cust, model="yealink-t54w", mac_address="0015654AA937")
+    # a softphone fetching a Yealink's file: served (strict_identity is off), but recorded
+    response = await prov.get("/prov/0015654aa937.cfg", headers={"User-Agent": "Zoiper rv2.10"})
+    assert response.status == 200
+    [event] = await _events(pool, "phone.mismatch")
+    assert event["phone_id"] == phone.id
