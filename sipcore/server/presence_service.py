@@ -247,9 +247,9 @@ class PresenceService:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2)
         if self._listen_conn is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
                 await self._listen_conn.remove_listener(pdb.PRESENCE_CHANNEL, self._on_pg_notify)
-            await self.pool.release(self._listen_conn)
+                await self.pool.release(self._listen_conn)
             self._listen_conn = None
 
     def _spawn(self, coro: Any) -> None:
@@ -510,9 +510,30 @@ class PresenceService:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             try:
+                await self._ensure_listening()
                 await self._sweep(time.time())
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("presence sweep failed: %s", exc)
+            except Exception:  # the sweeper must outlive any one bad round
+                log.exception("presence sweep failed")
+
+    async def _ensure_listening(self) -> None:
+        """LISTEN again on a fresh connection if the database dropped ours; states changed
+        meanwhile on other nodes are reloaded for every watched extension."""
+        old = self._listen_conn
+        if old is not None:
+            try:
+                if not old.is_closed():
+                    return
+                await self.pool.release(old)
+            except asyncpg.InterfaceError:
+                pass  # the pool already took the dead connection back
+        self._listen_conn = None
+        self._listen_conn = await self.pool.acquire()
+        await self._listen_conn.add_listener(pdb.PRESENCE_CHANNEL, self._on_pg_notify)
+        log.warning("presence: LISTEN %s re-established", pdb.PRESENCE_CHANNEL)
+        for extension_id in list(self.watched):
+            await self._reload(extension_id)
 
     async def _sweep(self, now: float) -> None:
         for live in list(self.subs.values()):

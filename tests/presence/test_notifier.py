@@ -150,3 +150,27 @@ async def test_tcp_watcher_gets_notifies_over_its_connection(start_server: Any) 
     assert first.h("via").startswith("SIP/2.0/TCP")
     await push(server, token, "101", state="confirmed", callId="t1")
     assert (await watcher.next_notify()).dialog_states == ["confirmed"]
+
+
+async def test_lost_listen_connection_is_reestablished(start_server: Any) -> None:
+    from db import presence as pdb
+    from sipcore.presence.dialog_info import Dialog
+    from sipcore.presence.state import CallUpdate
+    from sipcore.server.presence_service import commit_change
+
+    server = await start_server()
+    watcher = await server.phone("102")
+    await watcher.subscribe("101")
+    await watcher.next_notify()
+    pid = server.presence._listen_conn.get_server_pid()
+    async with server.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        # another node commits a change while this node is not listening
+        ext = (await pdb.extensions_by_number(conn, "101", None))[0]
+        async with conn.transaction():
+            new = await commit_change(
+                conn, ext, CallUpdate(dialog=Dialog(id="o1", call_id="o1", state="early"))
+            )
+        assert new is not None
+    notify = await watcher.next_notify(timeout=3)  # reloaded once LISTEN is back
+    assert notify.dialog_states == ["early"]
