@@ -5,7 +5,8 @@ once with `POST /api/session {"token": …}` and gets a cookie holding the token
 with the service key (AES-GCM, with its expiry inside the sealed text), so no session
 table is needed and a cookie cannot be forged or extended. The cookie is HttpOnly
 (script cannot read it), SameSite=Strict (no other site can make the browser send it)
-and Secure when the page came over HTTPS.
+and Secure when the page came over HTTPS (directly, or through an edge proxy listed in
+`trusted_proxies` that sends `X-Forwarded-Proto: https`).
 
 As defence in depth against cross-site requests, the cookie only authorizes safe
 methods (GET, HEAD): the event stream and the dashboard's reads. Writes still need the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import time
 from typing import Any
@@ -68,7 +70,19 @@ def session_resolver(request: web.Request) -> str | None:
 
 
 def _is_https(request: web.Request) -> bool:
-    return request.secure
+    """Direct TLS, or an edge proxy listed in `trusted_proxies` that says it was HTTPS."""
+    if request.secure:
+        return True
+    networks = request.app[appkeys.SETTINGS].trusted_proxy_networks
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    if not networks or not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return False
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and any(address in network for network in networks)
 
 
 async def sign_in(request: web.Request) -> web.Response:
