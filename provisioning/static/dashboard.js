@@ -332,7 +332,7 @@
       phone.state,
       phone.customerName,
       phone.extension || "",
-      phone.macAddress || "",
+      (phone.macAddress || "") + (phone.handsetIndex ? ` #${phone.handsetIndex}` : ""),
       phone.model,
       expiresText(phone),
       s.userAgent || "",

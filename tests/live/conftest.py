@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,19 +18,6 @@ from tests import factories
 from tests.conftest import insert_token
 
 LIVE_ROUTES = ["provisioning.api.live_routes"]
-_HERE = str(Path(__file__).resolve().parent)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`provisioning.app.authenticate` caches the principal under a plain string key,
-    which aiohttp 3.14 warns about (NotAppKeyWarning) and `filterwarnings = error` turns
-    into a 500. The foundation owns app.py; until it uses a `web.RequestKey`, these
-    tests ignore that one warning."""
-    for item in items:
-        if str(item.path).startswith(_HERE):
-            item.add_marker(
-                pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-            )
 
 
 @dataclass
