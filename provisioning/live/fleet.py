@@ -91,8 +91,8 @@ def _phone_filter(request: web.Request, scope: list[str] | None) -> PhoneFilter:
     if ids is not None and (len(ids) > MAX_IDS or not all(OBJECT_ID.match(i) for i in ids)):
         errors.append(ApiError(422, "ids", f"ids must be at most {MAX_IDS} object ids"))
     search = query.get("q", "").strip() or None
-    if search is not None and len(search) > 100:
-        errors.append(ApiError(422, "q", "q must be at most 100 characters"))
+    if search is not None and (len(search) > 100 or not search.isprintable()):
+        errors.append(ApiError(422, "q", "q must be at most 100 printable characters"))
     raise_collected(errors)
     return PhoneFilter(
         scope=scope,

@@ -145,6 +145,19 @@ async def test_bad_filters_are_refused_together(live: Any, tenants: Tenants) -> 
     body = await response.json()
     assert body["message"] == "multiple"
     assert {error["message"] for error in body["errors"]} == {"state", "after"}
+    for query in (
+        "q=%00",
+        "q=" + "x" * 101,
+        "limit=abc",
+        "limit=5001",
+        "ids=" + ",".join(["a" * 24] * 201),
+        "customer=../x",
+        "after=%E2%80%AE",
+    ):
+        response = await live.get("/api/fleet/phones?" + query, headers=bearer(tenants.admin))
+        assert response.status == 422, query
+    response = await live.get("/api/fleet/events?limit=0", headers=bearer(tenants.admin))
+    assert response.status == 422
     response = await live.get("/api/fleet/phones")
     assert response.status == 401
 
