@@ -6,7 +6,8 @@ password), the largest part of a fetch's CPU. The key is the record as read — 
 column that is rendered and every resolved soft-key target, dict-valued columns by their
 `repr` — plus the file asked for and the custom-template generation, so nothing that
 changes a config body can hit a stale entry, with or without a `version` bump. Bounded
-LRU: `max_entries` bodies of a few kilobytes each (8,192 ≈ 40 MB at worst).
+LRU: `max_entries` bodies of a few kilobytes each (16,384 ≈ 60 MB at worst): a fleet of
+that size re-fetching on schedule renders nothing twice.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def phone_key(phones: Sequence[ProvisionedPhone]) -> tuple[Hashable, ...]:
 
 
 class RenderCache:
-    def __init__(self, max_entries: int = 8192) -> None:
+    def __init__(self, max_entries: int = 16384) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self.hits = 0
