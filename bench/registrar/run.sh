@@ -58,7 +58,7 @@ step() {  # RATE N LABEL
   echo -e "$line\tpgserver_cores=$(echo "scale=2; ($p1-$p0)/$(getconf CLK_TCK)/($t1-$t0)" | bc)\trss_kb=$(rss)" | tee -a "$LOG"
 }
 echo "sipfleet pid $SF; rss before warm-up $(rss) kB" | tee -a "$LOG"
-step 1000 "$COUNT" warmup
+step "${WARM_RATE:-1000}" "$COUNT" warmup
 echo "bindings in PostgreSQL: $($PY - "$DSN" <<'PY'
 import asyncio, sys, asyncpg
 async def main():
