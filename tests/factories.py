@@ -32,10 +32,14 @@ class TestPhone:
     mac_address: str | None
 
 
-async def customer(conn: asyncpg.Connection[Any], name: str = "Acme", reseller_id: str | None = None) -> str:
+async def customer(
+    conn: asyncpg.Connection[Any], name: str = "Acme", reseller_id: str | None = None
+) -> str:
     return str(
         await conn.fetchval(
-            "INSERT INTO customers (name, reseller_id) VALUES ($1, $2) RETURNING id", name, reseller_id
+            "INSERT INTO customers (name, reseller_id) VALUES ($1, $2) RETURNING id",
+            name,
+            reseller_id,
         )
     )
 
@@ -44,7 +48,9 @@ async def reseller(conn: asyncpg.Connection[Any], name: str = "Resell") -> str:
     return str(await conn.fetchval("INSERT INTO resellers (name) VALUES ($1) RETURNING id", name))
 
 
-async def extension(conn: asyncpg.Connection[Any], customer_id: str, number: str, name: str = "") -> str:
+async def extension(
+    conn: asyncpg.Connection[Any], customer_id: str, number: str, name: str = ""
+) -> str:
     return str(
         await conn.fetchval(
             "INSERT INTO extensions (customer_id, number, name) VALUES ($1, $2, $3) RETURNING id",
@@ -91,11 +97,34 @@ async def phone(
 ) -> TestPhone:
     """A SIP phone with fresh 32-char credentials; returns them in clear for the test."""
     stored, password = new_credentials(box or test_box(), realm)
-    names = ["customer_id", "extension_id", "model_id", "mac_address", "ip_mode", "ip_countries",
-             "ip_address", "username", "password_enc", "ha1_md5", "ha1_sha256", *columns]
-    values = [customer_id, extension_id, await model_id(conn, model), mac_address, ip_mode,
-              ip_countries, ip_address, stored.username, stored.password_enc, stored.ha1_md5,
-              stored.ha1_sha256, *columns.values()]
+    names = [
+        "customer_id",
+        "extension_id",
+        "model_id",
+        "mac_address",
+        "ip_mode",
+        "ip_countries",
+        "ip_address",
+        "username",
+        "password_enc",
+        "ha1_md5",
+        "ha1_sha256",
+        *columns,
+    ]
+    values = [
+        customer_id,
+        extension_id,
+        await model_id(conn, model),
+        mac_address,
+        ip_mode,
+        ip_countries,
+        ip_address,
+        stored.username,
+        stored.password_enc,
+        stored.ha1_md5,
+        stored.ha1_sha256,
+        *columns.values(),
+    ]
     placeholders = ", ".join(f"${i + 1}" for i in range(len(values)))
     phone_id = await conn.fetchval(
         f"INSERT INTO sip_phones ({', '.join(names)}) VALUES ({placeholders}) RETURNING id", *values
