@@ -13,26 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SOFTKEY_FUNCTIONS: tuple[str, ...] = (
-    "SPEEDDIAL",
-    "BLF",
-    "LINE",
-    "DND",
-    "DNDOTHER",
-    "ADDRESSBOOK",
-    "REDIAL",
-    "VOICEMAIL",
-    "TRANSFER",
-    "URL",
-    "HOLD",
-    "RECORD",
-    "MENU",
-    "PICKUP",
-    "PICKUPGROUP",
-    "QUEUE",
-    "SWITCH",
-    "PRESENCE",
-)
+from provisioning.vendors.context import SOFTKEY_FUNCTIONS
+
 PAYMENT_OPTIONS = ("NONE", "BOUGHT", "RENTED", "SELF_OWNED")
 HEADSET_BUTTONS = ("speaker", "headset", "speaker-headset", "headset-speaker")
 IP_MODES = ("OPEN", "LOCKED", "ROAMING")

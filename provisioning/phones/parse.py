@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from provisioning.errors import ApiError
-from provisioning.phones.countries import COUNTRY_CODES
+from provisioning.gate.countries import COUNTRY_CODES
 from provisioning.phones.fields import MISSING, Group, ListOf, Scalar, Spec
 
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{24}$")
