@@ -5,13 +5,11 @@ pjsua2 at the same time and both show online through the SIP phone API."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 
-from provisioning.prov import loader
 from tests.dect.conftest import Tenant, base_body
 from tests.registrar.sipphone import PjPhone
 from tests.registrar.test_register_udp import wait_until
@@ -65,14 +63,7 @@ async def test_yealink_base_config_has_every_handset_and_setting(full: Any, tena
 
 
 # The DECT-only settings reach the template through `PhoneContext.dect`, which the
-# provisioning loader fills with `provisioning.dect.context.dect_for` (one line in
-# provisioning/prov/loader.py, not ours: see the report).
-_LOADER_WIRED = "dect_for" in inspect.getsource(loader)
-
-
-@pytest.mark.xfail(
-    not _LOADER_WIRED, reason="loader does not fill PhoneContext.dect yet", strict=True
-)
+# provisioning loader fills with `provisioning.dect.context.dect_for`.
 async def test_yealink_base_config_has_dect_settings(full: Any, tenant: Tenant) -> None:
     await _base_with_members(full, tenant, base_body(), ["101"], None)
     response = await full.get("/prov/805ec0112233.cfg", headers={"User-Agent": YEALINK_UA})
