@@ -50,11 +50,15 @@ from provisioning.vendors import filenames
 from provisioning.vendors.context import CommonContext
 from provisioning.vendors.filenames import FileRequest
 from provisioning.vendors.useragent import UserAgentInfo, parse_user_agent
+from sipcore import metrics
 from sipcore.gateport import AllowAll, GateSubject
 
 log = logging.getLogger(__name__)
 
 _NO_STORE = {"Cache-Control": "no-store"}
+_VENDOR_SEEN = web.RequestKey("sipfleet.prov_vendor", str)
+# `sipfleet_config_fetches{result}` by the status answered
+_FETCH_RESULTS = {200: "ok", 401: "denied", 403: "denied", 404: "not_found", 429: "denied"}
 
 
 def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -116,6 +120,12 @@ class ProvServer:
         self._allow_all = AllowAll()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        response = await self._handle(request)
+        vendor = request.get(_VENDOR_SEEN) or "unknown"
+        metrics.CONFIG_FETCHES.labels(vendor, _FETCH_RESULTS.get(response.status, "error")).inc()
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         parts = request.match_info["tail"].split("/")
         if len(parts) > 2 or not all(parts):
             return _plain(404, "Not found")
@@ -124,6 +134,7 @@ class ProvServer:
             return _plain(404, "Not found")
         user_agent = request.headers.get("User-Agent")
         ua = parse_user_agent(user_agent)
+        request[_VENDOR_SEEN] = file.vendor or (ua.vendor if ua else None) or "unknown"
         fetch = Request(
             file=file,
             secret=parts[0] if len(parts) == 2 else None,

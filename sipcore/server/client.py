@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sipcore import metrics
 from sipcore.headers import NameAddr, Via
 from sipcore.location import Binding
 from sipcore.message import SipRequest, SipResponse, build_request, new_call_id, new_tag, new_via
@@ -174,6 +175,10 @@ class ClientTransactions:
         results = await asyncio.gather(
             *(self._check_sync_one(item, aor, event, timeout) for item in bindings)
         )
+        kind = "reboot" if reboot else "reprovision"
+        for result in results:
+            outcome = "failed" if result.outcome.startswith("error") else result.outcome
+            metrics.CHECK_SYNC.labels(kind, outcome).inc()
         return list(results)
 
     async def _check_sync_one(

@@ -204,3 +204,27 @@ async def test_user_agent_of_another_device_is_recorded_by_the_gate(
     assert response.status == 200
     [event] = await _events(pool, "phone.mismatch")
     assert event["phone_id"] == phone.id
+
+
+async def test_fetches_are_counted_in_metrics(prov: Any, pool: asyncpg.Pool[Any]) -> None:
+    from sipcore import metrics
+
+    def count(result: str) -> float:
+        value = metrics.REGISTRY.get_sample_value(
+            "sipfleet_config_fetches_total", {"vendor": "yealink", "result": result}
+        )
+        return value or 0.0
+
+    async with pool.acquire() as conn:
+        cust = await factories.customer(conn)
+        await factories.phone(conn, cust, model="yealink-t54w", mac_address="0015654AA937")
+    before_ok, before_missing = count("ok"), count("not_found")
+    assert (
+        await prov.get("/prov/0015654aa937.cfg", headers={"User-Agent": YEALINK_UA})
+    ).status == 200
+    missing_ua = "Yealink SIP-T54W 96.86.0.100 00:15:65:4a:a9:38"
+    assert (
+        await prov.get("/prov/0015654aa938.cfg", headers={"User-Agent": missing_ua})
+    ).status == 404
+    assert count("ok") == before_ok + 1
+    assert count("not_found") == before_missing + 1
