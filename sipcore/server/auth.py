@@ -102,7 +102,12 @@ class Authenticator:
         if outcome is not DigestOutcome.OK or entry is None:
             reason = "unknown_user" if entry is None else _FAILURE_REASONS.get(outcome, "malformed")
             self._failed(source, now, reason)
-            log.info("auth failed from %s (Call-ID %s): %s", source, request.call_id, reason)
+            log.info(
+                "auth failed from %s: %s",
+                source,
+                reason,
+                extra={"call_id": request.call_id, "phone": entry.phone_id if entry else None},
+            )
             return AuthOutcome(response=self.challenge(request, now))
         subject = GateSubject(
             phone_id=entry.phone_id,

@@ -496,8 +496,11 @@ class RegisterHandler:
         task = asyncio.get_running_loop().create_task(self._submit_quietly(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        log.info("phone %s: credentials changed or phone deleted; %d bindings dropped",
-                 phone_id, len(removed))  # fmt: skip
+        log.info(
+            "credentials changed or phone deleted: %d bindings dropped",
+            len(removed),
+            extra={"phone": phone_id},
+        )
 
     async def _submit_quietly(self, job: WriteJob) -> None:
         try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
 
 import asyncpg
+import pytest
 
 from tests.registrar.conftest import new_phone
 from tests.registrar.sipclient import REALM, SipClient, authorization
@@ -298,3 +300,32 @@ async def test_required_extension_refused_with_420(
         assert refused.headers.get("Unsupported") == "path, gruu"
     finally:
         client.close()
+
+
+async def test_failed_auth_log_carries_phone_and_call_id_never_the_password(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip()
+    client = await SipClient(server=sip.address("udp")).open()
+    wrong = "wrong" * 6 + "xx"
+    try:
+        with caplog.at_level(logging.INFO, logger="sipcore.server.auth"):
+            client.send(client.register_bytes(phone.username))
+            challenge = await client.receive()
+            assert challenge is not None
+            auth = authorization(
+                challenge.headers.get_all("WWW-Authenticate")[0],
+                phone.username,
+                wrong,
+                "REGISTER",
+                f"sip:{REALM}",
+            )
+            client.send(client.register_bytes(phone.username, authorization=auth))
+            assert (await client.receive()) is not None
+    finally:
+        client.close()
+    [record] = [r for r in caplog.records if r.getMessage().startswith("auth failed")]
+    assert getattr(record, "phone", None) == phone.id
+    assert getattr(record, "call_id", None) == challenge.call_id
+    assert wrong not in caplog.text and phone.password not in caplog.text
