@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from cryptography.exceptions import InvalidTag
@@ -23,6 +23,9 @@ from db.provisioning import ProvisionedPhone, ResolvedKey
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox, reveal_password
 from provisioning.dect.context import dect_for
+from provisioning.dect.fields import INTERFACES
+from provisioning.dect.interface import interface_host
+from provisioning.errors import ApiError
 from provisioning.vendors.context import (
     AUDIO_CODECS,
     VIDEO_CODECS,
@@ -63,6 +66,13 @@ class ServerInfo:
     ports: Mapping[str, int]  # transport -> port
     provisioning_url: str  # ends with "/prov/"
     expires: int
+    # 000 `interface` → the host written into the account; interfaces with no configured
+    # address are absent, and such a phone gets `host`
+    interface_hosts: Mapping[str, str] = field(default_factory=dict)
+
+    def host_for(self, device: Mapping[str, Any]) -> str:
+        interface = device.get("interface")
+        return self.interface_hosts.get(interface, self.host) if interface else self.host
 
 
 def server_info(settings: Settings, *, http_port: int | None = None) -> ServerInfo:
@@ -84,7 +94,18 @@ def server_info(settings: Settings, *, http_port: int | None = None) -> ServerIn
         ports=ports,
         provisioning_url=base + "/",
         expires=settings.default_expires,
+        interface_hosts=_interface_hosts(settings),
     )
+
+
+def _interface_hosts(settings: Settings) -> dict[str, str]:
+    hosts = {}
+    for interface in INTERFACES:
+        try:
+            hosts[interface] = interface_host(settings, interface)
+        except ApiError:
+            continue
+    return hosts
 
 
 def _int(value: Any) -> int | None:
@@ -119,7 +140,7 @@ def _account(phone: ProvisionedPhone, box: SecretBox, server: ServerInfo, index:
         username=phone.username,
         password=reveal_password(box, phone.username, phone.password_enc),
         realm=server.realm,
-        server_host=server.host,
+        server_host=server.host_for(phone.device),
         server_port=server.ports.get(transport, 5060),
         transport=transport,
         expires=server.expires,
