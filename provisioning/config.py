@@ -169,6 +169,9 @@ class Settings:
     provisioning_url: str = _setting(
         "", "base URL phones are told to fetch from; empty: derived from http_listen"
     )
+    pickup_feature_code: str = _setting(
+        "*8", "the PBX's group call pickup code, dialled by PICKUP soft keys"
+    )
     unknown_mac_limit: int = _setting(
         20, "unknown-MAC fetches per minute from one address before it is throttled"
     )

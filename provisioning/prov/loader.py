@@ -69,6 +69,7 @@ class ServerInfo:
     # 000 `interface` → the host written into the account; interfaces with no configured
     # address are absent, and such a phone gets `host`
     interface_hosts: Mapping[str, str] = field(default_factory=dict)
+    pickup_code: str = ""
 
     def host_for(self, device: Mapping[str, Any]) -> str:
         interface = device.get("interface")
@@ -95,6 +96,7 @@ def server_info(settings: Settings, *, http_port: int | None = None) -> ServerIn
         provisioning_url=base + "/",
         expires=settings.default_expires,
         interface_hosts=_interface_hosts(settings),
+        pickup_code=settings.pickup_feature_code,
     )
 
 
@@ -145,6 +147,7 @@ def _account(phone: ProvisionedPhone, box: SecretBox, server: ServerInfo, index:
         transport=transport,
         expires=server.expires,
         handset_address=phone.handset_address,
+        pickup_code=server.pickup_code,
     )
 
 

@@ -60,8 +60,10 @@ def _fkey_text(row: KeyRow, ctx: PhoneContext) -> str:
     """The content of `<fkey>`: type then value (snom wiki, "Function keys")."""
     account = ctx.accounts[min(row.account, len(ctx.accounts)) - 1]
     if row.code == "blf":
-        pickup = f"|{account.pickup_code}" if account.pickup_code else ""
-        return f"blf <sip:{row.value}@{account.realm}>{pickup}"
+        # `blf <uri>|<prefix>` would dial prefix+extension to pick up a ringing colleague:
+        # that needs the PBX's *directed* pickup prefix, which is not the group pickup code
+        # of PICKUP keys, so the key watches and calls only.
+        return f"blf <sip:{row.value}@{account.realm}>"
     if row.function == "PICKUP":
         return f"speed {account.pickup_code}"
     if row.code in ("speed", "url"):

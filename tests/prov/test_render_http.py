@@ -121,6 +121,9 @@ def _vendor_lines(case: Case, loaded: LoadedPhone, body: str) -> None:
         assert root.findtext(".//user_name[@idx='1']") == user
         assert root.findtext(".//user_pass[@idx='1']") == password
         assert root.findtext(f".//fkey[@idx='{blf - 1}']") == "blf <sip:102@sipfleet.test>"
+        # PICKUP dials the PBX's group pickup code (setting pickup_feature_code, "*8")
+        pickup = loaded.functions.index("PICKUP")
+        assert root.findtext(f".//fkey[@idx='{pickup}']") == "speed *8"
         panel = [k for k in root.iter("fkey") if k.get("label") == "Panel Bob"]
         assert [k.text for k in panel] == ["blf <sip:102@sipfleet.test>"]
         assert root.findtext(".//ip_adr") == "192.0.2.10" and root.findtext(".//vlan_id") == "42"

@@ -98,7 +98,7 @@ def test_snom_desk_xml() -> None:
     assert settings[("call_waiting", None)] == "off"
     fkeys = {int(k.get("idx")): (k.get("label"), k.text) for k in root.iter("fkey")}
     assert fkeys[0] == ("Speeddial", "speed 112")
-    assert fkeys[1] == ("Blf", "blf <sip:102@sipfleet.test>|*8")
+    assert fkeys[1] == ("Blf", "blf <sip:102@sipfleet.test>")  # no directed-pickup suffix
     assert fkeys[2][1] == "line"
     assert fkeys[3][1] == "keyevent F_DND"
     assert fkeys[12][1] == "speed *8"  # PICKUP: the group pickup code
