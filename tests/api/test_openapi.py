@@ -132,7 +132,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         "--max-examples",
         os.environ.get("SIPFLEET_FUZZ_EXAMPLES", "6"),
         "--seed",
-        "4",
+        os.environ.get("SIPFLEET_FUZZ_SEED", "4"),
         "--workers",
         "2",
         "--max-time",
