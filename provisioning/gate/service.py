@@ -24,6 +24,7 @@ locked phone's next requests do not each go to the database.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -87,6 +88,12 @@ class EventThrottle:
 
 def split_countries(values: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
     """`("DK", "SE")`, `("DK,SE",)` or `"DK,SE"` -> `("DK", "SE")`."""
+    return _split_countries(tuple(values) if isinstance(values, list) else values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_countries(values: tuple[str, ...] | str) -> tuple[str, ...]:
+    # cached: `admit` runs on every SIP request and fetch, with few distinct lists
     items = [values] if isinstance(values, str) else list(values)
     return tuple(code.strip().upper() for item in items for code in item.split(",") if code.strip())
 
