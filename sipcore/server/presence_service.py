@@ -36,23 +36,20 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 import asyncpg
 
 from db import presence as pdb
 from db import subscriptions as sdb
-from db.events import append_event
 from sipcore import metrics
 from sipcore.errors import SipParseError
-from sipcore.message import SipRequest, SipResponse, build_request, make_response, new_tag, new_via
-from sipcore.presence import coalesce, mwi, pidf, quirks, subscription
-from sipcore.presence.dialog_info import Dialog, DialogInfoTemplate, dialog_info_template
+from sipcore.message import SipRequest, SipResponse, make_response, new_tag
+from sipcore.presence import coalesce, quirks, subscription
 from sipcore.presence.state import (
     Change,
     ExtensionState,
-    SetOnline,
     apply,
     is_newer,
     state_from_json,
@@ -65,7 +62,27 @@ from sipcore.presence.subscription import (
     SubState,
 )
 from sipcore.server import presence_publish, presence_store
-from sipcore.server.context import AuthOutcome, BindingListener, Handler, RequestContext
+from sipcore.server.context import AuthOutcome, RequestContext
+from sipcore.server.presence_changes import (
+    IMPLICIT_CALL,
+    PhoneOnline,
+    commit_change,
+    parse_call_update,
+    record_event,
+)
+from sipcore.server.presence_notify import notify_request
+from sipcore.server.presence_types import LiveSub, PresenceConfig, SipPort, Watched
+
+# re-exported: the REST route and the component import them from here
+__all__ = [
+    "IMPLICIT_CALL",
+    "PhoneOnline",
+    "PresenceConfig",
+    "PresenceService",
+    "commit_change",
+    "parse_call_update",
+    "record_event",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,135 +91,6 @@ SWEEP_INTERVAL = 0.25
 PUBLISH_EVENTS = ("presence", "dialog")
 _NOTIFY_COUNTERS: dict[tuple[str, str], Any] = {}  # pre-bound metric children
 MAX_SUBSCRIPTIONS_PER_PHONE = 1000  # a console with expansion modules stays far below
-_VIA_PLACEHOLDER = new_via("UDP", "0.0.0.0", 0, branch="z9hG4bKplaceholder")
-
-
-class SipPort(Protocol):
-    """What this module uses of the SIP service (`ctx.hub.sip`)."""
-
-    def register_method(self, method: str, handler: Handler) -> None: ...
-
-    async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome: ...
-
-    async def send_request(
-        self, request: SipRequest, *, binding_or_target: Any, timeout: float | None
-    ) -> SipResponse | None: ...
-
-    def add_binding_listener(self, callback: BindingListener) -> None: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PresenceConfig:
-    realm: str
-    node: str  # key of this node's stored subscriptions
-    min_expires: int
-    max_expires: int  # subscription_max_expires
-    default_expires: int
-    notify_min_interval: float  # seconds
-
-
-@dataclass(slots=True)
-class LiveSub:
-    """A subscription held by this node and how to reach its subscriber."""
-
-    sub: Subscription
-    phone_id: str | None
-    target: Any  # RequestContext of the SUBSCRIBE, or a Target after a restart
-    via: tuple[str, str, int]  # our transport, host, port for Via/Contact
-    pacer: coalesce.Pacer
-    wake: asyncio.TimerHandle | None = None
-    static: tuple[str, str, list[tuple[str, str]]] | None = None  # From, To, fixed headers
-
-
-@dataclass(slots=True)
-class Watched:
-    """A watched extension's current state and its rendered bodies."""
-
-    number: str
-    customer_id: str
-    state: ExtensionState
-    subs: set[str] = field(default_factory=set)
-    bodies: dict[tuple[str, str], Any] = field(default_factory=dict)
-
-
-# --- committing a change (shared with the REST route) ------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PhoneOnline:
-    """The registrar says a phone went on/offline; the extension is online if this phone
-    is, or if any other phone of it has a binding (checked in the database)."""
-
-    phone_id: str
-    online: bool
-
-
-async def commit_change(
-    conn: asyncpg.Connection[Any],
-    extension: pdb.ExtensionRef,
-    change: Change | PhoneOnline | None,
-) -> ExtensionState | None:
-    """Apply `change` (None: re-check registrations) inside the caller's transaction.
-
-    Returns the new state with its sequence number, or None when the change is stale or
-    changes nothing. Online is taken from the bindings when the row is new or asked for.
-    """
-    stored = await pdb.lock_state(conn, extension.id)
-    current = state_from_json(extension.id, stored.seq, stored.state)
-    if isinstance(change, PhoneOnline):
-        online = change.online or await pdb.extension_online(
-            conn, extension.id, except_phone=change.phone_id
-        )
-        change = SetOnline(online=online)
-    if stored.seq == 0 or change is None:
-        online = await pdb.extension_online(conn, extension.id)
-        if stored.seq == 0 and not isinstance(change, SetOnline):
-            current = replace(current, online=online)
-        change = change or SetOnline(online=online)
-    new = apply(current, change)
-    if new is None and stored.seq == 0 and current.online:
-        new = current  # first row: store what the bindings say
-    if new is None:
-        return None
-    seq = await pdb.store_state(conn, extension.id, state_to_json(new))
-    return replace(new, seq=seq)
-
-
-async def record_event(
-    conn: asyncpg.Connection[Any], extension: pdb.ExtensionRef, state: ExtensionState
-) -> None:
-    """The `presence.changed` event of a committed change (operators' live view). Written
-    after the fan-out has started, so it adds nothing to the watchers' latency."""
-    await append_event(
-        conn,
-        "presence.changed",
-        customer_id=extension.customer_id,
-        details={
-            "extension": extension.number,
-            "seq": state.seq,
-            "online": state.online,
-            "calls": [{"callId": d.call_id, "state": d.state} for d in state.dialogs],
-            "dnd": bool(state.presence and state.presence.dnd),
-        },
-    )
-
-
-def parse_call_update(body: dict[str, Any]) -> Dialog:
-    """A REST/PBX call-state body as a dialog; raises ValueError naming the bad field."""
-    state = body.get("state")
-    call_id = body.get("callId")
-    if call_id is not None and (not isinstance(call_id, str) or not 0 < len(call_id) <= 256):
-        raise ValueError("callId")
-    return Dialog(
-        id=call_id or IMPLICIT_CALL,
-        state=state,  # type: ignore[arg-type]  # checked by Dialog
-        direction=body.get("direction"),
-        call_id=call_id,
-        remote=body.get("remote"),
-    )
-
-
-IMPLICIT_CALL = "line"  # a call pushed without callId: the extension's line as a whole
 
 
 class PresenceService:
@@ -385,58 +273,6 @@ class PresenceService:
         live.pacer, decision = coalesce.poll(live.pacer, now)
         self._act(live, decision, now)
 
-    def _body(self, sub: Subscription) -> tuple[Any, Any]:
-        """(body or dialog-info template) for the sub's package/profile, cached per state."""
-        watched = self.watched[sub.extension_id]
-        key = (sub.package, sub.profile)
-        body = watched.bodies.get(key)
-        if body is None:
-            state = watched.state
-            if sub.package == "dialog":
-                profile = quirks.profile_for_name(sub.profile)
-                body = dialog_info_template(
-                    sub.entity, quirks.shape_dialogs(profile, state.dialogs)
-                )
-            elif sub.package == "presence":
-                body = pidf.render_pidf(sub.entity, state.presence_doc())
-            else:
-                body = mwi.render_summary(sub.entity, state.voicemail or mwi.Voicemail())
-            watched.bodies[key] = body
-        return body, None
-
-    def _notify_request(self, live: LiveSub, plan: subscription.NotifyPlan) -> SipRequest:
-        body, _ = self._body(live.sub)
-        if isinstance(body, DialogInfoTemplate):
-            body = body.render(plan.version)
-        d = plan.dialog
-        static = live.static
-        if static is None:  # the dialog's fixed headers, formatted once per subscription
-            transport, host, port = live.via
-            suffix = "" if transport == "udp" else f";transport={transport}"
-            fixed = [("Route", route) for route in d.route_set]
-            fixed += [("Contact", f"<sip:{host}:{port}{suffix}>"), ("Event", plan.event)]
-            static = live.static = (
-                f"<{d.local_uri}>;tag={d.local_tag}",
-                f"<{d.remote_uri}>;tag={d.remote_tag}",
-                fixed,
-            )
-        from_, to, fixed = static
-        return build_request(
-            "NOTIFY",
-            d.remote_target,
-            via=_VIA_PLACEHOLDER,  # send_request sets the real top Via (our address, branch)
-            from_=from_,
-            to=to,
-            call_id=d.call_id,
-            cseq=d.local_cseq,
-            headers=[
-                *fixed,
-                ("Subscription-State", plan.subscription_state),
-                ("Content-Type", plan.content_type),
-            ],
-            body=body,
-        )
-
     async def _send_notify(self, live: LiveSub) -> None:
         if live.sub.state is not SubState.ACTIVE:
             return
@@ -452,7 +288,7 @@ class PresenceService:
     async def _transmit(
         self, live: LiveSub, plan: subscription.NotifyPlan, request: SipRequest | None = None
     ) -> int | None:
-        request = request or self._notify_request(live, plan)
+        request = request or notify_request(live, plan, self.watched[live.sub.extension_id])
         try:
             response = await self.sip.send_request(
                 request, binding_or_target=live.target, timeout=NOTIFY_TIMEOUT
@@ -474,7 +310,8 @@ class PresenceService:
         return status
 
     async def _final(self, live: LiveSub, plan: subscription.NotifyPlan, reason: str) -> None:
-        request = self._notify_request(live, plan)  # rendered while the state is known
+        # rendered while the state is known
+        request = notify_request(live, plan, self.watched[live.sub.extension_id])
         self._forget(live)
         await self._delete_rows([live.sub.id])
         await self._transmit(live, plan, request)
@@ -702,7 +539,7 @@ class PresenceService:
                 sub, cseq=sub.dialog.remote_cseq + 1, granted=0, now=now
             )
             live.sub = ended
-            request = self._notify_request(live, plan)
+            request = notify_request(live, plan, self.watched[live.sub.extension_id])
             if not watched.subs:
                 self.watched.pop(ext.id, None)
             self._spawn(self._transmit(live, plan, request))

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from db import subscriptions as sdb
 from sipcore.presence import coalesce
 from sipcore.presence.subscription import Subscription, SubscriptionDialog
-from sipcore.server import presence_service  # a cycle: names are used at call time
+from sipcore.server import presence_types
 from sipcore.server.context import RequestContext, Target
 
 RESUME_GAP = 1_000_000  # CSeq/version jump of a resumed subscription past its checkpoint
 
 
-def subscription_row(live: presence_service.LiveSub) -> sdb.SubscriptionRow:
+def subscription_row(live: presence_types.LiveSub) -> sdb.SubscriptionRow:
     """What is stored of a live subscription: its dialog, package, profile and the
     subscriber's transport address (the counters are checkpoints)."""
     sub, d = live.sub, live.sub.dialog
@@ -47,7 +47,7 @@ def subscription_row(live: presence_service.LiveSub) -> sdb.SubscriptionRow:
     )
 
 
-def live_from_row(row: sdb.StoredSubscription, interval: float) -> presence_service.LiveSub:
+def live_from_row(row: sdb.StoredSubscription, interval: float) -> presence_types.LiveSub:
     """A stored subscription back to life after a restart: CSeq and dialog-info version
     continue `RESUME_GAP` above the checkpoint, so they never go backwards (RFC 3261
     §12.2.1.1, RFC 4235 §4.1.2) even after NOTIFYs sent since the checkpoint."""
@@ -73,7 +73,7 @@ def live_from_row(row: sdb.StoredSubscription, interval: float) -> presence_serv
     )
     transport, host, port = doc["target"]
     via = doc["via"]
-    return presence_service.LiveSub(
+    return presence_types.LiveSub(
         sub=sub,
         phone_id=row.phone_id,
         target=Target(transport=transport, host=host, port=int(port)),
