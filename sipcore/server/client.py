@@ -53,6 +53,11 @@ class ClientTransactions:
             pending.future.cancel()
         self._pending.clear()
 
+    def on_response_bytes(self, data: bytes) -> bool:
+        """Fast path for answers to our own requests, before the full parse: True when
+        the raw response was matched and consumed here, False to parse it as usual."""
+        return False
+
     def on_response(self, response: SipResponse) -> None:
         try:
             branch = response.top_via().branch

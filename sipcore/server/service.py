@@ -145,6 +145,8 @@ class SipService:
         self.registrar.connection_closed(connection)
 
     def on_message(self, connection: Connection, data: bytes, source: Address) -> None:
+        if data.startswith(b"SIP/2.0 ") and self.client.on_response_bytes(data):
+            return  # an answer to one of our own requests, matched without a full parse
         try:
             message = parse_message(data, stream=connection.transport in ("tcp", "tls"))
         except SipParseError as exc:
