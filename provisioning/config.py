@@ -100,6 +100,9 @@ class Settings:
         "", "postgresql://… of a real PostgreSQL; empty starts an embedded one in data_dir"
     )
     database_pool_size: int = _setting(10, "maximum connections in the database pool")
+    workers: int = _setting(
+        1, "worker processes sharing the HTTP and SIP ports (SO_REUSEPORT); 1: one process"
+    )
     sip_listen: str = _setting(
         "udp:0.0.0.0:5060,tcp:0.0.0.0:5060",
         "SIP listeners, comma-separated udp|tcp|tls:HOST:PORT "
