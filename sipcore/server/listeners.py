@@ -2,6 +2,11 @@
 
 A port in use is reported at start as a `ListenError` naming the listener, so
 `sipfleet serve` prints one line and exits.
+
+With several worker processes (`workers` > 1) every process binds every listener with
+SO_REUSEPORT (`share_ports(True)`, process-wide: a worker process is one of a group sharing
+its ports) and the kernel spreads flows across them by their 4-tuple: one UDP source
+address:port, or one TCP/TLS connection, always reaches the same worker.
 """
 
 from __future__ import annotations
@@ -19,6 +24,16 @@ from sipcore.server.transport import ConnectionTable, MessageSink, StreamConnect
 # Kept for callers that spelled it this way in the foundation.
 ListenSpec = ListenerSpec
 UDP_BUFFER_BYTES = 4 * 1024 * 1024  # absorb bursts (a building rebooting) without drops
+_shared = [False]
+
+
+def share_ports(enabled: bool) -> None:
+    """Bind every listener of this process with SO_REUSEPORT (a worker of a group)."""
+    _shared[0] = enabled
+
+
+def ports_shared() -> bool:
+    return _shared[0]
 
 
 class ListenError(Exception):
@@ -64,6 +79,8 @@ def bind_udp_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
+        if _shared[0]:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
@@ -100,6 +117,7 @@ async def _bind_one(
         spec.port,
         ssl=ssl_context if transport == "tls" else None,
         reuse_address=True,
+        reuse_port=_shared[0] or None,
     )
     bound.servers.append((transport, server))
 
