@@ -181,6 +181,9 @@ class Settings:
     provisioning_http_auth: bool = _setting(
         False, "require HTTP Basic auth on per-MAC files (user = MAC; password: /api/phones/{mac})"
     )
+    config_fetch_event_interval: int = _setting(
+        300, "seconds between phone.config_fetched events of a phone re-fetching the same body"
+    )
     # Presence
     notify_min_interval_ms: int = _setting(
         0, "NOTIFY coalescing: at most one NOTIFY per subscription per interval (ms)"
