@@ -27,6 +27,9 @@ class ServiceContext:
     hub: ServiceHub
     app: web.Application
     ssl_context: ssl.SSLContext | None
+    # which of `worker_count` processes sharing the ports this is (`workers` setting)
+    worker_index: int = 0
+    worker_count: int = 1
 
 
 class ComponentError(Exception):

@@ -15,7 +15,7 @@ import os
 import secrets
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,52 +163,116 @@ async def _running_service(settings: Settings) -> AsyncIterator[RunningService]:
         raise StartupError(str(exc)) from None
     try:
         admin_path = await ensure_admin_token(database.pool, settings)
-        hub = ServiceHub(node_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
-        app = create_app(settings=settings, pool=database.pool, secret_box=box, hub=hub)
-        ctx = ServiceContext(
-            settings=settings,
-            pool=database.pool,
-            secret_box=box,
-            hub=hub,
-            app=app,
-            ssl_context=ssl_context,
-        )
-        async with AsyncExitStack() as components:
-            for name in COMPONENTS:
-                try:
-                    await components.enter_async_context(importlib.import_module(name).run(ctx))
-                except ComponentError as exc:
-                    raise StartupError(str(exc)) from None
-            runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None)
-            await runner.setup()
-            try:
-                host, port = settings.http_address
-                site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
-                try:
-                    await site.start()
-                except OSError as exc:
-                    raise StartupError(
-                        f"http_listen: cannot listen on {host}:{port}: {_reason(exc)}"
-                    ) from None
-                http_port = runner.addresses[0][1] if runner.addresses else port
-                yield RunningService(
-                    settings=settings,
-                    database=database,
-                    runner=runner,
-                    hub=hub,
-                    app=app,
-                    http_port=http_port,
-                    admin_token_path=admin_path,
-                )
-            finally:
-                # stop accepting HTTP and finish in-flight requests, then the components
-                await runner.cleanup()
+        async with running_node(settings, database.pool, box, ssl_context) as node:
+            yield RunningService(
+                settings=settings,
+                database=database,
+                runner=node.runner,
+                hub=node.hub,
+                app=node.app,
+                http_port=node.http_port,
+                admin_token_path=admin_path,
+            )
     finally:
         await database_cm.__aexit__(None, None, None)
 
 
+@dataclass(slots=True)
+class RunningNode:
+    """One node's live parts: hub, HTTP application and its runner."""
+
+    hub: ServiceHub
+    app: web.Application
+    runner: web.AppRunner
+    http_port: int
+
+
+WORKER_HEADER = "X-Sipfleet-Worker"
+
+
+@asynccontextmanager
+async def running_node(
+    settings: Settings,
+    pool: asyncpg.Pool[Any],
+    box: SecretBox,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    worker_index: int = 0,
+    worker_count: int = 1,
+    http_socket: socket.socket | None = None,
+) -> AsyncIterator[RunningNode]:
+    """The components and the HTTP site on a migrated database: one node of sipfleet (the
+    whole service, or one of `worker_count` processes sharing the ports, which serves HTTP
+    on the bound `http_socket` its supervisor gave it)."""
+    hub = ServiceHub(node_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
+    app = create_app(settings=settings, pool=pool, secret_box=box, hub=hub)
+    shared = worker_count > 1
+    if shared:
+        app.on_response_prepare.append(_worker_header(str(worker_index)))
+    ctx = ServiceContext(
+        settings=settings,
+        pool=pool,
+        secret_box=box,
+        hub=hub,
+        app=app,
+        ssl_context=ssl_context,
+        worker_index=worker_index,
+        worker_count=worker_count,
+    )
+    async with AsyncExitStack() as components:
+        for name in COMPONENTS:
+            try:
+                await components.enter_async_context(importlib.import_module(name).run(ctx))
+            except ComponentError as exc:
+                raise StartupError(str(exc)) from None
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None)
+        await runner.setup()
+        try:
+            host, port = settings.http_address
+            site: web.BaseSite
+            if http_socket is not None:
+                site = web.SockSite(runner, http_socket, ssl_context=ssl_context)
+            else:
+                site = web.TCPSite(
+                    runner,
+                    host,
+                    port,
+                    ssl_context=ssl_context,
+                    reuse_address=True,
+                    reuse_port=shared or None,
+                )
+            try:
+                await site.start()
+            except OSError as exc:
+                raise StartupError(
+                    f"http_listen: cannot listen on {host}:{port}: {_reason(exc)}"
+                ) from None
+            http_port = runner.addresses[0][1] if runner.addresses else port
+            yield RunningNode(hub=hub, app=app, runner=runner, http_port=http_port)
+        finally:
+            # stop accepting HTTP and finish in-flight requests, then the components
+            await runner.cleanup()
+
+
+def _worker_header(
+    value: str,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """Which worker process answered (several share the port): for operators and tests."""
+
+    async def add_header(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = value
+
+    return add_header
+
+
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run until `stop` is set (SIGTERM/SIGINT)."""
+    """Run until `stop` is set (SIGTERM/SIGINT); with `workers` > 1, as a supervisor of
+    worker processes (`provisioning.workers`)."""
+    if settings.workers != 1:
+        from provisioning.workers import supervise  # imports this module
+
+        await supervise(settings, stop)
+        return
     async with running_service(settings) as service:
         if service.admin_token_path is not None:
             print(f"sipfleet: first admin API token written to {service.admin_token_path}")
@@ -221,4 +285,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         log.info("shutting down")
 
 
-__all__ = ["ConfigError", "StartupError", "open_database", "running_service", "serve"]
+__all__ = [
+    "ConfigError",
+    "StartupError",
+    "open_database",
+    "running_node",
+    "running_service",
+    "serve",
+]

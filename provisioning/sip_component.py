@@ -2,7 +2,10 @@
 location service, keep-alives, check-sync and the request API other components use.
 
 Runs after the IP gate's component (which sets `ctx.hub.gate`); sets `ctx.hub.sip` to the
-`sipcore.server.service.SipService`.
+`sipcore.server.service.SipService` and `ctx.hub.extras["node_link"]` to its
+`sipcore.server.node_link.NodeLink` (bindings moving between nodes, check-sync across
+nodes). With several worker processes each is a node of its own (`node_id`); worker 0
+also takes over the bindings of worker node ids no longer started (fewer workers).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from provisioning.config import Settings
 from sipcore.gateport import AllowAll
 from sipcore.server.config import ListenerSpec, SipConfig
 from sipcore.server.listeners import ListenError
+from sipcore.server.node_link import NodeLink
 from sipcore.server.service import SipService
 from sipcore.server.websocket import websocket_handler
 
@@ -61,11 +65,16 @@ def sip_config(settings: Settings, *, secret_key: bytes, node_id: str) -> SipCon
     )
 
 
+def node_id(settings: Settings, worker_index: int = 0) -> str:
+    """Stable across restarts (bindings are reloaded by the node that holds their flows),
+    distinct between nodes sharing a database. Worker 0 keeps the single-process id."""
+    base = f"{socket.gethostname()}|{settings.sip_listen}"
+    return base if worker_index == 0 else f"{base}|w{worker_index}"
+
+
 @asynccontextmanager
 async def run(ctx: ServiceContext) -> AsyncIterator[None]:
-    # Stable across restarts (bindings are reloaded by the node that holds their flows),
-    # distinct between nodes sharing a database — the same key presence uses.
-    node = f"{socket.gethostname()}|{ctx.settings.sip_listen}"
+    node = node_id(ctx.settings, ctx.worker_index)
     config = sip_config(ctx.settings, secret_key=ctx.secret_box.key, node_id=node)
     service = SipService(config, ctx.pool, ctx.hub.gate or AllowAll())
     ctx.app.router.add_get("/ws", websocket_handler(service))
@@ -74,8 +83,21 @@ async def run(ctx: ServiceContext) -> AsyncIterator[None]:
     except ListenError as exc:
         await service.stop()
         raise ComponentError(str(exc)) from None
+    link = NodeLink(service, ctx.pool, node)
+    try:
+        await link.start()
+        if ctx.worker_index == 0:
+            running = [node_id(ctx.settings, index) for index in range(1, ctx.worker_count)]
+            await link.adopt(node_id(ctx.settings) + "|w", running)
+    except BaseException:
+        await link.stop()
+        await service.stop()
+        raise
     ctx.hub.sip = service
+    ctx.hub.extras["node_link"] = link
     try:
         yield
     finally:
+        ctx.hub.extras.pop("node_link", None)
+        await link.stop()
         await service.stop()

@@ -6,8 +6,9 @@ it to a customer would tell one tenant about another's hardware. Levels: VIEWER+
 MANAGER+ acts (reprovision, reboot, reject); rejecting an unassigned MAC is ADMIN's.
 
 Reprovision and reboot send SIP NOTIFY `Event: check-sync` (`;reboot=true`) to every
-registered contact of the phone through the registrar (`hub.sip.check_sync`) and answer
-with what each contact replied, timed out, or that the phone is not registered.
+registered contact of the phone through the registrar (`hub.sip.check_sync`; with the node
+link, also contacts another node or worker process holds) and answer with what each
+contact replied, timed out, or that the phone is not registered.
 """
 
 from __future__ import annotations
@@ -158,10 +159,13 @@ async def reject_phone(request: web.Request) -> web.Response:
 
 
 def _sip_service(request: web.Request) -> Any:
-    sip = request.app[appkeys.HUB].sip
+    """What sends check-sync: the node link when there is one, which reaches contacts held
+    by other nodes (or worker processes) of this database, else this node's registrar."""
+    hub = request.app[appkeys.HUB]
+    sip = hub.sip
     if sip is None or not hasattr(sip, "check_sync"):
         raise ApiError(503, "sip", "The SIP service is not running")
-    return sip
+    return hub.extras.get("node_link") or sip
 
 
 def outcome_json(outcome: Any) -> dict[str, Any]:

@@ -3,10 +3,15 @@
 A port in use is reported at start as a `ListenError` naming the listener, so
 `sipfleet serve` prints one line and exits.
 
-With several worker processes (`workers` > 1) every process binds every listener with
-SO_REUSEPORT (`share_ports(True)`, process-wide: a worker process is one of a group sharing
-its ports) and the kernel spreads flows across them by their 4-tuple: one UDP source
-address:port, or one TCP/TLS connection, always reaches the same worker.
+With several worker processes (`workers` > 1) each listener is a group of SO_REUSEPORT
+sockets, one per worker, and the kernel spreads flows across them by their 4-tuple: one
+UDP source address:port, or one TCP/TLS connection, always reaches the same worker. The
+supervisor binds the group once (`bind_udp_socket`/`bind_stream_socket` with
+`reuse_port`) and keeps it for its whole life, handing socket i to worker i, which finds
+it here (`use_sockets`, process-wide) instead of binding: a worker that dies and is
+restarted gets its own socket back, so the group never changes and no flow is rehashed
+to another worker (the answers to a worker's NOTIFYs and probes keep reaching it), and
+datagrams and connections that arrive meanwhile wait in the socket's queue.
 """
 
 from __future__ import annotations
@@ -25,15 +30,18 @@ from sipcore.server.transport import ConnectionTable, MessageSink, StreamConnect
 ListenSpec = ListenerSpec
 UDP_BUFFER_BYTES = 4 * 1024 * 1024  # absorb bursts (a building rebooting) without drops
 _shared = [False]
+_inherited: dict[tuple[str, str, int], socket.socket] = {}
 
 
 def share_ports(enabled: bool) -> None:
-    """Bind every listener of this process with SO_REUSEPORT (a worker of a group)."""
+    """Bind listeners not given by `use_sockets` with SO_REUSEPORT (a worker of a group)."""
     _shared[0] = enabled
 
 
-def ports_shared() -> bool:
-    return _shared[0]
+def use_sockets(sockets: dict[tuple[str, str, int], socket.socket]) -> None:
+    """Bound sockets (transport, host, port) the listeners of this process take instead
+    of binding their own (a worker's share of the supervisor's socket groups)."""
+    _inherited.update(sockets)
 
 
 class ListenError(Exception):
@@ -74,17 +82,36 @@ class BoundListeners:
             await server.wait_closed()
 
 
-def bind_udp_socket(host: str, port: int) -> socket.socket:
+def bind_udp_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A bound UDP socket (bound here so a port in use fails with its errno)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        if _shared[0]:
+        if reuse_port or _shared[0]:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
         sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def bind_stream_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound, listening TCP socket (for TCP, TLS or HTTP)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
     except OSError:
         sock.close()
         raise
@@ -101,24 +128,35 @@ async def _bind_one(
     bound: BoundListeners,
 ) -> None:
     loop = asyncio.get_running_loop()
+    given = _inherited.pop((spec.transport, spec.host, spec.port), None)
+    if given is not None:
+        given.setblocking(False)
     if spec.transport == "udp":
         protocol = UdpSocket(sink)
         await loop.create_datagram_endpoint(
-            lambda: protocol, sock=bind_udp_socket(spec.host, spec.port)
+            lambda: protocol, sock=given or bind_udp_socket(spec.host, spec.port)
         )
         bound.udp.append(protocol)
         return
     if spec.transport == "tls" and ssl_context is None:
         raise ListenError(f"sip_listen: {spec} needs tls_cert and tls_key")
     transport = spec.transport
-    server = await loop.create_server(
-        lambda: StreamConnection(sink, transport, table, idle_timeout),
-        spec.host,
-        spec.port,
-        ssl=ssl_context if transport == "tls" else None,
-        reuse_address=True,
-        reuse_port=_shared[0] or None,
-    )
+    ssl = ssl_context if transport == "tls" else None
+
+    def factory() -> StreamConnection:
+        return StreamConnection(sink, transport, table, idle_timeout)
+
+    if given is not None:
+        server = await loop.create_server(factory, sock=given, ssl=ssl)
+    else:
+        server = await loop.create_server(
+            factory,
+            spec.host,
+            spec.port,
+            ssl=ssl,
+            reuse_address=True,
+            reuse_port=_shared[0] or None,
+        )
     bound.servers.append((transport, server))
 
 
