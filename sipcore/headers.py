@@ -380,13 +380,21 @@ def parse_via(text: str) -> Via:
     name, version, transport, host, port_text = match.groups()
     if host[0] == "[":
         host = host[1:-1]
-    return Via(
-        protocol="SIP/2.0" if name == "SIP" and version == "2.0" else f"{name}/{version}",
-        transport=transport.upper(),
-        host=host,
-        port=parse_port(port_text) if port_text else None,
-        params=parse_params(text[match.end() :]),
-    )
+    via: Via = _new(Via)  # Via(...) without the frozen __init__: one per request parsed
+    _set_protocol(via, "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name}/{version}")
+    _set_transport(via, transport.upper())
+    _set_host(via, host)
+    _set_port(via, parse_port(port_text) if port_text else None)
+    _set_params(via, parse_params(text[match.end() :]))
+    return via
+
+
+_new = object.__new__
+_set_protocol = Via.__dict__["protocol"].__set__
+_set_transport = Via.__dict__["transport"].__set__
+_set_host = Via.__dict__["host"].__set__
+_set_port = Via.__dict__["port"].__set__
+_set_params = Via.__dict__["params"].__set__
 
 
 MAX_DELTA_SECONDS = 2**32 - 1

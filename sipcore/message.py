@@ -17,6 +17,9 @@ Public API:
         -> SipResponse    §8.2.6: copies every Via, From, To, Call-ID, CSeq; adds a To tag
                           (to_tag, or a random one) to any final-or-provisional response
                           above 100 whose To has none. `headers` = extra (name, value).
+    response_bytes(request, status, reason=None, *, headers=(), to_tag=None) -> bytes
+        the same bytes as make_response(...).to_bytes() (body-less), without building the
+        response object: the registrar's 401 and 200 on the hot path.
     with_received(request, source_ip, source_port) -> SipRequest
         §18.2.1 / RFC 3581: the request with its top Via stamped with received/rport, so
         that responses made from it carry them.
@@ -221,6 +224,31 @@ class SipResponse(_MessageViews):
         return self._serialize(f"{self.version} {self.status} {self.reason}")
 
 
+_new = object.__new__
+_set_method = SipRequest.__dict__["method"].__set__
+_set_uri = SipRequest.__dict__["uri"].__set__
+_set_headers = SipRequest.__dict__["headers"].__set__
+_set_body = SipRequest.__dict__["body"].__set__
+_set_version = SipRequest.__dict__["version"].__set__
+_set_cache = SipRequest.__dict__["_cache"].__set__
+
+
+def _new_request(
+    method: str, uri: str, headers: Headers, body: bytes, version: str, cache: dict[str, Any]
+) -> SipRequest:
+    """`SipRequest(...)` for the parser and `with_received`: the generated frozen-dataclass
+    __init__ costs about 1 µs more per request (it sets each slot through
+    object.__setattr__); this sets the same slots through their descriptors."""
+    request: SipRequest = _new(SipRequest)
+    _set_method(request, method)
+    _set_uri(request, uri)
+    _set_headers(request, headers)
+    _set_body(request, body)
+    _set_version(request, version)
+    _set_cache(request, cache)
+    return request
+
+
 def new_branch() -> str:
     return BRANCH_MAGIC + os.urandom(10).hex()
 
@@ -276,6 +304,45 @@ def make_response(
     )
 
 
+def response_bytes(
+    request: SipRequest,
+    status: int,
+    reason: str | None = None,
+    *,
+    headers: Iterable[tuple[str, str]] = (),
+    to_tag: str | None = None,
+) -> bytes:
+    """`make_response(...).to_bytes()` for a response without a body, written straight
+    from the request's header values (no Headers, no SipResponse: the hot path answers
+    thousands of REGISTERs a second and never looks at its own response again)."""
+    index = request.headers._index
+    vias = index.get("via")
+    if not vias:
+        raise SipParseError("missing via header")
+    to_value = request._required("to")
+    if status > 100 and ("tag" not in to_value.lower() or request.to().tag is None):
+        to_value = f"{to_value};tag={to_tag or new_tag()}"
+    lines = [f"SIP/2.0 {status} {reason or REASON_PHRASES.get(status, 'Unknown')}"]
+    for value in vias:
+        lines.append("Via: " + value)
+    lines.append("From: " + request._required("from"))
+    lines.append("To: " + to_value)
+    lines.append("Call-ID: " + request._required("call-id"))
+    lines.append("CSeq: " + request._required("cseq"))
+    length_written = False
+    for name, value in headers:
+        if name in _CONTENT_LENGTH_NAMES or name.lower() in _CONTENT_LENGTH_NAMES:
+            if not length_written:
+                lines.append(name + ": 0")
+                length_written = True
+        else:
+            lines.append(f"{name}: {value}")
+    if not length_written:
+        lines.append("Content-Length: 0")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode()
+
+
 def with_received(request: SipRequest, source_ip: str, source_port: int) -> SipRequest:
     """The request with its topmost Via stamped (§18.2.1, RFC 3581 §4)."""
     top = request.top_via()
@@ -293,14 +360,10 @@ def with_received(request: SipRequest, source_ip: str, source_port: int) -> SipR
             break
     cache = dict(request._cache)
     cache["via"] = stamped
-    return SipRequest(
-        method=request.method,
-        uri=request.uri,
-        headers=Headers._trusted(tuple(items), index),
-        body=request.body,
-        version=request.version,
-        _cache=cache,
-    )
+    return _new_request(
+        request.method, request.uri, Headers._trusted(tuple(items), index), request.body,
+        request.version, cache,
+    )  # fmt: skip
 
 
 def new_via(

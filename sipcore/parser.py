@@ -30,7 +30,7 @@ from sipcore.errors import (
     VersionNotSupported,
 )
 from sipcore.headers import COMPACT_FORMS, Headers, header_key, parse_cseq, parse_via, split_values
-from sipcore.message import SIP_VERSION, SipRequest, SipResponse
+from sipcore.message import SIP_VERSION, SipRequest, SipResponse, _new_request
 
 MAX_MESSAGE_SIZE = 65536
 
@@ -159,7 +159,7 @@ def _request(
     if len(parts) != 3 or not _METHOD.fullmatch(parts[0]):
         raise SipParseError("bad request line")
     method, uri, version = parts
-    request = SipRequest(method=method, uri=uri, headers=headers, body=body, version=version)
+    request = _new_request(method, uri, headers, body, version, {})
     if version != SIP_VERSION:
         if not _VERSION.fullmatch(version):
             raise SipParseError("bad SIP version in request line", partial=request)
@@ -167,7 +167,7 @@ def _request(
             raise VersionNotSupported(f"SIP version {version[:12]!r}", partial=request)
     checked = _checked_body(body, index, stream, request)
     if checked is not body:
-        request = SipRequest(method=method, uri=uri, headers=headers, body=checked, version=version)
+        request = _new_request(method, uri, headers, checked, version, {})
     _check_request_headers(request, index)
     scheme, colon, rest = uri.partition(":")
     lscheme = scheme.lower()

@@ -19,7 +19,7 @@ from sipcore import metrics
 from sipcore.digest import DigestAuthenticator, DigestOutcome, parse_authorization, select_ha1
 from sipcore.errors import SipParseError
 from sipcore.gateport import GateSubject, IpGatePort
-from sipcore.message import SipRequest, SipResponse, make_response
+from sipcore.message import SipRequest, SipResponse, make_response, response_bytes
 from sipcore.ratelimit import FailureLimiter
 from sipcore.server.config import SipConfig
 from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestContext
@@ -63,16 +63,22 @@ class Authenticator:
         ]
         return make_response(request, 401, headers=headers)
 
-    def challenge_unauthenticated(
-        self, request: SipRequest, ctx: RequestContext
-    ) -> SipResponse | None:
-        """A request without credentials: its 401, or None (drop) from a banned address."""
+    def challenge_bytes(self, request: SipRequest, now: float, *, stale: bool = False) -> bytes:
+        """`challenge(...).to_bytes()` without the response object (the hot path)."""
+        headers = [
+            ("WWW-Authenticate", value) for value in self.digest.challenges(now, stale=stale)
+        ]
+        return response_bytes(request, 401, headers=headers)
+
+    def challenge_unauthenticated(self, request: SipRequest, client_ip: str) -> bytes | None:
+        """A request without credentials: its 401, or None (drop) from a banned address
+        (`client_ip`: the phone's address, `RequestContext.remote_ip`)."""
         now = time.time()
-        if self.limiter.is_banned(ctx.remote_ip, now):
+        if self.limiter.is_banned(client_ip, now):
             _RATE_LIMITED.inc()
             return None
         _CHALLENGED.inc()
-        return self.challenge(request, now)
+        return self.challenge_bytes(request, now)
 
     async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome:
         now = time.time()

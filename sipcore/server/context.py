@@ -62,7 +62,9 @@ class AuthOutcome:
         return self.phone is not None
 
 
-Handler = Callable[[SipRequest, RequestContext], Awaitable[SipResponse | None]]
+# A handler answers with a response, its ready-made bytes (the registrar's hot path,
+# `sipcore.message.response_bytes`), or None when it answered itself or drops the request.
+Handler = Callable[[SipRequest, RequestContext], Awaitable[SipResponse | bytes | None]]
 BindingListener = Callable[[str, str | None, bool], None]
 
 

@@ -18,6 +18,7 @@ to the binding listeners (presence).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import random
@@ -35,8 +36,9 @@ from db.bindings import StoredBinding
 from db.phone_status import EventWrite, StatusWrite
 from sipcore import metrics
 from sipcore.errors import SipParseError
+from sipcore.headers import parse_contacts
 from sipcore.location import Binding
-from sipcore.message import SipRequest, SipResponse, make_response
+from sipcore.message import SipRequest, SipResponse, make_response, response_bytes
 from sipcore.registrar import (
     ContactSpec,
     RegisterDecision,
@@ -88,7 +90,24 @@ def _flow(binding: Binding) -> Flow:
 
 def _register_input(request: SipRequest) -> RegisterInput:
     """The parts of a parsed REGISTER the decision needs (raises SipParseError → 400)."""
-    contacts = request.contacts()
+    lines = request.headers._index.get("contact")
+    key = tuple(lines) if lines else ()
+    if sum(map(len, key)) <= 1024:
+        specs, star = _contact_specs_cached(key)
+    else:
+        specs, star = _contact_specs(key)
+    return RegisterInput(
+        call_id=request.call_id,
+        cseq=request.cseq().number,
+        contacts=specs,
+        star=star,
+        expires_header=request.expires(),
+    )
+
+
+def _contact_specs(lines: tuple[str, ...]) -> tuple[tuple[ContactSpec, ...], bool]:
+    """The Contact lines as the decision sees them, and whether they are `*`."""
+    contacts = parse_contacts(lines)
     specs = tuple(
         ContactSpec(
             uri=str(item.address.uri),
@@ -99,13 +118,12 @@ def _register_input(request: SipRequest) -> RegisterInput:
         )
         for item in contacts.contacts
     )
-    return RegisterInput(
-        call_id=request.call_id,
-        cseq=request.cseq().number,
-        contacts=specs,
-        star=contacts.wildcard,
-        expires_header=request.expires(),
-    )
+    return specs, contacts.wildcard
+
+
+# A phone sends the same Contact in every REGISTER: its specs (immutable) are cached, so a
+# refresh does not write the contact URI back to text again.
+_contact_specs_cached = functools.lru_cache(maxsize=16384)(_contact_specs)
 
 
 def _local_ip(contact: str, request: SipRequest) -> str | None:
@@ -191,7 +209,7 @@ class RegisterHandler:
 
     # --- REGISTER -----------------------------------------------------------------------
 
-    async def handle(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:
+    async def handle(self, request: SipRequest, ctx: RequestContext) -> SipResponse | bytes | None:
         started = time.perf_counter()
         outcome = await self.service.authenticate(request, ctx)
         if outcome.phone is None:
@@ -211,7 +229,7 @@ class RegisterHandler:
         register: RegisterInput,
         phone: AuthenticatedPhone,
         ctx: RequestContext,
-    ) -> SipResponse:
+    ) -> SipResponse | bytes:
         now = time.time()
         location = self.service.location
         current = location.bindings_of(phone.phone_id)
@@ -262,14 +280,14 @@ class RegisterHandler:
         return make_response(request, decision.status, decision.reason, headers=headers)
 
     @staticmethod
-    def _ok(request: SipRequest, decision: RegisterDecision) -> SipResponse:
+    def _ok(request: SipRequest, decision: RegisterDecision) -> bytes:
         """§10.3 step 8: every current binding with its remaining expiry."""
         headers = []
         for item in decision.contacts:
             q = f";q={item.q:g}" if item.q is not None else ""
             headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}"))
         headers.append(("Date", _http_date()))
-        return make_response(request, 200, headers=headers)
+        return response_bytes(request, 200, headers=headers)
 
     def _binding(
         self,

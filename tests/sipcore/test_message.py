@@ -10,6 +10,7 @@ from sipcore.message import (
     build_request,
     make_response,
     new_via,
+    response_bytes,
     with_received,
 )
 from sipcore.parser import parse_message
@@ -69,6 +70,30 @@ def test_make_response_keeps_existing_to_tag_and_100_gets_none() -> None:
     assert trying.reason == "Trying"
     random_tag = make_response(request(samples.UNREGISTER_ALL), 423).to().tag
     assert random_tag and len(random_tag) >= 8
+
+
+REQUEST_SAMPLES = [data for data in ALL_SAMPLES if data is not samples.RESPONSE_200]
+
+
+@pytest.mark.parametrize("data", REQUEST_SAMPLES)
+@pytest.mark.parametrize(
+    ("status", "extra"),
+    [
+        (401, [("WWW-Authenticate", 'Digest realm="x", nonce="n", algorithm=MD5')]),
+        (200, [("Contact", "<sip:a@192.0.2.1>;expires=60"), ("Date", "Mon, 23 Nov 2026")]),
+        (200, [("Content-Length", "99"), ("l", "7"), ("Allow", "REGISTER")]),
+        (100, []),
+        (503, [("Retry-After", "7")]),
+    ],
+)
+def test_response_bytes_equals_make_response(
+    data: bytes, status: int, extra: list[tuple[str, str]]
+) -> None:
+    """The hot path's byte builder writes exactly what make_response + to_bytes write."""
+    stamped = with_received(request(data), "198.51.100.7", 40000)
+    made = make_response(stamped, status, headers=extra, to_tag="fixedtag").to_bytes()
+    assert response_bytes(stamped, status, headers=extra, to_tag="fixedtag") == made
+    assert parse_message(made).to_bytes() == made
 
 
 def test_make_response_needs_mandatory_headers() -> None:
