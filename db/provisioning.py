@@ -6,6 +6,9 @@ soft keys with their targets already resolved (BLF → the watched extension's n
 PICKUPGROUP/QUEUE → the group's or queue's number, DNDOTHER → the other phone's extension
 number). The writes a successful fetch causes (`config_loaded`, the sighting, the
 `phone.config_fetched` event) are grouped by the caller and written with `record_fetches`.
+
+The file server caches these records in memory; migration 0008 announces on `PROV_CHANNEL`
+what else changes them (`'*'`: drop all, else a MAC), besides `sipfleet_phones` by phone id.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import asyncpg
 
 from db.events import EVENTS_CHANNEL
 from db.seen_phones import Sighting, record_sightings
+
+PROV_CHANNEL = "sipfleet_prov"
+PROV_ALL = "*"  # the payload that drops every cached record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +107,9 @@ class Fetch:
     user_agent: str | None
     file: str
     time: datetime
+    # write a `phone.config_fetched` event for it (the server leaves repeats of an unchanged
+    # body out, see `provisioning.prov.server`); config_loaded and the sighting always
+    event: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -250,7 +259,8 @@ async def phones_for_mac(conn: asyncpg.Connection[Any], mac_address: str) -> lis
 
 
 async def record_fetches(conn: asyncpg.Connection[Any], fetches: Sequence[Fetch]) -> None:
-    """`config_loaded`, the sightings and one `phone.config_fetched` event per fetch.
+    """`config_loaded`, the sightings and one `phone.config_fetched` event per fetch that
+    asks for one (`Fetch.event`).
 
     Three statements, whatever the number of fetches; the caller owns the transaction.
     """
@@ -283,6 +293,7 @@ async def record_fetches(conn: asyncpg.Connection[Any], fetches: Sequence[Fetch]
                 f.time,
             )
             for f in fetches
+            if f.event
         ],
     )
 
@@ -302,6 +313,12 @@ async def append_events(
         [json.dumps(e[3]) for e in events],
         [e[4] for e in events],
     )
+
+
+async def notify_prov(conn: asyncpg.Connection[Any], payload: str) -> None:
+    """Send `payload` on `PROV_CHANNEL` (a cache's round-trip marker: notifications reach a
+    listener in commit order, so once it sees this one it has seen every earlier change)."""
+    await conn.execute("SELECT pg_notify($1, $2)", PROV_CHANNEL, payload)
 
 
 async def registered_phone_ids(conn: asyncpg.Connection[Any], scope: list[str] | None) -> list[str]:

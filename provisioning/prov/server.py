@@ -18,13 +18,26 @@ the fetch queued for `recorder.py` (`config_loaded`, the sighting, `phone.config
 with file, address and User-Agent — never the body). Common files (no MAC: Yealink
 `y0000000000XX.cfg`, Snom `snomD785.htm`, …) hold no secret and are served to anyone.
 
+The phone record comes from memory when it can (`records.py`: read once, dropped on a
+change notification), with the bodies rendered from it; a warm fetch does no database
+read. `phone.config_fetched` is written for the first fetch of a phone by this process,
+whenever the body served differs from the one served before, and otherwise at most once
+per phone per `config_fetch_event_interval` seconds: phones re-fetch on a schedule, and an
+event per repeat of the same body would fill the event log (and cost every live-event
+listener a read) without telling anyone anything. `status.configLoaded` and the sighting
+are still written for every fetch (batched). Everything per request that depends only on
+a repeated string (file name, User-Agent, peer address) is computed once per string.
+
 Bodies and passwords are never logged; log lines name the file, the MAC and the address.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
+import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,13 +50,14 @@ from db import seen_phones
 from db.provisioning import Fetch, ProvisionedPhone
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from provisioning.gate.forwarded import request_client
+from provisioning.gate.forwarded import forwarded_client, request_client
 from provisioning.hub import ServiceHub
 from provisioning.prov.cache import RenderCache, phone_key
 from provisioning.prov.httpauth import credentials_valid
 from provisioning.prov.lease import ConnectionLease
 from provisioning.prov.loader import ServerInfo, build_context
 from provisioning.prov.recorder import FetchRecorder
+from provisioning.prov.records import Entry
 from provisioning.prov.store import TemplateStore
 from provisioning.prov.throttle import UnknownMacThrottle
 from provisioning.vendors import filenames
@@ -59,6 +73,16 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _VENDOR_SEEN = web.RequestKey("sipfleet.prov_vendor", str)
 # `sipfleet_config_fetches{result}` by the status answered
 _FETCH_RESULTS = {200: "ok", 401: "denied", 403: "denied", 404: "not_found", 429: "denied"}
+_MAX_EVENT_MEMORY = 200_000  # phones whose last config_fetched event is remembered
+# Phones and scanners send a handful of distinct strings over and over: parse each once.
+_match_file = functools.lru_cache(maxsize=8192)(filenames.match_file)
+_parse_user_agent = functools.lru_cache(maxsize=32768)(parse_user_agent)
+
+
+@functools.lru_cache(maxsize=8192)
+def _peer(remote: str) -> str:
+    """The normalised peer address (no trusted proxy configured)."""
+    return forwarded_client(remote, (), ())
 
 
 def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -117,28 +141,44 @@ class ProvServer:
         self.throttle = throttle
         self.cache = cache or RenderCache()
         self.lease = lease or ConnectionLease(pool, size=0)
+        self.records = templates.records
         self._allow_all = AllowAll()
+        self._networks = settings.trusted_proxy_networks  # a property that parses each time
+        self._event_interval = float(settings.config_fetch_event_interval)
+        # (phone id, file) -> (monotonic time of its last config_fetched event, body served)
+        self._events: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._counters: dict[tuple[str, int], Any] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         response = await self._handle(request)
-        vendor = request.get(_VENDOR_SEEN) or "unknown"
-        metrics.CONFIG_FETCHES.labels(vendor, _FETCH_RESULTS.get(response.status, "error")).inc()
+        key = (request.get(_VENDOR_SEEN) or "unknown", response.status)
+        counter = self._counters.get(key)
+        if counter is None:
+            result = _FETCH_RESULTS.get(response.status, "error")
+            counter = self._counters[key] = metrics.CONFIG_FETCHES.labels(key[0], result)
+        counter.inc()
         return response
+
+    def _address(self, request: web.Request) -> str:
+        remote = request.remote
+        if not self._networks and remote is not None:
+            return _peer(remote)
+        return request_client(remote, request.headers, self._networks) or ""
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         parts = request.match_info["tail"].split("/")
         if len(parts) > 2 or not all(parts):
             return _plain(404, "Not found")
-        file = filenames.match_file(parts[-1])
+        file = _match_file(parts[-1])
         if file is None:
             return _plain(404, "Not found")
         user_agent = request.headers.get("User-Agent")
-        ua = parse_user_agent(user_agent)
+        ua = _parse_user_agent(user_agent)
         request[_VENDOR_SEEN] = file.vendor or (ua.vendor if ua else None) or "unknown"
         fetch = Request(
             file=file,
             secret=parts[0] if len(parts) == 2 else None,
-            address=client_address(request, self.settings),
+            address=self._address(request),
             user_agent=user_agent,
             ua=ua,
             authorization=request.headers.get("Authorization"),
@@ -174,8 +214,8 @@ class ProvServer:
         wait = self.throttle.retry_after(fetch.address)
         if wait:
             return _plain(429, "Too many requests", {"Retry-After": str(wait)})
-        async with self.lease.connection() as conn:
-            phones = await prov_db.phones_for_mac(conn, mac)
+        entry = await self._entry(mac)
+        phones = entry.phones
         if not phones or not self._secret_ok(phones[0], fetch.secret):
             return await self._unknown(fetch, mac, assigned=bool(phones))
         phone = phones[0]
@@ -199,7 +239,17 @@ class ProvServer:
         if not verdict.allowed:
             log.info("provisioning: %s denied to %s (%s)", mac, fetch.address, verdict.reason)
             return _plain(403, "Forbidden")
-        return self._render(fetch, phones)
+        return self._render(fetch, entry)
+
+    async def _entry(self, mac: str) -> Entry:
+        """The MAC's records: from memory, else read (and kept if nothing changed since)."""
+        entry = self.records.get(mac)
+        if entry is not None:
+            return entry
+        token = self.records.generation
+        async with self.lease.connection() as conn:
+            phones = await prov_db.phones_for_mac(conn, mac)
+        return self.records.put(mac, phones, token=token)
 
     def _secret_ok(self, phone: ProvisionedPhone, secret: str | None) -> bool:
         expected = phone.provisioning_secret
@@ -216,14 +266,21 @@ class ProvServer:
             401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="sipfleet provisioning"'}
         )
 
-    def _render(self, fetch: Request, phones: list[ProvisionedPhone]) -> web.Response:
+    def _render(self, fetch: Request, entry: Entry) -> web.Response:
+        phones = entry.phones
         phone = phones[0]
-        file = filenames.resolve(fetch.file, fetch.ua) or fetch.file.for_vendor(
-            phone.vendor if phone.vendor in fetch.file.candidates else fetch.file.candidates[0]
-        )
-        rendered = self._rendered(phones, file)
+        key: Hashable = (fetch.file, fetch.ua, self.templates.generation)
+        rendered = entry.bodies.get(key)
         if rendered is None:
-            return _plain(500, "Cannot render configuration")
+            file = filenames.resolve(fetch.file, fetch.ua) or fetch.file.for_vendor(
+                phone.vendor if phone.vendor in fetch.file.candidates else fetch.file.candidates[0]
+            )
+            rendered = self._rendered(phones, file)
+            if rendered is None:
+                return _plain(500, "Cannot render configuration")
+            if len(entry.bodies) >= 16:  # a handful of files per phone; a scanner gets none
+                entry.bodies.clear()
+            entry.bodies[key] = rendered
         self.recorder.add(
             Fetch(
                 phone_id=phone.id,
@@ -235,11 +292,27 @@ class ProvServer:
                 user_agent=fetch.user_agent,
                 file=fetch.file.filename,
                 time=datetime.now(UTC),
+                event=self._event_due(phone.id, fetch.file.filename, rendered),
             )
         )
         return _file(rendered)
 
-    def _rendered(self, phones: list[ProvisionedPhone], file: FileRequest) -> Any:
+    def _event_due(self, phone_id: str, file: str, rendered: Any) -> bool:
+        """Whether this fetch gets a `phone.config_fetched` event (see the module doc)."""
+        now = time.monotonic()
+        key = (phone_id, file)
+        last = self._events.get(key)
+        if last is not None:
+            when, body = last
+            same = body is rendered or body == rendered
+            if same and now - when < self._event_interval:
+                return False
+        if len(self._events) >= _MAX_EVENT_MEMORY:
+            self._events.clear()
+        self._events[key] = (now, rendered)
+        return True
+
+    def _rendered(self, phones: tuple[ProvisionedPhone, ...], file: FileRequest) -> Any:
         """The body for this record and file: from the cache, else rendered and cached."""
         from provisioning.vendors import render
 

@@ -32,14 +32,31 @@ def gate_component() -> Any:
     return module
 
 
+def synced_prov_fetches(client: Any, server: Any, pool: asyncpg.Pool[Any]) -> None:
+    """Make every `/prov/` request of `client` wait until the server's in-memory phone
+    records have seen every change committed before it (`PhoneRecords.sync`: one
+    notification round trip). The server learns of changes by notification, a moment
+    after the writer's commit; a test that writes and then fetches at once must not race
+    that moment."""
+    original = client._request
+
+    async def request(method: str, path: Any, **kwargs: Any) -> Any:
+        if str(path).startswith("/prov/"):
+            await server.records.sync(pool)
+        return await original(method, path, **kwargs)
+
+    client._request = request
+
+
 @asynccontextmanager
-async def _running(
+async def running(
     aiohttp_client: Any,
     pool: asyncpg.Pool[Any],
     settings: Settings,
     secret_box: SecretBox,
     *,
     with_sip: bool,
+    route_modules: list[str] | None = None,
 ) -> AsyncIterator[Any]:
     from provisioning import prov_component
     from provisioning.app import create_app
@@ -51,7 +68,7 @@ async def _running(
         pool=pool,
         secret_box=secret_box,
         hub=hub,
-        route_modules=OWN_ROUTE_MODULES,
+        route_modules=OWN_ROUTE_MODULES if route_modules is None else route_modules,
     )
     ctx = ServiceContext(
         settings=settings, pool=pool, secret_box=secret_box, hub=hub, app=app, ssl_context=None
@@ -66,6 +83,7 @@ async def _running(
             await stack.enter_async_context(sip_component.run(ctx))
         server = await stack.enter_async_context(prov_component.run(ctx))
         client = await aiohttp_client(app)
+        synced_prov_fetches(client, server, pool)
         client.prov_server = server
         client.hub = hub
         yield client
@@ -77,7 +95,7 @@ async def prov(
 ) -> AsyncIterator[Any]:
     """An aiohttp test client on the app with our route modules, the real IP gate and the
     /prov/ component; `client.prov_server` is the running `ProvServer`."""
-    async with _running(aiohttp_client, pool, settings, secret_box, with_sip=False) as client:
+    async with running(aiohttp_client, pool, settings, secret_box, with_sip=False) as client:
         yield client
 
 
@@ -90,7 +108,7 @@ async def prov_sip(
     sip_settings = dataclasses.replace(
         settings, sip_listen="udp:127.0.0.1:0,tcp:127.0.0.1:0", keepalive_interval=0
     )
-    async with _running(aiohttp_client, pool, sip_settings, secret_box, with_sip=True) as client:
+    async with running(aiohttp_client, pool, sip_settings, secret_box, with_sip=True) as client:
         yield client
 
 
