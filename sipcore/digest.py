@@ -46,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sipcore.errors import SipParseError
+from sipcore.syntax import frozen_builder
 
 
 def _md5_hex(data: bytes) -> str:
@@ -143,7 +144,7 @@ def parse_authorization(value: str) -> DigestCredentials:
     # constant-time comparison only ever sees ASCII hex.
     if not _HEX.fullmatch(params["response"]) or len(params["response"]) not in (32, 64):
         raise SipParseError("bad digest response")
-    return DigestCredentials(
+    return _DigestCredentials(
         username=params["username"],
         realm=params["realm"],
         nonce=params["nonce"],
@@ -156,6 +157,9 @@ def parse_authorization(value: str) -> DigestCredentials:
         opaque=params.get("opaque"),
         nc_text=nc_text,
     )
+
+
+_DigestCredentials = frozen_builder(DigestCredentials)
 
 
 def select_ha1(creds: DigestCredentials, *, ha1_md5: str, ha1_sha256: str) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sipcore.location import Binding
+from sipcore.syntax import frozen_builder
 
 MAX_EXPIRES_VALUE = 2**32 - 1  # RFC 3261 §20.19: delta-seconds up to 2**32-1
 
@@ -97,6 +98,11 @@ class RegisterDecision:
     @property
     def changes_nothing(self) -> bool:
         return not self.upserts and not self.removals
+
+
+_GrantedContact = frozen_builder(GrantedContact)
+_ReportedContact = frozen_builder(ReportedContact)
+_RegisterDecision = frozen_builder(RegisterDecision)
 
 
 def _refuse(status: int, reason: str, min_expires: int | None = None) -> RegisterDecision:
@@ -171,8 +177,8 @@ def decide_register(
             if existing is not None:
                 removals.append(spec.uri)
             continue
-        upserts.append(GrantedContact(spec=spec, expires=_grant(requested, policy, rand)))
-    return RegisterDecision(
+        upserts.append(_GrantedContact(spec=spec, expires=_grant(requested, policy, rand)))
+    return _RegisterDecision(
         status=200,
         reason="OK",
         upserts=tuple(upserts),
@@ -190,11 +196,11 @@ def _report(
     """§10.3 step 8: every binding after the change, with its remaining expiry."""
     changed = {item.spec.uri for item in upserts} | set(removals)
     out = [
-        ReportedContact(uri=item.contact, expires=item.remaining(now), q=item.q)
+        _ReportedContact(uri=item.contact, expires=item.remaining(now), q=item.q)
         for item in current
         if item.contact not in changed and item.expires_at > now
     ]
     out.extend(
-        ReportedContact(uri=item.spec.uri, expires=item.expires, q=item.spec.q) for item in upserts
+        _ReportedContact(uri=item.spec.uri, expires=item.expires, q=item.spec.q) for item in upserts
     )
     return tuple(out)

@@ -12,6 +12,8 @@ Public API:
                                                    are not inside quotes or <...>
     quote(text) -> str / unquote(text) -> str     quoted-string (§25.1)
     is_token(text) -> bool
+    frozen_builder(cls) -> Callable[..., cls]     a faster constructor for a frozen, slotted
+                                                   dataclass (same keyword-only signature)
 
 Values of parameters are kept exactly as sent (a quoted-string keeps its quotes) so that
 writing a message back keeps its meaning; `unquote` gives the content.
@@ -19,9 +21,14 @@ writing a message back keeps its meaning; `unquote` gives the content.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sipcore.errors import SipParseError
+
+_T = TypeVar("_T")
 
 Params = tuple[tuple[str, str | None], ...]
 
@@ -182,3 +189,47 @@ def unquote(text: str) -> str:
             return inner
         return re.sub(r"\\(.)", r"\1", inner, flags=re.DOTALL)
     return text
+
+
+def frozen_builder(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor for a frozen, slotted dataclass that takes the same keyword-only
+    arguments as `cls(...)` and gives an equal object, about twice as fast.
+
+    Why: the generated __init__ of a frozen dataclass sets every field through
+    `object.__setattr__`; on the REGISTER hot path a dozen such objects (bindings, status
+    rows, credentials, contexts) are built per request and that was ~9 % of its CPU. This
+    sets the slots through their descriptors instead. The code is generated from
+    `dataclasses.fields(cls)` at import, so fields added later are handled; classes with
+    __post_init__, init=False fields or no slots get `cls` itself back.
+    """
+    params = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if (
+        hasattr(cls, "__post_init__")
+        or any(not item.init for item in params)
+        or "__slots__" not in cls.__dict__
+    ):
+        return cls
+    scope: dict[str, Any] = {"_cls": cls, "_new": object.__new__}
+    args = []
+    body = ["    obj = _new(_cls)"]
+    for i, item in enumerate(params):
+        setter = f"_s{i}"
+        scope[setter] = cls.__dict__[item.name].__set__
+        if item.default is not dataclasses.MISSING:
+            scope[f"_d{i}"] = item.default
+            args.append(f"{item.name}=_d{i}")
+            body.append(f"    {setter}(obj, {item.name})")
+        elif item.default_factory is not dataclasses.MISSING:
+            scope[f"_f{i}"] = item.default_factory
+            args.append(f"{item.name}=_MISSING")
+            scope["_MISSING"] = dataclasses.MISSING
+            body.append(f"    {setter}(obj, _f{i}() if {item.name} is _MISSING else {item.name})")
+        else:
+            args.append(item.name)
+            body.append(f"    {setter}(obj, {item.name})")
+    body.append("    return obj")
+    source = f"def build(*, {', '.join(args)}):\n" + "\n".join(body) + "\n"
+    exec(source, scope)  # the source is generated from the dataclass field names only
+    build: Callable[..., _T] = scope["build"]
+    build.__doc__ = f"{cls.__name__}(...) without the frozen-dataclass __init__"
+    return build

@@ -24,6 +24,7 @@ from sipcore.ratelimit import FailureLimiter
 from sipcore.server.config import SipConfig
 from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestContext
 from sipcore.server.directory import PhoneDirectory
+from sipcore.syntax import frozen_builder
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ _FAILURE_REASONS = {
 
 _RATE_LIMITED = metrics.AUTH_FAILURES.labels(reason="rate_limited")
 _CHALLENGED = metrics.REGISTRATIONS.labels(result="challenged")
+_GateSubject = frozen_builder(GateSubject)
+_AuthOutcome = frozen_builder(AuthOutcome)
+_AuthenticatedPhone = frozen_builder(AuthenticatedPhone)
 
 
 class Authenticator:
@@ -115,7 +119,7 @@ class Authenticator:
                 extra={"call_id": request.call_id, "phone": entry.phone_id if entry else None},
             )
             return AuthOutcome(response=self.challenge(request, now))
-        subject = GateSubject(
+        subject = _GateSubject(
             phone_id=entry.phone_id,
             customer_id=entry.customer_id,
             ip_mode=entry.ip_mode,
@@ -134,8 +138,8 @@ class Authenticator:
         if not verdict.allowed:
             metrics.REGISTRATIONS.labels(result="denied").inc()
             return AuthOutcome(response=make_response(request, 403, "Forbidden"))
-        return AuthOutcome(
-            phone=AuthenticatedPhone(
+        return _AuthOutcome(
+            phone=_AuthenticatedPhone(
                 phone_id=entry.phone_id,
                 customer_id=entry.customer_id,
                 extension_id=entry.extension_id,

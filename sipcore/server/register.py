@@ -50,6 +50,7 @@ from sipcore.server.context import AuthenticatedPhone, RequestContext
 from sipcore.server.keepalive import Keepalive
 from sipcore.server.transport import Connection
 from sipcore.server.writer import WriteFailed, WriteJob
+from sipcore.syntax import frozen_builder
 
 if TYPE_CHECKING:
     from sipcore.server.service import SipService
@@ -60,6 +61,13 @@ Flow = tuple[str, str, int]
 ORPHAN_SWEEP_INTERVAL = 30.0
 ORPHAN_GRACE = 30.0  # the owning node's own sweeper goes first
 _OK = metrics.REGISTRATIONS.labels(result="ok")
+# The hot path's objects, built without the frozen-dataclass __init__ (`frozen_builder`).
+_Binding = frozen_builder(Binding)
+_StoredBinding = frozen_builder(StoredBinding)
+_StatusWrite = frozen_builder(StatusWrite)
+_EventWrite = frozen_builder(EventWrite)
+_WriteJob = frozen_builder(WriteJob)
+_RegisterInput = frozen_builder(RegisterInput)
 _UNREGISTERED = metrics.REGISTRATIONS.labels(result="unregistered")
 
 
@@ -96,7 +104,7 @@ def _register_input(request: SipRequest) -> RegisterInput:
         specs, star = _contact_specs_cached(key)
     else:
         specs, star = _contact_specs(key)
-    return RegisterInput(
+    return _RegisterInput(
         call_id=request.call_id,
         cseq=request.cseq().number,
         contacts=specs,
@@ -299,7 +307,7 @@ class RegisterHandler:
         ctx: RequestContext,
         now: float,
     ) -> Binding:
-        return Binding(
+        return _Binding(
             phone_id=phone.phone_id, contact=spec.uri, call_id=register.call_id,
             cseq=register.cseq, expires_at=now + expires, q=spec.q, transport=ctx.transport,
             source_ip=ctx.source_ip, source_port=ctx.source_port,
@@ -331,7 +339,7 @@ class RegisterHandler:
         after = [item for item in current if item.contact not in gone]
         after.extend(upserts)
         status = self._status(phone.phone_id, after, request.user_agent, ctx, upserts)
-        return WriteJob(
+        return _WriteJob(
             upserts=tuple(self._stored(item) for item in upserts),
             removals=tuple((phone.phone_id, contact) for contact in removals),
             statuses=(status,),
@@ -348,7 +356,7 @@ class RegisterHandler:
     ) -> StatusWrite:
         reachable = [item for item in after if not item.unreachable]
         local_ip = upserts[-1].local_ip if upserts else None
-        return StatusWrite(
+        return _StatusWrite(
             phone_id=phone_id,
             online=bool(reachable),
             expires_at=_dt(max(item.expires_at for item in reachable)) if reachable else None,
@@ -361,7 +369,7 @@ class RegisterHandler:
 
     @staticmethod
     def _event(kind: str, customer_id: str | None, item: Binding) -> EventWrite:
-        return EventWrite(
+        return _EventWrite(
             type=kind,
             phone_id=item.phone_id,
             customer_id=customer_id,
@@ -376,7 +384,7 @@ class RegisterHandler:
 
     @staticmethod
     def _stored(item: Binding) -> StoredBinding:
-        return StoredBinding(
+        return _StoredBinding(
             phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
             cseq=item.cseq, expires_at=_dt(item.expires_at), q=item.q,
             transport=item.transport, source_ip=item.source_ip,

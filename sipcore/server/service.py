@@ -49,6 +49,7 @@ from sipcore.server.listeners import BoundListeners, bind_listeners
 from sipcore.server.register import RegisterHandler
 from sipcore.server.transport import Address, Connection, ConnectionTable
 from sipcore.server.writer import WriteBehind
+from sipcore.syntax import frozen_builder
 from sipcore.transaction import ServerKey, ServerTransactions, Timers, server_key
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ _METRIC_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "OPTIONS", "NOT
 # Collector generation 0 threshold while serving (CPython's default is 700 allocations).
 GC_GEN0_THRESHOLD = 20_000
 _gc_tuned = False
+_RequestContext = frozen_builder(RequestContext)
 
 
 def tune_gc() -> None:
@@ -236,7 +238,7 @@ class SipService:
         self, request: SipRequest, connection: Connection, source: Address
     ) -> RequestContext:
         local = connection.local
-        return RequestContext(
+        return _RequestContext(
             transport=connection.transport,
             source_ip=source[0],
             source_port=source[1],
