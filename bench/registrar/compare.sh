@@ -105,6 +105,8 @@ run_step() {
   [ "${failed:-x}" = 0 ] && [ "${retr:-x}" = 0 ] && [ "${ok:-x}" = "$count" ] && clean=1
   echo -e "$label\t$phase\t$rate\t$count\t${ok:-?}\t${failed:-?}\t${retr:-?}\t${achieved:-?}\t${rtd1:-?}\t${rtd2:-?}\t$(cores "$(delta_ticks "$s0" "$s1")" "$wall")\t$(cores "$(delta_ticks "$p0" "$p1")" "$wall")\t${sippc:-?}\t${busy:-?}\t$clean" >> "$d/steps.tsv"
   [ "$phase" != warmup ] && echo "$phase $rate $clean" >> "$d/history"
+  # nothing answered the warm-up: the server is not working, a sweep would only waste time
+  [ "$phase" = warmup ] && [ "${ok:-0}" = 0 ] && touch "$d/no_answer"
   log "$name $label: asked $rate/s, ok ${ok:-?}/$count, failed ${failed:-?}, retrans ${retr:-?}, achieved ${achieved:-?}/s -> $([ $clean = 1 ] && echo clean || echo dirty)"
   echo "$line"
 }
@@ -140,6 +142,11 @@ if [ "${1:-}" = __sipp_step ]; then
   host=$1 port=$2 csv=$3 rate=$4 count=$5 label=$6; srv=${8:-}
   echo "$srv" > "$OUT/sipfleet/server.pid"
   pgroot=$(head -1 "$OUT/sipfleet/run/pg/postgres/postmaster.pid" 2>/dev/null)
+  if [ ! -f "$OUT/sipfleet/no_answer" ] && ! kill -0 "$srv" 2>/dev/null; then
+    log "sipfleet: the server (pid $srv) is not running, see $OUT/sipfleet/run/sipfleet.log"
+    touch "$OUT/sipfleet/no_answer"
+  fi
+  if [ -f "$OUT/sipfleet/no_answer" ]; then echo "skipped: the server does not answer"; exit 0; fi
   if [ "$label" = warmup ]; then
     run_step sipfleet warmup "$rate" "$count" warmup "$host" "$port" "$csv" "$srv" "$pgroot"
     sleep "$SETTLE"; exit 0
@@ -154,6 +161,7 @@ fi
 # ------------------------------------------------------------------ 1. install (idempotent)
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd); chmod 755 "$OUT"
 : > "$OUT/compare.log"
+rm -rf "$OUT/kamailio" "$OUT/kamailio_db0" "$OUT/kamailio_db1" "$OUT/sipfleet" "$OUT/bin" "$OUT/summary.md"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 if [ -z "${SKIP_INSTALL:-}" ]; then
   missing=""
@@ -173,6 +181,18 @@ for port in "udp $KAM_PORT" "udp $SF_PORT" "udp ${LOCAL_PORT:-5061}" "tcp $KPG_P
   set -- $port
   if ss -Hln --$1 "sport = :$2" 2>/dev/null | grep -q .; then log "port $1/$2 is in use: set another (see the env list at the top)"; exit 1; fi
 done
+
+# SIPp with TRANSPORT=un (a socket per call) refuses to start unless its socket limit
+# (-max_socket, default 50,000) is below the open-file limit; the shared sipp_step.sh does not
+# pass -max_socket, so where the hard limit is lower a `sipp` first in PATH adds it.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+if [ "$TRANSPORT" = un ] && [ "$NOFILE" != unlimited ] && [ "$NOFILE" -le 50000 ]; then
+  mkdir -p "$OUT/bin"
+  printf '#!/bin/sh\nexec %q "$@" -max_socket %d\n' "$(command -v sipp)" $(( NOFILE - 1000 )) > "$OUT/bin/sipp"
+  chmod +x "$OUT/bin/sipp"; export PATH="$OUT/bin:$PATH"
+  log "SIPp: open-file limit $NOFILE, so -max_socket $(( NOFILE - 1000 ))"
+fi
 
 # ------------------------------------------------------------------ cleanup (also on error)
 RUNSH_PID=
@@ -268,7 +288,8 @@ kamailio_variant() {  # DBMODE
   log "$name: kamailio main pid $(kam_main), $CHILDREN UDP workers"
   run_step "$name" warmup "$WARM_RATE" "$NUSERS" warmup 127.0.0.1 "$KAM_PORT" "$KDIR/users.csv" "$(kam_main)" "$pgroot" >/dev/null
   sleep "$SETTLE"
-  while nr=$(next_rate "$name") && [ -n "$nr" ]; do
+  [ -f "$d/no_answer" ] && log "$name: nothing answered the warm-up, see $KRUN/kamailio.log"
+  while [ ! -f "$d/no_answer" ] && nr=$(next_rate "$name") && [ -n "$nr" ]; do
     set -- $nr; sleep "$PAUSE"
     run_step "$name" "$1" "$2" "$(count_for "$2")" "r$2" 127.0.0.1 "$KAM_PORT" "$KDIR/users.csv" "$(kam_main)" "$pgroot" >/dev/null
   done
@@ -307,7 +328,7 @@ sipfleet_variant() {
   echo "$rc" > "$d/run_sh_exit"
   [ $rc = 0 ] || log "sipfleet: run.sh exited with $rc (see $d/run.stdout)"
   local dur
-  dur=$(grep -o 'before kill -9: [0-9]*; after restart: [0-9]*' "$d/run/run.log" 2>/dev/null | tail -1)
+  dur=$(grep -o 'before kill -9: [0-9.]*; after restart: [0-9.]*' "$d/run/run.log" 2>/dev/null | tail -1)
   [ -n "$dur" ] && awk '{print $4+0, $7+0}' <<< "$dur" > "$d/durability"
   log "sipfleet: max clean $(max_clean sipfleet)/s; kill -9: ${dur:-no durability line in $d/run/run.log}"
 }
@@ -393,6 +414,8 @@ lines.append("|---|---|---|---|---|---|---|---|---|---|")
 for name, title in servers:
     rows = steps(name)
     if not rows:
+        if (out / name).exists():
+            lines.append(f"| {title} | **not measured** (see compare.log) | – | – | – | – | – | – | – | – |")
         continue
     b = best_row(rows)
     rate = int(b["rate_asked"]) if b else 0
@@ -414,6 +437,9 @@ for name, title in servers:
             f"{p50_p99(b['rtd2_200_ms'])} | {b['server_cores']} | {b['pg_cores']} | "
             f"{b['sipp_cores']} | {b['sys_busy']} | {dur_txt} |"
         )
+    elif (out / name / "no_answer").exists():
+        lines.append(f"| {title} | **no answer: not measured** (see compare.log) | – | – | – | – | – | – | – | – |")
+        res.pop(name)
     else:
         lines.append(f"| {title} | **none clean** | – | {above} | – | – | – | – | – | {dur_txt} |")
 lines.append("")
@@ -424,6 +450,11 @@ for key, label in (("kamailio_db0", "memory-only"), ("kamailio_db1", "write-thro
         lines.append(f"- **sipfleet ÷ Kamailio {label}: {sf / k:.2f}** ({sf:,} / {k:,})")
     else:
         lines.append(f"- sipfleet ÷ Kamailio {label}: n/a (a server was not measured or had no clean rate)")
+if machine.get("transport") == "un":
+    lines.append(
+        "- Transport `un`: SIPp sends each registration from a new socket, so each carries its "
+        "own Contact port and the servers keep more bindings than there are users."
+    )
 lines.append(
     "- Near the limit the clean/dirty boundary moves by about ±10–15 % run to run (one 500 ms "
     "stall makes a step dirty): repeat a boundary rate before trusting a small difference."
