@@ -9,12 +9,22 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from db.phone_status import (
+    EventWrite,
+    StatusWrite,
+    event_columns,
+    events_cte,
+    status_columns,
+    statuses_cte,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +50,13 @@ _COLUMNS = (
     "phone_id, contact, call_id, cseq, expires_at, q, transport, source_ip, source_port, "
     "local_ip, user_agent, instance_id, reg_id, node, unreachable"
 )
+_UPDATE_ALL = """
+    call_id = EXCLUDED.call_id, cseq = EXCLUDED.cseq, expires_at = EXCLUDED.expires_at,
+    q = EXCLUDED.q, transport = EXCLUDED.transport, source_ip = EXCLUDED.source_ip,
+    source_port = EXCLUDED.source_port, local_ip = EXCLUDED.local_ip,
+    user_agent = EXCLUDED.user_agent, instance_id = EXCLUDED.instance_id,
+    reg_id = EXCLUDED.reg_id, node = EXCLUDED.node, unreachable = EXCLUDED.unreachable,
+    updated = now()"""
 _LOAD = f"""
 SELECT {_COLUMNS} FROM bindings
 WHERE expires_at > now() AND (node = $1 OR node IS NULL OR $1::text IS NULL)
@@ -54,13 +71,7 @@ SELECT b.*, now() FROM unnest(
     $15::bool[]) AS b(phone_id, contact, call_id, cseq, expires_at, q, transport, source_ip,
         source_port, local_ip, user_agent, instance_id, reg_id, node, unreachable)
 WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = b.phone_id)
-ON CONFLICT (phone_id, contact) DO UPDATE SET
-    call_id = EXCLUDED.call_id, cseq = EXCLUDED.cseq, expires_at = EXCLUDED.expires_at,
-    q = EXCLUDED.q, transport = EXCLUDED.transport, source_ip = EXCLUDED.source_ip,
-    source_port = EXCLUDED.source_port, local_ip = EXCLUDED.local_ip,
-    user_agent = EXCLUDED.user_agent, instance_id = EXCLUDED.instance_id,
-    reg_id = EXCLUDED.reg_id, node = EXCLUDED.node, unreachable = EXCLUDED.unreachable,
-    updated = now()
+ON CONFLICT (phone_id, contact) DO UPDATE SET {_UPDATE_ALL}
 """
 _DELETE = """
 DELETE FROM bindings b USING unnest($1::text[], $2::text[]) AS k(phone_id, contact)
@@ -99,27 +110,7 @@ async def upsert_bindings(conn: asyncpg.Connection[Any], items: Sequence[StoredB
     """Insert or replace bindings; those of phones deleted meanwhile are skipped."""
     if not items:
         return
-    columns: list[list[Any]] = [[] for _ in range(15)]
-    for item in items:
-        values = (
-            item.phone_id,
-            item.contact,
-            item.call_id,
-            item.cseq,
-            item.expires_at,
-            item.q,
-            item.transport,
-            item.source_ip,
-            item.source_port,
-            item.local_ip,
-            item.user_agent,
-            item.instance_id,
-            item.reg_id,
-            item.node,
-            item.unreachable,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
+    columns = _binding_columns(items)
     await conn.execute(_UPSERT, *columns)
 
 
@@ -157,3 +148,127 @@ async def set_unreachable(
     conn: asyncpg.Connection[Any], phone_id: str, contact: str, unreachable: bool
 ) -> None:
     await conn.execute(_SET_UNREACHABLE, phone_id, contact, unreachable)
+
+
+# --- one statement per batch ----------------------------------------------------------
+# The registrar's group commit writes a whole batch — removals, expiries, upserts, the
+# phones' status and the events — as ONE statement of data-modifying CTEs. Outside an
+# explicit transaction a single statement is its own transaction: one round trip, one
+# commit, no BEGIN/COMMIT messages, and asyncpg keeps it prepared on the writer's
+# connection (one text per combination of parts present, so a handful in all). Every part
+# touches distinct rows (the writer folds a batch to one final state per binding and per
+# phone), which is what CTEs of one statement need: they all see the same snapshot.
+
+
+def _removal_cte(name: str, first: int, by_node: bool) -> str:
+    node = f"AND b.node IS NOT DISTINCT FROM ${first + 2}::text" if by_node else ""
+    return f"""{name} AS (
+    DELETE FROM bindings b USING unnest(${first}::text[], ${first + 1}::text[]) AS k(phone_id, contact)
+    WHERE b.phone_id = k.phone_id AND b.contact = k.contact {node}
+)"""  # noqa: E501
+
+
+_UPSERT_TYPES = (
+    "text", "text", "text", "int", "timestamptz", "real", "text", "text", "int", "text", "text",
+    "text", "int", "text", "bool",
+)  # fmt: skip
+
+
+def _upsert_cte(first: int) -> str:
+    params = ", ".join(f"${first + i}::{kind}[]" for i, kind in enumerate(_UPSERT_TYPES))
+    return f"""upserted AS (
+INSERT INTO bindings ({_COLUMNS}, updated)
+SELECT b.*, now() FROM unnest({params}) AS b({_COLUMNS})
+WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = b.phone_id)
+ON CONFLICT (phone_id, contact) DO UPDATE SET {_UPDATE_ALL}
+)"""
+
+
+@functools.cache
+def _batch_sql(parts: tuple[bool, bool, bool, bool, bool]) -> str:
+    """The statement for the parts present (removals, expiries, upserts, statuses,
+    events), parameters in that order."""
+    ctes: list[str] = []
+    first = 1
+    removals, expired, upserts, statuses, events = parts
+    if removals:
+        ctes.append(_removal_cte("removed", first, by_node=False))
+        first += 2
+    if expired:
+        ctes.append(_removal_cte("expired", first, by_node=True))
+        first += 3
+    if upserts:
+        ctes.append(_upsert_cte(first))
+        first += 15
+    if statuses:
+        ctes.append(statuses_cte(first))
+        first += 8
+    if events:
+        ctes.append(events_cte(first))
+        first += 4
+    notify = (
+        "SELECT count(pg_notify('sipfleet_events', inserted.id::text)) FROM inserted"
+        if events
+        else "SELECT 0"
+    )
+    return ("WITH " + ",\n".join(ctes) + "\n" if ctes else "") + notify
+
+
+def _binding_columns(items: Sequence[StoredBinding]) -> list[list[Any]]:
+    columns: list[list[Any]] = [[] for _ in range(15)]
+    for item in items:
+        values = (
+            item.phone_id,
+            item.contact,
+            item.call_id,
+            item.cseq,
+            item.expires_at,
+            item.q,
+            item.transport,
+            item.source_ip,
+            item.source_port,
+            item.local_ip,
+            item.user_agent,
+            item.instance_id,
+            item.reg_id,
+            item.node,
+            item.unreachable,
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return columns
+
+
+async def write_batch(
+    conn: asyncpg.Connection[Any],
+    *,
+    removals: Sequence[tuple[str, str]] = (),
+    expired: Sequence[tuple[str, str]] = (),
+    node: str | None = None,
+    upserts: Sequence[StoredBinding] = (),
+    statuses: Sequence[StatusWrite] = (),
+    events: Sequence[EventWrite] = (),
+) -> None:
+    """Write one folded batch in a single statement (atomic on its own; also fine inside
+    a transaction the caller holds).
+
+    `removals` are deleted whoever holds them; `expired` only if `node` still holds them
+    (any holder when `node` is None); `upserts` replace whole rows (phones deleted
+    meanwhile are skipped); `statuses` and `events` as `upsert_statuses` and
+    `append_events` write them. The keys of removals, expired and upserts are distinct.
+    """
+    parts = (bool(removals), bool(expired), bool(upserts), bool(statuses), bool(events))
+    if not any(parts):
+        return
+    args: list[Any] = []
+    if removals:
+        args += [[key[0] for key in removals], [key[1] for key in removals]]
+    if expired:
+        args += [[key[0] for key in expired], [key[1] for key in expired], node]
+    if upserts:
+        args += _binding_columns(upserts)
+    if statuses:
+        args += status_columns(statuses)
+    if events:
+        args += event_columns(events)
+    await conn.fetchval(_batch_sql(parts), *args)

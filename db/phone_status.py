@@ -7,6 +7,7 @@ so the row always describes one consistent registration state. `config_loaded` a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,12 +137,9 @@ ON CONFLICT (phone_id) DO UPDATE SET
 """
 
 
-async def upsert_statuses(conn: asyncpg.Connection[Any], items: list[StatusWrite]) -> None:
-    """Write several phones' status in one statement (one item per phone)."""
-    if not items:
-        return
-    await conn.execute(
-        _UPSERT_MANY,
+def status_columns(items: Sequence[StatusWrite]) -> list[list[Any]]:
+    """`items` as the eight arrays `_UPSERT_MANY` and `statuses_cte` take."""
+    return [
         [item.phone_id for item in items],
         [item.online for item in items],
         [item.expires_at for item in items],
@@ -150,7 +148,23 @@ async def upsert_statuses(conn: asyncpg.Connection[Any], items: list[StatusWrite
         [item.user_agent for item in items],
         [item.transport for item in items],
         [item.unreachable for item in items],
-    )
+    ]
+
+
+def statuses_cte(first: int) -> str:
+    """`_UPSERT_MANY` as a CTE named `statuses` whose parameters start at `$first`, for
+    db.bindings.write_batch's one statement per batch."""
+    sql = _UPSERT_MANY.strip()
+    for n in range(8, 0, -1):  # $8 before $1, so that $1 does not rewrite $1x
+        sql = sql.replace(f"${n}::", f"${first + n - 1}::")
+    return f"statuses AS (\n{sql}\n)"
+
+
+async def upsert_statuses(conn: asyncpg.Connection[Any], items: list[StatusWrite]) -> None:
+    """Write several phones' status in one statement (one item per phone)."""
+    if not items:
+        return
+    await conn.execute(_UPSERT_MANY, *status_columns(items))
 
 
 # The registrar's events are appended in the same transaction as the binding changes they
@@ -177,14 +191,27 @@ class EventWrite:
     details: dict[str, Any]
 
 
-async def append_events(conn: asyncpg.Connection[Any], items: list[EventWrite]) -> None:
-    """Append registrar events (phone.registered, …) in order, notifying each."""
-    if not items:
-        return
-    await conn.fetchval(
-        _APPEND_EVENTS,
+def event_columns(items: Sequence[EventWrite]) -> list[list[Any]]:
+    """`items` as the four arrays `_APPEND_EVENTS` and `events_cte` take."""
+    return [
         [item.type for item in items],
         [item.phone_id for item in items],
         [item.customer_id for item in items],
         [item.details for item in items],
-    )
+    ]
+
+
+def events_cte(first: int) -> str:
+    """The insert of `_APPEND_EVENTS` as a CTE named `inserted` whose parameters start at
+    `$first`; the statement's main query must notify each id (write_batch does)."""
+    sql = _APPEND_EVENTS.split("WITH inserted AS (", 1)[1].split("\n)\nSELECT", 1)[0]
+    for n in range(4, 0, -1):
+        sql = sql.replace(f"${n}::", f"${first + n - 1}::")
+    return f"inserted AS ({sql}\n)"
+
+
+async def append_events(conn: asyncpg.Connection[Any], items: list[EventWrite]) -> None:
+    """Append registrar events (phone.registered, …) in order, notifying each."""
+    if not items:
+        return
+    await conn.fetchval(_APPEND_EVENTS, *event_columns(items))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from typing import Any
 import asyncpg
 
 from db import bindings as binding_queries
-from db import phone_status as status_queries
 from db.bindings import StoredBinding
 from db.phone_status import EventWrite, StatusWrite
 
@@ -75,7 +75,13 @@ class _Folded:
 
 
 class WriteBehind:
-    """Group-commit queue in front of PostgreSQL."""
+    """Group-commit queue in front of PostgreSQL.
+
+    The flusher keeps one connection leased from the pool for as long as it works: asyncpg
+    keeps the batch statements prepared per connection, and a pool acquire/release per
+    batch would add a reset round trip to every commit. The connection goes back to the
+    pool after a failure (a new one is leased for the next batch) and at `stop`.
+    """
 
     def __init__(
         self, pool: asyncpg.Pool[Any], *, limit: int, max_batch: int = 1000, node: str = ""
@@ -87,6 +93,8 @@ class WriteBehind:
         self._queue: deque[tuple[WriteJob, asyncio.Future[None]]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._conn: Any = None  # the leased connection (a pool proxy), None between leases
+        self._stopping = False
         self._in_flight = 0
         self.batches = 0
         self.committed = 0
@@ -101,29 +109,41 @@ class WriteBehind:
         return self.pending >= self._limit
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sip-writer")
 
     async def stop(self) -> None:
-        """Flush what is queued, then stop."""
+        """Write what is queued (the batch being written completes), then stop."""
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        self._stopping = True
+        self._wakeup.set()
+        try:
             await self._task
-        self._task = None
-        while self._queue:
-            await self._flush_once()
+        finally:
+            self._task = None
+            while self._queue:  # the flusher was cancelled from outside
+                await self._flush_once()
+            await self._release()
 
     async def submit(self, job: WriteJob) -> None:
         """Queue the job and return once it is committed (raises WriteFailed if not)."""
+        await self.submit_nowait(job)
+
+    def submit_nowait(self, job: WriteJob) -> asyncio.Future[None]:
+        """Queue the job; the future resolves when it is committed, or fails with
+        WriteFailed. For callers that continue in a callback instead of a coroutine per
+        request. Jobs commit in submission order either way."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((job, future))
         self._wakeup.set()
-        await future
+        return future
 
     async def _run(self) -> None:
         while True:
             if not self._queue:
+                if self._stopping:
+                    return
                 self._wakeup.clear()
                 await self._wakeup.wait()
             await self._flush_once()
@@ -140,11 +160,16 @@ class WriteBehind:
             await self._write(folded)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             log.error("binding write of %d requests failed: %s", len(batch), exc)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(WriteFailed(str(exc)))
+            _fail(batch, WriteFailed(str(exc)))
+            await self._release()
             await asyncio.sleep(0.2)  # do not spin against a database that is down
             return
+        except BaseException:  # cancelled mid-write: whether it committed is unknown
+            _fail(batch, WriteFailed("the writer was stopped during the commit"))
+            if self._conn is not None:
+                self._conn.terminate()
+            await self._release()
+            raise
         finally:
             self._in_flight = 0
         self.batches += 1
@@ -153,15 +178,34 @@ class WriteBehind:
             if not future.done():
                 future.set_result(None)
 
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await self._pool.release(conn)
+
     async def _write(self, folded: _Folded) -> None:
+        if self._conn is None:
+            self._conn = await self._pool.acquire()
+        conn = self._conn
         upserts = [item for item in folded.bindings.values() if isinstance(item, StoredBinding)]
         removals = [key for key, item in folded.bindings.items() if item is None]
         expired = [key for key, item in folded.bindings.items() if item == _EXPIRED]
-        async with self._pool.acquire() as conn, conn.transaction():
+        write = functools.partial(
+            binding_queries.write_batch, conn, removals=removals, expired=expired,
+            node=self._node or None, upserts=upserts, statuses=list(folded.statuses.values()),
+            events=folded.events,
+        )  # fmt: skip
+        if not folded.drop_phones:
+            await write()  # one statement: its own transaction, one commit
+            return
+        async with conn.transaction():  # phones dropped first, then the rest of the batch
             for phone_id in folded.drop_phones:
                 await binding_queries.delete_phone_bindings(conn, phone_id)
-            await binding_queries.delete_bindings(conn, removals)
-            await binding_queries.delete_bindings(conn, expired, node=self._node or None)
-            await binding_queries.upsert_bindings(conn, upserts)
-            await status_queries.upsert_statuses(conn, list(folded.statuses.values()))
-            await status_queries.append_events(conn, folded.events)
+            await write()
+
+
+def _fail(batch: list[tuple[WriteJob, asyncio.Future[None]]], exc: WriteFailed) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)

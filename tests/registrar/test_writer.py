@@ -1,0 +1,195 @@
+"""The group-commit writer against a real PostgreSQL: what a batch leaves in the tables,
+in which order jobs apply, how a failed batch is reported and that the writer gives its
+leased connection back (the `pool` fixture fails a test that leaves one acquired)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from db import bindings as binding_queries
+from db import phone_status as status_queries
+from db.bindings import StoredBinding
+from db.phone_status import EventWrite, StatusWrite
+from sipcore.server.writer import WriteBehind, WriteFailed, WriteJob
+from tests.registrar.conftest import new_phone
+
+NODE = "node-a"
+EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def binding(phone_id: str, contact: str = "sip:a@10.0.0.1", **changes: Any) -> StoredBinding:
+    values: dict[str, Any] = dict(
+        phone_id=phone_id, contact=contact, call_id="c1@10.0.0.1", cseq=1, expires_at=EXPIRES,
+        q=None, transport="udp", source_ip="10.0.0.1", source_port=5060,
+        local_ip="192.168.1.2", user_agent="Phone/1.0", instance_id=None, reg_id=None,
+        node=NODE,
+    )  # fmt: skip
+    values.update(changes)
+    return StoredBinding(**values)
+
+
+def status(phone_id: str, **changes: Any) -> StatusWrite:
+    values: dict[str, Any] = dict(
+        phone_id=phone_id, online=True, expires_at=EXPIRES, local_ip="192.168.1.2",
+        public_ip="10.0.0.1", user_agent="Phone/1.0", transport="udp",
+    )  # fmt: skip
+    values.update(changes)
+    return StatusWrite(**values)
+
+
+async def stored(pool: asyncpg.Pool[Any], phone_id: str) -> dict[str, StoredBinding]:
+    async with pool.acquire() as conn:
+        return {item.contact: item for item in await binding_queries.phone_bindings(conn, phone_id)}
+
+
+async def test_submit_nowait_resolves_once_committed(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    writer = WriteBehind(pool, limit=100, node=NODE)
+    writer.start()
+    heard: list[str] = []
+
+    def hear(*args: Any) -> None:
+        heard.append(args[3])
+
+    async with pool.acquire() as listener:
+        await listener.add_listener("sipfleet_events", hear)
+        try:
+            event = EventWrite(
+                type="phone.registered", phone_id=phone.id, customer_id=customer_id,
+                details={"contact": "sip:a@10.0.0.1"},
+            )  # fmt: skip
+            future = writer.submit_nowait(
+                WriteJob(
+                    upserts=(binding(phone.id),), statuses=(status(phone.id),), events=(event,)
+                )
+            )
+            await future
+            assert (await stored(pool, phone.id))["sip:a@10.0.0.1"] == binding(phone.id)
+            async with pool.acquire() as conn:
+                row = await status_queries.phone_status(conn, phone.id)
+                ids = [r["id"] for r in await conn.fetch("SELECT id FROM events WHERE type = $1", "phone.registered")]  # fmt: skip
+            assert row is not None and row.online and row.expires_at == EXPIRES
+            assert row.user_agent == "Phone/1.0" and row.public_ip == "10.0.0.1"
+            assert len(ids) == 1
+            while not heard:  # the notification arrives after the commit
+                await asyncio.sleep(0.01)
+            assert heard == [str(ids[0])]
+        finally:
+            await writer.stop()
+            await listener.remove_listener("sipfleet_events", hear)
+
+
+async def test_later_jobs_win_within_and_across_batches(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    other = await new_phone(pool, customer_id)
+    writer = WriteBehind(pool, limit=100, node=NODE)
+    writer.start()
+    try:
+        await writer.submit(
+            WriteJob(
+                upserts=(
+                    binding(phone.id, "sip:a@h"),
+                    binding(phone.id, "sip:b@h"),
+                    binding(other.id, "sip:x@h", node="node-b"),
+                    binding(other.id, "sip:y@h"),
+                ),
+                statuses=(status(phone.id),),
+            )
+        )
+        # queued together: they fold into one batch, applied in submission order
+        futures = [
+            writer.submit_nowait(WriteJob(upserts=(binding(phone.id, "sip:a@h", cseq=2),))),
+            writer.submit_nowait(WriteJob(removals=((phone.id, "sip:b@h"),))),
+            writer.submit_nowait(WriteJob(upserts=(binding(phone.id, "sip:a@h", cseq=3),))),
+            # an expiry removes only what this node holds: x moved to node-b
+            writer.submit_nowait(
+                WriteJob(expirations=((other.id, "sip:x@h"), (other.id, "sip:y@h")))
+            ),
+            writer.submit_nowait(
+                WriteJob(statuses=(status(phone.id, user_agent=None, local_ip=None),))
+            ),
+        ]
+        await asyncio.gather(*futures)
+        mine = await stored(pool, phone.id)
+        assert list(mine) == ["sip:a@h"] and mine["sip:a@h"].cseq == 3
+        assert list(await stored(pool, other.id)) == ["sip:x@h"]
+        async with pool.acquire() as conn:
+            row = await status_queries.phone_status(conn, phone.id)
+        assert row is not None and row.user_agent == "Phone/1.0"  # None keeps the last known
+        assert row.local_ip == "192.168.1.2"
+        # a phone dropped then registered again in one batch keeps only the new binding
+        futures = [
+            writer.submit_nowait(WriteJob(drop_phones=(phone.id,))),
+            writer.submit_nowait(WriteJob(upserts=(binding(phone.id, "sip:c@h"),))),
+        ]
+        await asyncio.gather(*futures)
+        assert list(await stored(pool, phone.id)) == ["sip:c@h"]
+    finally:
+        await writer.stop()
+
+
+async def test_refresh_rewrites_the_row_and_moves_the_expiry(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    writer = WriteBehind(pool, limit=100, node=NODE)
+    writer.start()
+    try:
+        later = EXPIRES + timedelta(hours=1)
+        await writer.submit(WriteJob(upserts=(binding(phone.id),), statuses=(status(phone.id),)))
+        for cseq in (2, 3):
+            await writer.submit(
+                WriteJob(
+                    upserts=(binding(phone.id, cseq=cseq, expires_at=later),),
+                    statuses=(status(phone.id, expires_at=later),),
+                )
+            )
+        # the phone moved to another port: the whole row follows
+        moved = binding(phone.id, cseq=4, expires_at=later, source_port=5070, node="node-b")
+        await writer.submit(WriteJob(upserts=(moved,), statuses=(status(phone.id),)))
+        assert (await stored(pool, phone.id))["sip:a@10.0.0.1"] == moved
+        async with pool.acquire() as conn:
+            row = await status_queries.phone_status(conn, phone.id)
+        assert row is not None and row.expires_at == EXPIRES
+    finally:
+        await writer.stop()
+
+
+async def test_a_failed_batch_fails_its_waiters_and_the_next_one_commits(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    writer = WriteBehind(pool, limit=100, node=NODE)
+    writer.start()
+    try:
+        good = writer.submit_nowait(WriteJob(upserts=(binding(phone.id, "sip:a@h"),)))
+        bad = writer.submit_nowait(WriteJob(upserts=(binding(phone.id, "sip:b@h", cseq=2**40),)))
+        for future in (good, bad):  # one batch: all of it or nothing
+            with pytest.raises(WriteFailed):
+                await future
+        assert await stored(pool, phone.id) == {}
+        await writer.submit(WriteJob(upserts=(binding(phone.id, "sip:a@h"),)))
+        assert list(await stored(pool, phone.id)) == ["sip:a@h"]
+        assert writer.pending == 0
+    finally:
+        await writer.stop()
+
+
+async def test_stop_writes_what_is_queued(pool: asyncpg.Pool[Any], customer_id: str) -> None:
+    phones = [await new_phone(pool, customer_id) for _ in range(3)]
+    writer = WriteBehind(pool, limit=100, node=NODE, max_batch=1)
+    writer.start()
+    futures = [writer.submit_nowait(WriteJob(upserts=(binding(p.id),))) for p in phones]
+    await writer.stop()
+    assert all(future.done() and future.exception() is None for future in futures)
+    for phone in phones:
+        assert list(await stored(pool, phone.id)) == ["sip:a@10.0.0.1"]
