@@ -95,6 +95,7 @@ run_step() {
   local d=$OUT/$name s0 s1 p0 p1 t0 t1 line wall
   local f_label f_rate f_count created ok failed retr achieved elapsed rtd1 rtd2 _srv _pg sippc busy rc
   local sp pp; sp=$(tree_pids "$srv"); pp=$(tree_pids "$pgroot")
+  wc -w <<< "$sp" > "$d/server_processes"
   s0=$(snap $sp); p0=$(snap $pp); t0=$(date +%s.%N)
   line=$(bash "$SHARED/sipp_step.sh" "$host" "$port" "$csv" "$rate" "$count" "$label" "$d/sipp" $sp)
   t1=$(date +%s.%N)
@@ -369,6 +370,11 @@ servers = [
 ]
 
 
+def processes(name: str) -> str:
+    path = out / name / "server_processes"
+    return path.read_text().strip() if path.exists() else "?"
+
+
 def steps(name: str) -> list[dict[str, str]]:
     path = out / name / "steps.tsv"
     if not path.exists():
@@ -385,6 +391,14 @@ def best_row(rows: list[dict[str, str]]) -> dict[str, str] | None:
 def p50_p99(cell: str) -> str:
     parts = dict(p.split("=") for p in cell.split() if "=" in p)
     return f"{parts.get('p50', '?')} / {parts.get('p99', '?')}" if parts else cell
+
+
+def per_reg(row: dict[str, str]) -> str:
+    """Server CPU milliseconds per registration (REGISTER, 401, REGISTER, 200) at that step."""
+    try:
+        return f"{1000 * float(row['server_cores']) / float(row['rate_achieved']):.3f} ms"
+    except (ValueError, ZeroDivisionError):
+        return "?"
 
 
 res = {}
@@ -408,14 +422,14 @@ lines.append(
     f"trees); sys busy = the whole machine.\n"
 )
 lines.append(
-    "| server | highest clean rate (reg/s) | achieved | lowest dirty rate above it | 200 round trip p50 / p99 ms | server CPU | PostgreSQL CPU | SIPp CPU | sys busy | bindings after kill -9 + restart |"
+    "| server | highest clean rate (reg/s) | achieved | lowest dirty rate above it | 200 round trip p50 / p99 ms | server CPU (cores) | server CPU per registration | PostgreSQL CPU | SIPp CPU | sys busy | bindings after kill -9 + restart |"
 )
-lines.append("|---|---|---|---|---|---|---|---|---|---|")
+lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
 for name, title in servers:
     rows = steps(name)
     if not rows:
         if (out / name).exists():
-            lines.append(f"| {title} | **not measured** (see compare.log) | – | – | – | – | – | – | – | – |")
+            lines.append(f"| {title} | **not measured** (see compare.log) | – | – | – | – | – | – | – | – | – |")
         continue
     b = best_row(rows)
     rate = int(b["rate_asked"]) if b else 0
@@ -431,17 +445,18 @@ for name, title in servers:
         if len(dur) == 2
         else "not measured" + (f" (run.sh exited {rc})" if rc != "0" else "")
     )
+    title = f"{title}, {processes(name)} processes"
     if b:
         lines.append(
             f"| {title} | **{rate:,}** | {b['rate_achieved']} | {above if above else '–'} | "
-            f"{p50_p99(b['rtd2_200_ms'])} | {b['server_cores']} | {b['pg_cores']} | "
+            f"{p50_p99(b['rtd2_200_ms'])} | {b['server_cores']} | {per_reg(b)} | {b['pg_cores']} | "
             f"{b['sipp_cores']} | {b['sys_busy']} | {dur_txt} |"
         )
     elif (out / name / "no_answer").exists():
-        lines.append(f"| {title} | **no answer: not measured** (see compare.log) | – | – | – | – | – | – | – | – |")
+        lines.append(f"| {title} | **no answer: not measured** (see compare.log) | – | – | – | – | – | – | – | – | – |")
         res.pop(name)
     else:
-        lines.append(f"| {title} | **none clean** | – | {above} | – | – | – | – | – | {dur_txt} |")
+        lines.append(f"| {title} | **none clean** | – | {above} | – | – | – | – | – | – | {dur_txt} |")
 lines.append("")
 sf = res.get("sipfleet")
 for key, label in (("kamailio_db0", "memory-only"), ("kamailio_db1", "write-through")):
