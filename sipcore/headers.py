@@ -336,7 +336,11 @@ class Via:
 
     @property
     def has_rport(self) -> bool:
-        return any(key.lower() == "rport" for key, _ in self.params)
+        # a loop, not any(genexpr): asked twice per request
+        for key, _ in self.params:  # noqa: SIM110
+            if key == "rport" or key.lower() == "rport":
+                return True
+        return False
 
     @property
     def rport(self) -> int | None:

@@ -322,13 +322,12 @@ def response_bytes(
     to_value = request._required("to")
     if status > 100 and ("tag" not in to_value.lower() or request.to().tag is None):
         to_value = f"{to_value};tag={to_tag or new_tag()}"
-    lines = [f"SIP/2.0 {status} {reason or REASON_PHRASES.get(status, 'Unknown')}"]
-    for value in vias:
-        lines.append("Via: " + value)
-    lines.append("From: " + request._required("from"))
-    lines.append("To: " + to_value)
-    lines.append("Call-ID: " + request._required("call-id"))
-    lines.append("CSeq: " + request._required("cseq"))
+    via_lines = vias[0] if len(vias) == 1 else "\r\nVia: ".join(vias)
+    lines = [
+        f"SIP/2.0 {status} {reason or REASON_PHRASES.get(status, 'Unknown')}\r\n"
+        f"Via: {via_lines}\r\nFrom: {request._required('from')}\r\nTo: {to_value}\r\n"
+        f"Call-ID: {request._required('call-id')}\r\nCSeq: {request._required('cseq')}"
+    ]
     length_written = False
     for name, value in headers:
         if name in _CONTENT_LENGTH_NAMES or name.lower() in _CONTENT_LENGTH_NAMES:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 
+from db.sip_directory import DirectoryEntry
 from sipcore import metrics
 from sipcore.digest import DigestAuthenticator, DigestOutcome, parse_authorization, select_ha1
 from sipcore.errors import SipParseError
@@ -55,6 +56,7 @@ class Authenticator:
             lifetime=config.nonce_lifetime,
             algorithms=config.digest_algorithms,
         )
+        self._subjects: dict[str, tuple[DirectoryEntry, GateSubject, AuthenticatedPhone]] = {}
         self.limiter = FailureLimiter(
             limit=config.auth_failure_limit,
             window=config.auth_failure_window,
@@ -119,6 +121,24 @@ class Authenticator:
                 extra={"call_id": request.call_id, "phone": entry.phone_id if entry else None},
             )
             return AuthOutcome(response=self.challenge(request, now))
+        subject, phone = self._subject(entry)
+        verdict = await self.gate.admit(
+            subject,
+            source_ip=source,
+            channel=f"sip:{request.method}",
+            user_agent=request.user_agent,
+        )
+        if not verdict.allowed:
+            metrics.REGISTRATIONS.labels(result="denied").inc()
+            return AuthOutcome(response=make_response(request, 403, "Forbidden"))
+        return _AuthOutcome(phone=phone)
+
+    def _subject(self, entry: DirectoryEntry) -> tuple[GateSubject, AuthenticatedPhone]:
+        """The gate subject and the phone of a directory entry, built once per entry
+        version (the directory replaces the entry object when the phone changes)."""
+        cached = self._subjects.get(entry.phone_id)
+        if cached is not None and cached[0] is entry:
+            return cached[1], cached[2]
         subject = _GateSubject(
             phone_id=entry.phone_id,
             customer_id=entry.customer_id,
@@ -129,23 +149,16 @@ class Authenticator:
             model=entry.model,
             mac_address=entry.mac_address,
         )
-        verdict = await self.gate.admit(
-            subject,
-            source_ip=source,
-            channel=f"sip:{request.method}",
-            user_agent=request.user_agent,
+        phone = _AuthenticatedPhone(
+            phone_id=entry.phone_id,
+            customer_id=entry.customer_id,
+            extension_id=entry.extension_id,
+            username=entry.username,
         )
-        if not verdict.allowed:
-            metrics.REGISTRATIONS.labels(result="denied").inc()
-            return AuthOutcome(response=make_response(request, 403, "Forbidden"))
-        return _AuthOutcome(
-            phone=_AuthenticatedPhone(
-                phone_id=entry.phone_id,
-                customer_id=entry.customer_id,
-                extension_id=entry.extension_id,
-                username=entry.username,
-            )
-        )
+        if len(self._subjects) > 2 * len(self.directory) + 1000:
+            self._subjects.clear()  # deleted phones' entries: drop them all now and then
+        self._subjects[entry.phone_id] = (entry, subject, phone)
+        return subject, phone
 
     def _failed(self, source: str, now: float, reason: str) -> None:
         metrics.AUTH_FAILURES.labels(reason=reason).inc()

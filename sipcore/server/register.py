@@ -89,7 +89,17 @@ def _interned(text: str | None) -> str | None:
 
 
 def _dt(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+    """Epoch seconds as an aware datetime; the last few are remembered because a
+    REGISTER converts its binding's expiry twice (the binding row and the status row)."""
+    found = _dt_cache.get(epoch)
+    if found is None:
+        if len(_dt_cache) >= 64:
+            _dt_cache.clear()
+        found = _dt_cache[epoch] = datetime.fromtimestamp(epoch, UTC)
+    return found
+
+
+_dt_cache: dict[float, datetime] = {}
 
 
 def _flow(binding: Binding) -> Flow:
@@ -136,11 +146,18 @@ _contact_specs_cached = functools.lru_cache(maxsize=16384)(_contact_specs)
 
 def _local_ip(contact: str, request: SipRequest) -> str | None:
     """The phone's own address: its Contact host, else its Via sent-by, when an IP."""
+    via_host = request.top_via().host
+    if len(contact) + len(via_host) <= 512:
+        return _local_ip_cached(contact, via_host)
+    return _local_ip_of(contact, via_host)
+
+
+def _local_ip_of(contact: str, via_host: str) -> str | None:
     host = contact.partition("@")[2] or contact.partition(":")[2]
     host = host.split(";")[0].split(">")[0]
     bracketed = host.startswith("[")
     host = host[1:].partition("]")[0] if bracketed else (host.rpartition(":")[0] or host)
-    for candidate in (host, request.top_via().host):
+    for candidate in (host, via_host):
         if candidate.count(".") == 3 and candidate.replace(".", "").isdigit():
             parts = candidate.split(".")
             if all(len(part) <= 3 and int(part) < 256 for part in parts):
@@ -150,6 +167,10 @@ def _local_ip(contact: str, request: SipRequest) -> str | None:
         except ValueError:
             continue
     return None
+
+
+# A phone's Contact and Via host repeat in every REGISTER (pure function of two strings).
+_local_ip_cached = functools.lru_cache(maxsize=16384)(_local_ip_of)
 
 
 class RegisterHandler:

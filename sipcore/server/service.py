@@ -192,16 +192,16 @@ class SipService:
         if method == "ACK":
             return  # ACK of a non-2xx final response of ours ends there (§17.2.1)
         self._count(method, connection.transport)
-        required = request.headers.values("require")
-        if required:  # §8.2.2.3: we support no extension a client may require
-            unsupported = ", ".join(required)
+        index = request.headers._index
+        if "require" in index:  # §8.2.2.3: we support no extension a client may require
+            unsupported = ", ".join(request.headers.values("require"))
             response = make_response(request, 420, headers=[("Unsupported", unsupported)])
             self._answer_now(request, connection, source, response)
             return
         if method == "INVITE":  # no INVITE transactions here: 405, again for each copy
             self._answer_now(request, connection, source, self._not_handled(request))
             return
-        if method == "REGISTER" and request.header("authorization") is None:
+        if method == "REGISTER" and "authorization" not in index:
             # The first half of every registration, answered at once without a task or a
             # transaction: it is stateless, so a retransmission just gets a fresh
             # challenge (and the table holds half as much under a registration storm).
