@@ -12,6 +12,7 @@ A phone is *online* while it has at least one binding that is not marked unreach
 from __future__ import annotations
 
 import heapq
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -46,33 +47,76 @@ class Binding:
         return max(0, int(self.expires_at - now + 0.5))
 
 
-@dataclass(slots=True)
-class LocationService:
-    """Bindings of every phone held by this node."""
+# Values many bindings share — a site's public address, the phones' LAN addresses, the
+# user agent of one firmware, the transport, the node, port 5060 — are kept once: `put`
+# swaps a stored binding's copies (fresh objects off the wire for every REGISTER) for the
+# canonical one. Strings go through sys.intern, whose table forgets a string when its last
+# user is gone; ports through a table of our own, bounded by the 65,536 port numbers.
+_SHARED_STRINGS = ("transport", "source_ip", "local_ip", "user_agent", "node")
+_PORTS: dict[int, int] = {}
 
-    _by_phone: dict[str, dict[str, Binding]]
-    _expiry_heap: list[tuple[float, str, str]]
+
+def _compact(binding: Binding) -> None:
+    """Share the repeated values of a binding about to be stored. It is frozen; this only
+    swaps equal objects, so nothing anyone can observe changes but memory."""
+    for name in _SHARED_STRINGS:
+        value = getattr(binding, name)
+        if type(value) is str:
+            shared = sys.intern(value)
+            if shared is not value:
+                object.__setattr__(binding, name, shared)
+    port = binding.source_port
+    shared_port = _PORTS.setdefault(port, port)
+    if shared_port is not port:
+        object.__setattr__(binding, "source_port", shared_port)
+
+
+class LocationService:
+    """Bindings of every phone held by this node.
+
+    Memory per binding is what limits a node (issue 3: under 200 MB per 100,000), so:
+    a phone with one binding — nearly all of them — maps to that Binding itself, not to a
+    one-entry dict (≈200 bytes saved each); only phones with several contacts get a dict
+    by contact. The expiry index files phone ids (the binding's own string: 8 bytes an
+    entry) in buckets by whole second, with a heap of the seconds: a refresh leaves its old
+    entry behind — 8 bytes until its second comes, when it is found stale and dropped —
+    instead of a (time, phone, contact) tuple per refresh kept until then.
+    """
+
+    __slots__ = ("_buckets", "_by_phone", "_count", "_seconds")
 
     def __init__(self) -> None:
-        self._by_phone = {}
-        self._expiry_heap = []
+        self._by_phone: dict[str, Binding | dict[str, Binding]] = {}
+        self._buckets: dict[int, list[str]] = {}  # whole second → phones expiring in it
+        self._seconds: list[int] = []  # heap of the seconds that have a bucket
+        self._count = 0
 
     def __len__(self) -> int:
-        return sum(len(items) for items in self._by_phone.values())
+        return self._count
 
     def bindings_of(self, phone_id: str) -> list[Binding]:
-        items = self._by_phone.get(phone_id)
-        return list(items.values()) if items else []
+        entry = self._by_phone.get(phone_id)
+        if entry is None:
+            return []
+        if isinstance(entry, Binding):
+            return [entry]
+        return list(entry.values())
 
     def binding(self, phone_id: str, contact: str) -> Binding | None:
-        items = self._by_phone.get(phone_id)
-        return items.get(contact) if items else None
+        entry = self._by_phone.get(phone_id)
+        if entry is None:
+            return None
+        if isinstance(entry, Binding):
+            return entry if entry.contact == contact else None
+        return entry.get(contact)
 
     def is_online(self, phone_id: str) -> bool:
-        items = self._by_phone.get(phone_id)
-        if not items:
+        entry = self._by_phone.get(phone_id)
+        if entry is None:
             return False
-        return any(not item.unreachable for item in items.values())
+        if isinstance(entry, Binding):
+            return not entry.unreachable
+        return any(not item.unreachable for item in entry.values())
 
     def online_phones(self) -> set[str]:
         return {phone_id for phone_id in self._by_phone if self.is_online(phone_id)}
@@ -81,64 +125,124 @@ class LocationService:
         return list(self._by_phone)
 
     def all_bindings(self) -> Iterable[Binding]:
-        for items in self._by_phone.values():
-            yield from items.values()
+        for entry in self._by_phone.values():
+            if isinstance(entry, Binding):
+                yield entry
+            else:
+                yield from entry.values()
+
+    def _store(self, binding: Binding) -> None:
+        """Set the phone's binding for its contact (no expiry bookkeeping)."""
+        phone_id = binding.phone_id
+        entry = self._by_phone.get(phone_id)
+        if entry is None:
+            self._by_phone[phone_id] = binding
+            self._count += 1
+        elif isinstance(entry, Binding):
+            if entry.contact == binding.contact:
+                self._by_phone[phone_id] = binding
+            else:
+                self._by_phone[phone_id] = {entry.contact: entry, binding.contact: binding}
+                self._count += 1
+        else:
+            if binding.contact not in entry:
+                self._count += 1
+            entry[binding.contact] = binding
+
+    def _discard(self, phone_id: str, contact: str) -> Binding | None:
+        entry = self._by_phone.get(phone_id)
+        if entry is None:
+            return None
+        if isinstance(entry, Binding):
+            if entry.contact != contact:
+                return None
+            del self._by_phone[phone_id]
+            self._count -= 1
+            return entry
+        removed = entry.pop(contact, None)
+        if removed is None:
+            return None
+        self._count -= 1
+        if len(entry) == 1:
+            self._by_phone[phone_id] = next(iter(entry.values()))
+        return removed
 
     def put(self, binding: Binding) -> None:
-        self._by_phone.setdefault(binding.phone_id, {})[binding.contact] = binding
-        heapq.heappush(self._expiry_heap, (binding.expires_at, binding.phone_id, binding.contact))
+        _compact(binding)
+        self._store(binding)
+        second = int(binding.expires_at)
+        bucket = self._buckets.get(second)
+        if bucket is None:
+            self._buckets[second] = [binding.phone_id]
+            heapq.heappush(self._seconds, second)
+        else:
+            bucket.append(binding.phone_id)
 
     def apply(
         self, phone_id: str, upserts: Iterable[Binding], removals: Iterable[str]
     ) -> tuple[bool, bool]:
         """Apply one REGISTER's committed changes; returns (online before, online after)."""
         before = self.is_online(phone_id)
-        items = self._by_phone.get(phone_id)
-        if items:
-            for contact in removals:
-                items.pop(contact, None)
+        for contact in removals:
+            self._discard(phone_id, contact)
         for binding in upserts:
             self.put(binding)
-        if not self._by_phone.get(phone_id, True):
-            del self._by_phone[phone_id]
         return before, self.is_online(phone_id)
 
     def remove_phone(self, phone_id: str) -> list[Binding]:
         """Drop every binding of a phone (credentials changed, phone deleted)."""
-        return list(self._by_phone.pop(phone_id, {}).values())
+        removed = self.bindings_of(phone_id)
+        self._by_phone.pop(phone_id, None)
+        self._count -= len(removed)
+        return removed
 
     def set_unreachable(self, phone_id: str, contact: str, unreachable: bool) -> Binding | None:
-        items = self._by_phone.get(phone_id)
-        current = items.get(contact) if items else None
-        if current is None or items is None:
+        current = self.binding(phone_id, contact)
+        if current is None:
             return None
         updated = replace(current, unreachable=unreachable)
-        items[contact] = updated
+        self._store(updated)  # same expiry: its heap entry stays valid
         return updated
 
+    def _expiring(self, phone_id: str, second: int) -> list[Binding]:
+        """The phone's bindings that expire within `second` (none: a stale entry)."""
+        entry = self._by_phone.get(phone_id)
+        if entry is None:
+            return []
+        if isinstance(entry, Binding):
+            return [entry] if int(entry.expires_at) == second else []
+        return [item for item in entry.values() if int(item.expires_at) == second]
+
     def next_expiry(self) -> float | None:
-        """The earliest expiry still pending (stale heap entries are skipped lazily)."""
-        heap = self._expiry_heap
-        while heap:
-            expires_at, phone_id, contact = heap[0]
-            current = self.binding(phone_id, contact)
-            if current is not None and current.expires_at == expires_at:
-                return expires_at
-            heapq.heappop(heap)
+        """The earliest expiry still pending (stale bucket entries are dropped lazily)."""
+        seconds = self._seconds
+        while seconds:
+            second = seconds[0]
+            live = [item for phone_id in self._buckets[second]
+                    for item in self._expiring(phone_id, second)]  # fmt: skip
+            if live:
+                return min(item.expires_at for item in live)
+            heapq.heappop(seconds)
+            del self._buckets[second]
         return None
 
     def pop_expired(self, now: float) -> list[Binding]:
         """Remove and return every binding whose expiry is at or before `now`."""
         out: list[Binding] = []
-        heap = self._expiry_heap
-        while heap and heap[0][0] <= now:
-            expires_at, phone_id, contact = heapq.heappop(heap)
-            items = self._by_phone.get(phone_id)
-            current = items.get(contact) if items else None
-            if current is None or items is None or current.expires_at != expires_at:
-                continue
-            del items[contact]
-            if not items:
-                del self._by_phone[phone_id]
-            out.append(current)
+        seconds = self._seconds
+        while seconds and seconds[0] <= now:
+            second = seconds[0]
+            later: dict[str, None] = {}  # phones expiring later within this same second
+            for phone_id in self._buckets[second]:
+                for item in self._expiring(phone_id, second):
+                    if item.expires_at <= now:
+                        self._discard(phone_id, item.contact)
+                        out.append(item)
+                    else:
+                        later[phone_id] = None
+            if later:  # `now` is inside this second: the following ones are all later
+                self._buckets[second] = list(later)
+                break
+            heapq.heappop(seconds)
+            del self._buckets[second]
         return out

@@ -2,13 +2,20 @@
 """Memory of the registrar's in-memory state per 100,000 bindings (no I/O).
 
 Fills a `LocationService` (and the directory entries the registrar keeps per phone) the
-way REGISTERs do, and reports what tracemalloc and the process RSS say. The RSS of a
-running sipfleet under SIPp is measured by run.sh; this isolates the data structures.
-usage: memory.py [COUNT]
+way REGISTERs do — every value a fresh object, as the parser makes them; the user agent
+shared, as register.py interns it — optionally refreshes every binding (a new CSeq and
+expiry, new strings off the wire: the steady state), and reports what tracemalloc and the
+process RSS say. The RSS of a running sipfleet under SIPp is measured by run.sh; this
+isolates the data structures. A whole sipfleet process is about 73 MB before bindings
+(bench/RESULTS.md), so "RSS grew" + 73 MB estimates a node holding COUNT bindings.
+
+usage: memory.py [COUNT] [--per-site N] [--refreshes R]   (TRACE=1: tracemalloc too)
+  --per-site N: N phones share one public address (one site behind NAT); 1 = all distinct
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import sys
@@ -30,14 +37,36 @@ def rss_kb() -> int:
     return 0
 
 
+def register(location: LocationService, phone_id: str, user: str, i: int, site: int,
+             cseq: int, now: float, user_agent: str) -> None:  # fmt: skip
+    """Put one binding built from fresh objects, as a parsed REGISTER would give them."""
+    lan = f"192.168.{i >> 8 & 15}.{i & 255}"
+    public = f"198.{site >> 16 & 255}.{site >> 8 & 255}.{site & 255}"
+    location.put(
+        Binding(
+            phone_id=phone_id, contact=f"sip:{user}@{lan}:5060;transport=udp",
+            call_id=f"{phone_id[:16]}@{lan}", cseq=cseq, expires_at=now + 3600, q=None,
+            transport="udp", source_ip=public, source_port=int("5060") + i % 7,
+            local_ip=f"192.168.{i >> 8 & 15}.{i & 255}", user_agent=user_agent,
+            node="host|udp:0.0.0.0:5060",
+        )
+    )  # fmt: skip
+
+
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    parser = argparse.ArgumentParser()
+    parser.add_argument("count", type=int, nargs="?", default=100_000)
+    parser.add_argument("--per-site", type=int, default=1)
+    parser.add_argument("--refreshes", type=int, default=0)
+    args = parser.parse_args()
+    count = args.count
     before_rss = rss_kb()
     traced = os.environ.get("TRACE") == "1"
     if traced:
         tracemalloc.start()
     location = LocationService()
     directory: dict[str, DirectoryEntry] = {}
+    user_agent = sys.intern("Yealink SIP-T54W 96.86.0.100")
     now = time.time()
     for i in range(count):
         phone_id = os.urandom(12).hex()
@@ -48,22 +77,19 @@ def main() -> None:
             ip_mode="OPEN", ip_countries=(), ip_address=None, vendor="yealink", model="T54W",
             mac_address=None, version=1,
         )  # fmt: skip
-        location.put(
-            Binding(
-                phone_id=phone_id, contact=f"sip:{username}@10.{i >> 16 & 255}.{i >> 8 & 255}"
-                f".{i & 255}:5060;transport=udp", call_id=f"{os.urandom(8).hex()}@10.0.0.1",
-                cseq=2, expires_at=now + 3600, q=None, transport="udp",
-                source_ip=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", source_port=5060,
-                local_ip="192.168.1.20", user_agent="Yealink SIP-T54W 96.86.0.100",
-                node="host|udp:0.0.0.0:5060",
-            )
-        )  # fmt: skip
+        register(location, phone_id, username, i, i // args.per_site, 1, now, user_agent)
+    for round_ in range(args.refreshes):
+        for i, entry in enumerate(directory.values()):
+            register(location, entry.phone_id, entry.username, i, i // args.per_site, 2 + round_,
+                     now + 1 + round_, user_agent)  # fmt: skip
     current, peak = tracemalloc.get_traced_memory() if traced else (0, 0)
     tracemalloc.stop()
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    grew = (rss_kb() - before_rss) / 1024
     print(
-        f"{count} phones + bindings: traced {current / 1e6:.1f} MB (peak {peak / 1e6:.1f} MB); "
-        f"RSS grew {(rss_kb() - before_rss) / 1024:.1f} MB; max RSS {max_rss:.1f} MB"
+        f"{count} phones + bindings ({args.per_site} per public address, {args.refreshes} "
+        f"refreshes each): traced {current / 1e6:.1f} MB (peak {peak / 1e6:.1f} MB); RSS grew "
+        f"{grew:.1f} MB (a node: ≈{grew + 73:.0f} MB); max RSS {max_rss:.1f} MB"
     )
 
 
