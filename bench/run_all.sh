@@ -53,6 +53,11 @@ run() {  # NAME FIGURES CMD... : run one benchmark, log it, time it
   echo "| $name | \`$*\` | $rc | $(( $(date +%s) - t0 )) s | $figures |" >> "$INDEX"
 }
 
+# the provisioning benchmark drives its load with wrk (Debian package `wrk`)
+if grep -qw provisioning <<< "$ONLY" && ! command -v wrk >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null 2>&1; }
+fi
 T0=$(date +%s)
 for name in $ONLY; do
   case $name in

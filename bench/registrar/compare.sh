@@ -267,6 +267,7 @@ kam_count() {  # contacts in memory, once usrloc's asynchronous DB preload has s
 kpsql() { PGPASSWORD=kamailiorw psql -h 127.0.0.1 -p "$KPG_PORT" -U kamailio -d kamailio -v ON_ERROR_STOP=1 -Atq "$@"; }
 kamailio_setup() {  # private PostgreSQL cluster + Kamailio's schema + NUSERS subscribers
   rm -rf "$KDIR"; mkdir -p "$KPG" "$KRUN"; chmod 755 "$KDIR"; chown postgres: "$KPG"
+  chmod 700 "$KPG"   # its socket accepts local connections without a password: postgres only
   runuser -u postgres -- "$PGBIN/initdb" -D "$KPG/data" -U postgres -E UTF8 \
     --auth-local=trust --auth-host=scram-sha-256 > "$KPG/initdb.log" 2>&1 || { log "initdb failed"; return 1; }
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$KPG/data" -l "$KPG/server.log" -w \
