@@ -111,6 +111,9 @@ run_step() {
   log "$name $label: asked $rate/s, ok ${ok:-?}/$count, failed ${failed:-?}, retrans ${retr:-?}, achieved ${achieved:-?}/s -> $([ $clean = 1 ] && echo clean || echo dirty)"
   echo "$line"
 }
+sf_postmaster() {  # PID of the PostgreSQL that run.sh started for sipfleet (data under our OUT)
+  pgrep -o -f -- "postgres -D $OUT/sipfleet/run/" 2>/dev/null
+}
 max_clean() {  # NAME -> highest clean rate seen (0 if none)
   awk 'BEGIN{b=0} $3==1 && $2+0>b {b=$2+0} END{print b}' "$OUT/$1/history" 2>/dev/null || echo 0
 }
@@ -142,7 +145,7 @@ if [ "${1:-}" = __sipp_step ]; then
   shift
   host=$1 port=$2 csv=$3 rate=$4 count=$5 label=$6; srv=${8:-}
   echo "$srv" > "$OUT/sipfleet/server.pid"
-  pgroot=$(head -1 "$OUT/sipfleet/run/pg/postgres/postmaster.pid" 2>/dev/null)
+  pgroot=$(sf_postmaster)
   if [ ! -f "$OUT/sipfleet/no_answer" ] && ! kill -0 "$srv" 2>/dev/null; then
     log "sipfleet: the server (pid $srv) is not running, see $OUT/sipfleet/run/sipfleet.log"
     touch "$OUT/sipfleet/no_answer"
@@ -215,8 +218,11 @@ cleanup() {
   fi
   local sf; sf=$(cat "$OUT/sipfleet/server.pid" 2>/dev/null)
   if [ -n "$sf" ] && grep -q "provisioning" "/proc/$sf/cmdline" 2>/dev/null; then kill -9 $(tree_pids "$sf") 2>/dev/null; fi
-  local pm; pm=$(head -1 "$OUT/sipfleet/run/pg/postgres/postmaster.pid" 2>/dev/null)
-  if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then "$PY" "$HERE/pg.py" "$OUT/sipfleet/run/pg" stop >/dev/null 2>&1; fi
+  local pm; pm=$(sf_postmaster)
+  if [ -n "$pm" ]; then
+    "$PY" "$HERE/pg.py" "$OUT/sipfleet/run/pg" stop >/dev/null 2>&1
+    sleep 1; kill -0 "$pm" 2>/dev/null && kill -INT "$pm"   # fast shutdown of that postmaster
+  fi
 }
 trap cleanup EXIT
 trap 'log interrupted; exit 130' INT TERM
