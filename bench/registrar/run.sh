@@ -50,12 +50,17 @@ trap 'kill $SF 2>/dev/null; wait $SF 2>/dev/null; $PY "$HERE/pg.py" "$PGDIR" sto
 pg_ticks() { local t=0 p; for p in $(ps -u pgserver -o pid= 2>/dev/null); do
   [ -r /proc/$p/stat ] && t=$(( t + $(awk '{print $14+$15}' /proc/$p/stat) )); done; echo $t; }
 rss() { awk '/VmRSS/{print $2}' /proc/$SF/status; }
+# sipfleet's CPU (the process and any worker processes it started), in clock ticks
+sf_ticks() { local t=0 p; for p in $SF $(pgrep -P $SF 2>/dev/null); do
+  [ -r /proc/$p/stat ] && t=$(( t + $(awk '{print $14+$15}' /proc/$p/stat) )); done; echo $t; }
 step() {  # RATE N LABEL
-  local p0 p1 t0 t1
-  p0=$(pg_ticks); t0=$(date +%s.%N)
+  local p0 p1 t0 t1 s0 s1
+  p0=$(pg_ticks); s0=$(sf_ticks); t0=$(date +%s.%N)
   line=$(DOMAIN=$REALM bash "$HARNESS/sipp_step.sh" 127.0.0.1 "$PORT" "$OUT/users.csv" "$1" "$2" "$3" "$OUT" $SF)
-  p1=$(pg_ticks); t1=$(date +%s.%N)
-  echo -e "$line\tpgserver_cores=$(echo "scale=2; ($p1-$p0)/$(getconf CLK_TCK)/($t1-$t0)" | bc)\trss_kb=$(rss)" | tee -a "$LOG"
+  p1=$(pg_ticks); s1=$(sf_ticks); t1=$(date +%s.%N)
+  # CPU per registration: sipfleet CPU over the step / registrations asked (N)
+  us=$(echo "scale=0; ($s1-$s0)*1000000/$(getconf CLK_TCK)/$2" | bc)
+  echo -e "$line\tpgserver_cores=$(echo "scale=2; ($p1-$p0)/$(getconf CLK_TCK)/($t1-$t0)" | bc)\tsipfleet_us_per_reg=$us\trss_kb=$(rss)" | tee -a "$LOG"
 }
 echo "sipfleet pid $SF; rss before warm-up $(rss) kB" | tee -a "$LOG"
 step "${WARM_RATE:-1000}" "$COUNT" warmup
