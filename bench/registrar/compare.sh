@@ -56,6 +56,7 @@ CHILDREN=${CHILDREN:-4}; TRANSPORT=${TRANSPORT:-u1}; WORKERS=${WORKERS:-${SIPFLE
 SERVERS=${SERVERS:-"kamailio_db0 kamailio_db1 sipfleet"}
 KAM_PORT=${KAM_PORT:-5070}; KPG_PORT=${KPG_PORT:-55432}; SF_PORT=${SF_PORT:-5090}; SF_HTTP=${SF_HTTP:-8090}
 HZ=$(getconf CLK_TCK)
+mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)   # absolute: Kamailio, PostgreSQL and run.sh get it
 KDIR=$OUT/kamailio; KPG=$KDIR/pg; KRUN=$KDIR/run
 KCTL="unix:$KRUN/kamailio_ctl"; KPIDF=$KRUN/kamailio.pid
 KDBURL="postgres://kamailio:kamailiorw@127.0.0.1:$KPG_PORT/kamailio"
@@ -163,7 +164,7 @@ if [ "${1:-}" = __sipp_step ]; then
 fi
 
 # ------------------------------------------------------------------ 1. install (idempotent)
-mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd); chmod 755 "$OUT"
+chmod 755 "$OUT"
 : > "$OUT/compare.log"
 rm -rf "$OUT/kamailio" "$OUT/kamailio_db0" "$OUT/kamailio_db1" "$OUT/sipfleet" "$OUT/bin" "$OUT/summary.md"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
