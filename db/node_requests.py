@@ -67,6 +67,16 @@ async def adopt_bindings(
     return [StoredBinding(**dict(row)) for row in rows]
 
 
+async def listen_connection(pool: asyncpg.Pool[Any]) -> asyncpg.Connection[Any]:
+    """A connection to the pool's database outside the pool, for LISTEN: held for the
+    node's whole life, it would take a pool slot for good (and tests run small pools).
+    Uses the pool's own connect arguments (asyncpg keeps them on the pool)."""
+    args = getattr(pool, "_connect_args", ())
+    kwargs = getattr(pool, "_connect_kwargs", {})
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(*args, **kwargs)
+    return conn
+
+
 async def notify(conn: asyncpg.Connection[Any], channel: str, message: dict[str, Any]) -> None:
     """Send `message` as JSON on `channel` (raises ValueError when it is too long)."""
     payload = json.dumps(message, separators=(",", ":"))

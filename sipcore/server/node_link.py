@@ -77,13 +77,13 @@ class NodeLink:
         await self._unlisten()
 
     async def _listen(self) -> None:
-        conn = await self.pool.acquire()
+        conn = await queries.listen_connection(self.pool)
         try:
             await conn.add_listener(queries.BINDING_MOVED_CHANNEL, self._on_moved)
             await conn.add_listener(queries.REQUEST_CHANNEL, self._on_request)
             await conn.add_listener(queries.REPLY_CHANNEL, self._on_reply)
         except BaseException:
-            await self.pool.release(conn)
+            await conn.close()
             raise
         self._conn = conn
 
@@ -92,11 +92,7 @@ class NodeLink:
         if conn is None:
             return
         with contextlib.suppress(*_DB_ERRORS):
-            await conn.remove_listener(queries.BINDING_MOVED_CHANNEL, self._on_moved)
-            await conn.remove_listener(queries.REQUEST_CHANNEL, self._on_request)
-            await conn.remove_listener(queries.REPLY_CHANNEL, self._on_reply)
-        with contextlib.suppress(*_DB_ERRORS):
-            await self.pool.release(conn)
+            await conn.close(timeout=2)
 
     async def _watch_forever(self) -> None:
         """LISTEN again on a fresh connection if the database dropped ours (moves notified
