@@ -56,7 +56,7 @@ _UPDATE_ALL = """
     source_port = EXCLUDED.source_port, local_ip = EXCLUDED.local_ip,
     user_agent = EXCLUDED.user_agent, instance_id = EXCLUDED.instance_id,
     reg_id = EXCLUDED.reg_id, node = EXCLUDED.node, unreachable = EXCLUDED.unreachable,
-    updated = now()"""
+    shape = EXCLUDED.shape, updated = now()"""
 _LOAD = f"""
 SELECT {_COLUMNS} FROM bindings
 WHERE expires_at > now() AND (node = $1 OR node IS NULL OR $1::text IS NULL)
@@ -86,7 +86,8 @@ _DELETE_ORPHANS = f"""
 DELETE FROM bindings WHERE expires_at <= $1 RETURNING {_COLUMNS}
 """
 _SET_UNREACHABLE = """
-UPDATE bindings SET unreachable = $3, updated = now() WHERE phone_id = $1 AND contact = $2
+UPDATE bindings SET unreachable = $3, shape = NULL, updated = now()
+WHERE phone_id = $1 AND contact = $2
 """
 
 
@@ -177,29 +178,58 @@ _UPSERT_TYPES = (
 def _upsert_cte(first: int) -> str:
     params = ", ".join(f"${first + i}::{kind}[]" for i, kind in enumerate(_UPSERT_TYPES))
     return f"""upserted AS (
-INSERT INTO bindings ({_COLUMNS}, updated)
-SELECT b.*, now() FROM unnest({params}) AS b({_COLUMNS})
+INSERT INTO bindings ({_COLUMNS}, shape, updated)
+SELECT b.*, now() FROM unnest({params}, ${first + 15}::bigint[]) AS b({_COLUMNS}, shape)
 WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = b.phone_id)
 ON CONFLICT (phone_id, contact) DO UPDATE SET {_UPDATE_ALL}
 )"""
 
 
+def _refresh_cte(first: int) -> str:
+    """Move cseq and expiry of rows whose other columns are as this writer left them
+    (same shape); returns the positions it updated — the others need a whole-row write."""
+    return f"""refreshed AS (
+UPDATE bindings b SET cseq = k.cseq, expires_at = k.expires_at, updated = now()
+FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::int[],
+            ${first + 3}::timestamptz[], ${first + 4}::bigint[])
+    WITH ORDINALITY AS k(phone_id, contact, cseq, expires_at, shape, n)
+WHERE b.phone_id = k.phone_id AND b.contact = k.contact AND b.shape = k.shape
+RETURNING k.n
+)"""
+
+
+def shape_of(item: StoredBinding) -> int:
+    """A hash of every column but cseq and expires_at (a signed 64-bit int, as bigint
+    takes it). Python's string hash is seeded per process: after a restart no row
+    matches and each binding's first refresh is a whole-row write — correct, just not
+    narrow."""
+    return hash(
+        (item.phone_id, item.contact, item.call_id, item.q, item.transport, item.source_ip,
+         item.source_port, item.local_ip, item.user_agent, item.instance_id, item.reg_id,
+         item.node, item.unreachable)
+    )  # fmt: skip
+
+
 @functools.cache
-def _batch_sql(parts: tuple[bool, bool, bool, bool, bool]) -> str:
-    """The statement for the parts present (removals, expiries, upserts, statuses,
-    events), parameters in that order."""
+def _batch_sql(parts: tuple[bool, bool, bool, bool, bool, bool]) -> str:
+    """The statement for the parts present (removals, expiries, refreshes, upserts,
+    statuses, events), parameters in that order. It returns the events notified and the
+    1-based positions of the refreshes it made."""
     ctes: list[str] = []
     first = 1
-    removals, expired, upserts, statuses, events = parts
+    removals, expired, refreshes, upserts, statuses, events = parts
     if removals:
         ctes.append(_removal_cte("removed", first, by_node=False))
         first += 2
     if expired:
         ctes.append(_removal_cte("expired", first, by_node=True))
         first += 3
+    if refreshes:
+        ctes.append(_refresh_cte(first))
+        first += 5
     if upserts:
         ctes.append(_upsert_cte(first))
-        first += 15
+        first += 16
     if statuses:
         ctes.append(statuses_cte(first))
         first += 8
@@ -207,11 +237,12 @@ def _batch_sql(parts: tuple[bool, bool, bool, bool, bool]) -> str:
         ctes.append(events_cte(first))
         first += 4
     notify = (
-        "SELECT count(pg_notify('sipfleet_events', inserted.id::text)) FROM inserted"
+        "(SELECT count(pg_notify('sipfleet_events', inserted.id::text)) FROM inserted)"
         if events
-        else "SELECT 0"
+        else "0"
     )
-    return ("WITH " + ",\n".join(ctes) + "\n" if ctes else "") + notify
+    done = "ARRAY(SELECT n FROM refreshed)" if refreshes else "NULL::bigint[]"
+    return "WITH " + ",\n".join(ctes) + f"\nSELECT {notify}, {done}"
 
 
 def _binding_columns(items: Sequence[StoredBinding]) -> list[list[Any]]:
@@ -245,30 +276,54 @@ async def write_batch(
     removals: Sequence[tuple[str, str]] = (),
     expired: Sequence[tuple[str, str]] = (),
     node: str | None = None,
+    refreshes: Sequence[StoredBinding] = (),
     upserts: Sequence[StoredBinding] = (),
     statuses: Sequence[StatusWrite] = (),
     events: Sequence[EventWrite] = (),
-) -> None:
+) -> list[StoredBinding]:
     """Write one folded batch in a single statement (atomic on its own; also fine inside
-    a transaction the caller holds).
+    a transaction the caller holds). Returns the refreshes it could not make.
 
     `removals` are deleted whoever holds them; `expired` only if `node` still holds them
     (any holder when `node` is None); `upserts` replace whole rows (phones deleted
-    meanwhile are skipped); `statuses` and `events` as `upsert_statuses` and
-    `append_events` write them. The keys of removals, expired and upserts are distinct.
+    meanwhile are skipped); `refreshes` are upserts expected to differ from the stored
+    row in cseq and expiry only: written narrowly when the row's shape says so, returned
+    otherwise (moved, deleted, written by someone else) for the caller to write as
+    upserts. `statuses` and `events` as `upsert_statuses` and `append_events` write them.
+    The keys of removals, expired, refreshes and upserts are distinct.
     """
-    parts = (bool(removals), bool(expired), bool(upserts), bool(statuses), bool(events))
+    parts = (
+        bool(removals), bool(expired), bool(refreshes), bool(upserts), bool(statuses),
+        bool(events),
+    )  # fmt: skip
     if not any(parts):
-        return
+        return []
     args: list[Any] = []
     if removals:
         args += [[key[0] for key in removals], [key[1] for key in removals]]
     if expired:
         args += [[key[0] for key in expired], [key[1] for key in expired], node]
+    if refreshes:
+        args += [
+            [item.phone_id for item in refreshes],
+            [item.contact for item in refreshes],
+            [item.cseq for item in refreshes],
+            [item.expires_at for item in refreshes],
+            [shape_of(item) for item in refreshes],
+        ]
     if upserts:
         args += _binding_columns(upserts)
+        args.append([shape_of(item) for item in upserts])
     if statuses:
         args += status_columns(statuses)
     if events:
         args += event_columns(events)
-    await conn.fetchval(_batch_sql(parts), *args)
+    row = await conn.fetchrow(_batch_sql(parts), *args)
+    if not refreshes:
+        return []
+    assert row is not None
+    done: list[int] = row[1]
+    if len(done) == len(refreshes):
+        return []
+    made = set(done)
+    return [item for n, item in enumerate(refreshes, 1) if n not in made]

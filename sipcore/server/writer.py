@@ -7,6 +7,11 @@ per batch, not per request) and resumes every waiter of the batch when it commit
 raises to them if it failed, so none of them answers 200. While one batch commits, the
 next accumulates: throughput grows with load instead of queueing behind single commits.
 
+Most REGISTERs refresh a binding: same contact, same flow, a new CSeq and expiry. Those are
+written narrowly (cseq and expires_at of the row, when the row is still exactly what this
+writer left: db.bindings `shape`); the rest, and any refresh whose row changed meanwhile,
+as whole-row upserts.
+
 `saturated` tells the registrar when to shed *new* registrations (503 + Retry-After)
 while refreshes of known bindings still go through (storm control).
 """
@@ -47,6 +52,7 @@ class WriteJob:
 
 
 _EXPIRED = "expired"  # fold marker: delete only if this node still holds the row
+_REGISTERED = "phone.registered"
 
 
 @dataclass(slots=True)
@@ -191,18 +197,31 @@ class WriteBehind:
         upserts = [item for item in folded.bindings.values() if isinstance(item, StoredBinding)]
         removals = [key for key, item in folded.bindings.items() if item is None]
         expired = [key for key, item in folded.bindings.items() if item == _EXPIRED]
+        # A binding new to its phone comes with a phone.registered event: it has no row to
+        # refresh. Every other upsert is tried as a refresh (cseq and expiry only) first.
+        new = {item.phone_id for item in folded.events if item.type == _REGISTERED}
         write = functools.partial(
             binding_queries.write_batch, conn, removals=removals, expired=expired,
-            node=self._node or None, upserts=upserts, statuses=list(folded.statuses.values()),
-            events=folded.events,
+            node=self._node or None,
+            refreshes=[item for item in upserts if item.phone_id not in new],
+            upserts=[item for item in upserts if item.phone_id in new],
+            statuses=list(folded.statuses.values()), events=folded.events,
         )  # fmt: skip
         if not folded.drop_phones:
-            await write()  # one statement: its own transaction, one commit
+            missed = await write()  # one statement: its own transaction, one commit
+            if missed:
+                # rows that moved, vanished or were written by someone else. Written
+                # after the rest of the batch committed: should this fail, its waiters
+                # are told so although most of the batch is durable — harmless, they
+                # answer 503 and the phone registers again.
+                await binding_queries.write_batch(conn, upserts=missed)
             return
         async with conn.transaction():  # phones dropped first, then the rest of the batch
             for phone_id in folded.drop_phones:
                 await binding_queries.delete_phone_bindings(conn, phone_id)
-            await write()
+            missed = await write()
+            if missed:
+                await binding_queries.write_batch(conn, upserts=missed)
 
 
 def _fail(batch: list[tuple[WriteJob, asyncio.Future[None]]], exc: WriteFailed) -> None:

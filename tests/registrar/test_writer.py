@@ -193,3 +193,51 @@ async def test_stop_writes_what_is_queued(pool: asyncpg.Pool[Any], customer_id: 
     assert all(future.done() and future.exception() is None for future in futures)
     for phone in phones:
         assert list(await stored(pool, phone.id)) == ["sip:a@10.0.0.1"]
+
+
+async def test_a_refresh_is_narrow_only_while_the_row_is_as_we_wrote_it(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    first = binding(phone.id)
+    later = EXPIRES + timedelta(hours=1)
+    refreshed = binding(phone.id, cseq=2, expires_at=later)
+    async with pool.acquire() as conn:
+        # nothing to refresh yet: handed back for a whole-row write
+        assert await binding_queries.write_batch(conn, refreshes=[first]) == [first]
+        assert await binding_queries.write_batch(conn, upserts=[first]) == []
+        assert await binding_queries.write_batch(conn, refreshes=[refreshed]) == []
+        assert (await binding_queries.phone_bindings(conn, phone.id)) == [refreshed]
+        # another column moved: not a refresh
+        moved = binding(phone.id, cseq=3, expires_at=later, source_port=5070)
+        assert await binding_queries.write_batch(conn, refreshes=[moved]) == [moved]
+        # written by someone else (another node's upsert, the keep-alive flag) since
+        await binding_queries.upsert_bindings(conn, [binding(phone.id, node="node-b", cseq=3)])
+        assert await binding_queries.write_batch(conn, refreshes=[refreshed]) == [refreshed]
+        assert await binding_queries.write_batch(conn, upserts=[first]) == []
+        await binding_queries.set_unreachable(conn, phone.id, first.contact, False)
+        assert await binding_queries.write_batch(conn, refreshes=[refreshed]) == [refreshed]
+
+
+async def test_the_writer_falls_back_to_whole_rows_when_a_refresh_misses(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    writer = WriteBehind(pool, limit=100, node=NODE)
+    writer.start()
+    try:
+        await writer.submit(WriteJob(upserts=(binding(phone.id),)))
+        # another node took the binding, then it comes back here unchanged
+        async with pool.acquire() as conn:
+            await binding_queries.upsert_bindings(conn, [binding(phone.id, node="node-b")])
+        back = binding(phone.id, cseq=5)
+        await writer.submit(WriteJob(upserts=(back,)))
+        assert (await stored(pool, phone.id))[back.contact] == back
+        # deleted behind the writer's back (another node's orphan sweep): written again
+        async with pool.acquire() as conn:
+            await binding_queries.delete_phone_bindings(conn, phone.id)
+        again = binding(phone.id, cseq=6)
+        await writer.submit(WriteJob(upserts=(again,), statuses=(status(phone.id),)))
+        assert (await stored(pool, phone.id))[again.contact] == again
+    finally:
+        await writer.stop()
