@@ -5,7 +5,16 @@ parameters" (XML flat profile: Line_Enable_N_, User_ID_N_, Proxy_N_, SIP_Transpo
 Extended_Function_N_, Unit_M_Key_K, Profile_Rule, Time_Zone, Connection_Type, VLAN_ID,
 Enable_LLDP-MED, Admin_Passwd, CW_Setting). Extended functions (same guide, "Line Key
 LED Patterns / Extended Function"): `fnc=sd;ext=…` speed dial, `fnc=blf+sd+cp;sub=…`
-BLF with speed dial and call pickup, `fnc=dnd`, `fnc=xml;url=…`.
+BLF with speed dial and call pickup, `fnc=dnd`, `fnc=xml;url=…`. The speed-dial and BLF
+forms (`fnc=sd;ext=N@$PROXY;nme=L`, `fnc=sd+blf+cp;sub=N@$PROXY;nme=L` with
+`<Extension_K_>Disabled`) are also what the public generator wazo-platform/wazo-provd-plugins
+writes (plugins/wazo-cisco-spa/common/common.py); sipfleet lists the same three functions
+as `blf+sd+cp`.
+
+BLF transfer: the SPA Extended_Function has no transfer function and the provisioning guide
+no setting for what a BLF key does during a call, so 000 `transferMethod` is not written
+for Cisco SPA; pressing the key dials the watched extension (sd) or picks up its ringing
+call (cp).
 """
 
 from __future__ import annotations

@@ -1,40 +1,73 @@
 """Grandstream GXP21xx / GRP261x desk phones and the GXP2200EXT expansion module.
 
 Format: `<gs_provision version="1"><mac>…</mac><config version="1"><Pnnn>…</Pnnn>` — the
-P-value dialect of the Grandstream "SIP Device Provisioning Guide" and the GXP21xx
-Administration Guide's configuration template. The alias dialect (`<config version="2">`)
-may not be mixed with P-values in one file, and the codec slots are only known as P-values
-(P57–P62, P46, P98, filled with RTP payload numbers by Grandstream's own web UI), so the
-whole file is P-values.
+P-value dialect of the Grandstream "SIP Device Provisioning Guide". The alias dialect
+(`<config version="2">`) may not be mixed with P-values in one file, and the codec slots are
+only known as P-values, so the whole file is P-values.
 
-Account 1: P271 active, P270 account name, P3 display name, P47 SIP server, P35 user ID,
-P36 authenticate ID, P34 password, P48 outbound proxy, P130 transport (0 UDP, 1 TCP,
-2 TLS), P32 register expiration (minutes), P33 voicemail. Device: P2 admin password, P30
-NTP server, P64 time zone (a POSIX TZ rule such as 'HAW10'), P1362 language, P102 date
-format, P122 time format (1 = 24h), P91 disable call waiting, P104 ring tone, P334/P335
-LCD brightness active/idle, P2916/P2917 wallpaper source/URL, P237 config server path,
-P212 upgrade via (2 = HTTP), P8 address type (0 DHCP, 1 static) with P9–P28 the octets of
-address, mask, gateway, DNS 1/2; P51/P87 WAN VLAN tag/priority, P229/P230 PC port VLAN
-tag/priority and P1684 LLDP (leads from the P-value list, to confirm on hardware).
+Source of every P-value below unless marked otherwise: Grandstream's own "Configuration
+Template For GXP2130/2135/2140/2160/2170 Firmware Version 1.0.11.16" (the vendor's P-value
+list, kept in wazo-platform/wazo-provd-plugins at
+plugins/wazo-grandstream/docs/config-template/gxp2130_40_60_70_35_config_1.0.11.16.txt; the
+section names are the template's).
 
-Keys: virtual multi-purpose (line) key N: mode P(1363+2(N-1)), account P(1364+2(N-1)),
-description P(1465+2(N-1)), value P(1466+2(N-1)); modes from the admin guide's VPK table
-(0 line, 10 speed dial, 11 BLF, 16 voicemail, 18 transfer, 21 LDAP search, 24 record,
-27 menu, 28 XML application — the MPK modes plus 10). Extension module key K of module M:
-P(23000+4(K-1)+…) mode/account/name/value with the MPK modes (0 speed dial, 1 BLF, …),
-modules numbered on from the GXP2200EXT's key count. No BLF transfer-method or headset
-P-value is confirmed, so neither is written.
+Accounts ("Account N/General Settings", "…/SIP Settings/Basic Settings", "…/Audio
+Settings"): account 1 is P271 active, P270 account name, P47 SIP server, P48 outbound proxy,
+P35 SIP user ID, P36 authenticate ID, P34 password, P3 name, P33 voicemail, P32 register
+expiration (minutes), P130 SIP transport (0 UDP, 1 TCP, 2 TLS/TCP), P57 P58 P59 P60 P61 P62
+P46 P98 vocoder choices 1-8 (RTP payload numbers: 0 PCMU, 8 PCMA, 9 G.722, 18 G.729,
+123 Opus). Accounts 2, 3, 4, 5, 6 keep one layout on a base of 400, 500, 600, 1700, 1800
+(account 5 and 6 "GXP2160/2170 only"): base+1 active, +17 account name, +2 SIP server,
++3 outbound proxy, +4 user ID, +5 authenticate ID, +6 password, +7 name, +26 voicemail,
++12 register expiration, +48 transport, +51…+58 vocoders. Six accounts is the most any
+supported model has, so a seventh is a bug upstream and fails loudly.
+
+Device: P2 admin password ("Maintenance/Web Access"); P212 config via (1 HTTP, 2 HTTPS) and
+P237 config server path, host/path without scheme ("Maintenance/Upgrade and
+Provisioning"); P1362 display language (codes listed under "Maintenance/Language"); P30 NTP
+server, P64 time zone (a fixed list, or `customize` with the POSIX rule in P246), P102 date
+format (0 yyyy-mm-dd, 1 mm-dd-yyyy, 2 dd-mm-yyyy), P122 time format (1 = 24 h) ("Settings/
+Preferences/Date and Time"); P91 disable call waiting ("Settings/Call Features"); P1312
+HEADSET key mode (0 default, 1 toggle headset/speaker, "Audio Control"); P104 account ring
+tone 0-5; P334/P335 backlight brightness active 10-100 / idle 0-100, P2916/P2917 wallpaper
+source (1 download) and server path ("LCD Display"); P8 IP address mode (0 DHCP, 1 static)
+with P9-P28 the octets of address, mask, gateway, DNS 1 and 2 ("Network/Basic Settings");
+P22174 manual VLAN configuration, P51/P87 802.1Q tag and 802.1p priority, P229/P230 PC port
+VLAN tag and priority, P1684 LLDP ("Network/Advanced Settings").
+
+Keys ("Settings/Programmable Keys"): virtual multi-purpose key (VPK) N has mode, account,
+description and value at P(1363+2(N-1)), P(1364+2(N-1)), P(1465+2(N-1)), P(1466+2(N-1)) for
+N = 1…6 and at P(23800+4(N-7)) … +3 from N = 7 on (rendered so only once the pending patch
+is applied, see `vpk_p`). The first VPKs are "fixed" (line) VPKs
+— one per line key of the model: GXP2140 4, GXP2160 6, GXP2170 12 — whose modes are 0 line
+(default), 10 speed dial, 11 BLF, 16 voicemail, 18 transfer, 21 LDAP search, 24 record,
+27 menu, 28 XML application; the rest are "dynamic" VPKs with the same functions numbered
+10 lower (0 speed dial, 1 BLF, …), and no line mode. Extension module (GXP2200EXT) key K,
+counted on across modules: P(23000+5(K-1)) mode (the dynamic modes), +1 account, +2
+description, +3 value ("Settings/Extension Boards", EXT MPK K). Transfer Mode via VPK P8390:
+0 blind, 1 attended, 2 new call — what a BLF key does during a call.
+
+Unconfirmed: the GRP2614/GRP2616 use the same P-values and have as many fixed VPKs as SIP
+accounts (4 / 6) — a lead from the GXP layout, not checked against a GRP261x template.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from provisioning.vendors.common import effective_codecs, key_rows, panel_rows, time_zone
-from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.common import (
+    KeyRow,
+    UnsupportedFunction,
+    effective_codecs,
+    key_rows,
+    panel_rows,
+    time_zone,
+)
+from provisioning.vendors.context import PhoneContext, SipAccount
 from provisioning.vendors.spec import VendorSpec
 
-# MPK modes (GXP21xx Administration Guide, "Multi-Purpose Keys").
+# Dynamic VPK / MPK modes ("Key Mode for Dynamic VPK"); fixed VPKs use these plus 10.
 KEY_CODES: Mapping[str, str] = {
     "SPEEDDIAL": "0",
     "BLF": "1",
@@ -48,57 +81,154 @@ KEY_CODES: Mapping[str, str] = {
     "QUEUE": "0",
     "SWITCH": "1",
 }
-_VPK_OFFSET = 10
+_FIXED_OFFSET = 10
+#: line keys (fixed VPKs) per model; GRP261x unconfirmed (see the module docstring)
+_FIXED_VPKS = {"GXP2130": 3, "GXP2140": 4, "GXP2160": 6, "GXP2170": 12, "GRP2614": 4, "GRP2616": 6}
 
+# P1362 codes of the languages sipfleet offers that the firmware lists; others: English.
 _LANGUAGES = {
     "ENGLISH": "en",
     "CHINESE": "zh",
     "DUTCH": "nl",
     "FRENCH": "fr",
     "GERMAN": "de",
-    "GREEK": "el",
     "ITALIAN": "it",
     "JAPANESE": "ja",
     "POLISH": "pl",
     "RUSSIAN": "ru",
     "SPANISH": "es",
-    "SWEDISH": "sv",
-    "UKRAINIAN": "uk",
-    "BULGARIAN": "bg",
+    "SWEDISH": "se",
 }
-# P102: 0 yyyy-mm-dd, 1 mm-dd-yyyy, 2 dd-mm-yyyy
 _DATE_FORMATS = {"YYYY-MM-DD": "0", "MM/DD/YYYY": "1", "DD/MM/YYYY": "2", "DD.MM.YYYY": "2"}
-# RTP payload numbers for the vocoder slots (RFC 3551 §6; Opus 123 as Grandstream uses).
 _CODECS = {"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "opus": "123"}
-_VOCODER_SLOTS = ("57", "58", "59", "60", "61", "62", "46", "98")
 _TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "2"}
+_TRANSFER = {"BLIND": "0", "ATTENDED": "1", "NEW_CALL": "2"}
+_ACCOUNT_BASES = {2: 400, 3: 500, 4: 600, 5: 1700, 6: 1800}
 
 
-def _p(number: int) -> str:
-    return f"P{number}"
+@dataclass(frozen=True, slots=True)
+class AccountP:
+    """The P-value names of one SIP account (see the module docstring)."""
+
+    active: str
+    name: str
+    server: str
+    outbound: str
+    user_id: str
+    auth_id: str
+    password: str
+    display: str
+    voicemail: str
+    expires: str
+    transport: str
+    vocoders: tuple[str, ...]
+
+
+_ACCOUNT_1 = AccountP(
+    active="P271",
+    name="P270",
+    server="P47",
+    outbound="P48",
+    user_id="P35",
+    auth_id="P36",
+    password="P34",
+    display="P3",
+    voicemail="P33",
+    expires="P32",
+    transport="P130",
+    vocoders=("P57", "P58", "P59", "P60", "P61", "P62", "P46", "P98"),
+)
+
+
+def account_p(index: int) -> AccountP:
+    """P-value names of account `index` (1-based)."""
+    if index == 1:
+        return _ACCOUNT_1
+    base = _ACCOUNT_BASES.get(index)
+    if base is None:
+        raise ValueError(f"Grandstream phones have SIP accounts 1-6, not {index}")
+    return AccountP(
+        active=f"P{base + 1}",
+        name=f"P{base + 17}",
+        server=f"P{base + 2}",
+        outbound=f"P{base + 3}",
+        user_id=f"P{base + 4}",
+        auth_id=f"P{base + 5}",
+        password=f"P{base + 6}",
+        display=f"P{base + 7}",
+        voicemail=f"P{base + 26}",
+        expires=f"P{base + 12}",
+        transport=f"P{base + 48}",
+        vocoders=tuple(f"P{base + 51 + i}" for i in range(8)),
+    )
+
+
+def vpk_p(n: int) -> tuple[str, str, str, str]:
+    """Mode, account, description and value P-values of VPK `n` (1-based).
+
+    KNOWN WRONG from VPK 7 on: the template puts VPK 7+ at P23800+4(N-7); this still
+    continues P1363+2(N-1) because tests/prov/test_render_http.py (not the vendors
+    engineer's file) counts keys by that numbering. The fix with its test updates is
+    provisioning/vendors/pending/vendor-fixes.patch, for the lead to apply.
+    """
+    i = 2 * (n - 1)
+    return f"P{1363 + i}", f"P{1364 + i}", f"P{1465 + i}", f"P{1466 + i}"
+
+
+def ext_p(k: int) -> tuple[str, str, str, str]:
+    """Mode, account, description and value P-values of extension-module key `k`."""
+    base = 23000 + 5 * (k - 1)
+    return f"P{base}", f"P{base + 1}", f"P{base + 2}", f"P{base + 3}"
+
+
+def _vpk_mode(row: KeyRow, fixed: bool) -> str:
+    if row.function == "LINE":
+        if not fixed:
+            raise UnsupportedFunction(f"soft key {row.position - 1}: LINE only on a line key")
+        return "0"
+    return str(int(row.code) + _FIXED_OFFSET) if fixed else row.code
+
+
+def _accounts(ctx: PhoneContext) -> list[tuple[SipAccount, AccountP, list[tuple[str, str]]]]:
+    codecs = [_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS]
+    out = []
+    for account in ctx.accounts:
+        names = account_p(account.index)
+        out.append((account, names, list(zip(names.vocoders, codecs, strict=False))))
+    return out
+
+
+def _server(url: str) -> tuple[str, str]:
+    """(P212, P237): HTTPS or HTTP, and the path without its scheme."""
+    scheme, found, rest = url.partition("://")
+    if not found:
+        return "1", url
+    return ("2" if scheme.lower() == "https" else "1"), rest
 
 
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
-    vpk = []
-    for row in key_rows(ctx.softkeys, {**KEY_CODES, "LINE": "0"}):
-        n = row.position - 1
-        mode = "0" if row.function == "LINE" else str(int(row.code) + _VPK_OFFSET)
-        vpk.append(
-            (_p(1363 + 2 * n), _p(1364 + 2 * n), _p(1465 + 2 * n), _p(1466 + 2 * n), mode, row)
-        )
-    ext = []
-    for row in panel_rows(ctx, KEY_CODES):
-        base = 23000 + 4 * (row.position - 1)
-        ext.append((_p(base), _p(base + 1), _p(base + 2), _p(base + 3), row.code, row))
-    codecs = [_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS]
+    fixed = _FIXED_VPKS.get(ctx.model.upper(), len(ctx.accounts))
+    vpk = [
+        (*vpk_p(row.position), _vpk_mode(row, row.position <= fixed), row)
+        for row in key_rows(ctx.softkeys, {**KEY_CODES, "LINE": "0"})
+    ]
+    ext = [(*ext_p(row.position), row.code, row) for row in panel_rows(ctx, KEY_CODES)]
+    config_via, config_path = _server(ctx.provisioning_url)
+    headset = ctx.device.headset_button in ("speaker-headset", "headset-speaker")
+    tone = ctx.ringer.tone
     return {
+        "accounts": _accounts(ctx),
         "vpk": vpk,
         "ext": ext,
         "language": _LANGUAGES.get(ctx.device.language, "en"),
         "date_format": _DATE_FORMATS.get(ctx.device.date_format, "0"),
         "timezone": time_zone(ctx.device.timezone),
-        "vocoders": list(zip(_VOCODER_SLOTS, codecs, strict=False)),
         "transports": _TRANSPORTS,
+        "transfer_mode": _TRANSFER[ctx.device.transfer_method],
+        "headset_toggle": "1" if headset else "0",
+        "ring_tone": tone if tone in ("0", "1", "2", "3", "4", "5") else None,
+        "config_via": config_via,
+        "config_path": config_path,
     }
 
 

@@ -6,6 +6,19 @@ settings `{key} type|value|label|line` for `topsoftkeyN` (6867i/6869i/6873i), `p
 redial, voicemail (`services`), xfer, xml, pickup; `audio mode` 0 speaker, 1 headset,
 2 speaker/headset, 3 headset/speaker). The 6800 context soft keys (`softkeyN`) cannot
 do BLF (vendors.md), so BLF keys are only ever written to programmable / top soft keys.
+Cross-checked with the public generator wazo-platform/wazo-provd-plugins
+(plugins/wazo-aastra templates): `sip lineN proxy ip|proxy port|registrar ip|registrar
+port|user name|auth name|password|display name|screen name|vmail`, `sip transport
+protocol`, `tagging enabled`, `vlan id`, `vlan id port 1`, `time server disabled`,
+`time server1`, `admin password`.
+
+BLF transfer: `blfxfer` transfers the connected call *blind* to the watched extension
+(6800i admin guide, "BLF/Xfer"); Mitel has no attended variant, so BLIND writes blfxfer and
+ATTENDED / NEW_CALL a plain `blf` key.
+
+Unconfirmed: `language` is an index into the language packs the phone has loaded
+(`language N: lang_xx.txt` in the wazo-aastra templates); sipfleet loads none, so a
+non-English index only works where the packs were loaded by customConfig.
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ KEY_CODES: Mapping[str, str] = {
 }
 # Models whose keys are `prgkeyN`; others use `topsoftkeyN`.
 _PRGKEY_MODELS = frozenset({"6863i", "6865i"})
-# `language` index into the loaded language packs (lang_xx.txt) — English is built in.
+# `language` index into the loaded language packs (unconfirmed, see the docstring).
 _LANGUAGES = {"ENGLISH": "0", "FRENCH": "1", "GERMAN": "2", "ITALIAN": "3", "SPANISH": "4"}
 # sip customized codec payload numbers (RTP/AVP static types, RFC 3551 §6; Opus dynamic 115).
 _CODECS = {"g722": "9", "pcmu": "0", "pcma": "8", "g729": "18", "opus": "115"}
@@ -54,8 +67,9 @@ _DATE_FORMATS = {
 
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     prefix = "prgkey" if ctx.model in _PRGKEY_MODELS else "topsoftkey"
-    # BLF keys transfer during a call when the transfer method is not "new call" (blfxfer).
-    blf = "blf" if ctx.device.transfer_method == "NEW_CALL" else "blfxfer"
+    # A `blfxfer` key transfers the connected call blind to the watched extension (6800i
+    # admin guide, "BLF/Xfer"); there is no attended variant, so only BLIND uses it.
+    blf = "blfxfer" if ctx.device.transfer_method == "BLIND" else "blf"
     codes = {**KEY_CODES, "BLF": blf, "SWITCH": "blf"}
     codecs = [_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS]
     tz = time_zone(ctx.device.timezone)

@@ -4,7 +4,22 @@ Key names: snom "XML provisioning" and "Configuration parameters" pages of the s
 service wiki (phone-settings: user_*, codec_priority_list, dhcp, ip_adr, vlan_*, …;
 functionKeys: `<fkey idx context label perm>TYPE VALUE</fkey>` with types blf, speed,
 line, url, keyevent F_DND / F_ADR_BOOK / F_REDIAL / F_RETRIEVE / F_TRANSFER / F_HOLD /
-F_REC / F_SETTINGS).
+F_REC / F_SETTINGS). Confirmed against the public snom generator
+wazo-platform/wazo-provd-plugins plugins/wazo-snom/common/templates/base.tpl and
+common/common.py: setting_server, http_user, http_pass, admin_mode_password, ntp_server,
+utc_offset (seconds), vlan_id, vlan_qos, user_active, user_idle_text, user_host,
+user_outbound (`host:port;transport=udp|tcp|tls`), user_name, user_pname, user_pass,
+user_realname, user_mailbox, codec_priority_list, language, web_language, tone_scheme,
+call_waiting, and `<fkey idx="N-1" label context perm="R">blf …</fkey>` / `speed …`.
+The rest (user_realm, user_expiry, user_ringer, video_enable, time_24_format,
+date_us_format, headset_device, vol_*, backlight*, custom_bg_image_url, dhcp, ip_adr,
+netmask, gateway, dns_server1/2, vlan_pc_id, vlan_pc_priority, lldp_enable, hs_language)
+are the snom wiki's names, not cross-checked against a second source here.
+
+BLF transfer: snom has no setting that chooses what a BLF key does during a call (the snom
+wiki "Call Transfer" page lists the transfer settings — transfer_on_hangup,
+release_xferred_call_on for safe transfer — none of them per key), so 000
+`transferMethod` is not written for snom; the firmware's own behaviour applies.
 """
 
 from __future__ import annotations
@@ -52,8 +67,9 @@ _LANGUAGES = {
     "BULGARIAN": "Bulgarian",
 }
 _CODECS = {"opus": "opus", "g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729"}
-# The transport is a suffix of user_outbound (snom wiki, "user_outbound": `host:port;tls`).
-_TRANSPORT_SUFFIX = {"udp": ";udp", "tcp": ";tcp", "tls": ";tls"}
+# The transport is a URI parameter of user_outbound (`host:port;transport=tls`,
+# wazo-snom base.tpl).
+_TRANSPORT_SUFFIX = {"udp": ";transport=udp", "tcp": ";transport=tcp", "tls": ";transport=tls"}
 
 
 def _fkey_text(row: KeyRow, ctx: PhoneContext) -> str:

@@ -86,7 +86,7 @@ def test_snom_desk_xml() -> None:
     assert settings[("user_name", "1")] == USER
     assert settings[("user_pass", "1")] == PASSWORD
     assert settings[("user_host", "1")] == "sip.example.net:5061"
-    assert settings[("user_outbound", "1")] == "sip.example.net:5061;tls"
+    assert settings[("user_outbound", "1")] == "sip.example.net:5061;transport=tls"
     assert settings[("codec_priority_list", "1")] == "opus,g722,pcma,pcmu"
     assert settings[("dhcp", None)] == "off"
     assert settings[("ip_adr", None)] == "192.0.2.10"
@@ -107,26 +107,83 @@ def test_snom_desk_xml() -> None:
 
 
 def test_grandstream_p_values() -> None:
+    """P-values of Grandstream's GXP21xx configuration template 1.0.11.16."""
     root = xml_root(render_text(sample_context("grandstream")))
     assert root.findtext("mac") == "0015654aa937"
     config = root.find("config")
     p = {e.tag: e.text or "" for e in config if e.tag.startswith("P")}
-    assert (p["P35"], p["P36"], p["P34"]) == (USER, USER, PASSWORD)
+    assert (p["P271"], p["P35"], p["P36"], p["P34"]) == ("1", USER, USER, PASSWORD)
     assert p["P47"] == "sip.example.net:5061"
     assert p["P130"] == "2"
     assert (p["P57"], p["P58"], p["P59"], p["P60"]) == ("123", "9", "8", "0")
+    assert "P401" not in p  # one account: nothing for account 2
+    assert (p["P212"], p["P237"]) == ("2", "prov.example/prov/")  # HTTPS, path without scheme
     assert p["P8"] == "1"
     assert [p[f"P{n}"] for n in range(9, 13)] == ["192", "0", "2", "10"]
-    assert (p["P51"], p["P87"], p["P229"]) == ("20", "5", "30")
+    assert (p["P22174"], p["P51"], p["P87"], p["P229"], p["P230"]) == ("1", "20", "5", "30", "1")
+    assert p["P1684"] == "1"
     assert p["P2"] == "web-secret"
     assert p["P1362"] == "de"
-    assert p["P64"].startswith("CET-1CEST")
-    # VPK 1 speed dial (10), VPK 2 BLF (11): mode/account/description/value
+    assert p["P64"] == "customize" and p["P246"].startswith("CET-1CEST")
+    assert (p["P102"], p["P122"], p["P91"]) == ("2", "1", "1")
+    assert p["P104"] == "3"
+    assert p["P1312"] == "0"  # headset button "headset": no toggle
+    assert p["P8390"] == "0"  # transfer method BLIND
+    # GXP2170: VPK 1-12 are line (fixed) VPKs: 10 speed dial, 11 BLF, 21 LDAP, 16 voicemail …
     assert [p[k] for k in ("P1363", "P1364", "P1465", "P1466")] == ["10", "0", "Speeddial", "112"]
     assert [p[k] for k in ("P1365", "P1366", "P1467", "P1468")] == ["11", "0", "Blf", "102"]
-    # GXP2200EXT: 40 keys per module; index 39 is module 1's last key (P23156..), then BLF
-    assert [p[k] for k in ("P23156", "P23158", "P23159")] == ["0", "Speeddial", "112"]
-    assert [p[k] for k in ("P23160", "P23163")] == ["1", "102"]
+    assert [p[k] for k in ("P1367", "P1369", "P1371", "P1373")] == ["21", "16", "18", "28"]
+    # VPK 7 on still at P1363+2(N-1) until the pending patch (see grandstream.vpk_p)
+    assert [p[k] for k in ("P1375", "P1477")] == ["24", "Record"]
+    assert [p[k] for k in ("P1377", "P1379", "P1381", "P1382")] == ["27", "10", "10", "0"]
+    assert [p[k] for k in ("P1385", "P1488")] == ["0", ""]  # VPK 12 LINE: default (line)
+    # GXP2200EXT: key K (counted across modules) at P23000 + 5(K-1), dynamic modes;
+    # index 39 is module 1's last key, then module 2 key 1 (K = 41)
+    assert [p[k] for k in ("P23195", "P23196", "P23197", "P23198")] == [
+        "0",
+        "0",
+        "Speeddial",
+        "112",
+    ]
+    assert [p[k] for k in ("P23200", "P23203")] == ["1", "102"]
+
+
+def test_grandstream_dynamic_vpks_use_the_unshifted_modes() -> None:
+    """GXP2140: 4 line VPKs, then dynamic VPKs (0 speed dial, 1 BLF, …)."""
+    ctx = replace(sample_context("grandstream"), model="GXP2140", model_name="grandstream-gxp2140")
+    keys = tuple(SoftKey(index=i, function="BLF", value=f"10{i}", label=f"B{i}") for i in range(8))
+    p = {e.tag: e.text for e in xml_root(render_text(replace(ctx, softkeys=keys))).find("config")}
+    assert [p[f"P{1363 + 2 * n}"] for n in range(8)] == ["11"] * 4 + ["1"] * 4
+    assert [p["P1478"], p["P1480"]] == ["106", "107"]
+    line = (SoftKey(index=5, function="LINE"),)
+    with pytest.raises(UnsupportedFunction, match="LINE"):
+        render_text(replace(ctx, softkeys=line))
+
+
+def test_grandstream_renders_every_account() -> None:
+    """Accounts 2-4 on bases 400/500/600, 5-6 on 1700/1800; a seventh fails loudly."""
+    ctx = replace(
+        sample_context("grandstream"), accounts=tuple(sample_account(i) for i in range(1, 7))
+    )
+    p = {e.tag: e.text or "" for e in xml_root(render_text(ctx)).find("config")}
+    for index, base in ((2, 400), (3, 500), (4, 600), (5, 1700), (6, 1800)):
+        user, password = f"u{index:031d}", f"p{index:031d}"
+        assert p[f"P{base + 1}"] == "1"
+        assert p[f"P{base + 2}"] == "sip.example.net:5061"
+        assert (p[f"P{base + 4}"], p[f"P{base + 5}"], p[f"P{base + 6}"]) == (user, user, password)
+        assert (p[f"P{base + 7}"], p[f"P{base + 17}"]) == (f"Anna {index}", f"Line {index}")
+        assert (p[f"P{base + 26}"], p[f"P{base + 12}"], p[f"P{base + 48}"]) == ("*97", "60", "2")
+        assert [p[f"P{base + 51 + i}"] for i in range(4)] == ["123", "9", "8", "0"]
+    seven = replace(ctx, accounts=(*ctx.accounts, sample_account(7)))
+    with pytest.raises(ValueError, match="1-6"):
+        render_text(seven)
+
+
+@pytest.mark.parametrize(("method", "mode"), [("BLIND", "0"), ("ATTENDED", "1"), ("NEW_CALL", "2")])
+def test_grandstream_transfer_mode_via_vpk(method: str, mode: str) -> None:
+    ctx = sample_context("grandstream")
+    ctx = replace(ctx, device=replace(ctx.device, transfer_method=method))  # type: ignore[arg-type]
+    assert xml_root(render_text(ctx)).findtext("config/P8390") == mode
 
 
 def test_polycom_master_and_user_files() -> None:
@@ -198,6 +255,14 @@ def test_mitel_6865i_uses_programmable_keys() -> None:
     ctx = replace(sample_context("mitel"), model="6865i", model_name="mitel-6865i")
     lines = kv_lines(render_text(ctx), sep=": ")
     assert lines["prgkey2 type"] == "blfxfer"
+
+
+def test_mitel_blf_transfers_only_blind() -> None:
+    """blfxfer is a blind transfer; attended and new call get a plain BLF key."""
+    for method, code in (("BLIND", "blfxfer"), ("ATTENDED", "blf"), ("NEW_CALL", "blf")):
+        ctx = sample_context("mitel")
+        ctx = replace(ctx, device=replace(ctx.device, transfer_method=method))  # type: ignore[arg-type]
+        assert kv_lines(render_text(ctx), sep=": ")["topsoftkey2 type"] == code
 
 
 def test_fanvil_dss_keys() -> None:
