@@ -11,11 +11,10 @@ also takes over the bindings of worker node ids no longer started (fewer workers
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from provisioning.components import ComponentError, ServiceContext
+from provisioning.components import ComponentError, ServiceContext, node_id
 from provisioning.config import Settings
 from sipcore.gateport import AllowAll
 from sipcore.server.config import ListenerSpec, SipConfig
@@ -65,16 +64,9 @@ def sip_config(settings: Settings, *, secret_key: bytes, node_id: str) -> SipCon
     )
 
 
-def node_id(settings: Settings, worker_index: int = 0) -> str:
-    """Stable across restarts (bindings are reloaded by the node that holds their flows),
-    distinct between nodes sharing a database. Worker 0 keeps the single-process id."""
-    base = f"{socket.gethostname()}|{settings.sip_listen}"
-    return base if worker_index == 0 else f"{base}|w{worker_index}"
-
-
 @asynccontextmanager
 async def run(ctx: ServiceContext) -> AsyncIterator[None]:
-    node = node_id(ctx.settings, ctx.worker_index)
+    node = ctx.node_id()
     config = sip_config(ctx.settings, secret_key=ctx.secret_box.key, node_id=node)
     service = SipService(config, ctx.pool, ctx.hub.gate or AllowAll())
     ctx.app.router.add_get("/ws", websocket_handler(service))
