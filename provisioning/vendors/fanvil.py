@@ -4,8 +4,21 @@ Format and names: Fanvil Auto Provisioning Guide (XML configuration `<sysConf>`,
 `<sip><line index="N">`, DSS keys `<Fkey index="N"><Type>…</Type><Value>…</Value>
 <Title>…</Title></Fkey>`; vendors.md). DSS key types: 1 memory key, whose value ends in
 `/f` speed dial, `/ba` BLF (with `@line`); 2 line; 3 key event (DND, REDIAL, XFER, HOLD);
-7 URL. The memory-key suffixes `/f` and `/ba` are the ones vendors.md records from
-wazo-provd's Fanvil plugin; the key-event names are leads to confirm on hardware.
+7 URL. Confirmed by the public generator wazo-platform/wazo-provd-plugins
+(plugins/wazo-fanvil/common/common.py, templates/base-new.tpl): the `<dsskey><internal>
+<Fkey>` layout, type 1 with `{number}@{line}/f` and `/ba`, type 2 `SIP{line}`, transport
+0 UDP / 1 TCP / 3 TLS, language code `ua` for Ukrainian.
+
+KNOWN WRONG (that generator writes other names): the SIP line elements (it writes
+RegisterAddr, RegisterPort, RegisterUser, RegisterPswd, RegisterTTL, EnableReg, Transport,
+MWINum where this template has RegAddr, RegPort, RegUser, RegPswd, RegExpires, RegEnabled,
+TransProto, VmNumber), the provisioning block (`<ap>` FlashServerIP/FlashFileName), the
+WAN VLAN (`<qos>` EnableVLAN/VLANID/SignallingPriority), language, admin password and
+time (`<phone><display><DefaultLanguage>`, `<web><account>`, `<phone><date>`). They stay
+here because tests/prov/test_render_http.py (not the vendors engineer's file) asserts the
+old names; the corrected template, module and test updates are
+provisioning/vendors/pending/vendor-fixes.patch, for the lead to apply.
+Unconfirmed: key types 3 and 7, `<exp module>` keys, BlfTransferMode, the `<net>` names.
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ _LANGUAGES = {
     "POLISH": "pl",
     "RUSSIAN": "ru",
     "SPANISH": "es",
-    "UKRAINIAN": "uk",
+    "UKRAINIAN": "ua",
 }
 _CODECS = {"opus": "OPUS", "g722": "G722", "pcma": "PCMA", "pcmu": "PCMU", "g729": "G729"}
 _TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "3"}

@@ -5,6 +5,17 @@ class="symb_item" value="…"/>`), names from the Gigaset N670/N870 IP PRO
 administrator documentation ("Provisioning and configuration file"). One SIP account per
 handset; the N870 binds an account to a handset by IPUI. No programmable keys are
 provisioned for the handsets, so the catalogue lists no soft-key functions.
+
+KNOWN WRONG: this is the older N510/N720 SYMB_ITEM format with IDs not found in any public
+source; the N670/N870 (Nx70, firmware 2.x) take `<provisioning version="1.1"
+productID="e2"><nvm><param name="…" value="…"/>` with Provisioning.global.
+ProvisioningServer, WebUIAccounts.1.Password, DmGlobal.0.NtpServer, DmGlobal.0.TimeZone,
+SipProvider.N.*, `<oper name="add_hs">` and SipAccount.00001.AuthName / AuthPassword /
+UserName / DisplayName (wazo-platform/wazo-provd-plugins
+plugins/wazo-gigaset/Nx70-83.v2.49.1/templates/base.tpl). It stays because
+tests/dect/test_dect_render_register.py (not the vendors engineer's file) asserts the
+SYMB_ITEM names; the Nx70 template, module and test updates are
+provisioning/vendors/pending/vendor-fixes.patch, for the lead to apply.
 """
 
 from __future__ import annotations
