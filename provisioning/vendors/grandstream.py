@@ -47,8 +47,10 @@ counted on across modules: P(23000+5(K-1)) mode (the dynamic modes), +1 account,
 description, +3 value ("Settings/Extension Boards", EXT MPK K). Transfer Mode via VPK P8390:
 0 blind, 1 attended, 2 new call — what a BLF key does during a call.
 
-Unconfirmed: the GRP2614/GRP2616 use the same P-values and have as many fixed VPKs as SIP
-accounts (4 / 6) — a lead from the GXP layout, not checked against a GRP261x template.
+GRP261x (Grandstream's "grp261x_config_1.0.5.15" template, same repository folder): the
+same VPK P-values, but its fixed VPKs take the dynamic mode numbers (SpeedDial 0, BLF 1, …)
+with Default (31) for a line — no +10. Its fixed VPKs 1-6 carry account choices 1-6, so
+the GRP2616 has 6; the GRP2614's 4 (one per SIP account) is unconfirmed.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ KEY_CODES: Mapping[str, str] = {
     "SWITCH": "1",
 }
 _FIXED_OFFSET = 10
-#: line keys (fixed VPKs) per model; GRP261x unconfirmed (see the module docstring)
+#: line keys (fixed VPKs) per model; GRP2614 unconfirmed (see the module docstring)
 _FIXED_VPKS = {"GXP2130": 3, "GXP2140": 4, "GXP2160": 6, "GXP2170": 12, "GRP2614": 4, "GRP2616": 6}
 
 # P1362 codes of the languages sipfleet offers that the firmware lists; others: English.
@@ -181,12 +183,13 @@ def ext_p(k: int) -> tuple[str, str, str, str]:
     return f"P{base}", f"P{base + 1}", f"P{base + 2}", f"P{base + 3}"
 
 
-def _vpk_mode(row: KeyRow, fixed: bool) -> str:
+def _vpk_mode(row: KeyRow, fixed: bool, grp: bool) -> str:
+    """GXP fixed VPKs: 0 line, dynamic mode + 10; GRP fixed VPKs: 31 line, dynamic mode."""
     if row.function == "LINE":
         if not fixed:
             raise UnsupportedFunction(f"soft key {row.position - 1}: LINE only on a line key")
-        return "0"
-    return str(int(row.code) + _FIXED_OFFSET) if fixed else row.code
+        return "31" if grp else "0"
+    return str(int(row.code) + _FIXED_OFFSET) if fixed and not grp else row.code
 
 
 def _accounts(ctx: PhoneContext) -> list[tuple[SipAccount, AccountP, list[tuple[str, str]]]]:
@@ -208,8 +211,9 @@ def _server(url: str) -> tuple[str, str]:
 
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     fixed = _FIXED_VPKS.get(ctx.model.upper(), len(ctx.accounts))
+    grp = ctx.model.upper().startswith("GRP")
     vpk = [
-        (*vpk_p(row.position), _vpk_mode(row, row.position <= fixed), row)
+        (*vpk_p(row.position), _vpk_mode(row, row.position <= fixed, grp), row)
         for row in key_rows(ctx.softkeys, {**KEY_CODES, "LINE": "0"})
     ]
     ext = [(*ext_p(row.position), row.code, row) for row in panel_rows(ctx, KEY_CODES)]

@@ -160,6 +160,18 @@ def test_grandstream_dynamic_vpks_use_the_unshifted_modes() -> None:
         render_text(replace(ctx, softkeys=line))
 
 
+def test_grandstream_grp_fixed_vpks_use_the_dynamic_modes() -> None:
+    """GRP261x template 1.0.5.15: fixed VPKs BLF 1, speed dial 0, Default (31) for a line."""
+    ctx = replace(sample_context("grandstream"), model="GRP2616", model_name="grandstream-grp2616")
+    keys = (
+        SoftKey(index=0, function="LINE"),
+        SoftKey(index=1, function="BLF", value="102"),
+        SoftKey(index=2, function="SPEEDDIAL", value="112"),
+    )
+    p = {e.tag: e.text for e in xml_root(render_text(replace(ctx, softkeys=keys))).find("config")}
+    assert [p["P1363"], p["P1365"], p["P1367"]] == ["31", "1", "0"]
+
+
 def test_grandstream_renders_every_account() -> None:
     """Accounts 2-4 on bases 400/500/600, 5-6 on 1700/1800; a seventh fails loudly."""
     ctx = replace(
