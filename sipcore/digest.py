@@ -110,7 +110,7 @@ class DigestCredentials:
 # auth-param = token BWS "=" BWS ( token / quoted-string )
 # (quoted-string unrolled and possessive: one C-level scan, no backtracking)
 _AUTH_PARAM = re.compile(
-    r'([A-Za-z0-9\-_.*]++)[ \t]*+=[ \t]*+("[^"\\]*+(?:\\.[^"\\]*+)*+"|[^\s,"]++)'
+    r'([A-Za-z0-9\-_.*]++)[ \t]*+=[ \t]*+(?:"([^"\\]*+(?:\\.[^"\\]*+)*+)"|([^\s,"]++))'
 )
 _REQUIRED = frozenset({"username", "realm", "nonce", "uri", "response"})
 _HEX = re.compile(r"[0-9A-Fa-f]+")
@@ -122,7 +122,8 @@ def parse_authorization(value: str) -> DigestCredentials:
     if len(parts) != 2 or parts[0].lower() != "digest":
         raise SipParseError("authorization scheme is not Digest")
     found = _AUTH_PARAM.findall(parts[1])
-    params = {name.lower(): raw[1:-1] if raw[0] == '"' else raw for name, raw in found}
+    # (name, quoted content, token): one of the last two is empty
+    params = {name.lower(): quoted or token for name, quoted, token in found}
     if len(params) != len(found):
         raise SipParseError("duplicate digest parameter")
     if "\\" in parts[1]:  # quoted-pairs (rare): resolve them

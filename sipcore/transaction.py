@@ -48,6 +48,7 @@ from typing import Any
 
 from sipcore.errors import SipParseError
 from sipcore.message import BRANCH_MAGIC, SipRequest, SipResponse
+from sipcore.syntax import frozen_builder
 
 ServerKey = tuple[str, ...]
 ClientKey = tuple[str, str]  # (branch, method)
@@ -101,6 +102,9 @@ class ServerReceived:
     key: ServerKey
     is_new: bool
     resend: bytes | None = None
+
+
+_ServerReceived = frozen_builder(ServerReceived)  # one per request: no frozen __init__
 
 
 class _ServerTx:
@@ -167,11 +171,11 @@ class ServerTransactions:
         key = server_key(request)
         tx = self._table.get(key)
         if tx is not None:
-            return ServerReceived(key=key, is_new=False, resend=tx.response)
+            return _ServerReceived(key=key, is_new=False, resend=tx.response)
         deadline = now + 64 * self.timers.t1
         self._table[key] = _ServerTx(reliable=reliable, deadline=deadline)
         self._deadlines.push(deadline, key)
-        return ServerReceived(key=key, is_new=True)
+        return _ServerReceived(key=key, is_new=True)
 
     def respond(self, key: ServerKey, data: bytes, *, status: int, now: float) -> None:
         """Record the response sent for `key` (§17.2.2: provisional → PROCEEDING,
