@@ -13,7 +13,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -23,8 +23,12 @@ from db.phone_status import (
     event_columns,
     events_cte,
     status_columns,
+    status_refresh_columns,
+    status_refresh_cte,
     statuses_cte,
 )
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,13 +215,13 @@ def shape_of(item: StoredBinding) -> int:
 
 
 @functools.cache
-def _batch_sql(parts: tuple[bool, bool, bool, bool, bool, bool]) -> str:
+def _batch_sql(parts: tuple[bool, bool, bool, bool, bool, bool, bool]) -> str:
     """The statement for the parts present (removals, expiries, refreshes, upserts,
-    statuses, events), parameters in that order. It returns the events notified and the
-    1-based positions of the refreshes it made."""
+    status refreshes, statuses, events), parameters in that order. It returns the events
+    notified and the 1-based positions of the binding and status refreshes it made."""
     ctes: list[str] = []
     first = 1
-    removals, expired, refreshes, upserts, statuses, events = parts
+    removals, expired, refreshes, upserts, status_refreshes, statuses, events = parts
     if removals:
         ctes.append(_removal_cte("removed", first, by_node=False))
         first += 2
@@ -230,9 +234,12 @@ def _batch_sql(parts: tuple[bool, bool, bool, bool, bool, bool]) -> str:
     if upserts:
         ctes.append(_upsert_cte(first))
         first += 16
+    if status_refreshes:
+        ctes.append(status_refresh_cte(first))
+        first += 3
     if statuses:
         ctes.append(statuses_cte(first))
-        first += 8
+        first += 9
     if events:
         ctes.append(events_cte(first))
         first += 4
@@ -242,7 +249,8 @@ def _batch_sql(parts: tuple[bool, bool, bool, bool, bool, bool]) -> str:
         else "0"
     )
     done = "ARRAY(SELECT n FROM refreshed)" if refreshes else "NULL::bigint[]"
-    return "WITH " + ",\n".join(ctes) + f"\nSELECT {notify}, {done}"
+    status_done = "ARRAY(SELECT n FROM status_refreshed)" if status_refreshes else "NULL::bigint[]"
+    return "WITH " + ",\n".join(ctes) + f"\nSELECT {notify}, {done}, {status_done}"
 
 
 def _binding_columns(items: Sequence[StoredBinding]) -> list[list[Any]]:
@@ -270,6 +278,24 @@ def _binding_columns(items: Sequence[StoredBinding]) -> list[list[Any]]:
     return columns
 
 
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """The refreshes `write_batch` could not make: write them whole."""
+
+    bindings: list[StoredBinding]
+    statuses: list[StatusWrite]
+
+    def __bool__(self) -> bool:
+        return bool(self.bindings or self.statuses)
+
+
+def _missed(items: Sequence[_T], done: list[int] | None) -> list[_T]:
+    if not items or done is None or len(done) == len(items):
+        return []
+    made = set(done)
+    return [item for n, item in enumerate(items, 1) if n not in made]
+
+
 async def write_batch(
     conn: asyncpg.Connection[Any],
     *,
@@ -278,9 +304,10 @@ async def write_batch(
     node: str | None = None,
     refreshes: Sequence[StoredBinding] = (),
     upserts: Sequence[StoredBinding] = (),
+    status_refreshes: Sequence[StatusWrite] = (),
     statuses: Sequence[StatusWrite] = (),
     events: Sequence[EventWrite] = (),
-) -> list[StoredBinding]:
+) -> Missed:
     """Write one folded batch in a single statement (atomic on its own; also fine inside
     a transaction the caller holds). Returns the refreshes it could not make.
 
@@ -289,15 +316,17 @@ async def write_batch(
     meanwhile are skipped); `refreshes` are upserts expected to differ from the stored
     row in cseq and expiry only: written narrowly when the row's shape says so, returned
     otherwise (moved, deleted, written by someone else) for the caller to write as
-    upserts. `statuses` and `events` as `upsert_statuses` and `append_events` write them.
-    The keys of removals, expired, refreshes and upserts are distinct.
+    upserts. `statuses` and `events` as `upsert_statuses` and `append_events` write them;
+    `status_refreshes` are statuses that move the expiry only (`status_shape` not None),
+    returned when the row is not as this writer left it. The keys of removals, expired,
+    refreshes and upserts are distinct, and so are the phones of both status lists.
     """
     parts = (
-        bool(removals), bool(expired), bool(refreshes), bool(upserts), bool(statuses),
-        bool(events),
+        bool(removals), bool(expired), bool(refreshes), bool(upserts),
+        bool(status_refreshes), bool(statuses), bool(events),
     )  # fmt: skip
     if not any(parts):
-        return []
+        return Missed([], [])
     args: list[Any] = []
     if removals:
         args += [[key[0] for key in removals], [key[1] for key in removals]]
@@ -314,16 +343,12 @@ async def write_batch(
     if upserts:
         args += _binding_columns(upserts)
         args.append([shape_of(item) for item in upserts])
+    if status_refreshes:
+        args += status_refresh_columns(status_refreshes)
     if statuses:
         args += status_columns(statuses)
     if events:
         args += event_columns(events)
     row = await conn.fetchrow(_batch_sql(parts), *args)
-    if not refreshes:
-        return []
     assert row is not None
-    done: list[int] = row[1]
-    if len(done) == len(refreshes):
-        return []
-    made = set(done)
-    return [item for n, item in enumerate(refreshes, 1) if n not in made]
+    return Missed(_missed(refreshes, row[1]), _missed(status_refreshes, row[2]))

@@ -43,11 +43,11 @@ ON CONFLICT (phone_id) DO UPDATE SET
     public_ip = coalesce(EXCLUDED.public_ip, phone_status.public_ip),
     user_agent = coalesce(EXCLUDED.user_agent, phone_status.user_agent),
     transport = coalesce(EXCLUDED.transport, phone_status.transport),
-    unreachable = EXCLUDED.unreachable, updated = now()
+    unreachable = EXCLUDED.unreachable, shape = NULL, updated = now()
 """
 _GET = f"SELECT {_COLUMNS} FROM phone_status WHERE phone_id = $1"
 _OFFLINE_ALL = """
-UPDATE phone_status SET online = false, expires_at = NULL, updated = now()
+UPDATE phone_status SET online = false, expires_at = NULL, shape = NULL, updated = now()
 WHERE online AND NOT EXISTS (SELECT 1 FROM bindings b WHERE b.phone_id = phone_status.phone_id)
 """
 
@@ -87,7 +87,8 @@ async def phone_status(conn: asyncpg.Connection[Any], phone_id: str) -> PhoneSta
 
 
 _OFFLINE_PHONES = """
-UPDATE phone_status SET online = false, expires_at = NULL, unreachable = false, updated = now()
+UPDATE phone_status
+SET online = false, expires_at = NULL, unreachable = false, shape = NULL, updated = now()
 WHERE phone_id = ANY($1::text[]) AND online
   AND NOT EXISTS (SELECT 1 FROM bindings b WHERE b.phone_id = phone_status.phone_id)
 """
@@ -121,11 +122,11 @@ class StatusWrite:
 _UPSERT_MANY = """
 INSERT INTO phone_status
     (phone_id, online, expires_at, local_ip, public_ip, user_agent, transport, unreachable,
-     updated)
+     shape, updated)
 SELECT s.*, now() FROM unnest(
     $1::text[], $2::bool[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
-    $8::bool[]) AS s(phone_id, online, expires_at, local_ip, public_ip, user_agent, transport,
-        unreachable)
+    $8::bool[], $9::bigint[]) AS s(phone_id, online, expires_at, local_ip, public_ip,
+        user_agent, transport, unreachable, shape)
 WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = s.phone_id)
 ON CONFLICT (phone_id) DO UPDATE SET
     online = EXCLUDED.online, expires_at = EXCLUDED.expires_at,
@@ -133,12 +134,50 @@ ON CONFLICT (phone_id) DO UPDATE SET
     public_ip = coalesce(EXCLUDED.public_ip, phone_status.public_ip),
     user_agent = coalesce(EXCLUDED.user_agent, phone_status.user_agent),
     transport = coalesce(EXCLUDED.transport, phone_status.transport),
-    unreachable = EXCLUDED.unreachable, updated = now()
+    unreachable = EXCLUDED.unreachable, shape = EXCLUDED.shape, updated = now()
 """
 
 
+def status_shape(item: StatusWrite) -> int | None:
+    """A hash of what a refresh keeps (all but the expiry), for a status that leaves
+    nothing to coalesce — online, reachable, every address known — else None: only such
+    a row can be refreshed by moving its expiry alone. Seeded per process like
+    db.bindings.shape_of: another process's rows never match."""
+    if (
+        not item.online
+        or item.unreachable
+        or item.local_ip is None
+        or item.public_ip is None
+        or item.user_agent is None
+        or item.transport is None
+    ):
+        return None
+    return hash((item.phone_id, item.local_ip, item.public_ip, item.user_agent, item.transport))
+
+
+def status_refresh_cte(first: int) -> str:
+    """Move the expiry of phones whose row is as this writer left it (same shape, still
+    online and reachable: the offline writes clear the shape or the flag); returns the
+    1-based positions it updated, the others need `statuses_cte`."""
+    return f"""status_refreshed AS (
+UPDATE phone_status s SET expires_at = k.expires_at, updated = now()
+FROM unnest(${first}::text[], ${first + 1}::timestamptz[], ${first + 2}::bigint[])
+    WITH ORDINALITY AS k(phone_id, expires_at, shape, n)
+WHERE s.phone_id = k.phone_id AND s.shape = k.shape AND s.online AND NOT s.unreachable
+RETURNING k.n
+)"""
+
+
+def status_refresh_columns(items: Sequence[StatusWrite]) -> list[list[Any]]:
+    return [
+        [item.phone_id for item in items],
+        [item.expires_at for item in items],
+        [status_shape(item) for item in items],
+    ]
+
+
 def status_columns(items: Sequence[StatusWrite]) -> list[list[Any]]:
-    """`items` as the eight arrays `_UPSERT_MANY` and `statuses_cte` take."""
+    """`items` as the nine arrays `_UPSERT_MANY` and `statuses_cte` take."""
     return [
         [item.phone_id for item in items],
         [item.online for item in items],
@@ -148,6 +187,7 @@ def status_columns(items: Sequence[StatusWrite]) -> list[list[Any]]:
         [item.user_agent for item in items],
         [item.transport for item in items],
         [item.unreachable for item in items],
+        [status_shape(item) for item in items],
     ]
 
 
@@ -155,7 +195,7 @@ def statuses_cte(first: int) -> str:
     """`_UPSERT_MANY` as a CTE named `statuses` whose parameters start at `$first`, for
     db.bindings.write_batch's one statement per batch."""
     sql = _UPSERT_MANY.strip()
-    for n in range(8, 0, -1):  # $8 before $1, so that $1 does not rewrite $1x
+    for n in range(9, 0, -1):  # $9 before $1: the new numbers are never rewritten
         sql = sql.replace(f"${n}::", f"${first + n - 1}::")
     return f"statuses AS (\n{sql}\n)"
 

@@ -16,3 +16,6 @@ ALTER TABLE phone_status SET (fillfactor = 70);
 -- (db/bindings.py shape_of). Any write that sets those columns another way leaves it NULL,
 -- which no refresh matches, so the next write of that binding is a whole-row upsert.
 ALTER TABLE bindings ADD COLUMN shape bigint;
+-- The same for a phone's status row (db/phone_status.py status_shape): a refresh moves its
+-- expiry alone while the row is as the writer left it, online and reachable.
+ALTER TABLE phone_status ADD COLUMN shape bigint;

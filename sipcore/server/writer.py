@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from db import bindings as binding_queries
+from db import phone_status as status_queries
 from db.bindings import StoredBinding
 from db.phone_status import EventWrite, StatusWrite
 
@@ -198,14 +199,22 @@ class WriteBehind:
         removals = [key for key, item in folded.bindings.items() if item is None]
         expired = [key for key, item in folded.bindings.items() if item == _EXPIRED]
         # A binding new to its phone comes with a phone.registered event: it has no row to
-        # refresh. Every other upsert is tried as a refresh (cseq and expiry only) first.
+        # refresh. Every other upsert is tried as a refresh (cseq and expiry only) first,
+        # and so is every status that only moves the expiry.
         new = {item.phone_id for item in folded.events if item.type == _REGISTERED}
+        statuses = list(folded.statuses.values())
+        narrow = [
+            item.phone_id not in new and status_queries.status_shape(item) is not None
+            for item in statuses
+        ]
         write = functools.partial(
             binding_queries.write_batch, conn, removals=removals, expired=expired,
             node=self._node or None,
             refreshes=[item for item in upserts if item.phone_id not in new],
             upserts=[item for item in upserts if item.phone_id in new],
-            statuses=list(folded.statuses.values()), events=folded.events,
+            status_refreshes=[item for item, n in zip(statuses, narrow, strict=True) if n],
+            statuses=[item for item, n in zip(statuses, narrow, strict=True) if not n],
+            events=folded.events,
         )  # fmt: skip
         if not folded.drop_phones:
             missed = await write()  # one statement: its own transaction, one commit
@@ -214,14 +223,18 @@ class WriteBehind:
                 # after the rest of the batch committed: should this fail, its waiters
                 # are told so although most of the batch is durable — harmless, they
                 # answer 503 and the phone registers again.
-                await binding_queries.write_batch(conn, upserts=missed)
+                await binding_queries.write_batch(
+                    conn, upserts=missed.bindings, statuses=missed.statuses
+                )
             return
         async with conn.transaction():  # phones dropped first, then the rest of the batch
             for phone_id in folded.drop_phones:
                 await binding_queries.delete_phone_bindings(conn, phone_id)
             missed = await write()
             if missed:
-                await binding_queries.write_batch(conn, upserts=missed)
+                await binding_queries.write_batch(
+                    conn, upserts=missed.bindings, statuses=missed.statuses
+                )
 
 
 def _fail(batch: list[tuple[WriteJob, asyncio.Future[None]]], exc: WriteFailed) -> None:

@@ -204,19 +204,23 @@ async def test_a_refresh_is_narrow_only_while_the_row_is_as_we_wrote_it(
     refreshed = binding(phone.id, cseq=2, expires_at=later)
     async with pool.acquire() as conn:
         # nothing to refresh yet: handed back for a whole-row write
-        assert await binding_queries.write_batch(conn, refreshes=[first]) == [first]
-        assert await binding_queries.write_batch(conn, upserts=[first]) == []
-        assert await binding_queries.write_batch(conn, refreshes=[refreshed]) == []
+        assert (await binding_queries.write_batch(conn, refreshes=[first])).bindings == [first]
+        assert (await binding_queries.write_batch(conn, upserts=[first])).bindings == []
+        assert (await binding_queries.write_batch(conn, refreshes=[refreshed])).bindings == []
         assert (await binding_queries.phone_bindings(conn, phone.id)) == [refreshed]
         # another column moved: not a refresh
         moved = binding(phone.id, cseq=3, expires_at=later, source_port=5070)
-        assert await binding_queries.write_batch(conn, refreshes=[moved]) == [moved]
+        assert (await binding_queries.write_batch(conn, refreshes=[moved])).bindings == [moved]
         # written by someone else (another node's upsert, the keep-alive flag) since
         await binding_queries.upsert_bindings(conn, [binding(phone.id, node="node-b", cseq=3)])
-        assert await binding_queries.write_batch(conn, refreshes=[refreshed]) == [refreshed]
-        assert await binding_queries.write_batch(conn, upserts=[first]) == []
+        assert (await binding_queries.write_batch(conn, refreshes=[refreshed])).bindings == [
+            refreshed
+        ]
+        assert (await binding_queries.write_batch(conn, upserts=[first])).bindings == []
         await binding_queries.set_unreachable(conn, phone.id, first.contact, False)
-        assert await binding_queries.write_batch(conn, refreshes=[refreshed]) == [refreshed]
+        assert (await binding_queries.write_batch(conn, refreshes=[refreshed])).bindings == [
+            refreshed
+        ]
 
 
 async def test_the_writer_falls_back_to_whole_rows_when_a_refresh_misses(
@@ -239,5 +243,42 @@ async def test_the_writer_falls_back_to_whole_rows_when_a_refresh_misses(
         again = binding(phone.id, cseq=6)
         await writer.submit(WriteJob(upserts=(again,), statuses=(status(phone.id),)))
         assert (await stored(pool, phone.id))[again.contact] == again
+    finally:
+        await writer.stop()
+
+
+async def test_a_status_refresh_moves_the_expiry_only_while_the_row_is_ours(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    later = EXPIRES + timedelta(hours=1)
+    async with pool.acquire() as conn:
+        first = status(phone.id)
+        assert status_queries.status_shape(first) is not None
+        assert status_queries.status_shape(status(phone.id, user_agent=None)) is None
+        assert (await binding_queries.write_batch(conn, status_refreshes=[first])).statuses == [
+            first
+        ]
+        assert not await binding_queries.write_batch(conn, statuses=[first])
+        moved = status(phone.id, expires_at=later)
+        assert not await binding_queries.write_batch(conn, status_refreshes=[moved])
+        row = await status_queries.phone_status(conn, phone.id)
+        assert row is not None and row.expires_at == later and row.online
+        # gone offline since (the expiry sweep, the API): the refresh is a whole write
+        await status_queries.offline_if_unbound(conn, [phone.id])
+        missed = await binding_queries.write_batch(conn, status_refreshes=[moved])
+        assert missed.statuses == [moved]
+        await status_queries.upsert_status(
+            conn, phone_id=phone.id, online=True, expires_at=later, local_ip=None,
+            public_ip=None, user_agent="Other/2", transport=None,
+        )  # fmt: skip
+        assert (await binding_queries.write_batch(conn, status_refreshes=[moved])).statuses
+    writer = WriteBehind(pool, limit=100, node=NODE)
+    writer.start()
+    try:  # through the writer: the missed refresh is written whole
+        await writer.submit(WriteJob(statuses=(moved,)))
+        async with pool.acquire() as conn:
+            row = await status_queries.phone_status(conn, phone.id)
+        assert row is not None and row.user_agent == "Phone/1.0" and row.expires_at == later
     finally:
         await writer.stop()
