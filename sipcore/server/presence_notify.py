@@ -1,9 +1,17 @@
 """Building a NOTIFY for a subscription: its body (rendered once per state, package and
 phone profile, then shared by every watcher) and the in-dialog request (RFC 6665 §4.2.2,
-RFC 3261 §12.2.1.1: route set, tags, CSeq)."""
+RFC 3261 §12.2.1.1: route set, tags, CSeq).
+
+Two forms. `notify_request` builds a `SipRequest` (for the awaitable client path).
+`notify_bytes` is the fan-out's: the dialog's fixed lines are formatted once per
+subscription into a `Wire` (Request-Line, our Via up to its branch, From/To with tags,
+Call-ID, Route set, Contact, Event, Content-Type), and each NOTIFY is one join of those
+bytes with the branch, CSeq, Subscription-State, Content-Length and the shared body (the
+dialog-info version substituted as bytes). Both give the same header order and text."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sipcore.message import SipRequest, build_request, new_via
@@ -11,6 +19,7 @@ from sipcore.presence import mwi, pidf, quirks, subscription
 from sipcore.presence.dialog_info import DialogInfoTemplate, dialog_info_template
 from sipcore.presence.subscription import Subscription
 from sipcore.server.presence_types import LiveSub, Watched
+from sipcore.server.transport import Address, Connection
 
 _VIA_PLACEHOLDER = new_via("UDP", "0.0.0.0", 0, branch="z9hG4bKplaceholder")
 
@@ -64,4 +73,66 @@ def notify_request(live: LiveSub, plan: subscription.NotifyPlan, watched: Watche
             ("Content-Type", plan.content_type),
         ],
         body=body,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """A subscription's NOTIFY as fixed byte parts around the per-send values, and where
+    it goes (the connection and address; for UDP these never change)."""
+
+    connection: Connection
+    address: Address | None
+    head: bytes  # Request-Line and the top Via up to the branch value
+    middle: bytes  # after the branch: Max-Forwards, From, To, Call-ID and "CSeq: "
+    tail: bytes  # after the CSeq number: Route, Contact, Event, "Subscription-State: "
+    length: bytes  # after Subscription-State: Content-Type and "Content-Length: "
+
+
+def make_wire(
+    live: LiveSub, via_prefix: str, connection: Connection, address: Address | None
+) -> Wire:
+    """The fixed parts of `live`'s NOTIFYs sent over `connection` (`via_prefix`: our Via
+    up to the branch value, from the client transactions)."""
+    sub = live.sub
+    d = sub.dialog
+    transport, host, port = live.via
+    suffix = "" if transport == "udp" else f";transport={transport}"
+    routes = "".join(f"Route: {route}\r\n" for route in d.route_set)
+    return Wire(
+        connection=connection,
+        address=address,
+        head=f"NOTIFY {d.remote_target} SIP/2.0\r\nVia: {via_prefix}".encode(),
+        middle=(
+            f";rport\r\nMax-Forwards: 70\r\nFrom: <{d.local_uri}>;tag={d.local_tag}\r\n"
+            f"To: <{d.remote_uri}>;tag={d.remote_tag}\r\nCall-ID: {d.call_id}\r\nCSeq: "
+        ).encode(),
+        tail=(
+            f" NOTIFY\r\n{routes}Contact: <sip:{host}:{port}{suffix}>\r\n"
+            f"Event: {sub.event_header}\r\nSubscription-State: "
+        ).encode(),
+        length=f"\r\nContent-Type: {sub.content_type}\r\nContent-Length: ".encode(),
+    )
+
+
+def notify_bytes(
+    wire: Wire, branch: str, plan: subscription.NotifyPlan, watched: Watched, sub: Subscription
+) -> bytes:
+    """The NOTIFY of `plan` on the wire, as `notify_request(...)` with that branch gives."""
+    body = body_for(watched, sub)
+    if isinstance(body, DialogInfoTemplate):
+        body = body.head + str(plan.version).encode() + body.tail
+    return b"".join(
+        (
+            wire.head,
+            branch.encode(),
+            wire.middle,
+            str(plan.dialog.local_cseq).encode(),
+            wire.tail,
+            plan.subscription_state.encode(),
+            wire.length,
+            str(len(body)).encode(),
+            b"\r\n\r\n",
+            body,
+        )
     )

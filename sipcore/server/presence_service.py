@@ -70,6 +70,7 @@ from sipcore.server.presence_changes import (
     parse_call_update,
     record_event,
 )
+from sipcore.server.presence_fanout import NotifySender
 from sipcore.server.presence_notify import notify_request
 from sipcore.server.presence_types import LiveSub, PresenceConfig, SipPort, Watched
 
@@ -86,14 +87,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NOTIFY_TIMEOUT = None  # the SIP service's Timer F (64*T1, RFC 3261 §17.1.2.2): then it ends
 SWEEP_INTERVAL = 0.25
 PUBLISH_EVENTS = ("presence", "dialog")
-_NOTIFY_COUNTERS: dict[tuple[str, str], Any] = {}  # pre-bound metric children
 MAX_SUBSCRIPTIONS_PER_PHONE = 1000  # a console with expansion modules stays far below
 
 
-class PresenceService:
+class PresenceService(NotifySender):
     """SUBSCRIBE/PUBLISH handlers, the subscriptions of this node and their fan-out."""
 
     def __init__(self, *, sip: SipPort, pool: asyncpg.Pool[Any], config: PresenceConfig) -> None:
@@ -107,6 +106,7 @@ class PresenceService:
         self._listen_conn: Any = None
         self._sweeper: asyncio.Task[None] | None = None
         self._last_pub_sweep = 0.0
+        self._next_expiry = 0.0  # no subscription here expires before this
         self._binding_lock = asyncio.Lock()
         self._per_phone: dict[str | None, int] = {}
 
@@ -254,60 +254,7 @@ class PresenceService:
                 live.pacer, decision = coalesce.changed(live.pacer, now)
                 self._act(live, decision, now)
 
-    # --- NOTIFY --------------------------------------------------------------------------
-
-    def _act(self, live: LiveSub, decision: coalesce.Decision, now: float) -> None:
-        if decision.send_now:
-            self._spawn(self._send_notify(live))
-        elif decision.wake_at is not None and live.wake is None:
-            live.wake = asyncio.get_running_loop().call_later(
-                max(0.0, decision.wake_at - now), self._wake, live.sub.id
-            )
-
-    def _wake(self, sub_id: str) -> None:
-        live = self.subs.get(sub_id)
-        if live is None:
-            return
-        live.wake = None
-        now = time.time()
-        live.pacer, decision = coalesce.poll(live.pacer, now)
-        self._act(live, decision, now)
-
-    async def _send_notify(self, live: LiveSub) -> None:
-        if live.sub.state is not SubState.ACTIVE:
-            return
-        live.sub, plan = subscription.notify(live.sub, time.time())
-        status = await self._transmit(live, plan)
-        if subscription.notify_failed(status):
-            await self._drop(live, f"NOTIFY answered {status or 'timeout'}")
-            return
-        now = time.time()
-        live.pacer, decision = coalesce.answered(live.pacer, now)
-        self._act(live, decision, now)
-
-    async def _transmit(
-        self, live: LiveSub, plan: subscription.NotifyPlan, request: SipRequest | None = None
-    ) -> int | None:
-        request = request or notify_request(live, plan, self.watched[live.sub.extension_id])
-        try:
-            response = await self.sip.send_request(
-                request, binding_or_target=live.target, timeout=NOTIFY_TIMEOUT
-            )
-        except (OSError, ConnectionError, SipParseError) as exc:
-            log.info("NOTIFY for %s not sent: %s", plan.dialog.call_id, exc)
-            response = None
-        status = None if response is None else response.status
-        if status is not None and status < 300:
-            result = "ok"
-        else:
-            result = "timeout" if status is None else "failed"
-        counter = _NOTIFY_COUNTERS.get((live.sub.package, result))
-        if counter is None:
-            counter = _NOTIFY_COUNTERS[(live.sub.package, result)] = metrics.NOTIFIES.labels(
-                live.sub.package, result
-            )
-        counter.inc()
-        return status
+    # --- NOTIFY (sending: presence_fanout.NotifySender) -----------------------------
 
     async def _final(self, live: LiveSub, plan: subscription.NotifyPlan, reason: str) -> None:
         # rendered while the state is known
@@ -373,12 +320,20 @@ class PresenceService:
             await self._reload(extension_id)
 
     async def _sweep(self, now: float) -> None:
-        for live in list(self.subs.values()):
-            deadline = live.sub.deadline
-            if deadline is not None and now >= deadline:
-                live.sub, plan = subscription.handle_timer(live.sub, now)
-                if plan is not None:
-                    self._spawn(self._final(live, plan, "expired"))
+        # Scan only once the earliest deadline has come (`_add` and a refresh lower the
+        # remembered one, so it is never late): not 1,000 subscriptions 4 times a
+        # second for nothing.
+        if now >= self._next_expiry:
+            earliest = float("inf")
+            for live in list(self.subs.values()):
+                deadline = live.sub.deadline
+                if deadline is not None and now >= deadline:
+                    live.sub, plan = subscription.handle_timer(live.sub, now)
+                    if plan is not None:
+                        self._spawn(self._final(live, plan, "expired"))
+                elif deadline is not None:
+                    earliest = min(earliest, deadline)
+            self._next_expiry = earliest
         if now - self._last_pub_sweep >= 1.0:
             self._last_pub_sweep = now
             await self._expire_publications()
@@ -447,6 +402,7 @@ class PresenceService:
         return watched
 
     def _add(self, live: LiveSub, watched: Watched) -> None:
+        self._next_expiry = min(self._next_expiry, live.sub.expires_at)
         # The entry may have been dropped (its last other subscription ended) or replaced
         # while this SUBSCRIBE awaited the database: join the one that is current.
         current = self.watched.setdefault(live.sub.extension_id, watched)
@@ -571,23 +527,15 @@ class PresenceService:
         live.sub, plan = subscription.refresh(
             live.sub, cseq=request.cseq().number, granted=granted, now=now
         )
+        self._next_expiry = min(self._next_expiry, live.sub.expires_at)  # may be shorter
         response = self._ok(request, granted, live, to_tag)
         if plan.final:
             self._spawn(self._final(live, plan, "unsubscribed"))
         else:
             await self._checkpoint([live])
             live.pacer = replace(live.pacer, in_flight=True, dirty=False, last_sent=now)
-            self._spawn(self._after_refresh(live, plan))
+            self._spawn(self._notify_slow(live, plan))
         return response
-
-    async def _after_refresh(self, live: LiveSub, plan: subscription.NotifyPlan) -> None:
-        status = await self._transmit(live, plan)
-        if subscription.notify_failed(status):
-            await self._drop(live, f"NOTIFY answered {status or 'timeout'}")
-            return
-        now = time.time()
-        live.pacer, decision = coalesce.answered(live.pacer, now)
-        self._act(live, decision, now)
 
     async def _target(self, user: Any, customer_id: str, phone: Any) -> pdb.ExtensionRef | None:
         """The extension named by a Request-URI user: a number of the caller's customer, or

@@ -4,6 +4,7 @@ needs of the SIP service."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -11,11 +12,14 @@ from sipcore.message import SipRequest, SipResponse
 from sipcore.presence import coalesce
 from sipcore.presence.state import ExtensionState
 from sipcore.presence.subscription import Subscription
+from sipcore.server.client import ClientTransactions
 from sipcore.server.context import AuthOutcome, BindingListener, Handler, RequestContext
 
 
 class SipPort(Protocol):
     """What this module uses of the SIP service (`ctx.hub.sip`)."""
+
+    client: ClientTransactions  # the lean NOTIFY path (`start`, `route_now`, `via_prefix`)
 
     def register_method(self, method: str, handler: Handler) -> None: ...
 
@@ -49,6 +53,8 @@ class LiveSub:
     pacer: coalesce.Pacer
     wake: asyncio.TimerHandle | None = None
     static: tuple[str, str, list[tuple[str, str]]] | None = None  # From, To, fixed headers
+    wire: Any = None  # presence_notify.Wire: its NOTIFY's fixed bytes, made at the first send
+    answered: Callable[[int | None], None] | None = None  # the NOTIFY's completion callback
 
 
 @dataclass(slots=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.conftest import bearer, insert_token
 
 
@@ -110,6 +112,25 @@ async def test_481_from_watcher_ends_subscription(start_server: Any) -> None:
     await watcher.no_notify(0.3)
     watcher.notify_status = 200
     assert (await watcher.resubscribe(sub, 60)).status == 481
+
+
+@pytest.mark.parametrize("style", ["compact", "loose", "provisional"])
+async def test_notify_answers_in_any_valid_form_complete_the_transaction(
+    start_server: Any, style: str
+) -> None:
+    """The NOTIFY's 200 OK is matched on its raw bytes first; unusual forms must still
+    complete it (or the next change would wait for Timer F and the subscription end)."""
+    server = await start_server()
+    watcher = await server.phone("102")
+    watcher.answer_style = style
+    token = await manager_token(server)
+    await watcher.subscribe("101")
+    await watcher.next_notify()
+    for state in ("early", "confirmed", "terminated"):
+        await push(server, token, "101", state=state, callId="c1")
+        notify = await watcher.notify_until(lambda m, s=state: s in m.dialog_states)
+        assert state in notify.dialog_states
+    assert len(server.presence.subs) == 1
 
 
 async def test_unauthenticated_subscribe_is_challenged(start_server: Any) -> None:

@@ -114,6 +114,10 @@ class Endpoint:
     local_ip: str = "127.0.0.1"
     user_agent: str = "PresenceTest/1.0"
     notify_status: int = 200
+    # how NOTIFYs are answered on the wire: "plain", "compact" (one-letter names),
+    # "loose" (lowercase names, a header before Via, space before the colons) or
+    # "provisional" (a 100 Trying first) — all valid RFC 3261 forms
+    answer_style: str = "plain"
     notifies: asyncio.Queue[Msg] = field(default_factory=asyncio.Queue)
     _waiting: dict[str, asyncio.Future[Msg]] = field(default_factory=dict)
     _transport: Any = None
@@ -182,10 +186,26 @@ class Endpoint:
         if status == 0:  # a phone pulled from the wall: no answer at all
             return
         to = msg.h("to") or ""
-        lines = [f"SIP/2.0 {status} {'OK' if status == 200 else 'Nope'}"]
-        lines += [f"Via: {v}" for v in msg.headers.get("via", [])]
-        lines += [f"From: {msg.h('from')}", f"To: {to}", f"Call-ID: {msg.h('call-id')}",
-                  f"CSeq: {msg.h('cseq')}", "Content-Length: 0", "", ""]  # fmt: skip
+        style = self.answer_style if msg.method == "NOTIFY" else "plain"
+        names = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq",
+                 "content-length": "Content-Length"}  # fmt: skip
+        if style == "compact":
+            names.update(via="v", to="t", **{"from": "f", "call-id": "i", "content-length": "l"})
+        colon = ": "
+        if style == "loose":
+            names = {key: key for key in names}
+            colon = " :  "
+        rows: list[tuple[str, str | None]] = [(names["via"], v) for v in msg.headers.get("via", [])]
+        rows += [(names["from"], msg.h("from")), (names["to"], to),
+                 (names["call-id"], msg.h("call-id")), (names["cseq"], msg.h("cseq")),
+                 (names["content-length"], "0")]  # fmt: skip
+        if style == "loose":
+            rows.insert(0, ("server", "Test/1.0"))
+        header_lines = [f"{name}{colon}{value}" for name, value in rows]
+        if style == "provisional":
+            trying = ["SIP/2.0 100 Trying", *header_lines, "", ""]
+            self._send("\r\n".join(trying).encode(), addr)
+        lines = [f"SIP/2.0 {status} {'OK' if status == 200 else 'Nope'}", *header_lines, "", ""]
         self._send("\r\n".join(lines).encode(), addr)
 
     @property
