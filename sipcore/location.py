@@ -52,23 +52,36 @@ class Binding:
 # swaps a stored binding's copies (fresh objects off the wire for every REGISTER) for the
 # canonical one. Strings go through sys.intern, whose table forgets a string when its last
 # user is gone; ports through a table of our own, bounded by the 65,536 port numbers.
-_SHARED_STRINGS = ("transport", "source_ip", "local_ip", "user_agent", "node")
 _PORTS: dict[int, int] = {}
+_intern = sys.intern
+_set = object.__setattr__
 
 
 def _compact(binding: Binding) -> None:
     """Share the repeated values of a binding about to be stored. It is frozen; this only
-    swaps equal objects, so nothing anyone can observe changes but memory."""
-    for name in _SHARED_STRINGS:
-        value = getattr(binding, name)
-        if type(value) is str:
-            shared = sys.intern(value)
-            if shared is not value:
-                object.__setattr__(binding, name, shared)
+    swaps equal objects, so nothing anyone can observe changes but memory. Unrolled: it
+    runs once per committed REGISTER."""
+    value = binding.source_ip
+    shared = _intern(value)
+    if shared is not value:
+        _set(binding, "source_ip", shared)
+    value = binding.transport
+    shared = _intern(value)
+    if shared is not value:
+        _set(binding, "transport", shared)
+    optional = binding.local_ip
+    if optional is not None and optional is not (shared := _intern(optional)):
+        _set(binding, "local_ip", shared)
+    optional = binding.user_agent
+    if optional is not None and optional is not (shared := _intern(optional)):
+        _set(binding, "user_agent", shared)
+    optional = binding.node
+    if optional is not None and optional is not (shared := _intern(optional)):
+        _set(binding, "node", shared)
     port = binding.source_port
     shared_port = _PORTS.setdefault(port, port)
     if shared_port is not port:
-        object.__setattr__(binding, "source_port", shared_port)
+        _set(binding, "source_port", shared_port)
 
 
 class LocationService:
