@@ -4,6 +4,10 @@ Start order: data directory (locked) and secret key, database (embedded unless a
 given), migrations, first admin token, the components of `provisioning.components` (SIP
 listeners, …), HTTP. Stop order is the reverse: stop accepting HTTP and let in-flight
 requests finish, stop the components (SIP), close the pool, stop the embedded database.
+
+`running_node` is one node's part (components and HTTP) on a ready database: the whole
+service runs one; with `workers` > 1 `serve` hands over to `provisioning.workers`, whose
+supervisor owns the data directory, database and sockets and runs one node per worker.
 """
 
 from __future__ import annotations

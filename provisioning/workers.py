@@ -339,8 +339,9 @@ async def _worker(
             worker_count=count,
             http_socket=http_socket,
         ):
-            report.write("ready\n")
-            report.close()
+            with contextlib.suppress(OSError):  # the supervisor is gone: stdin says so too
+                report.write("ready\n")
+                report.close()
             log.info("worker %d of %d ready (pid %d)", index, count, os.getpid())
             await stop.wait()
     finally:
