@@ -430,7 +430,8 @@ class RegisterHandler:
             if old is not None:
                 self._unflow(old)
                 self.keepalive.forget(old)
-        location.apply(phone_id, (), removals)
+        if removals:  # (apply with nothing to remove would only ask is_online twice)
+            location.apply(phone_id, (), removals)
         for item in upserts:
             self._put(item)
             self.keepalive.forget(item)
