@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -272,6 +273,7 @@ async def main() -> None:
             await pool.close()
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
