@@ -71,20 +71,17 @@ class NotifySender:
         thousand watchers is one synchronous pass of build + send; each answer (matched
         on its raw bytes by the client) comes back through `live.answered`. Routes that
         need I/O first (a TCP connection to open) take the awaitable path."""
-        if live.sub.state is not SubState.ACTIVE:
+        if live.sub.state is not SubState.ACTIVE or live.sub.id not in self.subs:
+            return  # ended meanwhile (its final NOTIFY, if any, went its own way)
+        watched = self.watched.get(live.sub.extension_id)
+        if watched is None:  # not while the subscription is held (`_forget` pairs them)
             return
         live.sub, plan = subscription.notify(live.sub, time.time())
-        watched = self.watched.get(live.sub.extension_id)
-        client = self.sip.client
-        wire = live.wire
+        wire = live.wire or self._wire(live)
         if wire is None:
-            wire = self._wire(live)
-            if wire is None or watched is None:
-                self._spawn(self._notify_slow(live, plan))
-                return
-        elif watched is None:
             self._spawn(self._notify_slow(live, plan))
             return
+        client = self.sip.client
         answered = live.answered
         if answered is None:
             answered = live.answered = functools.partial(self._answered, live)
