@@ -9,7 +9,15 @@ phone's `{mac}.cfg` with the phone's User-Agent. Prints fetches/s, latency perce
 status counts and the server's CPU use. Everything on 127.0.0.1; everything it starts is
 stopped at the end.
 
-    python bench/provisioning/bench_prov.py --phones 10000 --seconds 15 --connections 32
+The figure to compare on a shared machine is `server_cpu_ms_per_fetch`: CPU seconds of
+the sipfleet process and every process below it (worker processes), per fetch, from
+/proc — wall-clock rates mean little while other work shares the cores. The last line is
+one JSON summary. `--workers N` starts the server with `SIPFLEET_WORKERS=N` (HTTP worker
+processes sharing the port; ignored by a build without that setting). `--profile FILE`
+records the warm phase with py-spy (collapsed stacks, `--native` off) into FILE.
+
+    flock /tmp/sipfleet-bench.lock \
+        python bench/provisioning/bench_prov.py --phones 10000 --seconds 15 --connections 32
 """
 
 from __future__ import annotations
@@ -215,9 +223,41 @@ async def drive_once(base: str, macs: list[str], connections: int) -> dict[str, 
     return {"fetches": len(macs), "rate": round(len(macs) / elapsed), "statuses": statuses}
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU (user + system) of `pid` and of every live process below it (workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        fields = _stat(current)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+        todo.extend(children.get(current, ()))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def start_profile(pid: int, seconds: float, path: str) -> subprocess.Popen[bytes] | None:
+    """py-spy on the server for the warm phase (None when py-spy is not installed)."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        print("py-spy not found: no profile", file=sys.stderr)
+        return None
+    command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250"]
+    command += ["--format", "raw", "--output", path, "--nonblocking", "--subprocesses"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -226,18 +266,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--tool", choices=("wrk", "aiohttp"), default="wrk")
+    parser.add_argument("--workers", type=int, default=0, help="SIPFLEET_WORKERS (0: unset)")
+    parser.add_argument("--profile", default="", help="py-spy collapsed stacks of the warm run")
     args = parser.parse_args()
+    if args.tool == "wrk" and shutil.which("wrk") is None:
+        print("wrk not found (apt-get install -y wrk): using the aiohttp client", file=sys.stderr)
+        args.tool = "aiohttp"
     args.seconds = min(args.seconds, 60.0)  # bounded: this machine is shared
     root = Path(tempfile.mkdtemp(prefix="sf-bench-prov-"))
     server = start_embedded(root / "pg")
     process = None
     try:
         macs = asyncio.run(populate(server.uri, args.phones))
-        process = start_sipfleet(
-            root / "data",
-            env={"SIPFLEET_DATABASE_URL": server.uri, "SIPFLEET_LOG_LEVEL": "warning"},
-            sip_port=free_port(),
-        )
+        env = {"SIPFLEET_DATABASE_URL": server.uri, "SIPFLEET_LOG_LEVEL": "warning"}
+        if args.workers:
+            env["SIPFLEET_WORKERS"] = str(args.workers)
+        process = start_sipfleet(root / "data", env=env, sip_port=free_port())
         base = process.base_url
         cold_before = cpu_seconds(process.process.pid)
         cold = asyncio.run(drive_once(base, macs, args.connections))
@@ -245,6 +289,9 @@ def main() -> None:
             1000 * (cpu_seconds(process.process.pid) - cold_before) / cold["fetches"], 2
         )
         print({"cold": cold}, flush=True)
+        profiler = None
+        if args.profile:
+            profiler = start_profile(process.process.pid, args.seconds, args.profile)
         before = cpu_seconds(process.process.pid)
         busy_before, total_before = machine_busy()
         if args.tool == "wrk":
@@ -261,7 +308,11 @@ def main() -> None:
         result["phones"] = args.phones
         result["tool"] = args.tool
         result["connections"] = args.connections
+        result["workers"] = args.workers
+        if profiler is not None:
+            profiler.wait(timeout=args.seconds + 30)
         print(result)
+        print(json.dumps({"cold": cold, "warm": result}), flush=True)
     finally:
         if process is not None:
             process.stop()

@@ -1,11 +1,14 @@
 """Rendered per-MAC files, cached by everything they are rendered from.
 
-Every fetch still reads the phone from the database (one query), so a change is seen at
-once; what is saved is the rendering (Jinja2 plus building the context and decrypting the
-password), the largest part of a fetch's CPU. The key is the record as read — every
-column that is rendered and every resolved soft-key target, dict-valued columns by their
-`repr` — plus the file asked for and the custom-template generation, so nothing that
-changes a config body can hit a stale entry, with or without a `version` bump. Bounded
+A repeat fetch is served from the in-memory records (`records.py`), which keep their own
+bodies; this cache serves a record read again from the database that has not changed in
+what is rendered (after a coarse `sipfleet_prov` drop, the gate's lock of an OPEN phone,
+or with the records not cached), saving the rendering (Jinja2 plus building the context
+and decrypting the password), the largest part of a cold fetch's CPU. The key is the
+record as read — every column that is rendered and every resolved soft-key target,
+dict-valued columns by their `repr` — plus the file asked for and the custom-template
+generation, so nothing that changes a config body can hit a stale entry, with or without
+a `version` bump. Bounded
 LRU: `max_entries` bodies of a few kilobytes each (16,384 ≈ 60 MB at worst): a fleet of
 that size re-fetching on schedule renders nothing twice.
 """

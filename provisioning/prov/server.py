@@ -75,8 +75,21 @@ _VENDOR_SEEN = web.RequestKey("sipfleet.prov_vendor", str)
 _FETCH_RESULTS = {200: "ok", 401: "denied", 403: "denied", 404: "not_found", 429: "denied"}
 _MAX_EVENT_MEMORY = 200_000  # phones whose last config_fetched event is remembered
 # Phones and scanners send a handful of distinct strings over and over: parse each once.
-_match_file = functools.lru_cache(maxsize=8192)(filenames.match_file)
-_parse_user_agent = functools.lru_cache(maxsize=32768)(parse_user_agent)
+_match_cached = functools.lru_cache(maxsize=8192)(filenames.match_file)
+
+
+def _match_file(name: str) -> FileRequest | None:
+    return _match_cached(name) if len(name) <= 128 else filenames.match_file(name)
+
+
+_parse_cached = functools.lru_cache(maxsize=32768)(parse_user_agent)
+
+
+def _parse_user_agent(user_agent: str | None) -> UserAgentInfo | None:
+    # only phone-sized strings are kept: 32768 headers of 8 kB would be 256 MB
+    if user_agent is not None and len(user_agent) > 200:
+        return parse_user_agent(user_agent)
+    return _parse_cached(user_agent)
 
 
 @functools.lru_cache(maxsize=8192)
