@@ -190,25 +190,28 @@ ON CONFLICT (phone_id, contact) DO UPDATE SET {_UPDATE_ALL}
 
 
 def _refresh_cte(first: int) -> str:
-    """Move cseq and expiry of rows whose other columns are as this writer left them
-    (same shape); returns the positions it updated — the others need a whole-row write."""
+    """Move Call-ID, CSeq and expiry of rows whose other columns are as this writer left
+    them (same shape); returns the positions it updated — the others need a whole-row
+    write. The Call-ID is written, not matched: a phone should keep it across refreshes,
+    but many (and SIPp) start a new one for each."""
     return f"""refreshed AS (
-UPDATE bindings b SET cseq = k.cseq, expires_at = k.expires_at, updated = now()
-FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::int[],
-            ${first + 3}::timestamptz[], ${first + 4}::bigint[])
-    WITH ORDINALITY AS k(phone_id, contact, cseq, expires_at, shape, n)
+UPDATE bindings b
+SET call_id = k.call_id, cseq = k.cseq, expires_at = k.expires_at, updated = now()
+FROM unnest(${first}::text[], ${first + 1}::text[], ${first + 2}::text[], ${first + 3}::int[],
+            ${first + 4}::timestamptz[], ${first + 5}::bigint[])
+    WITH ORDINALITY AS k(phone_id, contact, call_id, cseq, expires_at, shape, n)
 WHERE b.phone_id = k.phone_id AND b.contact = k.contact AND b.shape = k.shape
 RETURNING k.n
 )"""
 
 
 def shape_of(item: StoredBinding) -> int:
-    """A hash of every column but cseq and expires_at (a signed 64-bit int, as bigint
+    """A hash of every column but call_id, cseq and expires_at (a signed 64-bit int, as bigint
     takes it). Python's string hash is seeded per process: after a restart no row
     matches and each binding's first refresh is a whole-row write — correct, just not
     narrow."""
     return hash(
-        (item.phone_id, item.contact, item.call_id, item.q, item.transport, item.source_ip,
+        (item.phone_id, item.contact, item.q, item.transport, item.source_ip,
          item.source_port, item.local_ip, item.user_agent, item.instance_id, item.reg_id,
          item.node, item.unreachable)
     )  # fmt: skip
@@ -230,7 +233,7 @@ def _batch_sql(parts: tuple[bool, bool, bool, bool, bool, bool, bool]) -> str:
         first += 3
     if refreshes:
         ctes.append(_refresh_cte(first))
-        first += 5
+        first += 6
     if upserts:
         ctes.append(_upsert_cte(first))
         first += 16
@@ -336,6 +339,7 @@ async def write_batch(
         args += [
             [item.phone_id for item in refreshes],
             [item.contact for item in refreshes],
+            [item.call_id for item in refreshes],
             [item.cseq for item in refreshes],
             [item.expires_at for item in refreshes],
             [shape_of(item) for item in refreshes],

@@ -11,8 +11,8 @@ DROP INDEX IF EXISTS bindings_expires;
 ALTER TABLE bindings SET (fillfactor = 70);
 ALTER TABLE phone_status SET (fillfactor = 70);
 
--- A refresh rewrites only what a refresh moves (cseq, expires_at) when the row is still
--- exactly what this writer last wrote: `shape` is the writer's hash of every other column
+-- A refresh rewrites only what a refresh moves (call_id, cseq, expires_at) when the row is
+-- still what this writer last wrote: `shape` is the writer's hash of every other column
 -- (db/bindings.py shape_of). Any write that sets those columns another way leaves it NULL,
 -- which no refresh matches, so the next write of that binding is a whole-row upsert.
 ALTER TABLE bindings ADD COLUMN shape bigint;

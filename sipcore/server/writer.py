@@ -8,7 +8,7 @@ raises to them if it failed, so none of them answers 200. While one batch commit
 next accumulates: throughput grows with load instead of queueing behind single commits.
 
 Most REGISTERs refresh a binding: same contact, same flow, a new CSeq and expiry. Those are
-written narrowly (cseq and expires_at of the row, when the row is still exactly what this
+written narrowly (call_id, cseq and expires_at of the row, when the row is still exactly what this
 writer left: db.bindings `shape`); the rest, and any refresh whose row changed meanwhile,
 as whole-row upserts.
 

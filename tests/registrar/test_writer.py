@@ -208,6 +208,10 @@ async def test_a_refresh_is_narrow_only_while_the_row_is_as_we_wrote_it(
         assert (await binding_queries.write_batch(conn, upserts=[first])).bindings == []
         assert (await binding_queries.write_batch(conn, refreshes=[refreshed])).bindings == []
         assert (await binding_queries.phone_bindings(conn, phone.id)) == [refreshed]
+        # a new Call-ID (SIPp, some phones): still a refresh, the row takes it
+        recalled = binding(phone.id, call_id="c2@10.0.0.1", cseq=1, expires_at=later)
+        assert (await binding_queries.write_batch(conn, refreshes=[recalled])).bindings == []
+        assert (await binding_queries.phone_bindings(conn, phone.id)) == [recalled]
         # another column moved: not a refresh
         moved = binding(phone.id, cseq=3, expires_at=later, source_port=5070)
         assert (await binding_queries.write_batch(conn, refreshes=[moved])).bindings == [moved]
