@@ -44,6 +44,9 @@ def poll(pacer: Pacer, now: float) -> tuple[Pacer, Decision]:
 
 def changed(pacer: Pacer, now: float) -> tuple[Pacer, Decision]:
     """The watched state changed: send now, at `wake_at`, or when the in-flight one ends."""
+    if not pacer.in_flight and (pacer.last_sent is None or now >= pacer.last_sent + pacer.interval):
+        # the fan-out's common case, without the intermediate dirty Pacer
+        return Pacer(interval=pacer.interval, last_sent=now, in_flight=True, dirty=False), SEND
     return poll(Pacer(interval=pacer.interval, last_sent=pacer.last_sent,
                       in_flight=pacer.in_flight, dirty=True), now)  # fmt: skip
 
