@@ -124,6 +124,12 @@ class GeoDatabase:
         self.database_type: str | None = None
         self.loads = 0  # how many times a file was (re)opened, for tests and metrics
 
+    def generation(self) -> int:
+        """How many files were loaded so far (after the periodic change check): answers
+        cached under one generation hold until it moves."""
+        self._refresh()
+        return self.loads
+
     def lookup(self, address: str) -> GeoAnswer:
         """The country of `address` (any spelling; mapped IPv4 is looked up as IPv4)."""
         self._refresh()

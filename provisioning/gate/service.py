@@ -19,6 +19,13 @@ with `strict_identity` it is a deny.
 Until the caller's cache learns of a lock, its subject still says OPEN; the gate remembers
 the policy it wrote or read for `overlay_ttl` seconds and decides on that instead, so a
 locked phone's next requests do not each go to the database.
+
+The decision itself is cached, keyed on the policy's values, the source address and (for
+ROAMING) the GeoIP file's generation: the same phone from the same address costs one dict
+lookup instead of an `ipaddress` parse (and a country lookup). A policy changed over the API
+reaches the caller's subject by its reload and is a different key, so it misses at once; a
+replaced GeoIP file bumps the generation. The User-Agent identity check is a pure function
+of (vendor, model, MAC, User-Agent) and is cached the same way.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ log = logging.getLogger(__name__)
 
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 _LOCK_ATTEMPTS = 3
+_DECISION_CACHE_LIMIT = 50_000  # (policy, source) pairs; cleared whole when full
 _METRIC_REASONS = {
     "locked_mismatch": "locked",
     "locked_invalid": "locked",
@@ -120,6 +128,9 @@ def subject_from_policy(record: PhonePolicy) -> GateSubject:
     )
 
 
+_check_identity = functools.lru_cache(maxsize=8192)(check_identity)
+
+
 def _channel_label(channel: str) -> str:
     return "sip" if channel.startswith("sip") else "provisioning"
 
@@ -150,6 +161,7 @@ class IpGate:
         self._clock = clock
         self._throttle = EventThrottle(event_interval, clock=clock)
         self._known: dict[str, _Known] = {}
+        self._decisions: dict[tuple[Policy, str, int], Decision] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, pool: asyncpg.Pool[Any]) -> IpGate:
@@ -175,7 +187,7 @@ class IpGate:
         """Decide, lock an OPEN phone atomically, record denials and mismatches."""
         policy = self._effective_policy(subject)
         decision = self._decide(policy, source_ip)
-        mismatch = check_identity(
+        mismatch = _check_identity(
             vendor=subject.vendor,
             model=subject.model,
             mac_address=subject.mac_address,
@@ -225,8 +237,16 @@ class IpGate:
         self._known[phone_id] = _Known(policy=policy, until=self._clock() + self.overlay_ttl)
 
     def _decide(self, policy: Policy, source_ip: str) -> Decision:
-        geo = self.geo.lookup(source_ip) if needs_geo(policy) else None
-        return decide(policy, source_ip, geo)
+        """`decide`, cached on (policy values, source, GeoIP generation): pure in those."""
+        roaming = needs_geo(policy)
+        key = (policy, source_ip, self.geo.generation() if roaming else 0)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = decide(policy, source_ip, self.geo.lookup(source_ip) if roaming else None)
+            if len(self._decisions) >= _DECISION_CACHE_LIMIT:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
 
     async def _lock(
         self, subject: GateSubject, decision: Decision, channel: str

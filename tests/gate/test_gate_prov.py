@@ -115,3 +115,26 @@ async def test_open_phone_locks_on_first_fetch(pool: asyncpg.Pool[Any], prov_url
             )
         ]
     assert "phone.ip_locked" in types and "phone.denied" in types
+
+
+async def test_policy_change_over_the_api_applies_to_the_next_fetch(
+    pool: asyncpg.Pool[Any], prov_url: str, admin_token: str
+) -> None:
+    """The gate caches its decisions per (policy, address); an operator's edit through the
+    REST API is a new policy, so the very next fetch is decided on it."""
+    item = await phone(pool, ip_mode="ROAMING", ip_countries="DK")
+    assert await fetch(prov_url, "127.0.1.8") == 200  # DK
+    assert await fetch(prov_url, "127.0.1.8") == 200  # the cached decision
+    assert await fetch(prov_url, "127.0.2.8") == 403  # SE
+    base = prov_url.split("/prov/", 1)[0]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base}/api/pbx/sipphone/{item.id}",
+            json={"ip": {"mode": "ROAMING", "countries": "SE"}},
+            headers={"Authorization": f"Bearer {admin_token}"},
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+    assert await fetch(prov_url, "127.0.2.8") == 200  # SE now
+    assert await fetch(prov_url, "127.0.1.8") == 403  # DK no longer

@@ -288,3 +288,36 @@ async def test_subject_from_policy(pool: asyncpg.Pool[Any]) -> None:
         ("SE", "DK"),
         phone.customer_id,
     )
+
+
+async def test_cached_decisions_follow_a_policy_change(
+    pool: asyncpg.Pool[Any], tmp_path: Path
+) -> None:
+    """Decisions are cached per (policy values, source): a changed policy (what the API's
+    edit reaches the caller's subject as) is decided anew on the very next contact, and a
+    replaced GeoIP file is consulted again."""
+    from dataclasses import replace
+
+    phone = await make_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
+    clock = Clock()
+    geo_path = write_geo_db(tmp_path / "geo.mmdb")
+    gate = IpGate(pool=pool, geo=GeoDatabase(str(geo_path), clock=clock), clock=clock)
+    item = await subject(pool, phone.id)
+
+    async def allowed(who: GateSubject, source: str) -> bool:
+        verdict = await gate.admit(who, source_ip=source, channel="sip:REGISTER", user_agent=None)
+        return verdict.allowed
+
+    assert await allowed(item, "127.0.1.5") and await allowed(item, "127.0.1.5")
+    assert not await allowed(item, "127.0.2.5")
+    moved = replace(item, ip_address="127.0.2.5")
+    assert await allowed(moved, "127.0.2.5")
+    assert not await allowed(moved, "127.0.1.5")
+    roaming = replace(item, ip_mode="ROAMING", ip_address=None, ip_countries=("SE",))
+    assert await allowed(roaming, "127.0.2.5")  # SE in the test database
+    assert not await allowed(replace(roaming, ip_countries=("DK",)), "127.0.2.5")
+    # the GeoIP file is replaced: 127.0.2.0/24 is DK now; seen after the change check
+    write_geo_db(geo_path, {"127.0.2.0/24": "DK"})
+    clock.now += 10
+    assert not await allowed(roaming, "127.0.2.5")
+    assert await allowed(replace(roaming, ip_countries=("DK",)), "127.0.2.5")
