@@ -46,7 +46,12 @@ from provisioning.service import (
     open_database,
     running_node,
 )
-from sipcore.server.listeners import bind_stream_socket, bind_udp_socket, use_sockets
+from sipcore.server.listeners import (
+    bind_stream_socket,
+    bind_udp_socket,
+    share_ports,
+    use_sockets,
+)
 
 # one listening socket of a worker: kind ("http", "udp", "tcp", "tls"), host, port
 SocketKey = tuple[str, str, int]
@@ -322,6 +327,7 @@ async def _worker(
     loop.add_reader(0, supervisor_pipe)
     http_socket = sockets.pop(("http", *settings.http_address), None)
     use_sockets(sockets)
+    share_ports(count > 1)  # a listener the supervisor did not bind joins the group
     box = SecretBox(bytes.fromhex(settings.secret_key))
     try:
         ssl_context = _ssl_context(settings)
