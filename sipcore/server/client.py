@@ -248,11 +248,12 @@ class ClientTransactions:
         """Fast path for answers to our own requests, before the full parse: True when
         the raw response was matched and consumed here, False to parse it as usual.
 
-        Only answers to `start()` transactions are taken here (their callers want the
-        status, not a message); anything unusual — no blank line, a top Via that is not
-        the first of its kind or whose first value has no branch, folded lines, an
-        unknown branch, no CSeq line — goes to the full parse. A phone copies our Via
-        first and writes `CSeq: ` as we do; other spellings take the slower search."""
+        Answers to `start()` transactions are taken here (their callers want the status,
+        not a message), and late copies of answers to ended transactions of ours are
+        dropped here; anything unusual — no blank line, a top Via that is not the first
+        of its kind or whose first value has no branch, folded lines, a branch that is
+        not ours, no CSeq line — goes to the full parse. A phone copies our Via first
+        and writes `CSeq: ` as we do; other spellings take the slower search."""
         pending = self._pending
         if not pending or data[11:12] != b" ":
             return False
@@ -273,7 +274,11 @@ class ClientTransactions:
             stop += 1
         branch = via[at:stop].decode("ascii", "replace")
         entry = pending.get(branch)
-        if entry is None or entry.future is not None:
+        if entry is None:
+            # A late copy (the answer to a retransmission) of a transaction that has
+            # ended: ours by the branch prefix, and the full parse would only drop it.
+            return branch.startswith(self._branch_prefix)
+        if entry.future is not None:
             return False
         method = _cseq_method(head)
         if method is None:

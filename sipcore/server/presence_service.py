@@ -247,6 +247,12 @@ class PresenceService(NotifySender):
         changed = {pkg for pkg, view in _VIEWS.items() if view(watched.state) != view(new)}
         watched.state = new
         watched.bodies.clear()
+        # The NOTIFYs go out at the next turn of the loop, in one synchronous pass: the
+        # caller (a REST push) first reaches its pool release, so the release's reset
+        # round trip overlaps the fan-out instead of following it.
+        asyncio.get_running_loop().call_soon(self._fan_out, watched, changed)
+
+    def _fan_out(self, watched: Watched, changed: set[str]) -> None:
         now = time.time()
         for sub_id in list(watched.subs):
             live = self.subs.get(sub_id)
