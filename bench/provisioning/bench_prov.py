@@ -13,7 +13,9 @@ The figure to compare on a shared machine is `server_cpu_ms_per_fetch`: CPU seco
 the sipfleet process and every process below it (worker processes), per fetch, from
 /proc — wall-clock rates mean little while other work shares the cores. The last line is
 one JSON summary. `--workers N` starts the server with `SIPFLEET_WORKERS=N` (HTTP worker
-processes sharing the port; ignored by a build without that setting). `--profile FILE`
+processes sharing the port; ignored by a build without that setting); each worker keeps
+its own phone records, so with N > 1 the cold pass is followed by `--warm-passes`
+(default 2·(N−1)) untimed passes that warm the other workers too. `--profile FILE`
 records the warm phase with py-spy (collapsed stacks, `--native` off) into FILE.
 
     flock /tmp/sipfleet-bench.lock \
@@ -268,6 +270,12 @@ def main() -> None:
     parser.add_argument("--tool", choices=("wrk", "aiohttp"), default="wrk")
     parser.add_argument("--workers", type=int, default=0, help="SIPFLEET_WORKERS (0: unset)")
     parser.add_argument("--profile", default="", help="py-spy collapsed stacks of the warm run")
+    parser.add_argument(
+        "--warm-passes",
+        type=int,
+        default=-1,
+        help="untimed passes over every phone before the warm run (-1: 2 per extra worker)",
+    )
     args = parser.parse_args()
     if args.tool == "wrk" and shutil.which("wrk") is None:
         print("wrk not found (apt-get install -y wrk): using the aiohttp client", file=sys.stderr)
@@ -289,6 +297,12 @@ def main() -> None:
             1000 * (cpu_seconds(process.process.pid) - cold_before) / cold["fetches"], 2
         )
         print({"cold": cold}, flush=True)
+        # every worker keeps its own records: a phone fetched once is warm in one worker
+        # only; each more pass (fresh connections, spread anew by SO_REUSEPORT) warms more
+        passes = args.warm_passes if args.warm_passes >= 0 else 2 * max(args.workers - 1, 0)
+        for number in range(passes):
+            prewarm = asyncio.run(drive_once(base, macs, args.connections))
+            print({"prewarm": number + 1, **prewarm}, flush=True)
         profiler = None
         if args.profile:
             profiler = start_profile(process.process.pid, args.seconds, args.profile)
