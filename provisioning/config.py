@@ -99,7 +99,9 @@ class Settings:
     database_url: str = _setting(
         "", "postgresql://… of a real PostgreSQL; empty starts an embedded one in data_dir"
     )
-    database_pool_size: int = _setting(10, "maximum connections in the database pool")
+    database_pool_size: int = _setting(
+        20, "maximum connections in the database pool (per worker process)"
+    )
     workers: int = _setting(
         1, "worker processes sharing the HTTP and SIP ports (SO_REUSEPORT); 1: one process"
     )

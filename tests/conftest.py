@@ -89,7 +89,7 @@ def database_url(pg_server: Any) -> Iterator[str]:
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool[Any]]:
-    db_pool = await create_pool(database_url, max_size=5)
+    db_pool = await create_pool(database_url, max_size=10)
     yield db_pool
     try:
         await asyncio.wait_for(db_pool.close(), 10)
