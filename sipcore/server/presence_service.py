@@ -107,6 +107,7 @@ class PresenceService(NotifySender):
         self._sweeper: asyncio.Task[None] | None = None
         self._last_pub_sweep = 0.0
         self._next_expiry = 0.0  # no subscription here expires before this
+        self._committing: dict[str, list[int]] = {}  # see `change`
         self._binding_lock = asyncio.Lock()
         self._per_phone: dict[str | None, int] = {}
 
@@ -167,12 +168,24 @@ class PresenceService(NotifySender):
             async with self.pool.acquire() as own:
                 # fans out before the release, which waits for the pool's reset
                 return await self.change(extension, change, conn=own)
-        new = await self._change_fast(conn, extension, change)
-        if new is None:
-            async with conn.transaction():
-                new = await commit_change(conn, extension, change)
-            if new is not None:
-                self._apply_state(new)
+        # While our commit is in flight, our own pg_notify may arrive before its result:
+        # the sequences heard meanwhile are kept and reloaded only if still newer after.
+        heard = self._committing.setdefault(extension.id, [0, 0])  # [in flight, newest]
+        heard[0] += 1
+        try:
+            new = await self._change_fast(conn, extension, change)
+            if new is None:
+                async with conn.transaction():
+                    new = await commit_change(conn, extension, change)
+                if new is not None:
+                    self._apply_state(new)
+        finally:
+            heard[0] -= 1
+            if heard[0] == 0:
+                self._committing.pop(extension.id, None)
+                watched = self.watched.get(extension.id)
+                if heard[1] and watched is not None and is_newer(watched.state.seq, heard[1]):
+                    self._spawn(self._reload(extension.id))
         if new is not None:
             self._spawn(self._record(extension, [new]))
         return new
@@ -231,7 +244,12 @@ class PresenceService(NotifySender):
         watched = self.watched.get(extension_id)
         if watched is None or not seq_text.isdigit():
             return
-        if is_newer(watched.state.seq, int(seq_text)):
+        seq = int(seq_text)
+        heard = self._committing.get(extension_id)
+        if heard is not None:  # decided when our commit in flight has its result
+            if not heard[1] or is_newer(heard[1], seq):
+                heard[1] = seq
+        elif is_newer(watched.state.seq, seq):
             self._spawn(self._reload(extension_id))
 
     async def _reload(self, extension_id: str) -> None:
