@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Memory of the registrar's in-memory state per 100,000 bindings (no I/O).
 
-Fills a `LocationService` (and the directory entries the registrar keeps per phone) the
-way REGISTERs do — every value a fresh object, as the parser makes them; the user agent
-shared, as register.py interns it — optionally refreshes every binding (a new CSeq and
+Fills a `LocationService` (and what else the registrar keeps per phone: the directory
+entries by username and by id, the flow counts of register.py) the way REGISTERs do —
+every value a fresh object, as the parser makes them; the user agent shared, as
+register.py interns it — optionally refreshes every binding (a new CSeq and
 expiry, new strings off the wire: the steady state), and reports what tracemalloc and the
 process RSS say. The RSS of a running sipfleet under SIPp is measured by run.sh; this
 isolates the data structures. A whole sipfleet process is about 73 MB before bindings
@@ -37,20 +38,31 @@ def rss_kb() -> int:
     return 0
 
 
-def register(location: LocationService, phone_id: str, user: str, i: int, site: int,
-             cseq: int, now: float, user_agent: str) -> None:  # fmt: skip
-    """Put one binding built from fresh objects, as a parsed REGISTER would give them."""
+Flow = tuple[str, str, int]
+
+
+def register(location: LocationService, flows: dict[Flow, int], phone_id: str, user: str,
+             i: int, site: int, cseq: int, now: float, user_agent: str) -> None:  # fmt: skip
+    """Put one binding built from fresh objects, as a parsed REGISTER would give them,
+    and count its flow as register.py does (RegisterHandler._put)."""
     lan = f"192.168.{i >> 8 & 15}.{i & 255}"
     public = f"198.{site >> 16 & 255}.{site >> 8 & 255}.{site & 255}"
-    location.put(
-        Binding(
-            phone_id=phone_id, contact=f"sip:{user}@{lan}:5060;transport=udp",
-            call_id=f"{phone_id[:16]}@{lan}", cseq=cseq, expires_at=now + 3600, q=None,
-            transport="udp", source_ip=public, source_port=int("5060") + i % 7,
-            local_ip=f"192.168.{i >> 8 & 15}.{i & 255}", user_agent=user_agent,
-            node="host|udp:0.0.0.0:5060",
-        )
+    old = location.binding(phone_id, f"sip:{user}@{lan}:5060;transport=udp")
+    if old is not None:
+        flow = (old.transport, old.source_ip, old.source_port)
+        flows[flow] -= 1
+        if not flows[flow]:
+            del flows[flow]
+    binding = Binding(
+        phone_id=phone_id, contact=f"sip:{user}@{lan}:5060;transport=udp",
+        call_id=f"{phone_id[:16]}@{lan}", cseq=cseq, expires_at=now + 3600, q=None,
+        transport="udp", source_ip=public, source_port=int("5060") + i % 7,
+        local_ip=f"192.168.{i >> 8 & 15}.{i & 255}", user_agent=user_agent,
+        node="host|udp:0.0.0.0:5060",
     )  # fmt: skip
+    location.put(binding)
+    flow = (binding.transport, binding.source_ip, binding.source_port)
+    flows[flow] = flows.get(flow, 0) + 1
 
 
 def main() -> None:
@@ -65,23 +77,25 @@ def main() -> None:
     if traced:
         tracemalloc.start()
     location = LocationService()
-    directory: dict[str, DirectoryEntry] = {}
+    directory: dict[str, DirectoryEntry] = {}  # PhoneDirectory keeps two: by username, by id
+    by_id: dict[str, DirectoryEntry] = {}
+    flows: dict[Flow, int] = {}
     user_agent = sys.intern("Yealink SIP-T54W 96.86.0.100")
     now = time.time()
     for i in range(count):
         phone_id = os.urandom(12).hex()
         username = os.urandom(16).hex()
-        directory[username] = DirectoryEntry(
+        directory[username] = by_id[phone_id] = DirectoryEntry(
             phone_id=phone_id, customer_id=os.urandom(12).hex(), extension_id=None,
             username=username, ha1_md5=os.urandom(16).hex(), ha1_sha256=os.urandom(32).hex(),
             ip_mode="OPEN", ip_countries=(), ip_address=None, vendor="yealink", model="T54W",
             mac_address=None, version=1,
         )  # fmt: skip
-        register(location, phone_id, username, i, i // args.per_site, 1, now, user_agent)
+        register(location, flows, phone_id, username, i, i // args.per_site, 1, now, user_agent)
     for round_ in range(args.refreshes):
         for i, entry in enumerate(directory.values()):
-            register(location, entry.phone_id, entry.username, i, i // args.per_site, 2 + round_,
-                     now + 1 + round_, user_agent)  # fmt: skip
+            register(location, flows, entry.phone_id, entry.username, i, i // args.per_site,
+                     2 + round_, now + 1 + round_, user_agent)  # fmt: skip
     current, peak = tracemalloc.get_traced_memory() if traced else (0, 0)
     tracemalloc.stop()
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
