@@ -127,10 +127,15 @@ async def run(uri: str, watchers: int, rounds: int, port: int) -> dict[str, Any]
             new = apply(watched.state, change)
             assert new is not None
             new = dataclasses.replace(new, seq=watched.state.seq + 1)
+            lives = list(presence.subs.values())
+            before = [live.sub.version for live in lives]  # +1 per NOTIFY sent
             c0, w0 = time.process_time(), time.perf_counter()
-            presence._apply_state(new)
-            while any(live.pacer.in_flight for live in presence.subs.values()):
-                await asyncio.sleep(0.001)
+            presence._apply_state(new)  # the fan-out may run at the next loop turn
+            while any(
+                live.pacer.in_flight or live.sub.version == version
+                for live, version in zip(lives, before, strict=True)
+            ):
+                await asyncio.sleep(0.01)  # a cheap poll: its CPU counts too
             if number:
                 cpu += time.process_time() - c0
                 wall += time.perf_counter() - w0
