@@ -7,7 +7,9 @@ for the lookup. Only HA1 hashes are read here, never the encrypted password.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -44,6 +46,13 @@ _BY_ID = _SELECT + " WHERE p.id = $1"
 _BY_IDS = _SELECT + " WHERE p.id = ANY($1::text[])"
 
 
+def _shared(text: str | None) -> str | None:
+    """Values shared by many phones (customer, IP mode, vendor, model): one copy in memory
+    for the whole fleet instead of one per phone (a directory of 100,000 phones)."""
+    return None if text is None else sys.intern(text)
+
+
+@lru_cache(maxsize=1024)
 def _countries(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
@@ -53,16 +62,16 @@ def _countries(text: str | None) -> tuple[str, ...]:
 def _entry(row: asyncpg.Record) -> DirectoryEntry:
     return DirectoryEntry(
         phone_id=row["id"],
-        customer_id=row["customer_id"],
+        customer_id=sys.intern(row["customer_id"]),
         extension_id=row["extension_id"],
         username=row["username"],
         ha1_md5=row["ha1_md5"],
         ha1_sha256=row["ha1_sha256"],
-        ip_mode=row["ip_mode"],
+        ip_mode=sys.intern(row["ip_mode"]),
         ip_countries=_countries(row["ip_countries"]),
         ip_address=row["ip_address"],
-        vendor=row["vendor"],
-        model=row["model"],
+        vendor=_shared(row["vendor"]),
+        model=_shared(row["model"]),
         mac_address=row["mac_address"],
         version=row["version"],
     )

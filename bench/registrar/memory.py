@@ -82,14 +82,17 @@ def main() -> None:
     flows: dict[Flow, int] = {}
     user_agent = sys.intern("Yealink SIP-T54W 96.86.0.100")
     now = time.time()
+    customers = [sys.intern(os.urandom(12).hex()) for _ in range(count // 20 + 1)]
     for i in range(count):
         phone_id = os.urandom(12).hex()
         username = os.urandom(16).hex()
+        # as db.sip_directory builds them: customer, mode, vendor and model interned (one
+        # customer per 20 phones here), every phone with its own extension and MAC
         directory[username] = by_id[phone_id] = DirectoryEntry(
-            phone_id=phone_id, customer_id=os.urandom(12).hex(), extension_id=None,
+            phone_id=phone_id, customer_id=customers[i // 20], extension_id=os.urandom(12).hex(),
             username=username, ha1_md5=os.urandom(16).hex(), ha1_sha256=os.urandom(32).hex(),
             ip_mode="OPEN", ip_countries=(), ip_address=None, vendor="yealink", model="T54W",
-            mac_address=None, version=1,
+            mac_address=os.urandom(6).hex(), version=1,
         )  # fmt: skip
         register(location, flows, phone_id, username, i, i // args.per_site, 1, now, user_agent)
     for round_ in range(args.refreshes):
