@@ -13,6 +13,9 @@ usage: python bench/registrar/hotpath.py [--phones 2000] [--rounds 3] [--batch 5
            [--profile out.pstats]        (cProfile of the measured refresh rounds)
            [--no-commit]                 (jobs accepted without writing them: sipfleet's
                                           own path alone, steadier for before/after runs)
+           [--ab-fastpath]               (alternate rounds with and without the UDP
+                                          REGISTER fast path, `sipcore.fastreg`: an A/B
+                                          under the same machine load)
 Why the driver's own work (building datagrams, computing digests) is done outside the
 timed sections: only sipfleet's share is wanted.
 """
@@ -37,12 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import asyncpg
 import uvloop
 
+import sipcore.server.service as service_module
 from db import migrate
 from db.embedded import start_embedded
 from db.pool import create_pool
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox, new_credentials
 from provisioning.sip_component import sip_config
+from sipcore.fastreg import parse_udp_register
 from sipcore.server.config import ListenerSpec
 from sipcore.server.service import SipService
 from sipcore.server.transport import Address, Connection
@@ -50,6 +55,12 @@ from sipcore.server.transport import Address, Connection
 REALM = "bench.test"
 LOCAL = ("127.0.0.1", 5090)
 _NONCE = re.compile(rb'nonce="([^"]+)"')
+
+
+def _no_fast_path(data: bytes, source_ip: str, source_port: int) -> None:
+    """Stands in for `parse_udp_register` in the A/B rounds: every REGISTER takes the full
+    parser."""
+    return None
 
 
 class FakeUdp(Connection):
@@ -217,6 +228,9 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="REGISTERs in flight together")
     parser.add_argument("--profile", help="write a cProfile of the refresh rounds here")
     parser.add_argument(
+        "--ab-fastpath", action="store_true", help="alternate rounds without the fast path"
+    )
+    parser.add_argument(
         "--no-commit", action="store_true", help="accept write jobs without writing them"
     )
     args = parser.parse_args()
@@ -258,14 +272,28 @@ async def main() -> None:
                   f"total {c401 + c200:7.1f} µs CPU per registration")  # fmt: skip
             profiler = cProfile.Profile() if args.profile else None
             totals: list[tuple[float, float]] = []
+            without: list[tuple[float, float]] = []
             for r in range(args.rounds):
                 c401, c200 = await one_round(service, users, f"r{r}", args.batch, profiler)
                 totals.append((c401, c200))
                 print(f"refresh {r + 1}     : 401 half {c401:7.1f} µs  200 half {c200:7.1f} µs  "
                       f"total {c401 + c200:7.1f} µs CPU per registration")  # fmt: skip
+                if args.ab_fastpath:
+                    service_module.parse_udp_register = _no_fast_path  # type: ignore[attr-defined]
+                    try:
+                        c401, c200 = await one_round(service, users, f"s{r}", args.batch, None)
+                    finally:
+                        service_module.parse_udp_register = parse_udp_register  # type: ignore[attr-defined]
+                    without.append((c401, c200))
+                    print(f"  no fastpath : 401 half {c401:7.1f} µs  200 half {c200:7.1f} µs  "
+                          f"total {c401 + c200:7.1f} µs CPU per registration")  # fmt: skip
             best = min(totals, key=sum)
             print(f"best refresh  : {best[0]:.1f} + {best[1]:.1f} = {sum(best):.1f} µs "
                   f"(≈ {1e6 / sum(best):,.0f} registrations/s per core)")  # fmt: skip
+            if without:
+                slow = min(without, key=sum)
+                print(f"best without the fast path: {slow[0]:.1f} + {slow[1]:.1f} = "
+                      f"{sum(slow):.1f} µs")  # fmt: skip
             if profiler is not None and args.profile:
                 profiler.dump_stats(args.profile)
         finally:

@@ -29,6 +29,7 @@ import asyncpg
 from sipcore import metrics
 from sipcore.edge import client_address, is_trusted_peer
 from sipcore.errors import SipParseError
+from sipcore.fastreg import parse_udp_register
 from sipcore.gateport import AllowAll, IpGatePort
 from sipcore.location import Binding, LocationService
 from sipcore.message import SipRequest, SipResponse, make_response, with_received
@@ -173,6 +174,16 @@ class SipService:
     def on_message(self, connection: Connection, data: bytes, source: Address) -> None:
         if data.startswith(b"SIP/2.0 ") and self.client.on_response_bytes(data):
             return  # an answer to one of our own requests, matched without a full parse
+        if data.startswith(b"REGISTER ") and connection.transport == "udp":
+            # The plain UDP REGISTER, parsed and Via-stamped in one pass (`sipcore.fastreg`,
+            # equal to the full parser's request); anything unusual falls through to it.
+            fast = parse_udp_register(data, source[0], source[1])
+            if fast is not None:
+                try:
+                    self._receive(fast, connection, source)
+                except SipParseError as exc:
+                    self._bad_message(connection, source, exc)
+                return
         try:
             message = parse_message(data, stream=connection.transport in ("tcp", "tls"))
         except SipParseError as exc:
