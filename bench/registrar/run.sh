@@ -36,6 +36,8 @@ export SIPFLEET_DATA_DIR="$OUT/data" SIPFLEET_HTTP_LISTEN="127.0.0.1:$HTTP"
 export SIPFLEET_SIP_LISTEN="udp:127.0.0.1:$PORT" SIPFLEET_LOG_LEVEL=warning
 # SIPp does not answer OPTIONS: keep-alive probes off, as they would count as failures
 export SIPFLEET_KEEPALIVE_INTERVAL=0
+# WORKERS=N: N worker processes (SIPFLEET_WORKERS), one by default
+export SIPFLEET_WORKERS=${WORKERS:-${SIPFLEET_WORKERS:-1}}
 # SIPp answers only the first challenge and knows MD5 only
 export SIPFLEET_DIGEST_ALGORITHMS=MD5
 cd "$ROOT"
@@ -47,12 +49,15 @@ start_sipfleet() {
 start_sipfleet
 trap 'kill $SF 2>/dev/null; wait $SF 2>/dev/null; $PY "$HERE/pg.py" "$PGDIR" stop >/dev/null 2>&1' EXIT
 
-pg_ticks() { local t=0 p; for p in $(ps -u pgserver -o pid= 2>/dev/null); do
-  [ -r /proc/$p/stat ] && t=$(( t + $(awk '{print $14+$15}' /proc/$p/stat) )); done; echo $t; }
+# (a process may exit between `ps` and reading /proc: skipped, never fatal under set -e)
+pg_ticks() { local t=0 p v; for p in $(ps -u pgserver -o pid= 2>/dev/null); do
+  v=$(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null) && [ -n "$v" ] && t=$((t+v)); done
+  echo $t; }
 rss() { awk '/VmRSS/{print $2}' /proc/$SF/status; }
 # sipfleet's CPU (the process and any worker processes it started), in clock ticks
-sf_ticks() { local t=0 p; for p in $SF $(pgrep -P $SF 2>/dev/null); do
-  [ -r /proc/$p/stat ] && t=$(( t + $(awk '{print $14+$15}' /proc/$p/stat) )); done; echo $t; }
+sf_ticks() { local t=0 p v; for p in $SF $(pgrep -P $SF 2>/dev/null); do
+  v=$(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null) && [ -n "$v" ] && t=$((t+v)); done
+  echo $t; }
 step() {  # RATE N LABEL
   local p0 p1 t0 t1 s0 s1
   p0=$(pg_ticks); s0=$(sf_ticks); t0=$(date +%s.%N)
@@ -76,10 +81,35 @@ for R in $RATES; do
   step "$R" "$N" "rate_$R"
 done
 echo "rss after the run $(rss) kB" | tee -a "$LOG"
-# durability: kill -9, restart, count the bindings the new process holds in memory
-before=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^sipfleet_bindings\{transport="udp"\}/{print $2}')
-kill -9 $SF; wait $SF 2>/dev/null || true
+# durability: kill -9, restart, then count (1) the unexpired bindings in PostgreSQL — what
+# a restart can recover — and (2) the bindings the new process holds in memory: the sum
+# of sipfleet_bindings{transport="udp"} over its workers. With SIPFLEET_WORKERS > 1 the
+# HTTP port is shared (SO_REUSEPORT), so /metrics is scraped over many connections and
+# one answer per worker (told apart by process_start_time_seconds) is summed; the line
+# says how many workers answered.
+db_bindings() { $PY - "$DSN" <<'PY'
+import asyncio, sys, asyncpg
+async def main():
+    c = await asyncpg.connect(sys.argv[1])
+    print(await c.fetchval("select count(*) from bindings where expires_at > now()"))
+    await c.close()
+asyncio.run(main())
+PY
+}
+mem_bindings() {  # prints "<sum> <workers answering>"
+  local i
+  for i in $(seq "$(( WORKERS_N > 1 ? 16 * WORKERS_N : 1 ))"); do
+    curl -s "http://127.0.0.1:$HTTP/metrics" | awk '
+      /^process_start_time_seconds /{s=$2} /^sipfleet_bindings\{transport="udp"\}/{b=$2}
+      END{print s, b}' || true
+  done | awk 'NF==2 && !($1 in seen){seen[$1]=1; n++; t+=$2} END{printf "%d %d\n", t, n}'
+}
+WORKERS_N=$SIPFLEET_WORKERS
+before_db=$(db_bindings); before_mem=$(mem_bindings)
+kids=$(pgrep -P $SF 2>/dev/null || true)  # its workers, if any: the whole service crashes
+kill -9 $SF $kids 2>/dev/null || true; wait $SF 2>/dev/null || true
 start_sipfleet
 sleep 2
-after=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^sipfleet_bindings\{transport="udp"\}/{print $2}')
-echo "durability: bindings in memory before kill -9: $before; after restart: $after" | tee -a "$LOG"
+after_db=$(db_bindings); after_mem=$(mem_bindings)
+echo "durability: unexpired bindings in PostgreSQL before kill -9: $before_db; after restart: $after_db" | tee -a "$LOG"
+echo "durability: bindings in memory (sum over workers answering, of $WORKERS_N) before: ${before_mem% *} (${before_mem#* } answering); after restart: ${after_mem% *} (${after_mem#* } answering)" | tee -a "$LOG"
