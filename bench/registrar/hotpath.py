@@ -13,6 +13,8 @@ usage: python bench/registrar/hotpath.py [--phones 2000] [--rounds 3] [--batch 5
            [--profile out.pstats]        (cProfile of the measured refresh rounds)
            [--no-commit]                 (jobs accepted without writing them: sipfleet's
                                           own path alone, steadier for before/after runs)
+           [--gate]                      (the real IP gate, every phone LOCKED to 127.0.0.1,
+                                          instead of allowing all)
            [--ab-fastpath]               (alternate rounds with and without the UDP
                                           REGISTER fast path, `sipcore.fastreg`: an A/B
                                           under the same machine load)
@@ -46,6 +48,8 @@ from db.embedded import start_embedded
 from db.pool import create_pool
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox, new_credentials
+from provisioning.gate.geoip import GeoDatabase
+from provisioning.gate.service import IpGate
 from provisioning.sip_component import sip_config
 from sipcore.fastreg import parse_udp_register
 from sipcore.server.config import ListenerSpec
@@ -227,6 +231,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=50, help="REGISTERs in flight together")
     parser.add_argument("--profile", help="write a cProfile of the refresh rounds here")
+    parser.add_argument("--gate", action="store_true", help="the real IP gate (LOCKED phones)")
     parser.add_argument(
         "--ab-fastpath", action="store_true", help="alternate rounds without the fast path"
     )
@@ -249,7 +254,14 @@ async def main() -> None:
             digest_algorithms=("MD5",),
             keepalive_interval=0,
         )
-        service = SipService(config, pool)
+        if args.gate:
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE sip_phones SET ip_mode = 'LOCKED', ip_address = '127.0.0.1'"
+                )
+            service = SipService(config, pool, IpGate(pool=pool, geo=GeoDatabase(None)))
+        else:
+            service = SipService(config, pool)
         await service.start()
         if args.no_commit:
 
