@@ -1,24 +1,25 @@
 """Fanvil X-series desk phones and the EXP20 expansion module.
 
-Format and names: Fanvil Auto Provisioning Guide (XML configuration `<sysConf>`, SIP lines
-`<sip><line index="N">`, DSS keys `<Fkey index="N"><Type>…</Type><Value>…</Value>
-<Title>…</Title></Fkey>`; vendors.md). DSS key types: 1 memory key, whose value ends in
-`/f` speed dial, `/ba` BLF (with `@line`); 2 line; 3 key event (DND, REDIAL, XFER, HOLD);
-7 URL. Confirmed by the public generator wazo-platform/wazo-provd-plugins
-(plugins/wazo-fanvil/common/common.py, templates/base-new.tpl): the `<dsskey><internal>
-<Fkey>` layout, type 1 with `{number}@{line}/f` and `/ba`, type 2 `SIP{line}`, transport
-0 UDP / 1 TCP / 3 TLS, language code `ua` for Ukrainian.
+Format and names: the XML `<sysConf>` file of Fanvil's auto provisioning, as the public
+generator wazo-platform/wazo-provd-plugins writes it for current X-series firmware
+(plugins/wazo-fanvil/common/templates/base-new.tpl, common/common.py): provisioning
+`<ap>` FlashServerIP / FlashFileName / FlashMode / FlashInterval, `<pnp><PNPEnable>`; SIP
+lines `<sip><line index="N">` PhoneNumber, DisplayName, RegisterAddr, RegisterPort,
+RegisterUser, RegisterPswd, RegisterTTL, EnableReg, Transport (0 UDP, 1 TCP, 3 TLS),
+MWINum, ProxyAddr/ProxyPort/ProxyUser/ProxyPswd; `<phone><MenuPassword>`,
+`<phone><display><DefaultLanguage>` (codes en, cn, de, fr, it, nl, pl, ru, es, ua, …),
+`<phone><date><SNTPServer>/<EnableSNTP>/<TimeZone>/<EnableDST>`, `<web><account index="1">`
+admin Name/Password/Level 10, `<qos>` EnableVLAN / VLANID / SignallingPriority /
+VoicePriority; DSS keys `<dsskey><internal index="1"><Fkey index="N"><Type>…</Type>
+<Value>…</Value><Title>…</Title></Fkey>`: type 1 memory key whose value is
+`{number}@{line}/f` (speed dial) or `{number}@{line}/ba` (BLF), type 2 line key `SIP{line}`.
 
-KNOWN WRONG (that generator writes other names): the SIP line elements (it writes
-RegisterAddr, RegisterPort, RegisterUser, RegisterPswd, RegisterTTL, EnableReg, Transport,
-MWINum where this template has RegAddr, RegPort, RegUser, RegPswd, RegExpires, RegEnabled,
-TransProto, VmNumber), the provisioning block (`<ap>` FlashServerIP/FlashFileName), the
-WAN VLAN (`<qos>` EnableVLAN/VLANID/SignallingPriority), language, admin password and
-time (`<phone><display><DefaultLanguage>`, `<web><account>`, `<phone><date>`). They stay
-here because tests/prov/test_render_http.py (not the vendors engineer's file) asserts the
-old names; the corrected template, module and test updates are
-provisioning/vendors/pending/vendor-fixes.patch, for the lead to apply.
-Unconfirmed: key types 3 and 7, `<exp module>` keys, BlfTransferMode, the `<net>` names.
+Unconfirmed (no public template or Fanvil guide found here names them; leads from the web
+UI): key types 3 key event (DND, REDIAL, XFER, HOLD) and 7 URL, the `<exp module>` keys
+of the EXP20, `<dsskey><BlfTransferMode>` (0 blind, 1 attended, 2 new call), the `<net>`
+static address / PC-port VLAN / LLDP names, VoiceCodecMap, VideoEnabled,
+EnableCallWaiting, the value scales of TimeZone (quarter hours here) and EnableDST, the
+time/date format names, and the `<phone>` headset, ringer, volume and display names.
 """
 
 from __future__ import annotations

@@ -37,8 +37,7 @@ VLAN tag and priority, P1684 LLDP ("Network/Advanced Settings").
 
 Keys ("Settings/Programmable Keys"): virtual multi-purpose key (VPK) N has mode, account,
 description and value at P(1363+2(N-1)), P(1364+2(N-1)), P(1465+2(N-1)), P(1466+2(N-1)) for
-N = 1…6 and at P(23800+4(N-7)) … +3 from N = 7 on (rendered so only once the pending patch
-is applied, see `vpk_p`). The first VPKs are "fixed" (line) VPKs
+N = 1…6 and at P(23800+4(N-7)) … +3 from N = 7 on. The first VPKs are "fixed" (line) VPKs
 — one per line key of the model: GXP2140 4, GXP2160 6, GXP2170 12 — whose modes are 0 line
 (default), 10 speed dial, 11 BLF, 16 voicemail, 18 transfer, 21 LDAP search, 24 record,
 27 menu, 28 XML application; the rest are "dynamic" VPKs with the same functions numbered
@@ -166,15 +165,12 @@ def account_p(index: int) -> AccountP:
 
 
 def vpk_p(n: int) -> tuple[str, str, str, str]:
-    """Mode, account, description and value P-values of VPK `n` (1-based).
-
-    KNOWN WRONG from VPK 7 on: the template puts VPK 7+ at P23800+4(N-7); this still
-    continues P1363+2(N-1) because tests/prov/test_render_http.py (not the vendors
-    engineer's file) counts keys by that numbering. The fix with its test updates is
-    provisioning/vendors/pending/vendor-fixes.patch, for the lead to apply.
-    """
-    i = 2 * (n - 1)
-    return f"P{1363 + i}", f"P{1364 + i}", f"P{1465 + i}", f"P{1466 + i}"
+    """Mode, account, description and value P-values of VPK `n` (1-based)."""
+    if n <= 6:
+        i = 2 * (n - 1)
+        return f"P{1363 + i}", f"P{1364 + i}", f"P{1465 + i}", f"P{1466 + i}"
+    base = 23800 + 4 * (n - 7)
+    return f"P{base}", f"P{base + 1}", f"P{base + 2}", f"P{base + 3}"
 
 
 def ext_p(k: int) -> tuple[str, str, str, str]:

@@ -136,8 +136,8 @@ async def test_snom_and_gigaset_bases_render_handsets(full: Any, tenant: Tenant)
     text = await response.text()
     for record in gigaset_records:
         assert record["username"] in text and record["password"] in text
-    assert 'aucS_WEB_ADMIN_PASSWORD" class="symb_item" value="admin-secret-1"' in text
-    assert 'astAccounts[1].aucDisplayName" class="symb_item" value="User 105"' in text
+    assert 'name="WebUIAccounts.1.Password" value="admin-secret-1"' in text
+    assert 'name="SipAccount.00002.DisplayName" value="User 105"' in text
 
 
 @pytest.mark.pjsua

@@ -49,7 +49,7 @@ async def test_metrics_parse_and_count(live: Any, tenants: Tenants) -> None:
     assert expected <= set(before)
     assert (
         sample(before, "sipfleet_db_pool_connections", "sipfleet_db_pool_connections", state="max")
-        == 5
+        == 10
     )
 
     metrics.REGISTRATIONS.labels("ok").inc()

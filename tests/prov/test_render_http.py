@@ -49,8 +49,10 @@ CASES = [
         "cfg000b82123456.xml",
         "Grandstream Model HW GXP2170 V1.2A SW 1.0.11.3 DevId 000b82123456",
         True,
-        # virtual multi-purpose key N: mode P(1363+2(N-1)), N = 1..48
-        "|".join(f"<P{1363 + 2 * n}>" for n in range(48)),
+        # virtual multi-purpose key N: mode P(1363+2(N-1)) for N = 1..6, P(23800+4(N-7)) on
+        "|".join(
+            [f"<P{1363 + 2 * n}>" for n in range(6)] + [f"<P{23800 + 4 * n}>" for n in range(42)]
+        ),
     ),
     Case(
         "polycom-vvx450",
@@ -178,9 +180,10 @@ def _vendor_lines(case: Case, loaded: LoadedPhone, body: str) -> None:
         keys = {k.get("index"): k for k in root.find(".//internal").iter("Fkey")}
         assert keys[str(blf)].findtext("Value") == "102@1/ba"
         assert root.find(".//exp").find("Fkey").findtext("Value") == "102@1/ba"
-        assert root.findtext(".//RegUser") == user and root.findtext(".//RegPswd") == password
+        assert root.findtext(".//RegisterUser") == user
+        assert root.findtext(".//RegisterPswd") == password
         assert root.findtext(".//WANStaticIP") == "192.0.2.10"
-        assert root.findtext(".//WANVLANID") == "42"
+        assert root.findtext(".//qos/VLANID") == "42"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.model for c in CASES])

@@ -133,10 +133,11 @@ def test_grandstream_p_values() -> None:
     assert [p[k] for k in ("P1363", "P1364", "P1465", "P1466")] == ["10", "0", "Speeddial", "112"]
     assert [p[k] for k in ("P1365", "P1366", "P1467", "P1468")] == ["11", "0", "Blf", "102"]
     assert [p[k] for k in ("P1367", "P1369", "P1371", "P1373")] == ["21", "16", "18", "28"]
-    # VPK 7 on still at P1363+2(N-1) until the pending patch (see grandstream.vpk_p)
-    assert [p[k] for k in ("P1375", "P1477")] == ["24", "Record"]
-    assert [p[k] for k in ("P1377", "P1379", "P1381", "P1382")] == ["27", "10", "10", "0"]
-    assert [p[k] for k in ("P1385", "P1488")] == ["0", ""]  # VPK 12 LINE: default (line)
+    # VPK 7 on: P23800 + 4(N-7)
+    assert [p[k] for k in ("P23800", "P23802")] == ["24", "Record"]
+    assert [p[k] for k in ("P23804", "P23808", "P23812", "P23813")] == ["27", "10", "10", "0"]
+    assert [p[k] for k in ("P23820", "P23823")] == ["0", ""]  # VPK 12 LINE: default (line)
+    assert not any(f"P{1375 + 2 * i}" in p for i in range(40))  # no VPK 7+ at P1375…
     # GXP2200EXT: key K (counted across modules) at P23000 + 5(K-1), dynamic modes;
     # index 39 is module 1's last key, then module 2 key 1 (K = 41)
     assert [p[k] for k in ("P23195", "P23196", "P23197", "P23198")] == [
@@ -153,8 +154,8 @@ def test_grandstream_dynamic_vpks_use_the_unshifted_modes() -> None:
     ctx = replace(sample_context("grandstream"), model="GXP2140", model_name="grandstream-gxp2140")
     keys = tuple(SoftKey(index=i, function="BLF", value=f"10{i}", label=f"B{i}") for i in range(8))
     p = {e.tag: e.text for e in xml_root(render_text(replace(ctx, softkeys=keys))).find("config")}
-    assert [p[f"P{1363 + 2 * n}"] for n in range(8)] == ["11"] * 4 + ["1"] * 4
-    assert [p["P1478"], p["P1480"]] == ["106", "107"]
+    assert [p[f"P{1363 + 2 * n}"] for n in range(6)] == ["11", "11", "11", "11", "1", "1"]
+    assert [p["P23800"], p["P23803"], p["P23804"], p["P23807"]] == ["1", "106", "1", "107"]
     line = (SoftKey(index=5, function="LINE"),)
     with pytest.raises(UnsupportedFunction, match="LINE"):
         render_text(replace(ctx, softkeys=line))
@@ -278,21 +279,73 @@ def test_mitel_blf_transfers_only_blind() -> None:
 
 
 def test_fanvil_dss_keys() -> None:
+    """Names of the public Fanvil generator (wazo-fanvil base-new.tpl / common.py)."""
     root = xml_root(render_text(sample_context("fanvil")))
     line = root.find("sip/line")
-    assert line.findtext("RegUser") == USER
-    assert line.findtext("RegPswd") == PASSWORD
-    keys = {
-        k.get("index"): (k.findtext("Type"), k.findtext("Value"))
-        for k in root.find("dsskey/internal")
-    }
+    assert line.get("index") == "1"
+    assert line.findtext("PhoneNumber") == USER
+    assert line.findtext("RegisterUser") == USER
+    assert line.findtext("RegisterPswd") == PASSWORD
+    assert line.findtext("RegisterAddr") == "sip.example.net"
+    assert line.findtext("RegisterPort") == "5061"
+    assert line.findtext("RegisterTTL") == "3600"
+    assert line.findtext("EnableReg") == "1"
+    assert line.findtext("Transport") == "3"  # TLS
+    assert line.findtext("MWINum") == "*97"
+    internal = root.find("dsskey/internal")
+    assert internal.get("index") == "1"
+    keys = {k.get("index"): (k.findtext("Type"), k.findtext("Value")) for k in internal}
     assert keys["1"] == ("1", "112@1/f")
     assert keys["2"] == ("1", "102@1/ba")
     assert keys["3"] == ("2", "SIP1")
     assert keys["4"] == ("3", "DND")
-    assert root.findtext("net/WANStaticIP") == "192.0.2.10"
-    assert root.findtext("net/WANVLANID") == "20"
+    assert root.findtext("ap/FlashServerIP") == "https://prov.example/prov/"
+    assert root.findtext("ap/FlashFileName") == "$mac.cfg"
+    assert [root.findtext(f"qos/{n}") for n in ("EnableVLAN", "VLANID", "VoicePriority")] == [
+        "1",
+        "20",
+        "5",
+    ]
+    assert root.findtext("web/account/Password") == "web-secret"
+    assert root.findtext("phone/display/DefaultLanguage") == "de"
+    assert root.findtext("phone/date/SNTPServer") == "ntp.example"
+    assert root.findtext("net/WANStaticIP") == "192.0.2.10"  # unconfirmed name
     assert root.findtext("net/LANVLANID") == "30"
+
+
+def test_gigaset_nx70_params() -> None:
+    """The Nx70 <provisioning><nvm><param> format (wazo-gigaset Nx70 base.tpl)."""
+    ctx = replace(
+        sample_context("gigaset", handsets=2),
+        accounts=(
+            sample_account(1),
+            replace(sample_account(2), index=2, handset_address="0328D3A2"),
+        ),
+        dect=DectSettings(name="Base", tone="DE"),
+    )
+    root = xml_root(render_text(ctx))
+    assert root.tag == "provisioning" and root.get("productID") == "e2"
+    params = {e.get("name"): e.get("value") for e in root.iter("param")}
+    assert params["Provisioning.global.ProvisioningServer"] == "https://prov.example/prov/"
+    assert params["WebUIAccounts.1.Password"] == "web-secret"
+    assert params["DmGlobal.0.NtpServer"] == "ntp.example"
+    assert params["DmGlobal.0.TimeZone"] == "Europe/Copenhagen"
+    assert params["Telephony.0.ToneScheme"] == "DE"
+    assert params["SipProvider.1.Domain"] == "sipfleet.test"
+    assert params["SipProvider.1.RegServerAddress"] == "sip.example.net"
+    assert params["SipProvider.1.RegServerPort"] == "5061"
+    assert (params["SipProvider.1.TransportProtocol"], params["SipProvider.1.UseSIPS"]) == (
+        "3",
+        "1",
+    )
+    for i in (1, 2):
+        hs = f"{i:05d}"
+        assert params[f"SipAccount.{hs}.ProviderId"] == "1"
+        assert params[f"SipAccount.{hs}.AuthName"] == f"u{i:031d}"
+        assert params[f"SipAccount.{hs}.AuthPassword"] == f"p{i:031d}"
+        assert params[f"SipAccount.{hs}.DisplayName"] == f"Anna {i}"
+    assert [o.get("value") for o in root.iter("oper")] == ["00001", "00002"]
+    assert params["hs.00002.IPUI"] == "0328D3A2" and "hs.00001.IPUI" not in params
 
 
 @pytest.mark.parametrize("vendor", ["yealink", "snom", "gigaset"])
