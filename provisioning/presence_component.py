@@ -8,7 +8,6 @@ one in COMPONENTS). Sets `ctx.hub.presence`, which the REST route
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,9 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def node_key(ctx: ServiceContext) -> str:
-    """Stable across restarts of this node, distinct between nodes sharing a database:
-    two nodes on one host cannot share their SIP listeners."""
-    return f"{socket.gethostname()}|{ctx.settings.sip_listen}"
+    """Stable across restarts of this node, distinct between nodes sharing a database and
+    between worker processes sharing the ports: a worker resumes only the subscriptions
+    whose answers the kernel sends to it (the registrar's node id)."""
+    return ctx.node_id()
 
 
 @asynccontextmanager
