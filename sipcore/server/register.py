@@ -192,21 +192,24 @@ class RegisterHandler:
 
     async def load(self) -> None:
         """Bindings from PostgreSQL (after a restart or crash) back into memory."""
+        loaded = 0
+        node = self.service.config.node_id or None
         async with self.service.pool.acquire() as conn:
-            stored = await binding_queries.load_bindings(conn, self.service.config.node_id or None)
+            async for page in binding_queries.load_binding_pages(conn, node):
+                loaded += len(page)
+                for item in page:
+                    self._put(
+                        Binding(
+                            phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
+                            cseq=item.cseq, expires_at=item.expires_at.timestamp(), q=item.q,
+                            transport=item.transport, source_ip=item.source_ip,
+                            source_port=item.source_port, local_ip=item.local_ip,
+                            user_agent=item.user_agent, instance_id=item.instance_id,
+                            reg_id=item.reg_id, node=item.node, unreachable=item.unreachable,
+                        )
+                    )  # fmt: skip
             await status_queries.offline_without_bindings(conn)
-        for item in stored:
-            self._put(
-                Binding(
-                    phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
-                    cseq=item.cseq, expires_at=item.expires_at.timestamp(), q=item.q,
-                    transport=item.transport, source_ip=item.source_ip,
-                    source_port=item.source_port, local_ip=item.local_ip,
-                    user_agent=item.user_agent, instance_id=item.instance_id,
-                    reg_id=item.reg_id, node=item.node, unreachable=item.unreachable,
-                )
-            )  # fmt: skip
-        log.info("bindings loaded: %d", len(stored))
+        log.info("bindings loaded: %d", loaded)
 
     # --- flows (which stream connections carry bindings) --------------------------------
 
