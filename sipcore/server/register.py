@@ -185,7 +185,8 @@ class RegisterHandler:
             spread_percent=config.expires_spread_percent,
         )
         self.keepalive = Keepalive(self)
-        self._flows: dict[Flow, int] = {}
+        self._flows: dict[Flow, int] = {}  # stream flows carrying bindings → their count
+        self._udp_bindings = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- start --------------------------------------------------------------------------
@@ -218,10 +219,16 @@ class RegisterHandler:
         if old is not None:
             self._unflow(old)
         self.service.location.put(binding)
+        if binding.transport == "udp":  # no connection to keep open: a count is enough
+            self._udp_bindings += 1
+            return
         flow = _flow(binding)
         self._flows[flow] = self._flows.get(flow, 0) + 1
 
     def _unflow(self, binding: Binding) -> None:
+        if binding.transport == "udp":
+            self._udp_bindings = max(0, self._udp_bindings - 1)
+            return
         flow = _flow(binding)
         count = self._flows.get(flow, 0) - 1
         if count > 0:
@@ -450,7 +457,7 @@ class RegisterHandler:
 
     def _count_bindings(self) -> None:
         """The bindings gauge, refreshed once per tick (not per REGISTER: O(flows))."""
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {"udp": self._udp_bindings}
         for (transport, _, _), count in self._flows.items():
             counts[transport] = counts.get(transport, 0) + count
         for transport in ("udp", "tcp", "tls", "ws", "wss"):
