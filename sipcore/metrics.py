@@ -98,6 +98,20 @@ SIP_PARSE_ERRORS = Counter(
     registry=REGISTRY,
 )
 
+SIP_OVERLOAD = Gauge(
+    "sipfleet_sip_overload",
+    "1 while the SIP service is overloaded (work waits longer than sip_overload_lag_ms) "
+    "and refuses new requests without credentials with 503, else 0",
+    registry=REGISTRY,
+)
+SIP_OVERLOAD_SHED = Counter(
+    "sipfleet_sip_overload_shed",
+    "New SIP requests refused with 503 + Retry-After while overloaded, by method "
+    "(REGISTER, SUBSCRIBE, PUBLISH, OPTIONS, NOTIFY, other)",
+    ["method"],
+    registry=REGISTRY,
+)
+
 # --- IP policy gate ---------------------------------------------------------------------
 
 GATE_DENIALS = Counter(

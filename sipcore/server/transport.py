@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -68,13 +69,28 @@ class MessageSink(Protocol):
     def on_connection_closed(self, connection: Connection) -> None: ...
 
 
+# A lag probe sent to a listener's own socket: this prefix, then a per-socket random token
+# (never leaves the host, so nobody else can fake a probe and force overload).
+_PROBE_PREFIX = b"\x00sipfleet lag probe "
+# A probe not back after this long is presumed dropped (a full receive buffer) and resent.
+_PROBE_LOST_AFTER = 1.0
+
+
 class UdpSocket(asyncio.DatagramProtocol):
-    """A bound UDP listener; each datagram goes to the sink with a per-peer `UdpPeer`."""
+    """A bound UDP listener; each datagram goes to the sink with a per-peer `UdpPeer`.
+
+    It also measures its own queueing delay (`probe_lag`): a datagram sent to itself
+    waits behind everything already in the kernel's receive buffer and the event loop,
+    exactly like a phone's request, so its age on arrival is the age of the work the
+    server is looking at (`sipcore.overload`). One probe is in flight at a time."""
 
     def __init__(self, sink: MessageSink) -> None:
         self.sink = sink
         self.transport: asyncio.DatagramTransport | None = None
         self.local: Address = ("0.0.0.0", 0)
+        self._probe = _PROBE_PREFIX + os.urandom(16).hex().encode()
+        self._probe_sent: float | None = None
+        self._probe_delay = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -87,6 +103,11 @@ class UdpSocket(asyncio.DatagramProtocol):
             return
         if data in (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00"):
             return  # NAT keep-alive datagrams (RFC 5626 §4.4.2 uses STUN; CRLF is common)
+        if data == self._probe:
+            if self._probe_sent is not None:
+                self._probe_delay = time.monotonic() - self._probe_sent
+                self._probe_sent = None
+            return
         try:
             self.sink.on_message(UdpPeer(self, source), data, source)
         except Exception:
@@ -94,6 +115,24 @@ class UdpSocket(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP error: %s", exc)
+
+    def probe_lag(self, now: float) -> float:
+        """The queueing delay (seconds): the age of the probe in flight, else the delay
+        of the last one that came back. Then a new probe goes out if none is in flight."""
+        sent = self._probe_sent
+        lag = self._probe_delay if sent is None else now - sent
+        if sent is None or lag >= _PROBE_LOST_AFTER:
+            self._send_probe(now)
+        return lag
+
+    def _send_probe(self, now: float) -> None:
+        host, port = self.local
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        self._probe_sent = now
+        self.sendto(self._probe, (host, port))
 
     def sendto(self, data: bytes, address: Address) -> None:
         if self.transport is not None and not self.transport.is_closing():
