@@ -31,6 +31,12 @@ async def main() -> None:
     parser.add_argument("--realm", default="bench.test")
     parser.add_argument("--secret-key", required=True, help="hex, 32 bytes")
     parser.add_argument("--csv", required=True)
+    parser.add_argument(
+        "--locked-to",
+        default=None,
+        help="create the phones LOCKED to this address (as after their first registration); "
+        "default OPEN: the first REGISTER of each phone locks it through the IP gate",
+    )
     args = parser.parse_args()
     box = SecretBox(bytes.fromhex(args.secret_key))
     conn = await asyncpg.connect(args.dsn)
@@ -68,6 +74,10 @@ async def main() -> None:
                 "ha1_sha256",
             ],
         )
+        if args.locked_to:
+            await conn.execute(
+                "UPDATE sip_phones SET ip_mode = 'LOCKED', ip_address = $1", args.locked_to
+            )
         await conn.execute(
             "INSERT INTO phone_status (phone_id) SELECT id FROM sip_phones ON CONFLICT DO NOTHING"
         )

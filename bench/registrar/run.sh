@@ -3,7 +3,7 @@
 # REGISTER with credentials → 200, every binding committed to PostgreSQL before the 200)
 # for COUNT distinct phones over UDP on loopback, with ../shared/bench/harness.
 #
-# usage: bench/registrar/run.sh            (env: COUNT RATES OUT WORKERS PORT HARNESS)
+# usage: bench/registrar/run.sh            (env: COUNT RATES OUT WORKERS PORT HARNESS LOCKED_TO)
 # Writes $OUT/steps.tsv (one line per step, columns of sipp_step.sh) and $OUT/run.log.
 # Method as ../shared/bench/kamailio: warm-up registers all COUNT phones at 1000/s, then
 # each step re-registers max(20000, 15 s × rate) times (users wrap around).
@@ -29,7 +29,7 @@ PGDIR="$OUT/pg"
 rm -rf "$PGDIR" "$OUT/data"
 DSN=$($PY "$HERE/pg.py" "$PGDIR" | tail -1)
 $PY "$HERE/make_phones.py" --dsn "$DSN" --count "$COUNT" --realm "$REALM" \
-    --secret-key "$KEY" --csv "$OUT/users.csv" | tee -a "$LOG"
+    --secret-key "$KEY" --csv "$OUT/users.csv" ${LOCKED_TO:+--locked-to "$LOCKED_TO"} | tee -a "$LOG"
 
 export SIPFLEET_DATABASE_URL="$DSN" SIPFLEET_SECRET_KEY="$KEY" SIPFLEET_SIP_DOMAIN="$REALM"
 export SIPFLEET_DATA_DIR="$OUT/data" SIPFLEET_HTTP_LISTEN="127.0.0.1:$HTTP"
