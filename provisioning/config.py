@@ -161,8 +161,8 @@ class Settings:
     write_queue_limit: int = _setting(
         5000, "durable-write queue length above which new REGISTERs get 503"
     )
-    sip_overload_lag_ms: float = _setting(
-        200.0,
+    sip_overload_lag_ms: int = _setting(
+        200,
         "SIP overload: milliseconds a request may wait before new unauthenticated requests "
         "get 503 + Retry-After (keep well below T1 = 500); 0 disables",
     )
