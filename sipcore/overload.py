@@ -11,11 +11,18 @@ backlog drains and the server keeps doing useful work at its capacity.
 
 This module is the pure decision: `OverloadControl.observe(lag, now)` takes the lag the
 server measured (how long work waits before it is looked at: the age of a self-addressed
-probe datagram, the drift of a timer) and says when the state changes. Hysteresis: the
-state is entered when `enter_samples` consecutive samples reach `enter_lag` (one stall of
-the loop — a collection, a descheduled process — is not an overload), and left only after
-the lag has stayed below `enter_lag * leave_ratio` for `hold` seconds, so it does not flap
-on every probe. The I/O (probes, timers, answering) lives in `sipcore.server.service`.
+probe datagram, the drift of a timer) and adapts `admit`, the fraction of new requests
+let in (AIMD, as TCP does with its window): while the lag is at or above `enter_lag` it
+is multiplied by `decrease`, at most once per measured lag (a cut shows in the lag only
+once the queue it measured has drained: cutting on every sample meanwhile overshot, a
+server at capacity refused a third of the load); below `enter_lag * leave_ratio` it grows by
+`increase`; in between it holds (the dead band). All-or-nothing shedding was measured to
+overshoot: every exit let the full offered load in at once, and the server spent most of
+the time refusing with an idle CPU. The first cut needs `enter_samples` samples in a row
+(one stall of the loop — a collection, a descheduled process — is not an overload). The
+reported state (`active`, the metric and the log lines) is entered at the first cut and
+left only after `admit` has been back at 1 for `hold` seconds, so it does not flap.
+The I/O (probes, timers, answering) lives in `sipcore.server.service`.
 """
 
 from __future__ import annotations
@@ -32,12 +39,16 @@ RETRY_AFTER_MAX = 30
 @dataclass(frozen=True, slots=True)
 class OverloadPolicy:
     """`enter_lag` in seconds (0 or less: overload control off), reached by
-    `enter_samples` samples in a row; `leave_ratio` of it is the lag below which the state
-    may be left, after `hold` calm seconds."""
+    `enter_samples` samples in a row for the first cut; `leave_ratio` of it is the lag
+    below which the admitted fraction grows again; `hold` calm seconds at full admission
+    end the reported overload. Below `min_admit` the fraction drops to 0."""
 
     enter_lag: float
     enter_samples: int = 2
     leave_ratio: float = 0.5
+    decrease: float = 0.8
+    increase: float = 0.05
+    min_admit: float = 0.02
     hold: float = 2.0
 
     @property
@@ -48,35 +59,49 @@ class OverloadPolicy:
 class OverloadControl:
     """The overload state of one server, fed with lag samples."""
 
-    __slots__ = ("_calm_since", "_lagging", "active", "policy", "worst_lag")
+    __slots__ = (
+        "_calm_since", "_lagging", "_next_cut", "active", "admit", "policy", "worst_lag",
+    )  # fmt: skip
 
     def __init__(self, policy: OverloadPolicy) -> None:
         self.policy = policy
         self.active = False
+        self.admit = 1.0  # the fraction of new requests let in
         self.worst_lag = 0.0  # the highest lag seen in the current overload episode
         self._calm_since: float | None = None
-        self._lagging = 0  # consecutive samples at or above enter_lag while not active
+        self._lagging = 0  # consecutive samples at or above enter_lag at full admission
+        self._next_cut = 0.0  # no further cut before this time (monotonic seconds)
 
     def observe(self, lag: float, now: float) -> bool | None:
-        """Take one lag sample (seconds) at `now` (monotonic seconds); the new state when
-        it changed (True: entered overload, False: left it), else None."""
+        """Take one lag sample (seconds) at `now` (monotonic seconds); the new reported
+        state when it changed (True: entered overload, False: left it), else None."""
         policy = self.policy
         if not policy.enabled:
             return None
-        if not self.active:
-            if lag < policy.enter_lag:
-                self._lagging = 0
-                return None
-            self._lagging += 1
-            if self._lagging >= policy.enter_samples:
-                self._lagging = 0
+        if lag >= policy.enter_lag:
+            if self.admit >= 1.0:
+                self._lagging += 1
+                if self._lagging < policy.enter_samples:
+                    return None
+            self._lagging = 0
+            self._calm_since = None
+            if now >= self._next_cut:
+                admit = self.admit * policy.decrease
+                self.admit = admit if admit >= policy.min_admit else 0.0
+                self._next_cut = now + lag
+            if not self.active:
                 self.active = True
                 self.worst_lag = lag
-                self._calm_since = None
                 return True
+            self.worst_lag = max(self.worst_lag, lag)
+            return None
+        self._lagging = 0
+        if not self.active:
             return None
         self.worst_lag = max(self.worst_lag, lag)
-        if lag >= policy.enter_lag * policy.leave_ratio:
+        if lag < policy.enter_lag * policy.leave_ratio and self.admit < 1.0:
+            self.admit = min(1.0, self.admit + policy.increase)
+        if self.admit < 1.0:
             self._calm_since = None
             return None
         if self._calm_since is None:
@@ -86,6 +111,10 @@ class OverloadControl:
             self._calm_since = None
             return False
         return None
+
+    def shed(self, rand: float) -> bool:
+        """Whether to refuse one new request; `rand` uniform in [0, 1)."""
+        return rand >= self.admit
 
 
 def retry_after(randint: Callable[[int, int], int]) -> str:

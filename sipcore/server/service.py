@@ -14,8 +14,9 @@ client transaction by its top Via branch (`sipcore.server.client`).
 
 Overload control (`sipcore.overload`): every `OVERLOAD_PROBE_INTERVAL` the service
 measures how long work waits (the age of a probe datagram each UDP listener sends to
-itself, and the drift of the probe timer). While that stays above `overload_lag`, new
-requests without credentials get a cheap 503 + Retry-After before any digest work; second
+itself, and the drift of the probe timer). While that is above `overload_lag`, a growing
+share of new requests without credentials gets a cheap 503 + Retry-After before any
+digest work; second
 halves of registrations, in-dialog requests and retransmissions are served as usual.
 
 Bad input never stops a listener: a message that cannot be parsed gets 400 (or the
@@ -214,8 +215,8 @@ class SipService:
         if changed:
             self._shed_in_episode = 0
             log.warning(
-                "SIP overload: requests wait %.0f ms (limit %.0f ms); new requests without "
-                "credentials get 503 until the wait stays below %.0f ms",
+                "SIP overload: requests wait %.0f ms (limit %.0f ms); a share of new requests "
+                "without credentials gets 503 until the wait stays below %.0f ms",
                 lag * 1000, limit_ms, limit_ms * self.overload.policy.leave_ratio,
             )  # fmt: skip
         else:
@@ -275,7 +276,8 @@ class SipService:
             self._answer_now(request, connection, source, self._not_handled(request))
             return
         if method == "REGISTER" and "authorization" not in index:
-            if self.overload.active:  # new work, not paid for yet: refused before the digest
+            overload = self.overload
+            if overload.admit < 1.0 and overload.shed(random.random()):  # before any digest
                 self._answer_now(request, connection, source, self._shed(request))
                 return
             # The first half of every registration, answered at once without a task or a
@@ -295,10 +297,14 @@ class SipService:
                     received.resend, self._response_address(request, connection, source)
                 )
             return
-        if self.overload.active and sheddable(
-            method,
-            "authorization" in index or "proxy-authorization" in index,
-            request.to().tag is not None,
+        if (
+            self.overload.admit < 1.0
+            and sheddable(
+                method,
+                "authorization" in index or "proxy-authorization" in index,
+                request.to().tag is not None,
+            )
+            and self.overload.shed(random.random())
         ):
             self._finish(request, received.key, connection, source, self._shed(request))
             return

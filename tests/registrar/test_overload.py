@@ -1,5 +1,5 @@
-"""Overload control end to end: a SIP service forced into overload (a lag threshold no
-real wait stays under) refuses a fresh REGISTER with 503 + Retry-After before any digest
+"""Overload control end to end: a SIP service forced into full overload (a lag threshold
+no real wait stays under, so it admits no new work at all) refuses a fresh REGISTER with 503 + Retry-After before any digest
 work, while an authenticated REGISTER (its challenge came earlier, here from another node
 sharing the nonce key) is still served and its retransmission still absorbed."""
 
@@ -30,7 +30,9 @@ async def test_overloaded_refuses_new_work_and_finishes_paid_work(
     phone = await new_phone(pool, customer_id)
     calm = await start_sip()
     busy = await start_sip(overload_lag=1e-9)  # every measured wait is above this
-    await wait_until(lambda: busy.service.overload.active)
+    # every sample lags, so the admitted share of new requests falls to 0 and stays there
+    await wait_until(lambda: busy.service.overload.admit == 0.0, timeout=30.0)
+    assert busy.service.overload.active
     assert not calm.service.overload.active
     assert metrics.REGISTRY.get_sample_value("sipfleet_sip_overload") == 1
     client = await SipClient(server=busy.address("udp")).open()

@@ -13,16 +13,23 @@ from sipcore.overload import (
     sheddable,
 )
 
-POLICY = OverloadPolicy(enter_lag=0.2, enter_samples=2, leave_ratio=0.5, hold=1.0)
+# Binary fractions, so the expected admission values are exact.
+POLICY = OverloadPolicy(
+    enter_lag=0.2, enter_samples=2, leave_ratio=0.5, decrease=0.5, increase=0.25,
+    min_admit=0.1, hold=1.0,
+)  # fmt: skip
+T, F = True, False
 
 
-def run(samples: list[tuple[float, float]], policy: OverloadPolicy = POLICY) -> list[bool]:
-    """The state after each (now, lag) sample."""
+def run(
+    samples: list[tuple[float, float]], policy: OverloadPolicy = POLICY
+) -> list[tuple[bool, float]]:
+    """(active, admitted fraction) after each (now, lag) sample."""
     control = OverloadControl(policy)
     states = []
     for now, lag in samples:
         control.observe(lag, now)
-        states.append(control.active)
+        states.append((control.active, control.admit))
     return states
 
 
@@ -30,39 +37,47 @@ def run(samples: list[tuple[float, float]], policy: OverloadPolicy = POLICY) -> 
     ("samples", "expected"),
     [
         # calm: never overloaded
-        ([(0.0, 0.0), (0.1, 0.05), (0.2, 0.19)], [False, False, False]),
-        # one stall is not an overload; two samples in a row are
-        ([(0.0, 0.5), (0.1, 0.0), (0.2, 0.3)], [False, False, False]),
-        ([(0.0, 0.2), (0.1, 0.3)], [False, True]),
-        # in overload: a lag between leave (0.1) and enter (0.2) keeps it
-        ([(0.0, 0.3), (0.1, 0.3), (0.2, 0.15), (5.0, 0.15)], [False, True, True, True]),
-        # calm below 0.1 for `hold` (1 s) seconds leaves it …
+        ([(0.0, 0.0), (0.1, 0.05), (0.2, 0.19)], [(F, 1), (F, 1), (F, 1)]),
+        # one stall is not an overload; two samples in a row are: admission halves
+        ([(0.0, 0.5), (0.1, 0.0), (0.2, 0.3)], [(F, 1), (F, 1), (F, 1)]),
+        ([(0.0, 0.2), (0.1, 0.3)], [(F, 1), (T, 0.5)]),
+        # further lagging samples halve it, at most once per measured lag (0.3 s here);
+        # below min_admit it is 0 (all shed)
         (
-            [(0.0, 0.3), (0.1, 0.3), (0.2, 0.05), (0.7, 0.05), (1.2, 0.05)],
-            [False, True, True, True, False],
+            [(0.0, 0.3), (0.1, 0.3), (0.2, 0.3), (0.4, 0.3), (0.5, 0.3), (0.7, 0.3),
+             (1.0, 0.3), (1.3, 0.3)],
+            [(F, 1), (T, 0.5), (T, 0.5), (T, 0.25), (T, 0.25), (T, 0.125), (T, 0), (T, 0)],
         ),
-        # … and a relapse during the calm restarts the clock
+        # a lag between leave (0.1) and enter (0.2) holds the admission
         (
-            [(0.0, 0.3), (0.1, 0.3), (0.2, 0.05), (0.9, 0.12), (1.3, 0.05), (2.2, 0.0),
-             (2.5, 0.0)],
-            [False, True, True, True, True, True, False],
+            [(0.0, 0.3), (0.1, 0.3), (0.2, 0.15), (5.0, 0.15)],
+            [(F, 1), (T, 0.5), (T, 0.5), (T, 0.5)],
         ),
-        # after leaving, entering again needs two samples again
+        # below 0.1 it grows back by 0.25 a sample; the overload ends after `hold` (1 s)
+        # at full admission
         (
-            [(0.0, 0.3), (0.1, 0.3), (0.2, 0.0), (1.2, 0.0), (1.3, 0.3), (1.4, 0.3)],
-            [False, True, True, False, False, True],
+            [(0.0, 0.3), (0.1, 0.3), (0.2, 0.05), (0.3, 0.05), (1.0, 0.0), (1.5, 0.0)],
+            [(F, 1), (T, 0.5), (T, 0.75), (T, 1), (T, 1), (F, 1)],
+        ),
+        # a relapse (two lagging samples) during the calm cuts again and restarts the clock
+        (
+            [(0.0, 0.3), (0.1, 0.3), (0.2, 0.05), (0.3, 0.05), (0.8, 0.3), (0.9, 0.3),
+             (1.5, 0.0), (1.6, 0.0), (2.0, 0.0)],
+            [(F, 1), (T, 0.5), (T, 0.75), (T, 1), (T, 1), (T, 0.5), (T, 0.75), (T, 1),
+             (T, 1)],
         ),
     ],
 )  # fmt: skip
-def test_lag_table(samples: list[tuple[float, float]], expected: list[bool]) -> None:
+def test_lag_table(samples: list[tuple[float, float]], expected: list[tuple[bool, float]]) -> None:
     assert run(samples) == expected
 
 
 def test_observe_reports_only_changes() -> None:
     control = OverloadControl(POLICY)
     changes = [control.observe(lag, now) for now, lag in
-               [(0.0, 0.3), (0.1, 0.4), (0.2, 0.9), (0.3, 0.0), (1.3, 0.0), (1.4, 0.0)]]  # fmt: skip
-    assert changes == [None, True, None, None, False, None]
+               [(0.0, 0.3), (0.1, 0.4), (0.2, 0.9), (0.3, 0.0), (0.4, 0.0), (0.5, 0.0),
+                (1.4, 0.0), (1.6, 0.0), (1.7, 0.0)]]  # fmt: skip
+    assert changes == [None, True, None, None, None, None, None, False, None]
 
 
 def test_worst_lag_of_the_episode() -> None:
@@ -72,16 +87,23 @@ def test_worst_lag_of_the_episode() -> None:
     assert control.active and control.worst_lag == 1.5
 
 
+def test_shed_by_admitted_fraction() -> None:
+    control = OverloadControl(POLICY)
+    assert not control.shed(0.999)  # full admission: nothing shed
+    control.admit = 0.5
+    assert not control.shed(0.49) and control.shed(0.5)
+    control.admit = 0.0
+    assert control.shed(0.0)
+
+
 def test_disabled_never_overloaded() -> None:
-    assert run([(0.0, 9.0), (0.1, 9.0), (0.2, 9.0)], OverloadPolicy(enter_lag=0)) == [
-        False,
-        False,
-        False,
-    ]
+    samples = [(0.0, 9.0), (0.1, 9.0), (0.2, 9.0)]
+    assert run(samples, OverloadPolicy(enter_lag=0)) == [(F, 1), (F, 1), (F, 1)]
 
 
-def test_one_sample_policy_enters_at_once() -> None:
-    assert run([(0.0, 0.2)], OverloadPolicy(enter_lag=0.2, enter_samples=1)) == [True]
+def test_one_sample_policy_cuts_at_once() -> None:
+    policy = OverloadPolicy(enter_lag=0.2, enter_samples=1, decrease=0.5)
+    assert run([(0.0, 0.2)], policy) == [(T, 0.5)]
 
 
 def test_retry_after_in_range() -> None:
