@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -91,10 +92,18 @@ class UdpSocket(asyncio.DatagramProtocol):
         self._probe = _PROBE_PREFIX + os.urandom(16).hex().encode()
         self._probe_sent: float | None = None
         self._probe_delay = 0.0
+        self._probing = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.local = transport.get_extra_info("sockname")[:2]
+        sock = transport.get_extra_info("socket")
+        # In an SO_REUSEPORT group (worker processes) a datagram to our own address is
+        # handed to whichever socket the kernel's hash picks — every worker's probe would
+        # reach the same one. There, the timer's drift alone measures the wait.
+        self._probing = not (
+            sock is not None and sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+        )
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         source = (addr[0], addr[1])
@@ -103,8 +112,8 @@ class UdpSocket(asyncio.DatagramProtocol):
             return
         if data in (b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00"):
             return  # NAT keep-alive datagrams (RFC 5626 §4.4.2 uses STUN; CRLF is common)
-        if data == self._probe:
-            if self._probe_sent is not None:
+        if data.startswith(_PROBE_PREFIX):  # ours, or a stray one of another process
+            if data == self._probe and self._probe_sent is not None:
                 self._probe_delay = time.monotonic() - self._probe_sent
                 self._probe_sent = None
             return
@@ -119,6 +128,8 @@ class UdpSocket(asyncio.DatagramProtocol):
     def probe_lag(self, now: float) -> float:
         """The queueing delay (seconds): the age of the probe in flight, else the delay
         of the last one that came back. Then a new probe goes out if none is in flight."""
+        if not self._probing:
+            return 0.0
         sent = self._probe_sent
         lag = self._probe_delay if sent is None else now - sent
         if sent is None or lag >= _PROBE_LOST_AFTER:
