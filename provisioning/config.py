@@ -162,9 +162,9 @@ class Settings:
         5000, "durable-write queue length above which new REGISTERs get 503"
     )
     sip_overload_lag_ms: int = _setting(
-        200,
+        400,
         "SIP overload: milliseconds a request may wait before new unauthenticated requests "
-        "get 503 + Retry-After (keep well below T1 = 500); 0 disables",
+        "get 503 + Retry-After (below T1 = 500, where phones retransmit); 0 disables",
     )
     # IP policy gate
     trusted_proxies: str = _setting(

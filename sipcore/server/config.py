@@ -42,7 +42,7 @@ class SipConfig:
     write_queue_limit: int = 5000
     # overload control (`sipcore.overload`): queueing delay in seconds that starts shedding
     # new requests; 0 turns it off
-    overload_lag: float = 0.2
+    overload_lag: float = 0.4
     # client transactions (RFC 3261 §17.1.2.2): T1, T2 in seconds
     timer_t1: float = 0.5
     timer_t2: float = 4.0
