@@ -342,21 +342,18 @@ class ClientTransactions:
     async def _route(
         self, where: Binding | RequestContext | Target
     ) -> tuple[Connection, Address | None]:
-        if isinstance(where, RequestContext):
-            return where.connection, (where.source_ip, where.source_port)
+        """`route_now`, else a TCP connection opened to the phone (after a restart)."""
+        route = self.route_now(where)
+        if route is not None:
+            return route
+        if isinstance(where, RequestContext):  # route_now always has the request's own
+            raise NoRoute("the request's connection is gone")
         if isinstance(where, Binding):
             transport, host, port = where.transport, where.source_ip, where.source_port
         else:
             transport, host, port = where.transport, where.host, where.port
         if transport == "udp":
-            listeners = self.service.listeners
-            sock = listeners.udp_socket(host) if listeners else None
-            if sock is None:
-                raise NoRoute("no UDP listener")
-            return UdpPeer(sock, (host, port)), (host, port)
-        existing = self.service.connections.get(transport, host, port)
-        if existing is not None and not existing.closed:
-            return existing, None
+            raise NoRoute("no UDP listener")
         if transport == "tcp":
             if isinstance(where, Binding):
                 host, port = _contact_address(where.contact)
