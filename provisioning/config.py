@@ -105,6 +105,11 @@ class Settings:
     workers: int = _setting(
         1, "worker processes sharing the HTTP and SIP ports (SO_REUSEPORT); 1: one process"
     )
+    sip_udp_partition: str = _setting(
+        "flow",
+        "how workers > 1 share a UDP port: flow (by source address:port) or phone "
+        "(requests by From user, responses to the worker that sent the request)",
+    )
     sip_listen: str = _setting(
         "udp:0.0.0.0:5060,tcp:0.0.0.0:5060",
         "SIP listeners, comma-separated udp|tcp|tls:HOST:PORT "
@@ -323,6 +328,8 @@ def validate(settings: Settings) -> None:
     """Check what can be checked without touching the network."""
     settings.sip_listeners  # noqa: B018 - parses, raising ConfigError
     settings.http_address  # noqa: B018
+    if settings.sip_udp_partition not in ("flow", "phone"):
+        raise ConfigError(f"sip_udp_partition: {settings.sip_udp_partition!r} is not flow or phone")
     if settings.log_format not in ("text", "json"):
         raise ConfigError(f"log_format: {settings.log_format!r} is not text or json")
     if settings.log_level.lower() not in ("debug", "info", "warning", "error"):
