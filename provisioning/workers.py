@@ -46,9 +46,11 @@ from provisioning.service import (
     open_database,
     running_node,
 )
+from sipcore.server.client import mark_branches
 from sipcore.server.listeners import (
     bind_stream_socket,
     bind_udp_socket,
+    partition_by_phone,
     share_ports,
     use_sockets,
 )
@@ -93,7 +95,8 @@ def check_ports(settings: Settings) -> None:
 
 
 def bind_groups(settings: Settings, count: int) -> list[dict[SocketKey, socket.socket]]:
-    """Every listener bound `count` times with SO_REUSEPORT: the sockets of each worker."""
+    """Every listener bound `count` times with SO_REUSEPORT: the sockets of each worker;
+    with `sip_udp_partition = phone` each UDP group spreads datagrams by phone."""
     host, port = settings.http_address
     wanted = [("http_listen", "http", host, port, f"{host}:{port}")]
     wanted += [
@@ -114,6 +117,13 @@ def bind_groups(settings: Settings, count: int) -> list[dict[SocketKey, socket.s
                         f"{setting}: cannot listen on {label}: {_reason(exc)}"
                     ) from None
                 group[(kind, host, port)] = sock
+            if kind == "udp" and settings.sip_udp_partition == "phone" and count > 1:
+                # socket i of the group is worker i's: bound in that order just above
+                try:
+                    partition_by_phone(groups[0][(kind, host, port)], count)
+                except (OSError, ValueError) as exc:
+                    reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
+                    raise StartupError(f"sip_udp_partition: phone on {label}: {reason}") from None
     except BaseException:
         close_groups(groups)
         raise
@@ -328,6 +338,7 @@ async def _worker(
     http_socket = sockets.pop(("http", *settings.http_address), None)
     use_sockets(sockets)
     share_ports(count > 1)  # a listener the supervisor did not bind joins the group
+    mark_branches(index if count > 1 else None)  # the answers to its requests come back here
     box = SecretBox(bytes.fromhex(settings.secret_key))
     try:
         ssl_context = _ssl_context(settings)

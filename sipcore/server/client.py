@@ -42,6 +42,7 @@ from sipcore.message import (
 )
 from sipcore.server.context import ContactOutcome, RequestContext, Target
 from sipcore.server.transport import Address, Connection, StreamConnection, UdpPeer
+from sipcore.udp_partition import branch_mark
 from sipcore.uri import parse_uri
 
 if TYPE_CHECKING:
@@ -53,6 +54,15 @@ CHECK_SYNC_TIMEOUT = 10.0
 TICK = 0.01  # timer wheel slot (s): Timer E/F fire up to this much late
 
 Callback = Callable[[int | None], None]  # the final status, or None (timeout, send error)
+_mark = [""]  # this worker's branch mark, process-wide (`mark_branches`)
+
+
+def mark_branches(index: int | None) -> None:
+    """Worker `index` of a group: every branch this process makes from now on carries its
+    mark (`sipcore.udp_partition.branch_mark`), so that with `sip_udp_partition = phone`
+    the kernel hands the answers to its OPTIONS, NOTIFYs and check-syncs to this worker.
+    None: no mark (one process)."""
+    _mark[0] = "" if index is None else branch_mark(index)
 
 
 class NoRoute(Exception):
@@ -105,9 +115,9 @@ class ClientTransactions:
         self._slots: dict[int, dict[str, _Transaction]] = {}  # slot -> branch -> entry
         self._handles: dict[int, asyncio.TimerHandle] = {}
         self._via_cache: dict[tuple[str, str, int], str] = {}
-        # branch = magic cookie + a random per-process prefix + a counter: unique in
-        # space and time (§8.1.1.7) without a urandom call per request
-        self._branch_prefix = BRANCH_MAGIC + os.urandom(6).hex() + "x"
+        # branch = magic cookie + the worker's mark + a random per-process prefix + a
+        # counter: unique in space and time (§8.1.1.7) without a urandom call per request
+        self._branch_prefix = BRANCH_MAGIC + _mark[0] + os.urandom(6).hex() + "x"
         self._counter = itertools.count(1)
 
     def cancel_all(self) -> None:

@@ -18,19 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import socket
 import ssl
+import struct
 from dataclasses import dataclass, field
 
 from sipcore.server.config import ListenerSpec
 from sipcore.server.transport import ConnectionTable, MessageSink, StreamConnection, UdpSocket
+from sipcore.udp_partition import build_program
 
 # Kept for callers that spelled it this way in the foundation.
 ListenSpec = ListenerSpec
 UDP_BUFFER_BYTES = 4 * 1024 * 1024  # absorb bursts (a building rebooting) without drops
 _shared = [False]
 _inherited: dict[tuple[str, str, int], socket.socket] = {}
+SO_ATTACH_REUSEPORT_CBPF = getattr(socket, "SO_ATTACH_REUSEPORT_CBPF", 51)
 
 
 def share_ports(enabled: bool) -> None:
@@ -98,6 +102,18 @@ def bind_udp_socket(host: str, port: int, *, reuse_port: bool = False) -> socket
         raise
     sock.setblocking(False)
     return sock
+
+
+def partition_by_phone(sock: socket.socket, workers: int) -> None:
+    """Attach `sipcore.udp_partition`'s program to the SO_REUSEPORT group of `sock`
+    (`sip_udp_partition = phone`): the group's socket i (the i-th bound) gets the
+    requests of the phones that hash to i and the responses marked for worker i.
+    Raises OSError when the kernel refuses it."""
+    program = build_program(workers)
+    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
+    buffer = ctypes.create_string_buffer(code, len(code))  # alive until setsockopt returns
+    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 
 def bind_stream_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
