@@ -244,6 +244,7 @@ START=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
   echo "sipfleet_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
   echo "transport=$TRANSPORT"
   echo "workers=${WORKERS:-default}"
+  echo "sip_udp_partition=$([ "${WORKERS:-1}" -gt 1 ] && echo "${SIPFLEET_SIP_UDP_PARTITION:-phone}" || echo "n/a (one process)")"
   echo "rates=$RATES"
   echo "step=max($MIN_COUNT, $MIN_SECS s x rate) registrations; warm-up $NUSERS at $WARM_RATE/s; bisection to $REFINE_STEP/s"
   echo "users=$NUSERS"
@@ -330,6 +331,8 @@ sipfleet_variant() {
     CMP_OUT="$OUT" CMP_RATES="$RATES" CMP_MIN_COUNT="$MIN_COUNT" CMP_MIN_SECS="$MIN_SECS"
     CMP_REFINE_STEP="$REFINE_STEP" CMP_PAUSE="$PAUSE" CMP_SETTLE="$SETTLE")
   [ -n "$WORKERS" ] && runenv+=(WORKERS="$WORKERS" SIPFLEET_WORKERS="$WORKERS")
+  # several workers share SIPp's one UDP flow by phone (run.sh's default for WORKERS > 1)
+  [ "${WORKERS:-1}" -gt 1 ] && runenv+=(SIPFLEET_SIP_UDP_PARTITION="${SIPFLEET_SIP_UDP_PARTITION:-phone}")
   log "sipfleet: bench/registrar/run.sh (workers=${WORKERS:-default}, transport $TRANSPORT)"
   env "${runenv[@]}" bash "$HERE/run.sh" > "$d/run.stdout" 2>&1 &
   RUNSH_PID=$!

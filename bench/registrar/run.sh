@@ -38,6 +38,11 @@ export SIPFLEET_SIP_LISTEN="udp:127.0.0.1:$PORT" SIPFLEET_LOG_LEVEL=warning
 export SIPFLEET_KEEPALIVE_INTERVAL=0
 # WORKERS=N: N worker processes (SIPFLEET_WORKERS), one by default
 export SIPFLEET_WORKERS=${WORKERS:-${SIPFLEET_WORKERS:-1}}
+# with N > 1 the workers share SIPp's one UDP flow by phone (sip_udp_partition): each
+# user's REGISTERs reach one worker, spread over all; SIPFLEET_SIP_UDP_PARTITION=flow: one
+if [ "$SIPFLEET_WORKERS" -gt 1 ]; then
+  export SIPFLEET_SIP_UDP_PARTITION=${SIPFLEET_SIP_UDP_PARTITION:-phone}
+fi
 # SIPp answers only the first challenge and knows MD5 only
 export SIPFLEET_DIGEST_ALGORITHMS=MD5
 cd "$ROOT"
@@ -58,14 +63,22 @@ rss() { awk '/VmRSS/{print $2}' /proc/$SF/status; }
 sf_ticks() { local t=0 p v; for p in $SF $(pgrep -P $SF 2>/dev/null); do
   v=$(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null) && [ -n "$v" ] && t=$((t+v)); done
   echo $t; }
+# each worker process's CPU ("pid:ticks" words), to see how evenly they share the load
+worker_ticks() { local p v; for p in $(pgrep -P $SF 2>/dev/null); do
+  v=$(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null) && [ -n "$v" ] && echo -n "$p:$v "; done; }
+worker_cores() {  # BEFORE AFTER WALL_S -> "c0,c1,..." cores per worker over the step
+  local -A b=(); local w out=""
+  for w in $1; do b[${w%%:*}]=${w#*:}; done
+  for w in $2; do out+="$(echo "scale=2; (${w#*:}-${b[${w%%:*}]:-0})/$(getconf CLK_TCK)/$3" | bc),"; done
+  echo "${out%,}"; }
 step() {  # RATE N LABEL
-  local p0 p1 t0 t1 s0 s1
-  p0=$(pg_ticks); s0=$(sf_ticks); t0=$(date +%s.%N)
+  local p0 p1 t0 t1 s0 s1 w0 w1
+  p0=$(pg_ticks); s0=$(sf_ticks); w0=$(worker_ticks); t0=$(date +%s.%N)
   line=$(DOMAIN=$REALM bash "$HARNESS/sipp_step.sh" 127.0.0.1 "$PORT" "$OUT/users.csv" "$1" "$2" "$3" "$OUT" $SF)
-  p1=$(pg_ticks); s1=$(sf_ticks); t1=$(date +%s.%N)
+  p1=$(pg_ticks); s1=$(sf_ticks); w1=$(worker_ticks); t1=$(date +%s.%N)
   # CPU per registration: sipfleet CPU over the step / registrations asked (N)
   us=$(echo "scale=0; ($s1-$s0)*1000000/$(getconf CLK_TCK)/$2" | bc)
-  echo -e "$line\tpgserver_cores=$(echo "scale=2; ($p1-$p0)/$(getconf CLK_TCK)/($t1-$t0)" | bc)\tsipfleet_us_per_reg=$us\trss_kb=$(rss)" | tee -a "$LOG"
+  echo -e "$line\tpgserver_cores=$(echo "scale=2; ($p1-$p0)/$(getconf CLK_TCK)/($t1-$t0)" | bc)\tsipfleet_us_per_reg=$us\trss_kb=$(rss)${w1:+\tworker_cores=$(worker_cores "$w0" "$w1" "$(echo "$t1 - $t0" | bc)")}" | tee -a "$LOG"
 }
 echo "sipfleet pid $SF; rss before warm-up $(rss) kB" | tee -a "$LOG"
 step "${WARM_RATE:-1000}" "$COUNT" warmup
@@ -81,6 +94,15 @@ for R in $RATES; do
   step "$R" "$N" "rate_$R"
 done
 echo "rss after the run $(rss) kB" | tee -a "$LOG"
+echo "bindings per node: $($PY - "$DSN" <<'PY'
+import asyncio, sys, asyncpg
+async def main():
+    c = await asyncpg.connect(sys.argv[1])
+    rows = await c.fetch("select node, count(*) from bindings group by node order by node")
+    print(", ".join(f"{r[0]}={r[1]}" for r in rows)); await c.close()
+asyncio.run(main())
+PY
+)" | tee -a "$LOG"
 # durability: kill -9, restart, then count (1) the unexpired bindings in PostgreSQL — what
 # a restart can recover — and (2) the bindings the new process holds in memory: the sum
 # of sipfleet_bindings{transport="udp"} over its workers. With SIPFLEET_WORKERS > 1 the
