@@ -44,6 +44,14 @@ class IpGatePort(Protocol):
         """Decide, lock an OPEN phone atomically, record denials and mismatches."""
         ...
 
+    def admit_now(
+        self, subject: GateSubject, *, source_ip: str, channel: str, user_agent: str | None
+    ) -> GateVerdict | None:
+        """`admit`'s verdict when it needs no I/O — allowed, nothing to lock or record —
+        else None (then call `admit`). Why: the registrar answers most REGISTERs without
+        a coroutine per request."""
+        ...
+
 
 class AllowAll:
     """The gate used when none is configured (tests of the SIP core alone)."""
@@ -51,4 +59,12 @@ class AllowAll:
     async def admit(
         self, subject: GateSubject, *, source_ip: str, channel: str, user_agent: str | None
     ) -> GateVerdict:
-        return GateVerdict(allowed=True, reason="no gate configured")
+        return _ALLOWED
+
+    def admit_now(
+        self, subject: GateSubject, *, source_ip: str, channel: str, user_agent: str | None
+    ) -> GateVerdict | None:
+        return _ALLOWED
+
+
+_ALLOWED = GateVerdict(allowed=True, reason="no gate configured")

@@ -162,6 +162,7 @@ class IpGate:
         self._throttle = EventThrottle(event_interval, clock=clock)
         self._known: dict[str, _Known] = {}
         self._decisions: dict[tuple[Policy, str, int], Decision] = {}
+        self._verdicts: dict[str, GateVerdict] = {}  # admit_now's allowed verdicts by reason
 
     @classmethod
     def from_settings(cls, settings: Settings, pool: asyncpg.Pool[Any]) -> IpGate:
@@ -215,6 +216,33 @@ class IpGate:
             return GateVerdict(allowed=True, reason=decision.reason)
         await self._record_denial(subject, policy, decision, channel)
         return GateVerdict(allowed=False, reason=decision.reason)
+
+    def admit_now(
+        self, subject: GateSubject, *, source_ip: str, channel: str, user_agent: str | None
+    ) -> GateVerdict | None:
+        """`admit` when that would do no I/O: an allowed decision (no OPEN phone to lock)
+        and a User-Agent matching the phone's identity; None otherwise (call `admit`)."""
+        decision = self._decide(self._effective_policy(subject), source_ip)
+        if not decision.allowed or decision.action is Action.LOCK:
+            return None
+        if (
+            _check_identity(
+                vendor=subject.vendor,
+                model=subject.model,
+                mac_address=subject.mac_address,
+                user_agent=user_agent,
+            )
+            is not None
+        ):
+            return None
+        verdict = self._verdicts.get(decision.reason)
+        if verdict is None:
+            if len(self._verdicts) >= 1000:
+                self._verdicts.clear()
+            verdict = self._verdicts[decision.reason] = GateVerdict(
+                allowed=True, reason=decision.reason
+            )
+        return verdict
 
     def _effective_policy(self, subject: GateSubject) -> Policy:
         """The subject's policy, or what the gate wrote/read since if the subject says OPEN

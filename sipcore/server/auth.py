@@ -19,7 +19,7 @@ from db.sip_directory import DirectoryEntry
 from sipcore import metrics
 from sipcore.digest import DigestAuthenticator, DigestOutcome, parse_authorization, select_ha1
 from sipcore.errors import SipParseError
-from sipcore.gateport import GateSubject, IpGatePort
+from sipcore.gateport import GateSubject, GateVerdict, IpGatePort
 from sipcore.message import SipRequest, SipResponse, make_response, response_bytes
 from sipcore.ratelimit import FailureLimiter
 from sipcore.server.config import SipConfig
@@ -87,6 +87,45 @@ class Authenticator:
         return self.challenge_bytes(request, now)
 
     async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome:
+        checked = self.check_credentials(request, ctx)
+        if isinstance(checked, AuthOutcome):
+            return checked
+        subject, phone = checked
+        verdict = await self.gate.admit(
+            subject, source_ip=ctx.remote_ip, channel=f"sip:{request.method}",
+            user_agent=request.user_agent,
+        )  # fmt: skip
+        return self.admitted(request, verdict, phone)
+
+    def authenticate_now(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome | Pending:
+        """`authenticate` without awaiting when the gate needs no I/O (its decision is
+        cached: the common case); otherwise `Pending`, whose `finish()` awaits the gate.
+        The digest check (and its nonce-count) is done once either way."""
+        checked = self.check_credentials(request, ctx)
+        if isinstance(checked, AuthOutcome):
+            return checked
+        subject, phone = checked
+        verdict = self.gate.admit_now(
+            subject, source_ip=ctx.remote_ip, channel=f"sip:{request.method}",
+            user_agent=request.user_agent,
+        )  # fmt: skip
+        if verdict is None:
+            return Pending(self, request, ctx, subject, phone)
+        return self.admitted(request, verdict, phone)
+
+    def admitted(
+        self, request: SipRequest, verdict: GateVerdict, phone: AuthenticatedPhone
+    ) -> AuthOutcome:
+        if not verdict.allowed:
+            metrics.REGISTRATIONS.labels(result="denied").inc()
+            return AuthOutcome(response=make_response(request, 403, "Forbidden"))
+        return _AuthOutcome(phone=phone)
+
+    def check_credentials(
+        self, request: SipRequest, ctx: RequestContext
+    ) -> tuple[GateSubject, AuthenticatedPhone] | AuthOutcome:
+        """The digest part (no I/O): the phone's gate subject and identity, or the
+        outcome to answer with (challenge, 400, or a silent drop from a banned address)."""
         now = time.time()
         source = ctx.remote_ip
         if self.limiter.is_banned(source, now):
@@ -121,17 +160,7 @@ class Authenticator:
                 extra={"call_id": request.call_id, "phone": entry.phone_id if entry else None},
             )
             return AuthOutcome(response=self.challenge(request, now))
-        subject, phone = self._subject(entry)
-        verdict = await self.gate.admit(
-            subject,
-            source_ip=source,
-            channel=f"sip:{request.method}",
-            user_agent=request.user_agent,
-        )
-        if not verdict.allowed:
-            metrics.REGISTRATIONS.labels(result="denied").inc()
-            return AuthOutcome(response=make_response(request, 403, "Forbidden"))
-        return _AuthOutcome(phone=phone)
+        return self._subject(entry)
 
     def _subject(self, entry: DirectoryEntry) -> tuple[GateSubject, AuthenticatedPhone]:
         """The gate subject and the phone of a directory entry, built once per entry
@@ -164,3 +193,32 @@ class Authenticator:
         metrics.AUTH_FAILURES.labels(reason=reason).inc()
         if self.limiter.record_failure(source, now):
             log.warning("address %s ignored after repeated authentication failures", source)
+
+
+class Pending:
+    """Credentials checked, the IP gate still to ask with I/O (an OPEN phone's lock, a
+    denial or identity mismatch to record): `await pending.finish()`."""
+
+    __slots__ = ("_auth", "_ctx", "_phone", "_request", "_subject")
+
+    def __init__(
+        self,
+        auth: Authenticator,
+        request: SipRequest,
+        ctx: RequestContext,
+        subject: GateSubject,
+        phone: AuthenticatedPhone,
+    ) -> None:
+        self._auth = auth
+        self._request = request
+        self._ctx = ctx
+        self._subject = subject
+        self._phone = phone
+
+    async def finish(self) -> AuthOutcome:
+        request = self._request
+        verdict = await self._auth.gate.admit(
+            self._subject, source_ip=self._ctx.remote_ip, channel=f"sip:{request.method}",
+            user_agent=request.user_agent,
+        )  # fmt: skip
+        return self._auth.admitted(request, verdict, self._phone)

@@ -26,6 +26,7 @@ parser's 413/416/505) when it can be addressed, otherwise it is dropped and coun
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import random
@@ -123,9 +124,10 @@ class SipService:
         self.authenticator = Authenticator(config, self.directory, self.gate)
         self.client = ClientTransactions(self)
         self.registrar = RegisterHandler(self)
+        self._register_handler: Handler = self.registrar.handle
         self.listeners: BoundListeners | None = None
         self._handlers: dict[str, Handler] = {
-            "REGISTER": self.registrar.handle,
+            "REGISTER": self._register_handler,
             "OPTIONS": self._options,
         }
         self._transactions = ServerTransactions(Timers(t1=config.timer_t1, t2=config.timer_t2))
@@ -391,6 +393,16 @@ class SipService:
             self._finish(request, key, connection, source, self._not_handled(request))
             return
         ctx = self._context(request, connection, source)
+        if handler is self._register_handler:  # the registrar answers without a task
+            answer = functools.partial(self._answer_later, request, key, connection, source)
+            try:
+                self.registrar.handle_now(request, ctx, answer)
+            except SipParseError as exc:
+                answer(make_response(request, exc.status_hint, exc.reason))
+            except Exception:
+                log.exception("REGISTER handler failed (Call-ID %s)", request.call_id)
+                answer(make_response(request, 500, "Server Internal Error"))
+            return
         task = asyncio.get_running_loop().create_task(self._run_handler(handler, request, key, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -410,6 +422,17 @@ class SipService:
         if response is None:
             return  # the handler answered itself (send_response), or not at all (Timer J)
         self._finish(request, key, ctx.connection, (ctx.source_ip, ctx.source_port), response)
+
+    def _answer_later(
+        self,
+        request: SipRequest,
+        key: ServerKey,
+        connection: Connection,
+        source: Address,
+        response: SipResponse | bytes | None,
+    ) -> None:
+        if response is not None:  # None: dropped unanswered (a banned address)
+            self._finish(request, key, connection, source, response)
 
     def _finish(
         self,
