@@ -22,12 +22,13 @@ reports TimedOut. Responses match by top Via branch and CSeq method (§17.1.3).
 Public API:
     Timers(t1=0.5, t2=4.0, t4=5.0)                    RFC 3261 §17.1.1.1 / Table 4
     server_key(request) -> ServerKey                  §17.2.3 (with the RFC 2543 fallback)
-    ServerTransactions(timers=Timers(), *, timer_j=None)
+    ServerTransactions(timers=Timers(), *, timer_j=None, granularity=1.0)
         .receive(request, *, reliable, now) -> ServerReceived
               .is_new: process it (then call .respond); else .resend is the bytes to
               send again (None while the TU has not answered yet: just drop the request)
         .respond(key, data, *, status, now)           record what was sent
-        .handle_timer(now) -> None; .next_deadline() -> float | None; len()
+        .handle_timer(now) -> None; .next_deadline() -> float | None; len(); .state(key)
+              (timers are kept in slots of `granularity` s: they fire up to that late)
     ClientTransactions(timers=Timers())
         .start(request, data, *, reliable, now, destination=None) -> ClientKey
         .receive_response(response, now) -> Completed | None   (None: 1xx, absorbed
@@ -43,6 +44,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +52,7 @@ from sipcore.errors import SipParseError
 from sipcore.message import BRANCH_MAGIC, SipRequest, SipResponse
 from sipcore.syntax import frozen_builder
 
-ServerKey = tuple[str, ...]
+ServerKey = str  # see server_key: one string per transaction, compared exactly
 ClientKey = tuple[str, str]  # (branch, method)
 
 
@@ -78,15 +80,21 @@ class State(enum.Enum):
 def server_key(request: SipRequest) -> ServerKey:
     """§17.2.3: (branch, sent-by, method) when the branch has the magic cookie; otherwise
     the RFC 2543 match on Request-URI, tags, Call-ID, CSeq and top Via. ACK is keyed with
-    INVITE's method so it would find its INVITE transaction (§17.2.3)."""
+    INVITE's method so it would find its INVITE transaction (§17.2.3).
+
+    One string, not a tuple of three (a table entry costs one object, not four):
+    "METHOD sent-by branch". A method is a token and sent-by is host[:port] as
+    `Via.sent_by` formats it — neither holds a space — so the string names the triple
+    exactly, whatever the branch holds. An RFC 2543 key starts with a space (no method
+    does) and gives each part with its length: exact too, and never equal to a 3261 key.
+    """
     via = request.top_via()
     method = "INVITE" if request.method == "ACK" else request.method
     branch = via.branch
     if branch is not None and branch.startswith(BRANCH_MAGIC):
-        return (branch, via.sent_by().lower(), method)
+        return f"{method} {via.sent_by().lower()} {branch}"
     cseq = request.cseq()
-    return (
-        "2543",
+    parts = (
         request.uri,
         request.to().tag or "",
         request.from_().tag or "",
@@ -95,6 +103,7 @@ def server_key(request: SipRequest) -> ServerKey:
         method,
         str(via),
     )
+    return " 2543" + "".join(f" {len(part)}:{part}" for part in parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,16 +114,6 @@ class ServerReceived:
 
 
 _ServerReceived = frozen_builder(ServerReceived)  # one per request: no frozen __init__
-
-
-class _ServerTx:
-    __slots__ = ("deadline", "reliable", "response", "state")
-
-    def __init__(self, *, reliable: bool, deadline: float) -> None:
-        self.state = State.TRYING
-        self.response: bytes | None = None
-        self.reliable = reliable
-        self.deadline = deadline
 
 
 class _Deadlines:
@@ -148,66 +147,169 @@ class _Deadlines:
         return None
 
 
-class ServerTransactions:
-    """The table of non-INVITE server transactions."""
+class _Trying:
+    """The table's value for a transaction not answered yet (TRYING). Each time slot has
+    its own two (one per kind of transport), so a slot that comes due can tell the entry
+    it filed from a later transaction of the same key: it frees only its own."""
 
-    def __init__(self, timers: Timers = Timers(), *, timer_j: float | None = None) -> None:
+    __slots__ = ("reliable",)
+
+    def __init__(self, reliable: bool) -> None:
+        self.reliable = reliable
+
+
+class _Proceeding:
+    """The value once a provisional response was sent (PROCEEDING; rare: the registrar
+    answers finally at once). `trying` is the marker it had: its slot's, for its expiry."""
+
+    __slots__ = ("data", "trying")
+
+    def __init__(self, data: bytes, trying: _Trying) -> None:
+        self.data = data
+        self.trying = trying
+
+
+class _Slot:
+    """The keys whose timer falls in one slot of time: `pending` were filed by `receive`
+    (the 64*T1 bound of an unanswered transaction), `completed` by a final `respond`
+    (Timer J)."""
+
+    __slots__ = ("completed", "pending", "tcp", "udp")
+
+    def __init__(self) -> None:
+        self.pending: list[ServerKey] = []
+        self.completed: list[ServerKey] = []
+        self.udp = _Trying(False)
+        self.tcp = _Trying(True)
+
+
+class ServerTransactions:
+    """The table of non-INVITE server transactions.
+
+    Sized for the registrar under load (issue 3: every answered UDP REGISTER is kept for
+    Timer J, 32 s — 32,000 at 1,000/s): one dict from the key string to the value,
+    which in COMPLETED — nearly every entry — is just the response bytes already sent;
+    a `_Trying` or `_Proceeding` marker before. No object, tuple or float per entry.
+    Timers are filed by key in slots of `granularity` seconds (a dict of slots and a
+    heap of their numbers: ~32 slots, not one heap entry per timer). A timer fires when
+    `handle_timer` is first called at or after the END of its slot: up to `granularity`
+    late, never early. A slot's entry is checked against the table when it comes due
+    (the COMPLETED value is only ever freed by its Timer J entry; a TRYING one only by the
+    slot whose marker it holds), so stale entries need no removal.
+    """
+
+    def __init__(
+        self, timers: Timers = Timers(), *, timer_j: float | None = None, granularity: float = 1.0
+    ) -> None:
+        if granularity <= 0:
+            raise ValueError("granularity must be positive")
         self.timers = timers
         self.timer_j = 64 * timers.t1 if timer_j is None else timer_j
-        self._table: dict[ServerKey, _ServerTx] = {}
-        self._deadlines = _Deadlines()
+        self.granularity = granularity
+        self._table: dict[ServerKey, bytes | _Trying | _Proceeding] = {}
+        self._slots: dict[int, _Slot] = {}
+        self._order: list[int] = []  # heap of the slot numbers in _slots
 
     def __len__(self) -> int:
         return len(self._table)
 
     def state(self, key: ServerKey) -> State:
-        tx = self._table.get(key)
-        return State.TERMINATED if tx is None else tx.state
+        value = self._table.get(key)
+        if value is None:
+            return State.TERMINATED
+        if isinstance(value, _Trying):
+            return State.TRYING
+        return State.PROCEEDING if isinstance(value, _Proceeding) else State.COMPLETED
 
     def receive(self, request: SipRequest, *, reliable: bool, now: float) -> ServerReceived:
         """Match a request (raises SipParseError if its Via/CSeq cannot be read)."""
         if request.method == "INVITE" or request.method == "ACK":
             raise SipParseError("INVITE transactions are not handled here", status_hint=501)
         key = server_key(request)
-        tx = self._table.get(key)
-        if tx is not None:
-            return _ServerReceived(key=key, is_new=False, resend=tx.response)
-        deadline = now + 64 * self.timers.t1
-        self._table[key] = _ServerTx(reliable=reliable, deadline=deadline)
-        self._deadlines.push(deadline, key)
+        table = self._table
+        value = table.get(key)
+        if value is not None:  # §17.2.2: absorbed; in PROCEEDING/COMPLETED sent again
+            if isinstance(value, _Trying):
+                return _ServerReceived(key=key, is_new=False, resend=None)
+            if isinstance(value, _Proceeding):
+                return _ServerReceived(key=key, is_new=False, resend=value.data)
+            return _ServerReceived(key=key, is_new=False, resend=value)
+        slot = self._slot(now + 64 * self.timers.t1)
+        slot.pending.append(key)
+        table[key] = slot.tcp if reliable else slot.udp
         return _ServerReceived(key=key, is_new=True)
 
     def respond(self, key: ServerKey, data: bytes, *, status: int, now: float) -> None:
         """Record the response sent for `key` (§17.2.2: provisional → PROCEEDING,
         final → COMPLETED with Timer J). Unknown or completed keys are ignored."""
-        tx = self._table.get(key)
-        if tx is None or tx.state is State.COMPLETED:
-            return
-        tx.response = data
+        table = self._table
+        value = table.get(key)
+        if isinstance(value, _Trying):
+            trying = value
+        elif isinstance(value, _Proceeding):
+            trying = value.trying
+        else:
+            return  # unknown (freed, or never received) or already completed
         if status < 200:
-            tx.state = State.PROCEEDING
+            table[key] = _Proceeding(data, trying)
             return
-        tx.state = State.COMPLETED
-        if tx.reliable or self.timer_j <= 0:
-            del self._table[key]
+        if trying.reliable or self.timer_j <= 0:
+            del table[key]
             return
-        tx.deadline = now + self.timer_j
-        self._deadlines.push(tx.deadline, key)
+        table[key] = data
+        self._slot(now + self.timer_j).completed.append(key)
 
     def handle_timer(self, now: float) -> None:
-        for when, key in self._deadlines.pop_due(now):
-            tx = self._table.get(key)
-            if tx is not None and tx.deadline == when:
-                del self._table[key]
+        order, slots, width = self._order, self._slots, self.granularity
+        while order and order[0] * width <= now:
+            self._expire(slots.pop(heapq.heappop(order)))
 
     def next_deadline(self) -> float | None:
+        """When `handle_timer` next frees something: the end of the first slot that still
+        files a live entry (slots holding only stale ones are dropped on the way)."""
+        order, slots = self._order, self._slots
+        while order:
+            slot = slots[order[0]]
+            if any(self._is_live(slot, key) for key in slot.pending) or any(
+                self._is_completed(key) for key in slot.completed
+            ):
+                return order[0] * self.granularity
+            del slots[heapq.heappop(order)]
+        return None
+
+    def _slot(self, deadline: float) -> _Slot:
+        """The slot whose end is the first slot boundary at or after `deadline`."""
+        width = self.granularity
+        number = math.ceil(deadline / width)
+        if number * width < deadline:  # a rounded quotient: never fire early
+            number += 1
+        slot = self._slots.get(number)
+        if slot is None:
+            slot = self._slots[number] = _Slot()
+            heapq.heappush(self._order, number)
+        return slot
+
+    def _is_live(self, slot: _Slot, key: ServerKey) -> bool:
+        """Is `key` still the unanswered (or provisionally answered) transaction that
+        `slot` filed? A later one of the same key holds another slot's marker."""
+        value = self._table.get(key)
+        if isinstance(value, _Proceeding):
+            value = value.trying
+        return value is slot.udp or value is slot.tcp
+
+    def _is_completed(self, key: ServerKey) -> bool:
+        value = self._table.get(key)
+        return value is not None and not isinstance(value, (_Trying, _Proceeding))
+
+    def _expire(self, slot: _Slot) -> None:
         table = self._table
-
-        def current(key: ServerKey, when: float) -> bool:
-            tx = table.get(key)
-            return tx is not None and tx.deadline == when
-
-        return self._deadlines.peek(current)
+        for key in slot.pending:
+            if self._is_live(slot, key):
+                del table[key]
+        for key in slot.completed:
+            # A completed entry leaves only through its own Timer J: this one.
+            if self._is_completed(key):
+                del table[key]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

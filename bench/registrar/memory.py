@@ -12,11 +12,20 @@ isolates the data structures. A whole sipfleet process is about 73 MB before bin
 
 usage: memory.py [COUNT] [--per-site N] [--refreshes R]   (TRACE=1: tracemalloc too)
   --per-site N: N phones share one public address (one site behind NAT); 1 = all distinct
+       memory.py --transactions RATE [--seconds S]
+  the server transaction table alone (sipcore.transaction.ServerTransactions) fed RATE
+  answered UDP REGISTERs per second of simulated time for S seconds (default 40: Timer J
+  is 32 s, so the table is at its steady size), each a fresh parsed request (its own
+  branch) answered with fresh 200 OK bytes, handle_timer every simulated second as the
+  service's sweep does. Reports the table's size, the memory tracemalloc sees it hold, and
+  the CPU per receive+respond (parsing and building excluded: timed apart, untraced).
+  SIPFLEET_TREE=/path/to/checkout measures another tree's sipcore (before/after).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import sys
@@ -24,10 +33,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, os.environ.get("SIPFLEET_TREE") or str(Path(__file__).resolve().parents[2]))
 
 from db.sip_directory import DirectoryEntry
+from sipcore.headers import clear_caches
 from sipcore.location import Binding, LocationService
+from sipcore.message import SipRequest, with_received
+from sipcore.parser import parse_message
+from sipcore.transaction import ServerTransactions
 
 
 def rss_kb() -> int:
@@ -65,12 +78,82 @@ def register(location: LocationService, flows: dict[Flow, int], phone_id: str, u
     flows[flow] = flows.get(flow, 0) + 1
 
 
+def transaction_batch(start: int, size: int) -> tuple[list[SipRequest], list[bytes]]:
+    """`size` parsed REGISTERs with credentials (distinct branches, as SIPp sends them)
+    and a fresh 200 OK of a realistic size (≈400 bytes) for each."""
+    requests, responses = [], []
+    for i in range(start, start + size):
+        user = f"{i % 100_000:08d}Ij2kLm4nOp6qRs8tUv0wXy1z"
+        message = (
+            f"REGISTER sip:bench.test SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1203-{i}-6\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:{user}@bench.test>;tag={i}SIPpTag001\r\n"
+            f"To: <sip:{user}@bench.test>\r\n"
+            f"Call-ID: {i}-1203@127.0.0.1\r\nCSeq: 2 REGISTER\r\n"
+            f"Contact: <sip:{user}@127.0.0.1:5061;transport=UDP>\r\n"
+            f'Authorization: Digest username="{user}",realm="bench.test",nonce="x",'
+            f'uri="sip:bench.test",response="{i:032x}"\r\n'
+            "Expires: 3600\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        parsed = parse_message(message)
+        assert isinstance(parsed, SipRequest)
+        requests.append(with_received(parsed, "127.0.0.1", 5061))
+        responses.append(
+            b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1203-%d-6;"
+            b"received=127.0.0.1;rport=5061\r\nFrom: <sip:%s@bench.test>;tag=%dSIPpTag001\r\n"
+            b"To: <sip:%s@bench.test>;tag=3f1a\r\nCall-ID: %d-1203@127.0.0.1\r\n"
+            b"CSeq: 2 REGISTER\r\nContact: <sip:%s@127.0.0.1:5061;transport=UDP>;"
+            b"expires=3600\r\nDate: Mon, 23 Nov 2026 19:00:00 GMT\r\nContent-Length: 0\r\n\r\n"
+            % (i, user.encode(), i, user.encode(), i, user.encode())
+        )
+    return requests, responses
+
+
+def transactions(rate: int, seconds: int) -> None:
+    """The server transaction table at `rate` answered UDP REGISTERs per second."""
+    table = ServerTransactions()
+    traced = tracemalloc.is_tracing()
+    clear_caches()
+    gc.collect()
+    base = tracemalloc.get_traced_memory()[0] if traced else 0
+    cpu = 0.0
+    for second in range(seconds):
+        requests, responses = transaction_batch(second * rate, rate)
+        now = 1000.0 + second
+        started = time.process_time()
+        for i, request in enumerate(requests):
+            at = now + i / rate
+            got = table.receive(request, reliable=False, now=at)
+            table.respond(got.key, responses[i], status=200, now=at)
+        table.handle_timer(now + 1.0)
+        cpu += time.process_time() - started
+        del requests, responses, request, got
+    clear_caches()  # the parser's caches are not the table's memory
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - base if traced else 0
+    size = len(table)
+    print(
+        f"server transactions at {rate}/s for {seconds} s: {size} in the table; "
+        + (f"traced {held / 1e6:.1f} MB, {held / max(size, 1):.0f} B each; " if traced else "")
+        + f"{cpu / (rate * seconds) * 1e6:.2f} us CPU per receive+respond"
+        + (" (under tracemalloc)" if traced else "")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("count", type=int, nargs="?", default=100_000)
     parser.add_argument("--per-site", type=int, default=1)
     parser.add_argument("--refreshes", type=int, default=0)
+    parser.add_argument("--transactions", type=int, default=0, metavar="RATE")
+    parser.add_argument("--seconds", type=int, default=40)
     args = parser.parse_args()
+    if args.transactions:
+        if os.environ.get("TRACE") == "1":
+            tracemalloc.start()
+        transactions(args.transactions, args.seconds)
+        return
     count = args.count
     before_rss = rss_kb()
     traced = os.environ.get("TRACE") == "1"
