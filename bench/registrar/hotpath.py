@@ -265,10 +265,14 @@ async def main() -> None:
         await service.start()
         if args.no_commit:
 
-            async def accepted(job: object) -> None:
-                return None
+            loop = asyncio.get_running_loop()
 
-            service.writer.submit = accepted  # type: ignore[method-assign]
+            def accepted(job: object) -> asyncio.Future[None]:
+                done: asyncio.Future[None] = loop.create_future()
+                done.set_result(None)
+                return done
+
+            service.writer.submit_nowait = accepted  # type: ignore[method-assign,assignment]
         if os.environ.get("HOTPATH_GC") == "off":
             import gc
 
