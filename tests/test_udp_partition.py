@@ -6,6 +6,7 @@ then attached to a real SO_REUSEPORT pair of sockets fed from one sending socket
 from __future__ import annotations
 
 import os
+import random
 import select
 import socket
 from collections import Counter
@@ -214,18 +215,26 @@ def test_one_flow_spreads_by_user_and_answers_reach_the_marked_socket(
     sender.bind(("127.0.0.1", 0))
     try:
         where: dict[str, set[int]] = {}
+        shapes = random.Random(3)
+        names = [f"{2000 + i}" for i in range(20)]
+        names += [os.urandom(20).hex()[: 1 + i * 2] for i in range(20)]  # 1 to 39 bytes
         for round_ in range(3):
-            for i in range(40):
-                user = f"{2000 + i}"
-                data = request(user, tag=f"{round_}t{i}", display="x" * round_)
+            for i, user in enumerate(names):
+                data = request(
+                    user,
+                    tag=f"{round_}t{i}",
+                    display="x" * shapes.randrange(30),
+                    compact=shapes.random() < 0.5,
+                    padding=shapes.randrange(200),
+                )
                 sender.sendto(data, address)
                 index, got = _receiver(group)
                 assert got == data
+                # the kernel ran what the interpreter runs
+                assert index == run(PROGRAM, data, strict=True)
                 where.setdefault(user, set()).add(index)
         assert all(len(indexes) == 1 for indexes in where.values())
         assert {next(iter(indexes)) for indexes in where.values()} == {0, 1}
-        for user, indexes in where.items():  # the kernel ran what the interpreter runs
-            assert indexes == {run(PROGRAM, request(user))}
 
         for index in (0, 1, 1, 0, 1):
             sender.sendto(response(our_branch(index)), address)
