@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from provisioning.config import ConfigError, Settings, validate
 from sipcore.server.listeners import bind_udp_socket, partition_by_phone
 from sipcore.udp_partition import (
     FALL_BACK,
@@ -262,3 +263,9 @@ def test_short_and_unmarked_packets_fall_back_to_the_flow_hash(
             assert len(indexes) == 1
             seen |= indexes
     assert seen == {0, 1}
+
+
+def test_the_setting_is_flow_or_phone() -> None:
+    validate(Settings(sip_udp_partition="phone"))
+    with pytest.raises(ConfigError, match="sip_udp_partition"):
+        validate(Settings(sip_udp_partition="random"))
