@@ -183,6 +183,8 @@ def _request(a: _Asm, workers: int) -> None:
     a.guard(8, relative=True, fail="fall_back")
     a.op(LD | B | IND, 2)
     a.op(JMP | JEQ | K, ord("f"), jt="compact")
+    # "\r\nFr" that is not "\r\nFrom:" (no header starts so): fall back, as jumps only
+    # go forward and the search cannot resume
     a.op(LD | W | IND, 3)
     a.op(JMP | JEQ | K, _word(b"rom:"), jf="fall_back_near")
     a.op(MISC | TXA)
