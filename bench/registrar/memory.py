@@ -20,6 +20,10 @@ usage: memory.py [COUNT] [--per-site N] [--refreshes R]   (TRACE=1: tracemalloc 
   service's sweep does. Reports the table's size, the memory tracemalloc sees it hold, and
   the CPU per receive+respond (parsing and building excluded: timed apart, untraced).
   SIPFLEET_TREE=/path/to/checkout measures another tree's sipcore (before/after).
+       memory.py --serve-traced DIR -- ARGS...
+  run `python -m provisioning ARGS` (e.g. `serve`) under tracemalloc (5 frames); each
+  SIGUSR1 dumps a snapshot to DIR/snap-N.bin; `memory.py --diff A B` prints what grew
+  between two snapshots, by line. (rss_run.sh TRACED=1 uses both.)
 """
 
 from __future__ import annotations
@@ -141,7 +145,47 @@ def transactions(rate: int, seconds: int) -> None:
     )
 
 
+def serve_traced(directory: str, argv: list[str]) -> None:
+    """sipfleet itself under tracemalloc, snapshots on SIGUSR1 (slower: ~2x the CPU)."""
+    import runpy
+    import signal
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    taken = [0]
+
+    def dump(signum: int, frame: object) -> None:
+        taken[0] += 1
+        gc.collect()
+        tracemalloc.take_snapshot().dump(f"{directory}/snap-{taken[0]}.bin")
+
+    signal.signal(signal.SIGUSR1, dump)
+    tracemalloc.start(5)
+    sys.argv = ["provisioning", *argv]
+    runpy.run_module("provisioning", run_name="__main__", alter_sys=True)
+
+
+def diff(before: str, after: str, top: int = 25) -> None:
+    """What grew between two snapshots of `serve_traced`, by source line."""
+    old = tracemalloc.Snapshot.load(before)
+    new = tracemalloc.Snapshot.load(after)
+    stats = new.compare_to(old, "lineno")
+    total = sum(stat.size_diff for stat in stats)
+    print(f"grew {total / 1e6:.1f} MB in all ({before} → {after}); the largest by line:")
+    for stat in stats[:top]:
+        frame = stat.traceback[0]
+        print(
+            f"{stat.size_diff / 1e6:8.2f} MB {stat.count_diff:+9d} blocks  "
+            f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
+        )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve-traced"]:
+        serve_traced(sys.argv[2], sys.argv[4:] if sys.argv[3:4] == ["--"] else sys.argv[3:])
+        return
+    if sys.argv[1:2] == ["--diff"]:
+        diff(sys.argv[2], sys.argv[3])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("count", type=int, nargs="?", default=100_000)
     parser.add_argument("--per-site", type=int, default=1)

@@ -11,11 +11,15 @@
 # env: OUT (default /tmp/mem-s3/run; keeps pg/, users.csv, key between setup and measure),
 #      COUNT (100000), RATES ("1000 2500"), WARM_RATE (600), SECONDS_PER_STEP (60),
 #      TREE (the sipfleet source tree to run, default this repository — point it at an
-#      older checkout for a before/after), LABEL (tags the output lines).
+#      older checkout for a before/after), LABEL (tags the output lines),
+#      TRACED=1 (sipfleet under tracemalloc via memory.py --serve-traced: ~2x the CPU, so
+#      use a lower RATE; snapshots at rest / after / 40 s later in $OUT/snaps-LABEL-RATE,
+#      and `memory.py --diff` of them in the log).
+# Run a COPY of this script (bash reads a script as it runs: editing it mid-run breaks the run).
 # Ports: SIP udp 5190, HTTP 8190, SIPp 5161 (PORT, HTTP, LOCAL_PORT). Each SIPp step holds `flock /tmp/sipfleet-bench.lock` and lasts ≤ 90 s.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../../../.." && pwd)
+ROOT=${ROOT:-$(cd "$HERE/../../../.." && pwd)}  # ROOT=… when run from a copy of this script
 TREE=${TREE:-$ROOT}
 HARNESS=${HARNESS:-/work/shared/bench/harness}
 OUT=${OUT:-/tmp/mem-s3/run}
@@ -49,7 +53,12 @@ export SIPFLEET_KEEPALIVE_INTERVAL=0 SIPFLEET_WORKERS=1 SIPFLEET_DIGEST_ALGORITH
 
 SF=
 start_sipfleet() {
-  (cd "$TREE" && exec $PY -m provisioning serve >>"$OUT/sipfleet.log" 2>&1) &
+  if [ "${TRACED:-0}" = 1 ]; then
+    (cd "$TREE" && SIPFLEET_TREE=$TREE exec $PY "$ROOT/bench/registrar/memory.py" --serve-traced \
+      "$SNAPS" -- serve >>"$OUT/sipfleet.log" 2>&1) &
+  else
+    (cd "$TREE" && exec $PY -m provisioning serve >>"$OUT/sipfleet.log" 2>&1) &
+  fi
   SF=$!
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$HTTP/healthz" >/dev/null && break; sleep 0.2; done
   kill -0 "$SF" 2>/dev/null || { echo "sipfleet did not start (see $OUT/sipfleet.log)" >&2; SF=; exit 1; }
@@ -58,6 +67,12 @@ stop_sipfleet() { [ -n "$SF" ] && kill "$SF" 2>/dev/null; wait "$SF" 2>/dev/null
 trap 'stop_sipfleet' EXIT
 rss() { awk '/VmRSS/{print $2}' /proc/$SF/status; }
 bindings() { curl -s "http://127.0.0.1:$HTTP/metrics" | awk '/^sipfleet_bindings\{transport="udp"\}/{print int($2)}'; }
+snapshot() {  # N: ask the traced sipfleet for snapshot N and wait until it is written
+  [ "${TRACED:-0}" = 1 ] || return 0
+  kill -USR1 "$SF"
+  for _ in $(seq 120); do [ -s "$SNAPS/snap-$1.bin" ] && break; sleep 1; done
+  sleep 2
+}
 sf_ticks() { awk '{print $14+$15}' /proc/$SF/stat; }
 sipp_step() {  # CSV RATE N STEP_LABEL
   flock /tmp/sipfleet-bench.lock env DOMAIN=$REALM bash "$HARNESS/sipp_step.sh" 127.0.0.1 "$PORT" \
@@ -81,17 +96,26 @@ fi
 
 [ "${1:-}" = measure ] || { echo "usage: $0 setup|measure|stop" >&2; exit 2; }
 for R in $RATES; do
+  SNAPS="$OUT/snaps-$LABEL-$R"; rm -rf "$SNAPS"
   start_sipfleet
   for _ in $(seq 60); do [ "$(bindings)" -ge "$COUNT" ] 2>/dev/null && break; sleep 1; done
   sleep 5
   echo "$(date -u +%FT%TZ) [$LABEL] rate $R: restarted pid $SF, bindings $(bindings), rss at rest $(rss) kB" | tee -a "$LOG"
+  snapshot 1
   N=$(( R * SECONDS_PER_STEP ))
   t0=$(sf_ticks)
   sipp_step "$OUT/users.csv" "$R" "$N" "refresh-$LABEL-$R"
   t1=$(sf_ticks)
   us=$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / N ))
   echo "$(date -u +%FT%TZ) [$LABEL] rate $R: after $N refreshes rss $(rss) kB (sipfleet ${us} us CPU per refresh)" | tee -a "$LOG"
+  snapshot 2
   sleep 40
   echo "$(date -u +%FT%TZ) [$LABEL] rate $R: 40 s later rss $(rss) kB, bindings $(bindings)" | tee -a "$LOG"
+  if [ "${TRACED:-0}" = 1 ]; then
+    snapshot 3
+    for pair in "1 2" "1 3"; do set -- $pair
+      $PY "$ROOT/bench/registrar/memory.py" --diff "$SNAPS/snap-$1.bin" "$SNAPS/snap-$2.bin" | tee -a "$LOG"
+    done
+  fi
   stop_sipfleet
 done
