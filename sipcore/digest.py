@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sipcore.errors import SipParseError
-from sipcore.syntax import frozen_builder
+from sipcore.syntax import frozen_builder, random_bytes
 
 
 def _md5_hex(data: bytes) -> str:
@@ -281,7 +281,7 @@ class DigestAuthenticator:
         return outer.digest()[:_MAC_BYTES]
 
     def new_nonce(self, now: float) -> str:
-        head = struct.pack(">Q", int(now)) + os.urandom(8)
+        head = struct.pack(">Q", int(now)) + random_bytes(8)
         mac = self._mac(head)
         return (head + mac).hex()
 

@@ -34,7 +34,6 @@ Public API:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +53,7 @@ from sipcore.headers import (
     parse_via,
     split_values,
 )
+from sipcore.syntax import random_bytes
 from sipcore.uri import SipUri, parse_sip_uri
 
 SIP_VERSION = "SIP/2.0"
@@ -250,15 +250,15 @@ def _new_request(
 
 
 def new_branch() -> str:
-    return BRANCH_MAGIC + os.urandom(10).hex()
+    return BRANCH_MAGIC + random_bytes(10).hex()
 
 
 def new_tag() -> str:
-    return os.urandom(6).hex()
+    return random_bytes(6).hex()
 
 
 def new_call_id(host: str) -> str:
-    return f"{os.urandom(12).hex()}@{host}"
+    return f"{random_bytes(12).hex()}@{host}"
 
 
 def make_response(
