@@ -35,6 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -264,7 +265,6 @@ async def main() -> None:
             service = SipService(config, pool)
         await service.start()
         if args.no_commit:
-
             loop = asyncio.get_running_loop()
 
             def accepted(job: object) -> asyncio.Future[None]:
@@ -273,6 +273,11 @@ async def main() -> None:
                 return done
 
             service.writer.submit_nowait = accepted  # type: ignore[method-assign,assignment]
+
+            def accepted_then(job: object, then: Callable[[None], None]) -> None:
+                then(None)
+
+            service.writer.submit_then = accepted_then  # type: ignore[method-assign,assignment]
         if os.environ.get("HOTPATH_GC") == "off":
             import gc
 

@@ -348,9 +348,8 @@ class RegisterHandler:
         if not isinstance(begun, _Begun):
             answer(begun)
             return
-        future = self.service.writer.submit_nowait(begun.job)
-        future.add_done_callback(
-            functools.partial(self._on_commit, request, begun, ctx, answer, started)
+        self.service.writer.submit_then(
+            begun.job, functools.partial(self._on_commit, request, begun, ctx, answer, started)
         )
 
     def _on_commit(
@@ -360,11 +359,11 @@ class RegisterHandler:
         ctx: RequestContext,
         answer: Answer,
         started: float,
-        future: asyncio.Future[None],
+        failure: WriteFailed | None,
     ) -> None:
         response: SipResponse | bytes
         try:
-            if future.cancelled() or future.exception() is not None:
+            if failure is not None:
                 response = self._write_failed(request)
             else:
                 response = self._committed(request, begun, ctx)

@@ -23,6 +23,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 
 class WriteFailed(Exception):
     """The batch holding this job did not commit; nothing of it is durable."""
+
+
+# Told when a job's batch committed (None) or did not (the failure).
+Committed = Callable[["WriteFailed | None"], None]
+Waiter = asyncio.Future[None] | Committed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +103,7 @@ class WriteBehind:
         self._node = node
         self._limit = limit
         self._max_batch = max_batch
-        self._queue: deque[tuple[WriteJob, asyncio.Future[None]]] = deque()
+        self._queue: deque[tuple[WriteJob, Waiter]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: Any = None  # the leased connection (a pool proxy), None between leases
@@ -139,12 +145,19 @@ class WriteBehind:
 
     def submit_nowait(self, job: WriteJob) -> asyncio.Future[None]:
         """Queue the job; the future resolves when it is committed, or fails with
-        WriteFailed. For callers that continue in a callback instead of a coroutine per
-        request. Jobs commit in submission order either way."""
+        WriteFailed. Jobs commit in submission order whichever way they were submitted."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((job, future))
         self._wakeup.set()
         return future
+
+    def submit_then(self, job: WriteJob, then: Committed) -> None:
+        """Queue the job; `then(None)` is called once it is committed, `then(WriteFailed)`
+        if it is not — straight from the flusher, before the next batch is taken. Why:
+        a future per REGISTER costs a loop callback of its own; this is the registrar's
+        path. `then` must not block (an exception in it is logged, not raised)."""
+        self._queue.append((job, then))
+        self._wakeup.set()
 
     async def _run(self) -> None:
         while True:
@@ -181,9 +194,8 @@ class WriteBehind:
             self._in_flight = 0
         self.batches += 1
         self.committed += len(batch)
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
+        for _, waiter in batch:
+            _resolve(waiter, None)
 
     async def _release(self) -> None:
         conn, self._conn = self._conn, None
@@ -237,7 +249,20 @@ class WriteBehind:
                 )
 
 
-def _fail(batch: list[tuple[WriteJob, asyncio.Future[None]]], exc: WriteFailed) -> None:
-    for _, future in batch:
-        if not future.done():
-            future.set_exception(exc)
+def _fail(batch: list[tuple[WriteJob, Waiter]], exc: WriteFailed) -> None:
+    for _, waiter in batch:
+        _resolve(waiter, exc)
+
+
+def _resolve(waiter: Waiter, exc: WriteFailed | None) -> None:
+    if isinstance(waiter, asyncio.Future):
+        if not waiter.done():
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+        return
+    try:
+        waiter(exc)
+    except Exception:
+        log.exception("a commit callback failed")
