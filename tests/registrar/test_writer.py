@@ -286,3 +286,51 @@ async def test_a_status_refresh_moves_the_expiry_only_while_the_row_is_ours(
         assert row is not None and row.user_agent == "Phone/1.0" and row.expires_at == later
     finally:
         await writer.stop()
+
+
+async def test_submit_then_is_told_the_outcome_in_submission_order(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    """The registrar's path: callbacks run after the commit (the rows are there when they
+    run), in order, with None; a failed batch tells every callback WriteFailed; a callback
+    that raises does not stop the others or the writer."""
+    phone = await new_phone(pool, customer_id)
+    writer = WriteBehind(pool, limit=100, node=NODE)
+    writer.start()
+    told: list[tuple[str, WriteFailed | None]] = []
+    done = asyncio.Event()
+
+    def then(name: str, last: bool) -> Any:
+        def record(failure: WriteFailed | None) -> None:
+            told.append((name, failure))
+            if last:
+                done.set()
+            if name == "raises":
+                raise RuntimeError("a broken callback")
+
+        return record
+
+    try:
+        writer.submit_then(WriteJob(upserts=(binding(phone.id, "sip:a@h"),)), then("a", False))
+        writer.submit_then(WriteJob(upserts=(binding(phone.id, "sip:b@h"),)), then("raises", False))
+        writer.submit_then(WriteJob(upserts=(binding(phone.id, "sip:c@h"),)), then("c", True))
+        await asyncio.wait_for(done.wait(), 10)
+        assert told == [
+            ("a", None),
+            ("raises", None),
+            ("c", None),
+        ]
+        assert sorted(await stored(pool, phone.id)) == ["sip:a@h", "sip:b@h", "sip:c@h"]
+
+        told.clear()
+        done.clear()
+        writer.submit_then(WriteJob(upserts=(binding(phone.id, "sip:d@h"),)), then("d", False))
+        writer.submit_then(
+            WriteJob(upserts=(binding(phone.id, "sip:e@h", cseq=2**40),)), then("e", True)
+        )  # one batch: all of it or nothing
+        await asyncio.wait_for(done.wait(), 10)
+        assert [name for name, _ in told] == ["d", "e"]
+        assert all(isinstance(failure, WriteFailed) for _, failure in told)
+        assert "sip:d@h" not in await stored(pool, phone.id)
+    finally:
+        await writer.stop()
