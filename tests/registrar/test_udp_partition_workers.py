@@ -4,7 +4,8 @@ behind one SBC) spread over both workers by their user, exactly where the progra
 keep-alive OPTIONS from both workers are answered (the answers reach the worker that
 sent them, by the mark in its branch); a buddy on one worker sees a phone registered on
 the other; a retransmitted REGISTER is absorbed by the worker that answered it; and a
-re-registration, from the same flow or from another, stays on the same worker."""
+re-registration, from the same flow or from another, stays on the same worker. And a
+check-sync NOTIFY that either worker sends is answered to that worker."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from sipcore.udp_partition import build_program, run
 from tests import factories
 from tests.presence.pjbuddy import offline, online
 from tests.process import SipfleetProcess, start_sipfleet
+from tests.prov.sipclient import SipPhone
 from tests.registrar import sipphone
 from tests.registrar.sipclient import REALM, SipClient, authorization
+from tests.workers_support import ADMIN_TOKEN, Http
 
 pytestmark = pytest.mark.pjsua
 
@@ -180,13 +183,14 @@ class SharedFlow:
         sipphone.poll(0.05)
 
 
-def _start(tmp_path: Path, database_url: str) -> SipfleetProcess:
+def _start(tmp_path: Path, database_url: str, keepalive: int = 1) -> SipfleetProcess:
     env = {
         "SIPFLEET_DATABASE_URL": database_url,
         "SIPFLEET_WORKERS": "2",
         "SIPFLEET_SIP_UDP_PARTITION": "phone",
-        "SIPFLEET_KEEPALIVE_INTERVAL": "1",
+        "SIPFLEET_KEEPALIVE_INTERVAL": str(keepalive),
         "SIPFLEET_KEEPALIVE_MAX_MISSED": "1",
+        "SIPFLEET_ADMIN_TOKEN": ADMIN_TOKEN,
     }
     return start_sipfleet(tmp_path / "data", env=env, sip_transports=("udp",))
 
@@ -282,5 +286,48 @@ def test_one_flow_of_pjsua_phones_spreads_over_two_workers(
     finally:
         flow.close()
         code = node.stop()
+    assert code == 0, node.log()
+    assert "Traceback" not in node.log()
+
+
+async def test_check_sync_from_either_worker_is_answered_to_it(
+    tmp_path: Path, database_url: str, pool: asyncpg.Pool[Any]
+) -> None:
+    """Reprovision (a check-sync NOTIFY) asked of each worker, for a phone on each worker:
+    the phone's 200 reaches the worker that sent the NOTIFY (outcome ok, not a timeout)."""
+    chosen: dict[int, tuple[factories.TestPhone, str]] = {}
+    async with pool.acquire() as conn:
+        customer = await factories.customer(conn)
+        serial = 0
+        while len(chosen) < 2:
+            serial += 1
+            mac = f"001566{serial:06X}"
+            phone = await factories.phone(conn, customer, model="yealink-t54w", mac_address=mac)
+            chosen.setdefault(predicted_worker(phone.username), (phone, mac))
+    node = await asyncio.to_thread(_start, tmp_path, database_url, 0)
+    server = ("127.0.0.1", node.sip_port)
+    clients = [SipPhone(p.username, p.password, server, "udp") for p, _ in chosen.values()]
+    try:
+        for client in clients:
+            await client.open()
+            assert await client.register() == 200
+        http = Http(node.base_url)
+        for client, (_, mac) in zip(clients, chosen.values(), strict=True):
+            answered: set[str | None] = set()
+            outcomes = []
+            for _ in range(60):
+                status, body, worker = await http.request("POST", f"/api/phones/{mac}/reprovision")
+                assert status == 200, body
+                outcomes += [c["outcome"] for c in body["results"][0]["contacts"]]
+                answered.add(worker)
+                if answered == {"0", "1"}:
+                    break
+            assert answered == {"0", "1"}
+            assert set(outcomes) == {"ok"}
+            assert len(client.notifies) == len(outcomes)
+    finally:
+        for client in clients:
+            await client.close()
+        code = await asyncio.to_thread(node.stop)
     assert code == 0, node.log()
     assert "Traceback" not in node.log()
