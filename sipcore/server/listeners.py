@@ -12,6 +12,8 @@ it here (`use_sockets`, process-wide) instead of binding: a worker that dies and
 restarted gets its own socket back, so the group never changes and no flow is rehashed
 to another worker (the answers to a worker's NOTIFYs and probes keep reaching it), and
 datagrams and connections that arrive meanwhile wait in the socket's queue.
+With `sip_udp_partition = phone` the supervisor also attaches `sipcore.udp_partition`'s
+program to each UDP group (`partition_by_phone`): datagrams then go by phone, not by flow.
 """
 
 from __future__ import annotations
