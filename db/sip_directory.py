@@ -48,8 +48,10 @@ _BY_IDS = _SELECT + " WHERE p.id = ANY($1::text[])"
 
 
 def _shared(text: str | None) -> str | None:
-    """Values shared by many phones (customer, IP mode, vendor, model): one copy in memory
-    for the whole fleet instead of one per phone (a directory of 100,000 phones)."""
+    """Values shared by many phones (customer, IP mode, vendor, model, the address a
+    LOCKED phone is locked to — one per site behind NAT): one copy in memory for the
+    whole fleet instead of one per phone (a directory of 100,000 phones; 58 bytes a
+    phone for the address alone)."""
     return None if text is None else sys.intern(text)
 
 
@@ -70,7 +72,7 @@ def _entry(row: asyncpg.Record) -> DirectoryEntry:
         ha1_sha256=row["ha1_sha256"],
         ip_mode=sys.intern(row["ip_mode"]),
         ip_countries=_countries(row["ip_countries"]),
-        ip_address=row["ip_address"],
+        ip_address=_shared(row["ip_address"]),
         vendor=_shared(row["vendor"]),
         model=_shared(row["model"]),
         mac_address=row["mac_address"],
