@@ -106,7 +106,7 @@ class Settings:
         1, "worker processes sharing the HTTP and SIP ports (SO_REUSEPORT); 1: one process"
     )
     sip_udp_partition: str = _setting(
-        "flow",
+        "phone",
         "how workers > 1 share a UDP port: flow (by source address:port) or phone "
         "(requests by From user, responses to the worker that sent the request)",
     )

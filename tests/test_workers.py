@@ -57,6 +57,9 @@ async def _start(tmp_path: Path, database_url: str, workers: int, **ports: int) 
         "SIPFLEET_WORKERS": str(workers),
         "SIPFLEET_DATABASE_URL": database_url,
         "SIPFLEET_ADMIN_TOKEN": ADMIN_TOKEN,
+        # by flow: the NAT-rebinding case below needs a new source port to reach the
+        # other worker (by phone it would stay; tests/registrar/test_udp_partition_workers)
+        "SIPFLEET_SIP_UDP_PARTITION": "flow",
     }
     return await asyncio.to_thread(start_sipfleet, tmp_path / "data", env=env, **ports)
 
