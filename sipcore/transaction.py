@@ -21,7 +21,7 @@ reports TimedOut. Responses match by top Via branch and CSeq method (§17.1.3).
 
 Public API:
     Timers(t1=0.5, t2=4.0, t4=5.0)                    RFC 3261 §17.1.1.1 / Table 4
-    server_key(request) -> ServerKey                  §17.2.3 (with the RFC 2543 fallback)
+    server_key(request) -> ServerKey (a str)          §17.2.3 (with the RFC 2543 fallback)
     ServerTransactions(timers=Timers(), *, timer_j=None, granularity=1.0)
         .receive(request, *, reliable, now) -> ServerReceived
               .is_new: process it (then call .respond); else .resend is the bytes to
