@@ -166,6 +166,11 @@ class Settings:
     write_queue_limit: int = _setting(
         5000, "durable-write queue length above which new REGISTERs get 503"
     )
+    write_gather_ms: float = _setting(
+        2.0,
+        "group commit: milliseconds the binding writer waits for more REGISTERs to join a "
+        "batch before committing it (fewer, larger commits under load); 0: commit at once",
+    )
     sip_overload_lag_ms: int = _setting(
         400,
         "SIP overload: milliseconds a request may wait before new unauthenticated requests "

@@ -120,7 +120,9 @@ class SipService:
         self.location = LocationService()
         self.directory = PhoneDirectory(pool)
         self.connections = ConnectionTable()
-        self.writer = WriteBehind(pool, limit=config.write_queue_limit, node=config.node_id)
+        self.writer = WriteBehind(
+            pool, limit=config.write_queue_limit, node=config.node_id, gather=config.write_gather
+        )
         self.authenticator = Authenticator(config, self.directory, self.gate)
         self.client = ClientTransactions(self)
         self.registrar = RegisterHandler(self)

@@ -334,3 +334,31 @@ async def test_submit_then_is_told_the_outcome_in_submission_order(
         assert "sip:d@h" not in await stored(pool, phone.id)
     finally:
         await writer.stop()
+
+
+@pytest.mark.parametrize(("gather", "most_batches"), [(0.25, 1), (0.0, None)])
+async def test_the_gather_window_groups_requests_arriving_apart_into_one_commit(
+    pool: asyncpg.Pool[Any], customer_id: str, gather: float, most_batches: int | None
+) -> None:
+    """Group commit under light load: five REGISTERs arriving 10 ms apart share one commit
+    when the writer gathers for 250 ms; with no window each is committed as it comes (the
+    first alone, as nothing else is queued yet)."""
+    phone = await new_phone(pool, customer_id)
+    writer = WriteBehind(pool, limit=100, node=NODE, gather=gather)
+    writer.start()
+    try:
+        waiting = []
+        for n in range(5):
+            waiting.append(
+                writer.submit_nowait(WriteJob(upserts=(binding(phone.id, f"sip:{n}@h"),)))
+            )
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert len(await stored(pool, phone.id)) == 5
+        assert writer.committed == 5
+        if most_batches is not None:
+            assert writer.batches <= most_batches
+        else:
+            assert writer.batches >= 2
+    finally:
+        await writer.stop()
