@@ -166,8 +166,8 @@ class Settings:
     write_queue_limit: int = _setting(
         5000, "durable-write queue length above which new REGISTERs get 503"
     )
-    write_gather_ms: float = _setting(
-        2.0,
+    write_gather_ms: int = _setting(
+        2,
         "group commit: milliseconds the binding writer waits for more REGISTERs to join a "
         "batch before committing it (fewer, larger commits under load); 0: commit at once",
     )
@@ -353,6 +353,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("min_expires: must be at least 1 and at most max_expires")
     if not 0 <= settings.expires_spread_percent <= 50:
         raise ConfigError("expires_spread_percent: must be between 0 and 50")
+    if not 0 <= settings.write_gather_ms <= 100:
+        raise ConfigError("write_gather_ms: must be between 0 and 100 (milliseconds)")
     if settings.secret_key:
         try:
             key = bytes.fromhex(settings.secret_key)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from provisioning.config import ConfigError, ListenAddress, load_settings, parse_sip_listen
+from provisioning.sip_component import sip_config
 
 
 def test_defaults_work_without_anything() -> None:
@@ -50,6 +51,9 @@ def test_listen_addresses_parse_ipv6_and_tls() -> None:
         ({"SIPFLEET_TLS_CERT": "/nonexistent.pem"}, "tls_key"),
         ({"SIPFLEET_SECRET_KEY": "abcd"}, "secret_key"),
         ({"SIPFLEET_TRUSTED_PROXIES": "not-an-address"}, "trusted_proxies"),
+        ({"SIPFLEET_WRITE_GATHER_MS": "1.5"}, "write_gather_ms"),
+        ({"SIPFLEET_WRITE_GATHER_MS": "-1"}, "write_gather_ms"),
+        ({"SIPFLEET_WRITE_GATHER_MS": "500"}, "write_gather_ms"),
     ],
 )
 def test_bad_values_name_the_setting(environ: dict[str, str], setting: str) -> None:
@@ -62,3 +66,11 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
     config.write_text('sip_listn = "udp:0.0.0.0:5060"\n')
     with pytest.raises(ConfigError, match="^sip_listn: unknown setting"):
         load_settings(config_file=str(config), environ={})
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [(None, 0.002), ("0", 0.0), ("5", 0.005)])
+def test_the_group_commit_window_reaches_the_sip_service_in_seconds(
+    raw: str | None, seconds: float
+) -> None:
+    settings = load_settings(environ={} if raw is None else {"SIPFLEET_WRITE_GATHER_MS": raw})
+    assert sip_config(settings, secret_key=b"k" * 32, node_id="n").write_gather == seconds
