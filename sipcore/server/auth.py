@@ -56,7 +56,6 @@ class Authenticator:
             lifetime=config.nonce_lifetime,
             algorithms=config.digest_algorithms,
         )
-        self._subjects: dict[str, tuple[DirectoryEntry, GateSubject, AuthenticatedPhone]] = {}
         self.limiter = FailureLimiter(
             limit=config.auth_failure_limit,
             window=config.auth_failure_window,
@@ -163,11 +162,9 @@ class Authenticator:
         return self._subject(entry)
 
     def _subject(self, entry: DirectoryEntry) -> tuple[GateSubject, AuthenticatedPhone]:
-        """The gate subject and the phone of a directory entry, built once per entry
-        version (the directory replaces the entry object when the phone changes)."""
-        cached = self._subjects.get(entry.phone_id)
-        if cached is not None and cached[0] is entry:
-            return cached[1], cached[2]
+        """The gate subject and the phone of a directory entry. Built per request, not
+        cached per phone: the two objects cost about a microsecond, a cache of them held
+        ~290 bytes per registered phone (29 MB of a 100,000-phone fleet)."""
         subject = _GateSubject(
             phone_id=entry.phone_id,
             customer_id=entry.customer_id,
@@ -184,9 +181,6 @@ class Authenticator:
             extension_id=entry.extension_id,
             username=entry.username,
         )
-        if len(self._subjects) > 2 * len(self.directory) + 1000:
-            self._subjects.clear()  # deleted phones' entries: drop them all now and then
-        self._subjects[entry.phone_id] = (entry, subject, phone)
         return subject, phone
 
     def _failed(self, source: str, now: float, reason: str) -> None:
