@@ -286,3 +286,18 @@ def test_nonce_mac_is_hmac_sha256() -> None:
     key = hashlib.sha256(b"sipfleet digest nonce\x00secret").digest()
     assert raw[16:] == hmac_module.digest(key, raw[:16], "sha256")[:12]
     assert int.from_bytes(raw[:8], "big") == 1234
+
+
+def test_nonce_counter_tracks_each_nonce_of_one_issue_second_apart() -> None:
+    """Nonces issued in the same second share a group but not a count: each one's replay
+    is refused, a higher nc of each accepted, and the group expires as one."""
+    counter = NonceCounter(capacity=1000)
+    names = [f"nonce-{i}" for i in range(50)]
+    for name in names:
+        assert counter.accept(name, 1, issued=7.0, expires=307.0, now=8)
+    assert len(counter) == 50
+    for name in names:
+        assert not counter.accept(name, 1, issued=7.0, expires=307.0, now=9)
+        assert counter.accept(name, 2, issued=7.0, expires=307.0, now=9)
+    assert counter.accept("later", 1, issued=300.0, expires=600.0, now=307.0)
+    assert len(counter) == 1 and counter.floor == float("-inf")
