@@ -167,7 +167,7 @@ class Settings:
         5000, "durable-write queue length above which new REGISTERs get 503"
     )
     write_gather_ms: int = _setting(
-        2,
+        10,
         "group commit: milliseconds the binding writer waits for more REGISTERs to join a "
         "batch before committing it (fewer, larger commits under load); 0: commit at once",
     )

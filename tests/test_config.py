@@ -68,7 +68,7 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
         load_settings(config_file=str(config), environ={})
 
 
-@pytest.mark.parametrize(("raw", "seconds"), [(None, 0.002), ("0", 0.0), ("5", 0.005)])
+@pytest.mark.parametrize(("raw", "seconds"), [(None, 0.01), ("0", 0.0), ("5", 0.005)])
 def test_the_group_commit_window_reaches_the_sip_service_in_seconds(
     raw: str | None, seconds: float
 ) -> None:

@@ -40,7 +40,7 @@ class SipConfig:
     keepalive_max_missed: int = 2
     tcp_idle_timeout: int = 600
     write_queue_limit: int = 5000
-    write_gather: float = 0.002  # seconds a batch waits for more jobs (group commit)
+    write_gather: float = 0.01  # seconds a batch waits for more jobs (group commit)
     # overload control (`sipcore.overload`): queueing delay in seconds that starts shedding
     # new requests; 0 turns it off
     overload_lag: float = 0.4
