@@ -107,8 +107,9 @@ PY
 # a restart can recover — and (2) the bindings the new process holds in memory: the sum
 # of sipfleet_bindings{transport="udp"} over its workers. With SIPFLEET_WORKERS > 1 the
 # HTTP port is shared (SO_REUSEPORT), so /metrics is scraped over many connections and
-# one answer per worker (told apart by process_start_time_seconds) is summed; the line
-# says how many workers answered.
+# one answer per worker (told apart by process_start_time_seconds and the count itself:
+# workers forked in the same 10 ms tick share a start time) is summed; the line says how
+# many workers answered.
 db_bindings() { $PY - "$DSN" <<'PY'
 import asyncio, sys, asyncpg
 async def main():
@@ -124,7 +125,7 @@ mem_bindings() {  # prints "<sum> <workers answering>"
     curl -s "http://127.0.0.1:$HTTP/metrics" | awk '
       /^process_start_time_seconds /{s=$2} /^sipfleet_bindings\{transport="udp"\}/{b=$2}
       END{print s, b}' || true
-  done | awk 'NF==2 && !($1 in seen){seen[$1]=1; n++; t+=$2} END{printf "%d %d\n", t, n}'
+  done | awk 'NF==2 && !($0 in seen){seen[$0]=1; n++; t+=$2} END{printf "%d %d\n", t, n}'
 }
 WORKERS_N=$SIPFLEET_WORKERS
 before_db=$(db_bindings); before_mem=$(mem_bindings)
