@@ -24,6 +24,7 @@ from sipcore import metrics
 from sipcore.headers import NameAddr
 from sipcore.location import Binding
 from sipcore.message import build_request, new_call_id, new_tag, new_via
+from sipcore.server.binding_rows import event_row, status_row, stored_row
 from sipcore.server.writer import WriteFailed, WriteJob
 from sipcore.uri import parse_uri
 
@@ -149,11 +150,11 @@ class Keepalive:
         if unreachable:
             metrics.UNREACHABLE.inc()
             customer = entry.customer_id if entry else None
-            events = (self.handler._event("phone.unreachable", customer, updated),)
+            events = (event_row("phone.unreachable", customer, updated),)
             log.info("phone %s contact unreachable after missed keep-alives", binding.phone_id)
         job = WriteJob(
-            upserts=(self.handler._stored(replace(updated)),),
-            statuses=(self.handler._status(binding.phone_id, remaining, None, None),),
+            upserts=(stored_row(replace(updated)),),
+            statuses=(status_row(binding.phone_id, remaining, None, None),),
             events=events,
         )
         try:

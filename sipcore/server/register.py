@@ -7,7 +7,8 @@ queue together with the phone's status row and its events (`phone.registered`,
 `phone.unregistered`) and the handler waits for the commit — only then are they applied
 in memory and the 200 OK sent (DESIGN.md: a 200 is sent only after the commit). When the
 queue is saturated a REGISTER that would add a new binding gets 503 with a randomized
-Retry-After; refreshes of known bindings still go through (storm control).
+Retry-After; refreshes of known bindings still go through (storm control). The rows
+themselves are built in `sipcore.server.binding_rows`.
 
 The same module owns the other ways bindings end: expiry (`tick`, event
 `phone.expired`), revocation when a phone's credentials change or it is deleted, and
@@ -25,14 +26,12 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
 
 from db import bindings as binding_queries
 from db import phone_status as status_queries
-from db.bindings import StoredBinding
 from db.phone_status import EventWrite, StatusWrite
 from sipcore import metrics
 from sipcore.errors import SipParseError
@@ -47,6 +46,7 @@ from sipcore.registrar import (
     decide_register,
 )
 from sipcore.server.auth import Pending
+from sipcore.server.binding_rows import event_row, register_job, status_row, utc
 from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestContext
 from sipcore.server.keepalive import Keepalive
 from sipcore.server.transport import Connection
@@ -64,10 +64,6 @@ ORPHAN_GRACE = 30.0  # the owning node's own sweeper goes first
 _OK = metrics.REGISTRATIONS.labels(result="ok")
 # The hot path's objects, built without the frozen-dataclass __init__ (`frozen_builder`).
 _Binding = frozen_builder(Binding)
-_StoredBinding = frozen_builder(StoredBinding)
-_StatusWrite = frozen_builder(StatusWrite)
-_EventWrite = frozen_builder(EventWrite)
-_WriteJob = frozen_builder(WriteJob)
 _RegisterInput = frozen_builder(RegisterInput)
 _UNREGISTERED = metrics.REGISTRATIONS.labels(result="unregistered")
 
@@ -87,20 +83,6 @@ def _http_date() -> str:
 def _interned(text: str | None) -> str | None:
     """Phones of one model share a User-Agent: keep one copy in memory."""
     return sys.intern(text) if text is not None and len(text) < 200 else text
-
-
-def _dt(epoch: float) -> datetime:
-    """Epoch seconds as an aware datetime; the last few are remembered because a
-    REGISTER converts its binding's expiry twice (the binding row and the status row)."""
-    found = _dt_cache.get(epoch)
-    if found is None:
-        if len(_dt_cache) >= 64:
-            _dt_cache.clear()
-        found = _dt_cache[epoch] = datetime.fromtimestamp(epoch, UTC)
-    return found
-
-
-_dt_cache: dict[float, datetime] = {}
 
 
 def _flow(binding: Binding) -> Flow:
@@ -399,7 +381,7 @@ class RegisterHandler:
                 metrics.REGISTRATIONS.labels(result="error").inc()
                 retry = str(random.randint(5, 30))
                 return make_response(request, 503, headers=[("Retry-After", retry)])
-        job = self._job(phone, current, upserts, decision.removals, request, ctx)
+        job = register_job(phone, current, upserts, decision.removals, request.user_agent, ctx)
         if not self._still_valid(phone):
             return self.service.authenticator.challenge(request, now)
         return _Begun(phone, decision, upserts, job)
@@ -466,84 +448,6 @@ class RegisterHandler:
             instance_id=spec.instance_id, reg_id=spec.reg_id, node=self.service.config.node_id,
         )  # fmt: skip
 
-    def _job(
-        self,
-        phone: AuthenticatedPhone,
-        current: Sequence[Binding],
-        upserts: Sequence[Binding],
-        removals: Sequence[str],
-        request: SipRequest,
-        ctx: RequestContext,
-    ) -> WriteJob:
-        known = {item.contact for item in current}
-        events = [
-            self._event("phone.registered", phone.customer_id, item)
-            for item in upserts
-            if item.contact not in known
-        ]
-        gone = set(removals)
-        removed = [item for item in current if item.contact in gone]
-        events.extend(
-            self._event("phone.unregistered", phone.customer_id, item) for item in removed
-        )
-        gone.update(item.contact for item in upserts)
-        after = [item for item in current if item.contact not in gone]
-        after.extend(upserts)
-        status = self._status(phone.phone_id, after, request.user_agent, ctx, upserts)
-        return _WriteJob(
-            upserts=tuple(self._stored(item) for item in upserts),
-            removals=tuple((phone.phone_id, contact) for contact in removals),
-            statuses=(status,),
-            events=tuple(events),
-        )
-
-    @staticmethod
-    def _status(
-        phone_id: str,
-        after: Sequence[Binding],
-        user_agent: str | None,
-        ctx: RequestContext | None,
-        upserts: Sequence[Binding] = (),
-    ) -> StatusWrite:
-        reachable = [item for item in after if not item.unreachable]
-        local_ip = upserts[-1].local_ip if upserts else None
-        return _StatusWrite(
-            phone_id=phone_id,
-            online=bool(reachable),
-            expires_at=_dt(max(item.expires_at for item in reachable)) if reachable else None,
-            local_ip=local_ip,
-            public_ip=ctx.remote_ip if ctx else None,
-            user_agent=user_agent,
-            transport=ctx.transport if ctx else None,
-            unreachable=bool(after) and not reachable,
-        )
-
-    @staticmethod
-    def _event(kind: str, customer_id: str | None, item: Binding) -> EventWrite:
-        return _EventWrite(
-            type=kind,
-            phone_id=item.phone_id,
-            customer_id=customer_id,
-            details={
-                "contact": item.contact,
-                "transport": item.transport,
-                "source": f"{item.source_ip}:{item.source_port}",
-                "userAgent": item.user_agent,
-                "expires": _dt(item.expires_at).isoformat().replace("+00:00", "Z"),
-            },
-        )
-
-    @staticmethod
-    def _stored(item: Binding) -> StoredBinding:
-        return _StoredBinding(
-            phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
-            cseq=item.cseq, expires_at=_dt(item.expires_at), q=item.q,
-            transport=item.transport, source_ip=item.source_ip,
-            source_port=item.source_port, local_ip=item.local_ip, user_agent=item.user_agent,
-            instance_id=item.instance_id, reg_id=item.reg_id, node=item.node,
-            unreachable=item.unreachable,
-        )  # fmt: skip
-
     # --- applying committed changes -----------------------------------------------------
 
     def apply(
@@ -602,7 +506,7 @@ class RegisterHandler:
         pool = self.service.pool
         try:
             async with pool.acquire() as conn, conn.transaction():
-                gone = await binding_queries.delete_expired_bindings(conn, _dt(now - ORPHAN_GRACE))
+                gone = await binding_queries.delete_expired_bindings(conn, utc(now - ORPHAN_GRACE))
                 if not gone:
                     return
                 phones = sorted({item.phone_id for item in gone})
@@ -617,7 +521,7 @@ class RegisterHandler:
                         source_port=item.source_port, user_agent=item.user_agent,
                     )  # fmt: skip
                     events.append(
-                        self._event("phone.expired", entry.customer_id if entry else None, binding)
+                        event_row("phone.expired", entry.customer_id if entry else None, binding)
                     )
                 await status_queries.append_events(conn, events)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -636,9 +540,9 @@ class RegisterHandler:
         for phone_id, items in by_phone.items():
             entry = self.service.directory.by_id(phone_id)
             customer = entry.customer_id if entry else None
-            events.extend(self._event("phone.expired", customer, item) for item in items)
+            events.extend(event_row("phone.expired", customer, item) for item in items)
             remaining = self.service.location.bindings_of(phone_id)
-            statuses.append(self._status(phone_id, remaining, None, None))
+            statuses.append(status_row(phone_id, remaining, None, None))
         metrics.BINDINGS_EXPIRED.inc(len(expired))
         job = WriteJob(
             expirations=tuple((item.phone_id, item.contact) for item in expired),
@@ -669,7 +573,7 @@ class RegisterHandler:
             self.keepalive.forget(item)
         if was_online:
             self.service.notify_binding_listeners(phone_id, None, False)
-        status = self._status(phone_id, [], None, None)
+        status = status_row(phone_id, [], None, None)
         job = WriteJob(drop_phones=(phone_id,), statuses=(status,))
         task = asyncio.get_running_loop().create_task(self._submit_quietly(job))
         self._tasks.add(task)
