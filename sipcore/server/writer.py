@@ -6,6 +6,8 @@ and per phone, writes it in ONE transaction (bindings, status, events; a few sta
 per batch, not per request) and resumes every waiter of the batch when it commits — or
 raises to them if it failed, so none of them answers 200. While one batch commits, the
 next accumulates: throughput grows with load instead of queueing behind single commits.
+Before taking a batch the flusher waits `gather` seconds (`write_gather_ms`) so that a
+batch holds dozens of REGISTERs rather than the one or two a commit's time gathers.
 
 Most REGISTERs refresh a binding: same contact, same flow, a new CSeq and expiry. Those are
 written narrowly (call_id, cseq and expires_at of the row, when the row is still exactly what this
