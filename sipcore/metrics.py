@@ -9,9 +9,19 @@ address, Call-ID or user agent in a label.
 Pure module: defining a metric does no I/O. A private `CollectorRegistry` (rather than
 prometheus_client's global one) keeps sipfleet's exposition exactly these series plus
 the process collectors, and lets several apps in one test process share them.
+
+Lock-free values: prometheus_client guards every counter and histogram value with a
+`threading.Lock`, so each `inc()` cost about 1 µs and each `observe()` 1.4 µs — about five
+of them per registration, ≈2 % of a REGISTER's CPU under a registration storm. sipfleet
+updates its metrics only from event-loop code (one loop thread per process; the one
+worker thread, PostgreSQL's start and stop, touches none), so the values here are plain
+floats: 0.2 and 0.4 µs. This is prometheus_client's own switch (`values.ValueClass`,
+which its multiprocess mode sets too) and it is left alone when that mode is on.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,7 +30,38 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    values,
 )
+
+
+class LoopValue:
+    """A metric value without a lock, for metrics updated from one thread (see above)."""
+
+    _multiprocess = False
+    __slots__ = ("_exemplar", "_value")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._value = 0.0
+        self._exemplar: Any = None
+
+    def inc(self, amount: float) -> None:
+        self._value += amount
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self._value = value
+
+    def set_exemplar(self, exemplar: Any) -> None:
+        self._exemplar = exemplar
+
+    def get(self) -> float:
+        return self._value
+
+    def get_exemplar(self) -> Any:
+        return self._exemplar
+
+
+if values.ValueClass is values.MutexValue:  # not in multiprocess mode: see the docstring
+    values.ValueClass = LoopValue
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
