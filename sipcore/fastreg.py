@@ -108,14 +108,18 @@ def parse_udp_register(data: bytes, source_ip: str, source_port: int) -> SipRequ
         return None
     try:
         cseq = parse_cseq(index["cseq"][0])
-        via = _plain_via(via_text) or parse_via(via_text)
+        plain = _stamped_plain_via(via_text, source_ip, source_port)
+        if plain is None:
+            via = parse_via(via_text)
+            stamped = via.with_received(source_ip, source_port)
+            line = str(stamped) if stamped is not via else None
+        else:
+            stamped, line = plain
     except SipParseError:
         return None
     if cseq.method != "REGISTER":
         return None
-    stamped = via.with_received(source_ip, source_port)
-    if stamped is not via:
-        line = str(stamped)
+    if line is not None:
         index["via"] = [line]
         for i, item in enumerate(items):
             if item[0] == "Via":
@@ -125,8 +129,12 @@ def parse_udp_register(data: bytes, source_ip: str, source_port: int) -> SipRequ
     return _new_request("REGISTER", uri, headers, b"", "SIP/2.0", {"cseq": cseq, "via": stamped})
 
 
-def _plain_via(text: str) -> Via | None:
-    """`parse_via(text)` for `SIP/2.0/UDP host:port;branch=x[;rport]`, else None."""
+def _stamped_plain_via(
+    text: str, source_ip: str, source_port: int
+) -> tuple[Via, str | None] | None:
+    """For `SIP/2.0/UDP host:port;branch=x[;rport]`: what
+    `parse_via(text).with_received(source_ip, source_port)` gives, and the stamped line
+    (None when unchanged), written without the general parameter code; else None."""
     match = _PLAIN_VIA.fullmatch(text)
     if match is None:
         return None
@@ -139,5 +147,14 @@ def _plain_via(text: str) -> Via | None:
     _set_transport(via, transport)
     _set_host(via, host)
     _set_port(via, number)
-    _set_params(via, (("branch", branch), ("rport", None)) if rport else (("branch", branch),))
-    return via
+    # RFC 3581 §4: an empty rport is filled in, and then received is always added;
+    # §18.2.1: otherwise received only when the sent-by host is not the source address.
+    if rport:
+        filled = str(source_port)
+        _set_params(via, (("branch", branch), ("rport", filled), ("received", source_ip)))
+        return via, f"{text}={filled};received={source_ip}"
+    if host != source_ip:
+        _set_params(via, (("branch", branch), ("received", source_ip)))
+        return via, f"{text};received={source_ip}"
+    _set_params(via, (("branch", branch),))
+    return via, None
