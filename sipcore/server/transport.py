@@ -89,8 +89,6 @@ class UdpSocket(asyncio.DatagramProtocol):
         self.sink = sink
         self.transport: asyncio.DatagramTransport | None = None
         self.local: Address = ("0.0.0.0", 0)
-        self._outgoing: list[tuple[bytes, Address]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._probe = _PROBE_PREFIX + os.urandom(16).hex().encode()
         self._probe_sent: float | None = None
         self._probe_delay = 0.0
@@ -98,7 +96,6 @@ class UdpSocket(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self._loop = asyncio.get_running_loop()
         self.local = transport.get_extra_info("sockname")[:2]
         sock = transport.get_extra_info("socket")
         # In an SO_REUSEPORT group (worker processes) a datagram to our own address is
@@ -149,33 +146,8 @@ class UdpSocket(asyncio.DatagramProtocol):
         self.sendto(self._probe, (host, port))
 
     def sendto(self, data: bytes, address: Address) -> None:
-        """Queue a datagram; the queue goes out at the start of the loop's next turn.
-
-        Why not at once: the datagrams of one turn (the answers to every request read in
-        it, the 200s of a whole commit) then leave back to back. On loopback, and in a
-        VM, a lone datagram to an idle peer cost ~22 µs of our CPU (mostly waking the
-        peer); in a burst ~11 µs each. The delay is one turn of the loop, microseconds."""
-        outgoing = self._outgoing
-        outgoing.append((data, address))
-        if len(outgoing) == 1:
-            loop = self._loop
-            if loop is None:
-                self.flush()
-            else:
-                loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        """Send every queued datagram now (a closed socket drops them)."""
-        outgoing, self._outgoing = self._outgoing, []
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        send = transport.sendto
-        for data, address in outgoing:
-            try:
-                send(data, address)
-            except (OSError, ValueError, TypeError) as exc:  # one bad address loses one
-                log.debug("UDP datagram to %s not sent: %s", address, exc)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, address)
 
 
 class UdpPeer(Connection):
