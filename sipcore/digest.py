@@ -113,6 +113,7 @@ _AUTH_PARAM = re.compile(
     r'([A-Za-z0-9\-_.*]++)[ \t]*+=[ \t]*+(?:"([^"\\]*+(?:\\.[^"\\]*+)*+)"|([^\s,"]++))'
 )
 _REQUIRED = frozenset({"username", "realm", "nonce", "uri", "response"})
+_LOWER_NAMES = _REQUIRED | {"algorithm", "qop", "nc", "cnonce", "opaque", "userhash"}
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
@@ -122,8 +123,11 @@ def parse_authorization(value: str) -> DigestCredentials:
     if len(parts) != 2 or parts[0].lower() != "digest":
         raise SipParseError("authorization scheme is not Digest")
     found = _AUTH_PARAM.findall(parts[1])
-    # (name, quoted content, token): one of the last two is empty
-    params = {name.lower(): quoted or token for name, quoted, token in found}
+    # (name, quoted content, token): one of the last two is empty. Clients write the names
+    # in lower case; any other spelling is folded (the names are case-insensitive).
+    params = {name: quoted or token for name, quoted, token in found}
+    if not _LOWER_NAMES.issuperset(params):
+        params = {name.lower(): quoted or token for name, quoted, token in found}
     if len(params) != len(found):
         raise SipParseError("duplicate digest parameter")
     if "\\" in parts[1]:  # quoted-pairs (rare): resolve them

@@ -28,7 +28,6 @@ checks with generated messages that an accepted request equals the full parser's
 
 from __future__ import annotations
 
-import itertools
 import re
 
 from sipcore.errors import SipParseError
@@ -48,7 +47,7 @@ _NAMES: dict[str, str] = {
 _NAMES["Call-Id"] = "call-id"
 _REQUIRED = frozenset({"via", "from", "to", "call-id", "cseq"})
 _END = b"\r\n\r\n"
-_SEPARATORS = itertools.repeat(": ")
+_HEADER_LINE = re.compile(r"\r\n([A-Za-z\-]++): ")
 # The Via phones send: what `parse_via` makes of it is known without its general pattern.
 _PLAIN_VIA = re.compile(
     r"SIP/2\.0/(UDP|TCP|TLS) ([A-Za-z0-9\-.]++):([0-9]{1,5}+)"
@@ -71,19 +70,24 @@ def parse_udp_register(data: bytes, source_ip: str, source_port: int) -> SipRequ
         or not data.isascii()
     ):
         return None
-    text = data[:-2].decode("ascii")  # every header line keeps its CRLF
-    lines = text.split("\r\n")  # the last item is the empty rest after the final CRLF
-    crlf = len(lines) - 1
+    head = data[:-4].decode("ascii")  # request line and header lines, CRLF between them
+    crlf = head.count("\r\n")  # the number of header lines
     if (
-        text.count("\r") != crlf
-        or text.count("\n") != crlf
-        or "\x00" in text
-        or "\t" in text
-        or " \r\n" in text  # a value ending in a space, or an empty one
-        or ":  " in text  # a value starting with one (or such text inside: also declined)
+        head.count("\r") != crlf
+        or head.count("\n") != crlf
+        or "\x00" in head
+        or "\t" in head
+        or " \r\n" in head  # a value ending in a space, or an empty one
+        or head.endswith(" ")  # the same on the last line
+        or ":  " in head  # a value starting with one (or such text inside: also declined)
     ):
         return None
-    parts = lines[0].split(" ")
+    # [request line, name, value, name, value, ...]: a line not `Name: value` with a name
+    # of letters and dashes does not split, and the count tells
+    fields = _HEADER_LINE.split(head)
+    if len(fields) != 2 * crlf + 1:
+        return None
+    parts = fields[0].split(" ")
     if len(parts) != 3 or parts[2] != "SIP/2.0":
         return None
     uri = parts[1]
@@ -91,14 +95,13 @@ def parse_udp_register(data: bytes, source_ip: str, source_port: int) -> SipRequ
         uri.startswith("sips:") and len(uri) > 5
     ):
         return None
-    items = [(name, value) for name, _, value in map(str.partition, lines[1:-1], _SEPARATORS)]
+    items = list(zip(fields[1::2], fields[2::2], strict=True))
     try:
-        # a line without ": " has an empty value: skipped here, so the count tells
-        index = {_NAMES[name]: [value] for name, value in items if value}
+        index = {_NAMES[name]: [value] for name, value in items}
     except KeyError:
         return None  # a name spelled otherwise, or one the fast path does not know
     if len(index) != len(items) or not _REQUIRED.issubset(index):
-        return None  # a header twice, a line without ": ", or one of §8.1.1's missing
+        return None  # a header twice, or one of §8.1.1's missing
     length = index.get("content-length")
     if length is not None and length[0] != "0":
         return None

@@ -67,17 +67,22 @@ def status_row(
     upserts: Sequence[Binding] = (),
 ) -> StatusWrite:
     """Online while one of `after` is reachable; expires with the last of those."""
-    reachable = [item for item in after if not item.unreachable]
-    local_ip = upserts[-1].local_ip if upserts else None
+    if len(after) == 1:  # (most phones have one binding: no list, no max)
+        online = not after[0].unreachable
+        expires = after[0].expires_at if online else None
+    else:
+        reachable = [item.expires_at for item in after if not item.unreachable]
+        online = bool(reachable)
+        expires = max(reachable) if reachable else None
     return _StatusWrite(
         phone_id=phone_id,
-        online=bool(reachable),
-        expires_at=utc(max(item.expires_at for item in reachable)) if reachable else None,
-        local_ip=local_ip,
+        online=online,
+        expires_at=utc(expires) if expires is not None else None,
+        local_ip=upserts[-1].local_ip if upserts else None,
         public_ip=ctx.remote_ip if ctx else None,
         user_agent=user_agent,
         transport=ctx.transport if ctx else None,
-        unreachable=bool(after) and not reachable,
+        unreachable=bool(after) and not online,
     )
 
 
@@ -107,6 +112,13 @@ def register_job(
     """The rows of one REGISTER that changes the phone's `current` bindings: the upserts
     and removals, the status after them, and an event per binding added or removed (a
     refresh of a known contact adds none)."""
+    if not removals and len(current) == 1 and len(upserts) == 1:
+        old, new = current[0], upserts[0]
+        if old.contact == new.contact:  # the common case: a phone refreshing its one binding
+            return _WriteJob(
+                upserts=(stored_row(new),),
+                statuses=(status_row(phone.phone_id, upserts, user_agent, ctx, upserts),),
+            )
     known = {item.contact for item in current}
     events = [
         event_row("phone.registered", phone.customer_id, item)

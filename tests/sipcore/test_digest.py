@@ -252,6 +252,24 @@ def test_parse_authorization_fields() -> None:
     assert "response" not in repr(creds)
 
 
+def test_parameter_names_are_case_insensitive() -> None:
+    lower = parse_authorization(
+        'Digest username="a", realm="r", nonce="n", uri="sip:x", response="' + "0" * 32 + '", '
+        'qop=auth, nc=00000001, cnonce="c"'
+    )
+    mixed = parse_authorization(
+        'Digest UserName="a", REALM="r", Nonce="n", URI="sip:x", Response="' + "0" * 32 + '", '
+        'QOP=auth, NC=00000001, CNonce="c"'
+    )
+    assert mixed == lower
+    with pytest.raises(SipParseError):  # the same name twice, spelled differently
+        parse_authorization(
+            'Digest username="a", Username="b", realm="r", nonce="n", uri="sip:x", response="'
+            + "0" * 32
+            + '"'
+        )
+
+
 def test_nonce_counter_is_bounded() -> None:
     counter = NonceCounter(capacity=3)
     for i in range(3):
