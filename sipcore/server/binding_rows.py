@@ -67,13 +67,9 @@ def status_row(
     upserts: Sequence[Binding] = (),
 ) -> StatusWrite:
     """Online while one of `after` is reachable; expires with the last of those."""
-    if len(after) == 1:  # (most phones have one binding: no list, no max)
-        online = not after[0].unreachable
-        expires = after[0].expires_at if online else None
-    else:
-        reachable = [item.expires_at for item in after if not item.unreachable]
-        online = bool(reachable)
-        expires = max(reachable) if reachable else None
+    reachable = [item.expires_at for item in after if not item.unreachable]
+    online = bool(reachable)
+    expires = max(reachable) if reachable else None
     return _StatusWrite(
         phone_id=phone_id,
         online=online,
