@@ -344,9 +344,14 @@ class Via:
 
     @property
     def rport(self) -> int | None:
-        """The rport value when one is filled in (RFC 3581), else None."""
+        """The rport value when one is filled in (RFC 3581), else None; raises
+        SipParseError when it is not a port number."""
         value = param_get(self.params, "rport")
-        return int(value) if value else None
+        if not value:
+            return None
+        if not (value.isascii() and value.isdigit()) or len(value) > 5 or int(value) > 65535:
+            raise SipParseError("bad rport in Via")
+        return int(value)
 
     def with_received(self, source_ip: str, source_port: int) -> Via:
         """§18.2.1: add `received` when sent-by's host is not the source address; RFC 3581

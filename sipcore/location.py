@@ -123,6 +123,11 @@ class LocationService:
             return entry if entry.contact == contact else None
         return entry.get(contact)
 
+    def only_binding(self, phone_id: str) -> Binding | None:
+        """The phone's binding when it has exactly one (nearly every phone), else None."""
+        entry = self._by_phone.get(phone_id)
+        return entry if isinstance(entry, Binding) else None
+
     def is_online(self, phone_id: str) -> bool:
         entry = self._by_phone.get(phone_id)
         if entry is None:
@@ -190,6 +195,18 @@ class LocationService:
             heapq.heappush(self._seconds, second)
         else:
             bucket.append(binding.phone_id)
+
+    def replace_only(self, old: Binding, new: Binding) -> bool:
+        """Store `new` (same phone and contact) in place of `old` if `old` is still the
+        phone's one binding; otherwise change nothing and return False."""
+        if (
+            self._by_phone.get(old.phone_id) is not old
+            or new.phone_id != old.phone_id
+            or new.contact != old.contact
+        ):
+            return False
+        self.put(new)
+        return True
 
     def apply(
         self, phone_id: str, upserts: Iterable[Binding], removals: Iterable[str]

@@ -43,7 +43,9 @@ from sipcore.registrar import (
     RegisterDecision,
     RegisterInput,
     RegistrarPolicy,
+    ReportedContact,
     decide_register,
+    refresh_grant,
 )
 from sipcore.server.auth import Pending
 from sipcore.server.binding_rows import event_row, register_job, status_row, utc
@@ -65,6 +67,7 @@ _OK = metrics.REGISTRATIONS.labels(result="ok")
 # The hot path's objects, built without the frozen-dataclass __init__ (`frozen_builder`).
 _Binding = frozen_builder(Binding)
 _RegisterInput = frozen_builder(RegisterInput)
+_ReportedContact = frozen_builder(ReportedContact)
 _UNREGISTERED = metrics.REGISTRATIONS.labels(result="unregistered")
 
 
@@ -161,21 +164,27 @@ Answer = Callable[[SipResponse | bytes | None], None]
 
 
 class _Begun:
-    """A REGISTER decided and its write built, waiting for the commit."""
+    """A REGISTER decided and its write built, waiting for the commit: the bindings to
+    store and remove, the contacts its 200 OK lists, and — for a refresh decided by
+    `refresh_grant` — the one binding it replaces."""
 
-    __slots__ = ("decision", "job", "phone", "upserts")
+    __slots__ = ("contacts", "job", "phone", "removals", "replaces", "upserts")
 
     def __init__(
         self,
         phone: AuthenticatedPhone,
-        decision: RegisterDecision,
         upserts: list[Binding],
+        removals: tuple[str, ...],
+        contacts: tuple[ReportedContact, ...],
         job: WriteJob,
+        replaces: Binding | None = None,
     ) -> None:
         self.phone = phone
-        self.decision = decision
         self.upserts = upserts
+        self.removals = removals
+        self.contacts = contacts
         self.job = job
+        self.replaces = replaces
 
 
 class RegisterHandler:
@@ -259,12 +268,7 @@ class RegisterHandler:
         outcome = await self.service.authenticate(request, ctx)
         if outcome.phone is None:
             return outcome.response
-        try:
-            register = _register_input(request)
-        except SipParseError as exc:
-            metrics.REGISTRATIONS.labels(result="bad_request").inc()
-            return make_response(request, 400, exc.reason)
-        begun = self._begin(request, register, outcome.phone, ctx)
+        begun = self._decide(request, outcome.phone, ctx)
         if not isinstance(begun, _Begun):
             return begun
         try:
@@ -320,13 +324,7 @@ class RegisterHandler:
         if outcome.phone is None:
             answer(outcome.response)
             return
-        try:
-            register = _register_input(request)
-        except SipParseError as exc:
-            metrics.REGISTRATIONS.labels(result="bad_request").inc()
-            answer(make_response(request, 400, exc.reason))
-            return
-        begun = self._begin(request, register, outcome.phone, ctx)
+        begun = self._decide(request, outcome.phone, ctx)
         if not isinstance(begun, _Begun):
             answer(begun)
             return
@@ -355,6 +353,59 @@ class RegisterHandler:
             response = make_response(request, 500, "Server Internal Error")
         answer(response)
 
+    def _decide(
+        self, request: SipRequest, phone: AuthenticatedPhone, ctx: RequestContext
+    ) -> SipResponse | bytes | _Begun:
+        """An authenticated REGISTER: a refresh of the phone's one binding by
+        `_begin_refresh`, anything else (or what it declines) by `_begin`."""
+        begun = self._begin_refresh(request, phone, ctx)
+        if begun is not None:
+            return begun
+        try:
+            register = _register_input(request)
+        except SipParseError as exc:
+            metrics.REGISTRATIONS.labels(result="bad_request").inc()
+            return make_response(request, 400, exc.reason)
+        return self._begin(request, register, phone, ctx)
+
+    def _begin_refresh(
+        self, request: SipRequest, phone: AuthenticatedPhone, ctx: RequestContext
+    ) -> _Begun | None:
+        """The REGISTER nearly every phone sends: its one Contact again, from the flow of
+        its one binding. Decided by `refresh_grant` (equal to the general decision, see
+        there) and written as `_begin` would; None for anything else, and `_begin` decides.
+        The same flow means the flow counts and stream bookkeeping do not change."""
+        old = self.service.location.only_binding(phone.phone_id)
+        if (
+            old is None
+            or old.source_port != ctx.source_port
+            or old.source_ip != ctx.source_ip
+            or old.transport != ctx.transport
+        ):
+            return None
+        lines = request.headers._index.get("contact")
+        if lines is None or len(lines) != 1 or len(lines[0]) > 1024:
+            return None
+        try:
+            specs, star = _contact_specs_cached((lines[0],))
+            expires_header = request.expires()
+            cseq = request.cseq().number
+        except SipParseError:
+            return None  # `_begin` answers it
+        if star or len(specs) != 1:
+            return None
+        spec = specs[0]
+        call_id = request.call_id
+        granted = refresh_grant(
+            old, call_id, cseq, spec, expires_header, self.policy, random.random
+        )  # fmt: skip
+        if granted is None or not self._still_valid(phone):
+            return None
+        new = self._binding(spec, granted, phone, call_id, cseq, request, ctx, time.time())
+        job = register_job(phone, (old,), (new,), (), request.user_agent, ctx)
+        contacts = (_ReportedContact(uri=spec.uri, expires=granted, q=spec.q),)
+        return _Begun(phone, [new], (), contacts, job, replaces=old)
+
     def _begin(
         self,
         request: SipRequest,
@@ -372,8 +423,9 @@ class RegisterHandler:
             return self._refusal(request, decision)
         if decision.changes_nothing:
             _OK.inc()
-            return self._ok(request, decision)
-        upserts = [self._binding(item.spec, item.expires, phone, register, request, ctx, now)
+            return self._ok(request, decision.contacts)
+        call_id, cseq = register.call_id, register.cseq
+        upserts = [self._binding(item.spec, item.expires, phone, call_id, cseq, request, ctx, now)
                    for item in decision.upserts]  # fmt: skip
         if self.service.writer.saturated:
             known = {item.contact for item in current}
@@ -384,7 +436,7 @@ class RegisterHandler:
         job = register_job(phone, current, upserts, decision.removals, request.user_agent, ctx)
         if not self._still_valid(phone):
             return self.service.authenticator.challenge(request, now)
-        return _Begun(phone, decision, upserts, job)
+        return _Begun(phone, upserts, decision.removals, decision.contacts, job)
 
     def _committed(
         self, request: SipRequest, begun: _Begun, ctx: RequestContext
@@ -393,12 +445,23 @@ class RegisterHandler:
         phone = begun.phone
         if not self._still_valid(phone):  # credentials changed while we committed
             return self.service.authenticator.challenge(request, time.time())
-        decision = begun.decision
-        self.apply(phone.phone_id, phone.extension_id, begun.upserts, decision.removals)
+        old = begun.replaces
+        if old is None or not self._replace(phone, old, begun.upserts[0]):
+            self.apply(phone.phone_id, phone.extension_id, begun.upserts, begun.removals)
         if ctx.connection.reliable:
             ctx.connection.touch()
         (_OK if begun.upserts else _UNREGISTERED).inc()
-        return self._ok(request, decision)
+        return self._ok(request, begun.contacts)
+
+    def _replace(self, phone: AuthenticatedPhone, old: Binding, new: Binding) -> bool:
+        """`apply` for a refresh from `_begin_refresh`, when `old` is still the phone's one
+        binding (nothing changed it during the commit); False otherwise."""
+        if not self.service.location.replace_only(old, new):
+            return False
+        self.keepalive.forget(old)  # (the same key as new's)
+        if old.unreachable:  # offline until this refresh
+            self._announce(phone.phone_id, phone.extension_id, False)
+        return True
 
     @staticmethod
     def _write_failed(request: SipRequest) -> SipResponse:
@@ -421,10 +484,10 @@ class RegisterHandler:
         return make_response(request, decision.status, decision.reason, headers=headers)
 
     @staticmethod
-    def _ok(request: SipRequest, decision: RegisterDecision) -> bytes:
+    def _ok(request: SipRequest, contacts: tuple[ReportedContact, ...]) -> bytes:
         """§10.3 step 8: every current binding with its remaining expiry."""
         headers = []
-        for item in decision.contacts:
+        for item in contacts:
             q = f";q={item.q:g}" if item.q is not None else ""
             headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}"))
         headers.append(("Date", _http_date()))
@@ -435,14 +498,15 @@ class RegisterHandler:
         spec: ContactSpec,
         expires: int,
         phone: AuthenticatedPhone,
-        register: RegisterInput,
+        call_id: str,
+        cseq: int,
         request: SipRequest,
         ctx: RequestContext,
         now: float,
     ) -> Binding:
         return _Binding(
-            phone_id=phone.phone_id, contact=spec.uri, call_id=register.call_id,
-            cseq=register.cseq, expires_at=now + expires, q=spec.q, transport=ctx.transport,
+            phone_id=phone.phone_id, contact=spec.uri, call_id=call_id,
+            cseq=cseq, expires_at=now + expires, q=spec.q, transport=ctx.transport,
             source_ip=ctx.source_ip, source_port=ctx.source_port,
             local_ip=_local_ip(spec.uri, request), user_agent=_interned(request.user_agent),
             instance_id=spec.instance_id, reg_id=spec.reg_id, node=self.service.config.node_id,

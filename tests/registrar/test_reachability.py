@@ -60,6 +60,36 @@ async def test_silent_udp_phone_goes_unreachable_and_back(
         client.close()
 
 
+async def test_unreachable_phone_is_online_again_when_it_re_registers(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    """A refresh of the phone's one binding (the registrar's refresh lane) ends the
+    unreachable state at once: listeners told, status row online."""
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip(keepalive_interval=1, keepalive_max_missed=2)
+    changes: list[bool] = []
+    sip.service.add_binding_listener(lambda p, e, online: changes.append(online))
+    client = await SipClient(server=sip.address("udp")).open()
+    try:
+        client.answer_requests = False
+        ok = await client.register(phone.username, phone.password, expires=600)
+        assert ok is not None and ok.status == 200
+        await wait_until(lambda: changes == [True, False], timeout=8)
+        assert phone.id not in sip.service.online_phones()
+        again = await client.register(phone.username, phone.password, expires=600)
+        assert again is not None and again.status == 200
+        assert phone.id in sip.service.online_phones()
+        assert not sip.service.bindings_of(phone.id)[0].unreachable
+        assert changes == [True, False, True]
+        async with pool.acquire() as conn:
+            status = await conn.fetchrow(
+                "SELECT online, unreachable FROM phone_status WHERE phone_id=$1", phone.id
+            )
+        assert (status["online"], status["unreachable"]) == (True, False)
+    finally:
+        client.close()
+
+
 async def test_tcp_binding_unreachable_when_connection_gone(
     pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
 ) -> None:

@@ -198,6 +198,13 @@ async def test_garbage_gets_400_or_dropped_and_listener_survives(
         client.send(broken)
         answer = await client.receive()
         assert answer is not None and answer.status == 400
+        # an rport that is no port number: no address to answer to, dropped and counted
+        dropped = sip.service.dropped
+        client.send(
+            client.register_bytes(phone.username, cseq=1).replace(b";rport", b";rport=:060")
+        )
+        assert await client.receive(timeout=0.5) is None
+        assert sip.service.dropped == dropped + 1
         options = (
             client.register_bytes(phone.username, cseq=1)
             .replace(b"REGISTER sip:", b"OPTIONS sip:")

@@ -164,3 +164,20 @@ def test_location_online_expiry_and_unreachable() -> None:
     assert [b.contact for b in loc.pop_expired(NOW + 25)] == ["sip:b@h"]
     assert [b.contact for b in loc.pop_expired(NOW + 30)] == ["sip:a@h"]
     assert loc.bindings_of("p1") == [] and len(loc) == 0 and loc.next_expiry() is None
+
+
+def test_location_replaces_only_the_one_binding_it_was_given() -> None:
+    loc = LocationService()
+    old = binding("sip:a@h", expires_in=10)
+    loc.put(old)
+    assert loc.only_binding("p1") is old and loc.only_binding("p2") is None
+    newer = binding("sip:a@h", cseq=2, expires_in=50)
+    assert not loc.replace_only(old, binding("sip:other@h"))  # another contact
+    assert loc.replace_only(old, newer)
+    assert loc.bindings_of("p1") == [newer] and len(loc) == 1
+    assert not loc.replace_only(old, binding("sip:a@h", cseq=3))  # old is gone already
+    assert loc.bindings_of("p1") == [newer]
+    assert loc.pop_expired(NOW + 20) == [] and loc.next_expiry() == NOW + 50
+    loc.put(binding("sip:b@h"))
+    assert loc.only_binding("p1") is None  # two contacts: the general path decides
+    assert not loc.replace_only(newer, binding("sip:a@h", cseq=4))

@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipcore.location import Binding
-from sipcore.registrar import ContactSpec, RegisterInput, RegistrarPolicy, decide_register
+from sipcore.registrar import (
+    ContactSpec,
+    RegisterInput,
+    RegistrarPolicy,
+    ReportedContact,
+    decide_register,
+    refresh_grant,
+)
 
 NOW = 1_000_000.0
 POLICY = RegistrarPolicy(min_expires=60, max_expires=3600, default_expires=1800, spread_percent=10)
@@ -57,3 +64,61 @@ def test_decision_is_total_and_consistent(
     }
     assert set(reported) == expected
     assert not set(decision.removals) & {g.spec.uri for g in decision.upserts}
+
+
+POLICIES = st.builds(
+    RegistrarPolicy,
+    min_expires=st.sampled_from([1, 60, 600]),
+    max_expires=st.sampled_from([600, 3600, 86400]),
+    default_expires=st.sampled_from([1, 1800, 3600]),
+    spread_percent=st.sampled_from([0, 10, 50]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    bindings,
+    st.sampled_from(["c1", "c2", "c3"]),
+    st.integers(1, 12),
+    contacts,
+    st.one_of(st.none(), st.integers(-1, 7200)),
+    POLICIES,
+    st.floats(0, 0.999),
+)
+def test_refresh_grant_is_the_general_decision(
+    current: Binding,
+    call_id: str,
+    cseq: int,
+    spec: ContactSpec,
+    expires_header: int | None,
+    policy: RegistrarPolicy,
+    r: float,
+) -> None:
+    """The refresh lane's decision equals decide_register's wherever it answers, and it
+    answers every REGISTER that only refreshes the phone's one binding."""
+    calls: list[int] = []
+
+    def rand(counter: list[int] = calls) -> float:
+        counter.append(1)
+        return r
+
+    granted = refresh_grant(current, call_id, cseq, spec, expires_header, policy, rand)
+    lane_calls = len(calls)
+    calls.clear()
+    request = RegisterInput(
+        call_id=call_id, cseq=cseq, contacts=(spec,), expires_header=expires_header
+    )
+    decision = decide_register([current], request, policy, NOW, rand)
+    only_refresh = (
+        decision.ok
+        and not decision.removals
+        and [g.spec for g in decision.upserts] == [spec]
+        and spec.uri == current.contact
+    )
+    if granted is None:
+        assert not only_refresh
+        return
+    assert only_refresh
+    assert len(calls) == lane_calls  # the same draws of the storm-control cut
+    assert decision.upserts[0].expires == granted
+    assert decision.contacts == (ReportedContact(uri=spec.uri, expires=granted, q=spec.q),)
