@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -35,7 +33,6 @@ from db import phone_status as status_queries
 from db.phone_status import EventWrite, StatusWrite
 from sipcore import metrics
 from sipcore.errors import SipParseError
-from sipcore.headers import parse_contacts
 from sipcore.location import Binding
 from sipcore.message import SipRequest, SipResponse, make_response, response_bytes
 from sipcore.registrar import (
@@ -51,6 +48,13 @@ from sipcore.server.auth import Pending
 from sipcore.server.binding_rows import event_row, register_job, status_row, utc
 from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestContext
 from sipcore.server.keepalive import Keepalive
+from sipcore.server.register_request import (
+    contact_specs_cached,
+    http_date,
+    interned,
+    local_ip,
+    register_input,
+)
 from sipcore.server.transport import Connection
 from sipcore.server.writer import WriteFailed, WriteJob
 from sipcore.syntax import frozen_builder
@@ -66,97 +70,12 @@ ORPHAN_GRACE = 30.0  # the owning node's own sweeper goes first
 _OK = metrics.REGISTRATIONS.labels(result="ok")
 # The hot path's objects, built without the frozen-dataclass __init__ (`frozen_builder`).
 _Binding = frozen_builder(Binding)
-_RegisterInput = frozen_builder(RegisterInput)
 _ReportedContact = frozen_builder(ReportedContact)
 _UNREGISTERED = metrics.REGISTRATIONS.labels(result="unregistered")
 
 
-_date_cache: list[object] = [0, ""]
-
-
-def _http_date() -> str:
-    """RFC 3261 §20.17 Date (RFC 1123 form, GMT), formatted once per second."""
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache[0] = now
-        _date_cache[1] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))
-    return str(_date_cache[1])
-
-
-def _interned(text: str | None) -> str | None:
-    """Phones of one model share a User-Agent: keep one copy in memory."""
-    return sys.intern(text) if text is not None and len(text) < 200 else text
-
-
 def _flow(binding: Binding) -> Flow:
     return (binding.transport, binding.source_ip, binding.source_port)
-
-
-def _register_input(request: SipRequest) -> RegisterInput:
-    """The parts of a parsed REGISTER the decision needs (raises SipParseError → 400)."""
-    lines = request.headers._index.get("contact")
-    key = tuple(lines) if lines else ()
-    if sum(map(len, key)) <= 1024:
-        specs, star = _contact_specs_cached(key)
-    else:
-        specs, star = _contact_specs(key)
-    return _RegisterInput(
-        call_id=request.call_id,
-        cseq=request.cseq().number,
-        contacts=specs,
-        star=star,
-        expires_header=request.expires(),
-    )
-
-
-def _contact_specs(lines: tuple[str, ...]) -> tuple[tuple[ContactSpec, ...], bool]:
-    """The Contact lines as the decision sees them, and whether they are `*`."""
-    contacts = parse_contacts(lines)
-    specs = tuple(
-        ContactSpec(
-            uri=str(item.address.uri),
-            expires=item.expires,
-            q=item.q,
-            instance_id=item.instance,
-            reg_id=item.reg_id,
-        )
-        for item in contacts.contacts
-    )
-    return specs, contacts.wildcard
-
-
-# A phone sends the same Contact in every REGISTER: its specs (immutable) are cached, so a
-# refresh does not write the contact URI back to text again.
-_contact_specs_cached = functools.lru_cache(maxsize=16384)(_contact_specs)
-
-
-def _local_ip(contact: str, request: SipRequest) -> str | None:
-    """The phone's own address: its Contact host, else its Via sent-by, when an IP."""
-    via_host = request.top_via().host
-    if len(contact) + len(via_host) <= 512:
-        return _local_ip_cached(contact, via_host)
-    return _local_ip_of(contact, via_host)
-
-
-def _local_ip_of(contact: str, via_host: str) -> str | None:
-    host = contact.partition("@")[2] or contact.partition(":")[2]
-    host = host.split(";")[0].split(">")[0]
-    bracketed = host.startswith("[")
-    host = host[1:].partition("]")[0] if bracketed else (host.rpartition(":")[0] or host)
-    for candidate in (host, via_host):
-        if candidate.count(".") == 3 and candidate.replace(".", "").isdigit():
-            parts = candidate.split(".")
-            if all(len(part) <= 3 and int(part) < 256 for part in parts):
-                return candidate  # dotted IPv4, the common case, without ipaddress
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
-    return None
-
-
-# A phone's Contact and Via host repeat in every REGISTER (pure function of two strings).
-_local_ip_cached = functools.lru_cache(maxsize=16384)(_local_ip_of)
 
 
 # Where a REGISTER's response goes (None: drop it unanswered, a banned address).
@@ -362,7 +281,7 @@ class RegisterHandler:
         if begun is not None:
             return begun
         try:
-            register = _register_input(request)
+            register = register_input(request)
         except SipParseError as exc:
             metrics.REGISTRATIONS.labels(result="bad_request").inc()
             return make_response(request, 400, exc.reason)
@@ -387,7 +306,7 @@ class RegisterHandler:
         if lines is None or len(lines) != 1 or len(lines[0]) > 1024:
             return None
         try:
-            specs, star = _contact_specs_cached((lines[0],))
+            specs, star = contact_specs_cached((lines[0],))
             expires_header = request.expires()
             cseq = request.cseq().number
         except SipParseError:
@@ -490,7 +409,7 @@ class RegisterHandler:
         for item in contacts:
             q = f";q={item.q:g}" if item.q is not None else ""
             headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}"))
-        headers.append(("Date", _http_date()))
+        headers.append(("Date", http_date()))
         return response_bytes(request, 200, headers=headers)
 
     def _binding(
@@ -508,7 +427,7 @@ class RegisterHandler:
             phone_id=phone.phone_id, contact=spec.uri, call_id=call_id,
             cseq=cseq, expires_at=now + expires, q=spec.q, transport=ctx.transport,
             source_ip=ctx.source_ip, source_port=ctx.source_port,
-            local_ip=_local_ip(spec.uri, request), user_agent=_interned(request.user_agent),
+            local_ip=local_ip(spec.uri, request), user_agent=interned(request.user_agent),
             instance_id=spec.instance_id, reg_id=spec.reg_id, node=self.service.config.node_id,
         )  # fmt: skip
 
