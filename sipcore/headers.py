@@ -354,15 +354,32 @@ class Via:
         return int(value)
 
     def with_received(self, source_ip: str, source_port: int) -> Via:
-        """§18.2.1: add `received` when sent-by's host is not the source address; RFC 3581
-        §4: fill in an empty `rport` with the source port (and then always add received)."""
+        """§18.2.1: `received` is the packet's source address when sent-by's host is not it;
+        RFC 3581 §4: a requested `rport` is the source port (and then `received` is always
+        added). The top Via is written by the peer that sent the packet, so whatever it put
+        in `received` or `rport` is replaced by what the packet shows, never followed: a
+        client must not choose where answers go (reflection, amplification)."""
         params = self.params
-        wants_rport = self.has_rport and not self.rport
+        wants_rport = False
+        forged = False
+        for key, value in params:
+            lkey = key.lower()
+            if lkey == "rport":
+                wants_rport = True
+                forged = forged or value is not None
+            elif lkey == "received":
+                forged = True
+        if forged:
+            params = tuple(
+                (key, None if key.lower() == "rport" else value)
+                for key, value in params
+                if key.lower() != "received"
+            )
         if wants_rport:
             params = param_set(params, "rport", str(source_port))
         if wants_rport or self.host != source_ip:
             params = param_set(params, "received", source_ip)
-        if params is self.params:
+        if params == self.params:
             return self
         return Via(
             protocol=self.protocol,

@@ -198,13 +198,13 @@ async def test_garbage_gets_400_or_dropped_and_listener_survives(
         client.send(broken)
         answer = await client.receive()
         assert answer is not None and answer.status == 400
-        # an rport that is no port number: no address to answer to, dropped and counted
-        dropped = sip.service.dropped
+        # an rport value written by the client means nothing: the source port replaces it
         client.send(
             client.register_bytes(phone.username, cseq=1).replace(b";rport", b";rport=:060")
         )
-        assert await client.receive(timeout=0.5) is None
-        assert sip.service.dropped == dropped + 1
+        challenged = await client.receive()
+        assert challenged is not None and challenged.status == 401
+        assert f"rport={client.local_port}" in (challenged.headers.get("Via") or "")
         options = (
             client.register_bytes(phone.username, cseq=1)
             .replace(b"REGISTER sip:", b"OPTIONS sip:")
@@ -232,6 +232,76 @@ async def test_garbage_gets_400_or_dropped_and_listener_survives(
         assert sip.service.dropped >= 2
     finally:
         client.close()
+
+
+async def test_forged_via_received_never_directs_an_answer(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    """RFC 3261 §18.2.1: the server adds `received`/`rport` from the packet's source. A
+    client that writes `received=<victim>` itself (no rport) must get its 401 and its 400
+    at its own address, not turn the registrar into a reflector towards the victim."""
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip()
+    client = await SipClient(server=sip.address("udp")).open()
+    victim = await SipClient(server=sip.address("udp"), local_ip="127.0.0.77").open()
+    # the victim listens on the port the client names as its sent-by port
+    victim_port = victim.local_port
+    try:
+        own_via = f"Via: SIP/2.0/UDP {client.local_ip}:{client.local_port};branch="
+
+        def forged(data: bytes, received: str, port: int = victim_port) -> bytes:
+            text = data.decode()
+            start = text.index(own_via)
+            end = text.index("\r\n", start)
+            branch = text[start + len(own_via) : end].split(";")[0]
+            via = f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};received={received}"
+            return (text[:start] + via + text[end:]).encode()
+
+        # §18.2.2 without rport: the sent-by port at the packet's source address
+        client.send(forged(client.register_bytes(phone.username), "127.0.0.77"))
+        assert await victim.receive(timeout=0.7) is None
+        broken = client.register_bytes(phone.username).replace(b"CSeq: ", b"CSeq: x")
+        client.send(forged(broken, "127.0.0.77"))
+        assert await victim.receive(timeout=0.7) is None
+        # the same forgery naming the client's own port: answered there, to the source
+        client.send(forged(client.register_bytes(phone.username), "127.0.0.77", client.local_port))
+        challenge = await client.receive()
+        assert challenge is not None and challenge.status == 401
+        assert "received=127.0.0.77" not in (challenge.headers.get("Via") or "")
+        # 2,000 digits in received: no exception; answered at the source like any other
+        client.send(forged(client.register_bytes(phone.username), "1" * 2000, client.local_port))
+        challenge = await client.receive()
+        assert challenge is not None and challenge.status == 401
+        ok = await client.register(phone.username, phone.password)
+        assert ok is not None and ok.status == 200
+        assert not victim.queue.qsize()
+    finally:
+        client.close()
+        victim.close()
+
+
+async def test_forged_via_received_answered_at_the_source(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    """With rport the answer goes to the packet's source whatever `received` claims."""
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip()
+    client = await SipClient(server=sip.address("udp")).open()
+    victim = await SipClient(server=sip.address("udp"), local_ip="127.0.0.77").open()
+    try:
+        data = client.register_bytes(phone.username).replace(
+            b";rport", f";rport={victim.local_port};received=127.0.0.77".encode()
+        )
+        client.send(data)
+        challenge = await client.receive()
+        assert challenge is not None and challenge.status == 401
+        via = challenge.headers.get("Via") or ""
+        assert f"rport={client.local_port}" in via and "received=127.0.0.1" in via
+        assert "127.0.0.77" not in via
+        assert await victim.receive(timeout=0.5) is None
+    finally:
+        client.close()
+        victim.close()
 
 
 async def test_tcp_keepalive_ping_gets_pong(pool: asyncpg.Pool[Any], start_sip: Any) -> None:

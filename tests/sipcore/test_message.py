@@ -117,6 +117,15 @@ def test_make_response_needs_mandatory_headers() -> None:
          "SIP/2.0/UDP 10.0.0.5:5060;rport=40001;branch=z9hG4bKa;received=10.0.0.5"),
         ("SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport", ("198.51.100.9", 1024),
          "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport=1024;received=198.51.100.9"),
+        # what the client wrote in received/rport is replaced, never followed (reflection)
+        ("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKa;received=192.0.2.77", ("10.0.0.5", 5060),
+         "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKa"),
+        ("SIP/2.0/UDP 10.0.0.5:5060;received=192.0.2.77;branch=z9hG4bKa", ("10.0.0.9", 5060),
+         "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKa;received=10.0.0.9"),
+        ("SIP/2.0/UDP 10.0.0.5:5060;rport=9;branch=z9hG4bKa;received=1", ("10.0.0.5", 4000),
+         "SIP/2.0/UDP 10.0.0.5:5060;rport=4000;branch=z9hG4bKa;received=10.0.0.5"),
+        ("SIP/2.0/UDP 10.0.0.5:5060;rport=:x;branch=z9hG4bKa", ("10.0.0.5", 4000),
+         "SIP/2.0/UDP 10.0.0.5:5060;rport=4000;branch=z9hG4bKa;received=10.0.0.5"),
     ],
 )  # fmt: skip
 def test_with_received(via: str, source: tuple[str, int], expected: str) -> None:
