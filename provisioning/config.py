@@ -143,6 +143,11 @@ class Settings:
     expires_spread_percent: int = _setting(
         10, "storm control: granted expiries are cut by a random 0..N percent"
     )
+    contacts_per_phone: int = _setting(
+        10,
+        "contacts one phone may register (the flows of one +sip.instance count once); "
+        "a REGISTER adding one more gets 403",
+    )
     nonce_lifetime: int = _setting(300, "seconds a digest nonce stays valid before stale=true")
     digest_algorithms: str = _setting(
         "SHA-256,MD5",
@@ -351,6 +356,9 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{name}: file {value!r} does not exist")
     if not 1 <= settings.min_expires <= settings.max_expires:
         raise ConfigError("min_expires: must be at least 1 and at most max_expires")
+    for name in ("contacts_per_phone",):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
     if not 0 <= settings.expires_spread_percent <= 50:
         raise ConfigError("expires_spread_percent: must be between 0 and 50")
     if not 0 <= settings.write_gather_ms <= 100:

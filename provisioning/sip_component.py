@@ -51,6 +51,7 @@ def sip_config(settings: Settings, *, secret_key: bytes, node_id: str) -> SipCon
         max_expires=settings.max_expires,
         default_expires=settings.default_expires,
         expires_spread_percent=settings.expires_spread_percent,
+        max_contacts=settings.contacts_per_phone,
         nonce_lifetime=settings.nonce_lifetime,
         digest_algorithms=_algorithms(settings.digest_algorithms),
         auth_failure_limit=settings.auth_failure_limit,

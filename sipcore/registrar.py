@@ -18,6 +18,14 @@ Steps of §10.3 done here:
   binding. For an existing binding, a different Call-ID replaces it; the same Call-ID
   needs a higher CSeq, else the whole update is aborted (500, "the request fails").
 - step 7 is the server's (atomic commit); step 8 is `RegisterDecision.contacts`.
+
+Contact limit (ours): a phone holds at most `max_contacts` contacts. The flows of one
+`+sip.instance` (RFC 5626 §4.2: one device over several connections, each with its own
+reg-id) are one contact; a binding without an instance is one contact per URI; and no
+instance may hold more than `max_contacts` flows. Only live bindings count, and only a
+REGISTER that would raise a count above the limit is refused (403 "Too Many Contacts"):
+a refresh, a re-registration replacing a binding, or a removal always goes through, even
+for a phone already over a limit lowered since.
 """
 
 from __future__ import annotations
@@ -57,10 +65,13 @@ class RegistrarPolicy:
     max_expires: int = 3600
     default_expires: int = 3600
     spread_percent: int = 10
+    max_contacts: int = 10
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_expires <= self.max_expires:
             raise ValueError("min_expires must be at least 1 and at most max_expires")
+        if self.max_contacts < 1:
+            raise ValueError("max_contacts must be at least 1")
         if not 0 <= self.spread_percent <= 50:
             raise ValueError("spread_percent must be between 0 and 50")
 
@@ -180,12 +191,49 @@ def decide_register(
                 removals.append(spec.uri)
             continue
         upserts.append(_GrantedContact(spec=spec, expires=_grant(requested, policy, rand)))
+    if upserts and _over_contact_limit(current, upserts, removals, now, policy.max_contacts):
+        return _refuse(403, "Too Many Contacts")
     return _RegisterDecision(
         status=200,
         reason="OK",
         upserts=tuple(upserts),
         removals=tuple(removals),
         contacts=_report(current, upserts, removals, now),
+    )
+
+
+def contact_counts(bindings: Sequence[tuple[str, str | None]]) -> tuple[int, int]:
+    """(contacts, most flows of one instance) of (contact URI, instance id) pairs: the
+    flows of one instance are one contact, a binding without an instance one per URI."""
+    instances: dict[str, int] = {}
+    plain: set[str] = set()
+    for uri, instance in bindings:
+        if instance is None:
+            plain.add(uri)
+        else:
+            instances[instance] = instances.get(instance, 0) + 1
+    return len(plain) + len(instances), max(instances.values(), default=0)
+
+
+def _over_contact_limit(
+    current: Sequence[Binding],
+    upserts: Sequence[GrantedContact],
+    removals: Sequence[str],
+    now: float,
+    limit: int,
+) -> bool:
+    """Would the change raise the phone's contacts, or one instance's flows, above
+    `limit`? (A count already above it that the change does not raise is left alone.)"""
+    live = [(item.contact, item.instance_id) for item in current if item.expires_at > now]
+    if len(live) + len(upserts) <= limit:
+        return False  # nothing can be over it (the common case, without counting)
+    changed = {item.spec.uri for item in upserts} | set(removals)
+    after = [pair for pair in live if pair[0] not in changed]
+    after.extend((item.spec.uri, item.spec.instance_id) for item in upserts)
+    contacts, flows = contact_counts(after)
+    before_contacts, before_flows = contact_counts(live)
+    return (contacts > limit and contacts > before_contacts) or (
+        flows > limit and flows > before_flows
     )
 
 
@@ -206,7 +254,8 @@ def refresh_grant(
     contacts=(spec,), expires_header=…), …)` whose decision is then one upsert of `spec`
     with this expiry, no removal, and the 200 OK listing that one contact; `rand` is
     called as often. Why a second entry: nearly every REGISTER of a fleet is this
-    refresh, and it needs none of the general decision's maps and records.
+    refresh, and it needs none of the general decision's maps and records. (A refresh
+    never raises the phone's contact count, so the contact limit never refuses it.)
     """
     if spec.uri != current.contact or (expires_header is not None and expires_header < 0):
         return None

@@ -31,6 +31,7 @@ class SipConfig:
     max_expires: int = 3600
     default_expires: int = 3600
     expires_spread_percent: int = 10
+    max_contacts: int = 10  # per phone (`sipcore.registrar.RegistrarPolicy`)
     nonce_lifetime: int = 300
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     auth_failure_limit: int = 10

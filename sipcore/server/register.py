@@ -5,7 +5,10 @@ pure decision (`sipcore.registrar.decide_register`) against the phone's bindings
 memory; a refusal answers at once and changes nothing. Changes go to the durable-write
 queue together with the phone's status row and its events (`phone.registered`,
 `phone.unregistered`) and the handler waits for the commit — only then are they applied
-in memory and the 200 OK sent (DESIGN.md: a 200 is sent only after the commit). When the
+in memory and the 200 OK sent (DESIGN.md: a 200 is sent only after the commit). The 200
+is built before the write: one that would not fit the transport (a UDP datagram, the
+message size limit) is never preceded by a commit — the REGISTER gets 403 "Contact List
+Too Large" and changes nothing. When the
 queue is saturated a REGISTER that would add a new binding gets 503 with a randomized
 Retry-After; refreshes of known bindings still go through (storm control). The rows
 themselves are built in `sipcore.server.binding_rows`.
@@ -50,6 +53,7 @@ from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestConte
 from sipcore.server.keepalive import Keepalive
 from sipcore.server.register_request import (
     contact_specs_cached,
+    fits,
     http_date,
     interned,
     local_ip,
@@ -84,24 +88,25 @@ Answer = Callable[[SipResponse | bytes | None], None]
 
 class _Begun:
     """A REGISTER decided and its write built, waiting for the commit: the bindings to
-    store and remove, the contacts its 200 OK lists, and — for a refresh decided by
-    `refresh_grant` — the one binding it replaces."""
+    store and remove, its 200 OK (built before the commit, so one too large to send is
+    never committed), and — for a refresh decided by `refresh_grant` — the one binding it
+    replaces."""
 
-    __slots__ = ("contacts", "job", "phone", "removals", "replaces", "upserts")
+    __slots__ = ("job", "ok", "phone", "removals", "replaces", "upserts")
 
     def __init__(
         self,
         phone: AuthenticatedPhone,
         upserts: list[Binding],
         removals: tuple[str, ...],
-        contacts: tuple[ReportedContact, ...],
+        ok: bytes,
         job: WriteJob,
         replaces: Binding | None = None,
     ) -> None:
         self.phone = phone
         self.upserts = upserts
         self.removals = removals
-        self.contacts = contacts
+        self.ok = ok
         self.job = job
         self.replaces = replaces
 
@@ -116,6 +121,7 @@ class RegisterHandler:
             max_expires=config.max_expires,
             default_expires=config.default_expires,
             spread_percent=config.expires_spread_percent,
+            max_contacts=config.max_contacts,
         )
         self.keepalive = Keepalive(self)
         self._flows: dict[Flow, int] = {}  # stream flows carrying bindings → their count
@@ -320,10 +326,12 @@ class RegisterHandler:
         )  # fmt: skip
         if granted is None or not self._still_valid(phone):
             return None
+        ok = self._ok(request, (_ReportedContact(uri=spec.uri, expires=granted, q=spec.q),))
+        if not fits(ctx.transport, len(ok)):
+            return None  # `_begin` refuses it
         new = self._binding(spec, granted, phone, call_id, cseq, request, ctx, time.time())
         job = register_job(phone, (old,), (new,), (), request.user_agent, ctx)
-        contacts = (_ReportedContact(uri=spec.uri, expires=granted, q=spec.q),)
-        return _Begun(phone, [new], (), contacts, job, replaces=old)
+        return _Begun(phone, [new], (), ok, job, replaces=old)
 
     def _begin(
         self,
@@ -340,9 +348,13 @@ class RegisterHandler:
         decision = decide_register(current, register, self.policy, now, random.random)
         if not decision.ok:
             return self._refusal(request, decision)
+        ok = self._ok(request, decision.contacts)
+        if not fits(ctx.transport, len(ok)):
+            metrics.REGISTRATIONS.labels(result="denied").inc()
+            return make_response(request, 403, "Contact List Too Large")
         if decision.changes_nothing:
             _OK.inc()
-            return self._ok(request, decision.contacts)
+            return ok
         call_id, cseq = register.call_id, register.cseq
         upserts = [self._binding(item.spec, item.expires, phone, call_id, cseq, request, ctx, now)
                    for item in decision.upserts]  # fmt: skip
@@ -355,7 +367,7 @@ class RegisterHandler:
         job = register_job(phone, current, upserts, decision.removals, request.user_agent, ctx)
         if not self._still_valid(phone):
             return self.service.authenticator.challenge(request, now)
-        return _Begun(phone, upserts, decision.removals, decision.contacts, job)
+        return _Begun(phone, upserts, decision.removals, ok, job)
 
     def _committed(
         self, request: SipRequest, begun: _Begun, ctx: RequestContext
@@ -370,7 +382,7 @@ class RegisterHandler:
         if ctx.connection.reliable:
             ctx.connection.touch()
         (_OK if begun.upserts else _UNREGISTERED).inc()
-        return self._ok(request, begun.contacts)
+        return begun.ok
 
     def _replace(self, phone: AuthenticatedPhone, old: Binding, new: Binding) -> bool:
         """`apply` for a refresh from `_begin_refresh`, when `old` is still the phone's one
@@ -399,6 +411,8 @@ class RegisterHandler:
             metrics.REGISTRATIONS.labels(result="too_brief").inc()
         else:
             result = "error" if decision.status >= 500 else "bad_request"
+            if decision.status == 403:  # over the contact limit
+                result = "denied"
             metrics.REGISTRATIONS.labels(result=result).inc()
         return make_response(request, decision.status, decision.reason, headers=headers)
 

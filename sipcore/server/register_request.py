@@ -1,6 +1,7 @@
 """What a REGISTER says, read for the registrar: its decision input, its Contact specs,
-the phone's own address, and the 200's Date — pure, and cached where a phone repeats
-itself in every REGISTER (`sipcore.server.register` uses them).
+the phone's own address, the 200's Date, and whether an answer fits the transport — pure,
+and cached where a phone repeats itself in every REGISTER (`sipcore.server.register` uses
+them).
 """
 
 from __future__ import annotations
@@ -12,10 +13,22 @@ import time
 
 from sipcore.headers import parse_contacts
 from sipcore.message import SipRequest
+from sipcore.parser import MAX_MESSAGE_SIZE
 from sipcore.registrar import ContactSpec, RegisterInput
 from sipcore.syntax import frozen_builder
 
 _RegisterInput = frozen_builder(RegisterInput)
+
+# One UDP datagram carries at most 65,535 - 8 (UDP header) - 20 (IPv4 header) bytes; a
+# larger answer cannot be sent at all. On streams the bound is the SIP message size limit
+# (`sipcore.parser`), which our peers' framers apply too.
+MAX_UDP_PAYLOAD = 65_507
+
+
+def fits(transport: str, size: int) -> bool:
+    """Can a response of `size` bytes reach the phone over `transport`?"""
+    return size <= (MAX_UDP_PAYLOAD if transport == "udp" else MAX_MESSAGE_SIZE)
+
 
 _date_cache: list[object] = [0, ""]
 

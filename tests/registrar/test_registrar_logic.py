@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sipcore.location import Binding, LocationService
-from sipcore.registrar import ContactSpec, RegisterInput, RegistrarPolicy, decide_register
+from sipcore.registrar import (
+    ContactSpec,
+    RegisterInput,
+    RegistrarPolicy,
+    contact_counts,
+    decide_register,
+)
 
 POLICY = RegistrarPolicy(min_expires=60, max_expires=3600, default_expires=1800, spread_percent=0)
 NOW = 1_000_000.0
@@ -181,3 +189,64 @@ def test_location_replaces_only_the_one_binding_it_was_given() -> None:
     loc.put(binding("sip:b@h"))
     assert loc.only_binding("p1") is None  # two contacts: the general path decides
     assert not loc.replace_only(newer, binding("sip:a@h", cseq=4))
+
+
+def flow(contact: str, instance: str | None, **kwargs: float) -> Binding:
+    return dataclasses.replace(binding(contact, **kwargs), instance_id=instance)
+
+
+LIMIT3 = RegistrarPolicy(
+    min_expires=60, max_expires=3600, default_expires=1800, spread_percent=0, max_contacts=3
+)
+
+
+def test_contact_limit_refuses_the_one_too_many_and_changes_nothing() -> None:
+    current = [binding(f"sip:{name}@h") for name in "abc"]
+    d = decide(current, request(ContactSpec(uri="sip:d@h")), LIMIT3)
+    assert (d.status, d.reason) == (403, "Too Many Contacts")
+    assert d.changes_nothing and not d.contacts
+    # two new at once when one would fit: refused whole
+    d = decide(current[:2], request(ContactSpec(uri="sip:d@h"), ContactSpec(uri="sip:e@h")), LIMIT3)
+    assert d.status == 403 and d.changes_nothing
+    # up to the limit in one REGISTER is fine
+    assert decide([], request(*(ContactSpec(uri=f"sip:{n}@h") for n in "abc")), LIMIT3).ok
+
+
+def test_contact_limit_counts_live_bindings_and_lets_replacements_through() -> None:
+    current = [binding(f"sip:{name}@h") for name in "abc"]
+    # a refresh of one of them, and a replacement (removal + new) in one REGISTER
+    assert decide(current, request(ContactSpec(uri="sip:a@h")), LIMIT3).ok
+    swap = request(ContactSpec(uri="sip:a@h", expires=0), ContactSpec(uri="sip:d@h"))
+    assert decide(current, swap, LIMIT3).ok
+    # an expired binding not yet swept does not count
+    lapsed = [*current[:2], binding("sip:c@h", expires_in=-1)]
+    assert decide(lapsed, request(ContactSpec(uri="sip:d@h")), LIMIT3).ok
+
+
+def test_flows_of_one_instance_count_once() -> None:
+    uuid = "<urn:uuid:00000000-0000-1000-8000-000a95a0e128>"
+    current = [flow("sip:a@h", uuid), flow("sip:a2@h", uuid), binding("sip:b@h")]
+    d = decide(current, request(ContactSpec(uri="sip:c@h")), LIMIT3)
+    assert d.ok  # a's two flows, b, c: three contacts
+    third_flow = request(ContactSpec(uri="sip:a3@h", instance_id=uuid, reg_id=3))
+    assert decide([*current, flow("sip:c@h", None)], third_flow, LIMIT3).ok
+    # but no instance holds more flows than the limit
+    flows = [flow(f"sip:a{i}@h", uuid) for i in range(3)]
+    d = decide(flows, request(ContactSpec(uri="sip:a9@h", instance_id=uuid)), LIMIT3)
+    assert (d.status, d.reason) == (403, "Too Many Contacts")
+
+
+def test_a_phone_over_a_lowered_limit_may_refresh_and_remove() -> None:
+    current = [binding(f"sip:{name}@h") for name in "abcde"]
+    assert decide(current, request(ContactSpec(uri="sip:a@h")), LIMIT3).ok
+    assert decide(current, request(ContactSpec(uri="sip:a@h", expires=0)), LIMIT3).ok
+    assert decide(current, request(star=True, expires=0), LIMIT3).ok
+    assert decide(current, request(ContactSpec(uri="sip:f@h")), LIMIT3).status == 403
+
+
+def test_contact_counts() -> None:
+    assert contact_counts([]) == (0, 0)
+    pairs = [("sip:a@h", "i1"), ("sip:b@h", "i1"), ("sip:c@h", None), ("sip:c@h", None)]
+    assert contact_counts(pairs) == (2, 2)
+    with pytest.raises(ValueError):
+        RegistrarPolicy(max_contacts=0)

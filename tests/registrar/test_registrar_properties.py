@@ -11,21 +11,30 @@ from sipcore.registrar import (
     RegisterInput,
     RegistrarPolicy,
     ReportedContact,
+    contact_counts,
     decide_register,
     refresh_grant,
 )
 
 NOW = 1_000_000.0
-POLICY = RegistrarPolicy(min_expires=60, max_expires=3600, default_expires=1800, spread_percent=10)
+POLICY = RegistrarPolicy(
+    min_expires=60, max_expires=3600, default_expires=1800, spread_percent=10, max_contacts=3
+)
 URIS = st.sampled_from([f"sip:{name}@10.0.0.{i}" for i, name in enumerate("abcde", 1)])
 EXPIRES = st.one_of(st.none(), st.integers(0, 2**33))
+INSTANCES = st.one_of(st.none(), st.sampled_from(["<urn:uuid:1>", "<urn:uuid:2>"]))
 contacts = st.builds(
-    ContactSpec, uri=URIS, expires=EXPIRES, q=st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0]))
+    ContactSpec,
+    uri=URIS,
+    expires=EXPIRES,
+    q=st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0])),
+    instance_id=INSTANCES,
 )
 bindings = st.builds(
     Binding,
     phone_id=st.just("p"),
     contact=URIS,
+    instance_id=INSTANCES,
     call_id=st.sampled_from(["c1", "c2"]),
     cseq=st.integers(1, 10),
     expires_at=st.floats(NOW + 1, NOW + 3600),
@@ -50,11 +59,19 @@ def test_decision_is_total_and_consistent(
     current: list[Binding], request: RegisterInput, r: float
 ) -> None:
     decision = decide_register(current, request, POLICY, NOW, lambda: r)
-    assert decision.status in (200, 400, 423, 500)
+    assert decision.status in (200, 400, 403, 423, 500)
     if not decision.ok:
         assert decision.changes_nothing and not decision.contacts
         assert (decision.status == 423) == (decision.min_expires == 60)
         return
+    pairs = {b.contact: b.instance_id for b in current}
+    for uri in decision.removals:
+        del pairs[uri]
+    pairs.update((g.spec.uri, g.spec.instance_id) for g in decision.upserts)
+    after, flows = contact_counts(list(pairs.items()))
+    before, flows_before = contact_counts([(b.contact, b.instance_id) for b in current])
+    assert after <= max(POLICY.max_contacts, before)
+    assert flows <= max(POLICY.max_contacts, flows_before)
     for granted in decision.upserts:
         assert POLICY.min_expires <= granted.expires <= POLICY.max_expires
     reported = [c.uri for c in decision.contacts]
@@ -72,6 +89,7 @@ POLICIES = st.builds(
     max_expires=st.sampled_from([600, 3600, 86400]),
     default_expires=st.sampled_from([1, 1800, 3600]),
     spread_percent=st.sampled_from([0, 10, 50]),
+    max_contacts=st.sampled_from([1, 2, 10]),
 )
 
 
