@@ -5,6 +5,10 @@ ourselves: pgserver only stops a server from the process that started it, and a 
 left running by a process that was killed (kill -9) is found again and reused here, so
 the next `sipfleet serve` recovers with no manual cleanup. A stale `postmaster.pid` left
 by a killed server is handled by `pg_ctl start` itself.
+
+`start_embedded` records whether this process started the server or found it running, so
+a caller that must not stop what others use (the CLI) can tell; `running_embedded` only
+reads `postmaster.pid` and never starts, creates or stops anything.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class EmbeddedPostgres:
-    """A running embedded server: its data directory and connection URI."""
+    """A running embedded server: its data directory, connection URI, and whether this
+    process started it (False: it was found running)."""
 
     pgdata: Path
     uri: str
+    started: bool = True
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are rolled back)."""
@@ -68,11 +74,35 @@ def _remove_stale_pid_file(pgdata: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+def _running_uri(pgdata: Path) -> str | None:
+    """The URI of the server `postmaster.pid` names, when it is alive and ready."""
+    from pgserver.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+    except (OSError, ValueError, AssertionError):  # absent, or half written at start
+        return None
+    if info is None or not info.is_running() or info.status != "ready":
+        return None
+    return str(info.get_uri())
+
+
+def running_embedded(data_dir: Path) -> EmbeddedPostgres | None:
+    """The embedded PostgreSQL of `data_dir` if it is running; starts nothing."""
+    pgdata = data_dir / "postgres"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+        uri = _running_uri(pgdata)
+    return None if uri is None else EmbeddedPostgres(pgdata=pgdata, uri=uri, started=False)
+
+
 def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     """Start (or find running) the embedded PostgreSQL under `data_dir`."""
     pgdata = data_dir / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
     _remove_stale_pid_file(pgdata)
+    # what is left in postmaster.pid now is a live server: found, not started here
+    found_running = (pgdata / "postmaster.pid").exists()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
         import pgserver
@@ -83,4 +113,4 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
             raise DatabaseError(
                 f"database_url: the embedded PostgreSQL in {pgdata} did not start ({exc})"
             ) from None
-    return EmbeddedPostgres(pgdata=pgdata, uri=server.get_uri())
+    return EmbeddedPostgres(pgdata=pgdata, uri=server.get_uri(), started=not found_running)

@@ -1,7 +1,9 @@
 """The `sipfleet` command: serve, token create, db upgrade, db status.
 
 A bad configuration prints one line naming the setting and exits with status 2; no
-traceback reaches the operator.
+traceback reaches the operator. The commands other than `serve` use the database beside
+a running server without ever stopping it (`provisioning.cli_database`), and their
+errors name the data directory (or database) they used.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+import asyncpg
+
 from db import migrate
 from db import tokens as token_queries
 from db.errors import DatabaseError
 from provisioning.auth import Level, hash_token, new_token
+from provisioning.cli_database import CliDatabaseError, describe_target, open_cli_database
 from provisioning.config import ENV_PREFIX, SETTING_FIELDS, ConfigError, Settings, load_settings
 from provisioning.logs import configure_logging
-from provisioning.service import StartupError, open_database, serve
+from provisioning.service import StartupError, serve
 
 EXIT_CONFIG = 2
 
@@ -95,24 +100,64 @@ def _serve(settings: Settings) -> None:
     _run(main)
 
 
-def _token_create(settings: Settings, args: argparse.Namespace) -> None:
+def _argument_text(option: str, value: str) -> str:
+    """A command-line value PostgreSQL can store (argv bytes that are not UTF-8 arrive as
+    lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{option}: {value!r} is not valid UTF-8") from None
+    return value.strip()
+
+
+def _token_owner(args: argparse.Namespace) -> tuple[Level, str | None, str | None]:
+    """The level, customer and reseller of the token asked for, or one line on misuse."""
     level = Level[args.level]
-    if level in (Level.VIEWER, Level.MANAGER, Level.OWNER) and not args.customer:
-        raise ConfigError(f"--customer: a {level.name} token belongs to a customer")
-    if level is Level.RESELLER and not args.reseller:
-        raise ConfigError("--reseller: a RESELLER token belongs to a reseller")
+    a_level = ("an " if level.name[0] in "AEIOU" else "a ") + level.name
+    customer = _argument_text("--customer", args.customer) if args.customer else None
+    reseller = _argument_text("--reseller", args.reseller) if args.reseller else None
+    if level <= Level.OWNER:
+        if not customer:
+            raise ConfigError(f"--customer: {a_level} token belongs to a customer")
+        if reseller:
+            raise ConfigError(f"--reseller: {a_level} token belongs to a customer")
+        return level, customer.lower(), None
+    if customer:
+        raise ConfigError(f"--customer: {a_level} token belongs to no customer")
+    if level is Level.RESELLER:
+        if not reseller:
+            raise ConfigError("--reseller: a RESELLER token belongs to a reseller")
+        return level, None, reseller.lower()
+    if reseller:
+        raise ConfigError("--reseller: an ADMIN token belongs to no reseller")
+    return level, None, None
+
+
+def _token_create(settings: Settings, args: argparse.Namespace) -> None:
+    level, customer, reseller = _token_owner(args)
+    name = _argument_text("--name", args.name)
+    if len(name) > 200:
+        raise ConfigError("--name: at most 200 characters")
 
     async def main() -> None:
         token = new_token()
-        async with open_database(settings) as database, database.pool.acquire() as conn:
-            await token_queries.insert_token(
-                conn,
-                token_hash=hash_token(token),
-                level=level.name,
-                customer_id=args.customer if level <= Level.OWNER else None,
-                reseller_id=args.reseller if level is Level.RESELLER else None,
-                name=args.name,
-            )
+        async with (
+            open_cli_database(settings, upgrade=True) as database,
+            database.pool.acquire() as conn,
+        ):
+            try:
+                await token_queries.insert_token(
+                    conn,
+                    token_hash=hash_token(token),
+                    level=level.name,
+                    customer_id=customer,
+                    reseller_id=reseller,
+                    name=name,
+                )
+            except asyncpg.ForeignKeyViolationError:
+                option, value = ("--customer", customer) if customer else ("--reseller", reseller)
+                noun = option.removeprefix("--")
+                raise ConfigError(f"{option}: no {noun} {value!r} in {database.where}") from None
         print(token)
 
     _run(main)
@@ -121,7 +166,7 @@ def _token_create(settings: Settings, args: argparse.Namespace) -> None:
 def _db(settings: Settings, command: str) -> None:
     async def main() -> None:
         async with (
-            open_database(settings, upgrade=False) as database,
+            open_cli_database(settings, upgrade=False) as database,
             database.pool.acquire() as conn,
         ):
             if command == "upgrade":
@@ -134,24 +179,35 @@ def _db(settings: Settings, command: str) -> None:
     _run(main)
 
 
+def _one_line(message: str, where: str | None) -> str:
+    """The error as one line, naming the data directory (or database) the command used."""
+    line = " ".join(message.split())
+    if where is not None and where.split(" ", 1)[1] not in line:
+        line += f" ({where})"
+    return f"sipfleet: {line}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    where: str | None = None
     try:
         settings = _settings(args)
         configure_logging(settings.log_format, settings.log_level)
         if args.command == "serve":
             _serve(settings)
-        elif args.command == "token":
+            return 0
+        where = describe_target(settings)
+        if args.command == "token":
             _token_create(settings, args)
         else:
             _db(settings, args.db_command)
-    except (ConfigError, StartupError, DatabaseError) as exc:
-        print(f"sipfleet: {exc}", file=sys.stderr)
+    except (ConfigError, StartupError, DatabaseError, CliDatabaseError) as exc:
+        print(_one_line(str(exc), where), file=sys.stderr)
         return EXIT_CONFIG
-    except Exception as exc:  # asyncpg errors on a bad customer id and the like
-        name = type(exc).__name__
-        if name == "ForeignKeyViolationError":
-            print("sipfleet: --customer/--reseller: no such customer or reseller", file=sys.stderr)
-            return EXIT_CONFIG
-        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        if where is None:
+            raise
+        # the database went away or refused the command (a server stopping meanwhile)
+        print(_one_line(f"database error: {type(exc).__name__}: {exc}", where), file=sys.stderr)
+        return EXIT_CONFIG
     return 0
