@@ -16,6 +16,7 @@ from aiohttp import web
 
 from db import pool as db_pool
 from provisioning import appkeys
+from provisioning.api.common import MAX_BODY_SIZE
 from provisioning.auth import Principal, bearer_token, principal_for_token
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
@@ -97,7 +98,7 @@ def create_app(
     hub: ServiceHub | None = None,
     route_modules: list[str] | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_SIZE)
     app[appkeys.SETTINGS] = settings
     app[appkeys.POOL] = pool
     app[appkeys.SECRET_BOX] = secret_box

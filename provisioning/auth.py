@@ -21,6 +21,7 @@ from provisioning.errors import ApiError, access_denied, unauthorized
 
 TOKEN_PREFIX = "sft_"
 SESSION_COOKIE = "sipfleet_session"
+MAX_TOKEN_LENGTH = 512
 
 
 class Level(enum.IntEnum):
@@ -72,8 +73,22 @@ def bearer_token(headers: Any) -> str | None:
     return str(token.strip())
 
 
+def well_formed(token: str) -> bool:
+    """Whether `token` could be a token at all: printable, valid UTF-8 (a header's bytes
+    that are not arrive as lone surrogates), at most `MAX_TOKEN_LENGTH` characters."""
+    if len(token) > MAX_TOKEN_LENGTH or not token.isprintable():
+        return False
+    try:
+        token.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 async def principal_for_token(conn: asyncpg.Connection[Any], token: str) -> Principal:
-    """Resolve a token, or raise 401."""
+    """Resolve a token, or raise 401 (also for one that is garbled or no text)."""
+    if not well_formed(token):
+        raise unauthorized()
     record = await token_queries.token_by_hash(conn, hash_token(token))
     if record is None:
         raise unauthorized()

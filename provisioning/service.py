@@ -39,6 +39,7 @@ from provisioning.auth import hash_token, new_token
 from provisioning.components import COMPONENTS, ComponentError, ServiceContext
 from provisioning.config import ConfigError, Settings
 from provisioning.credentials import SecretBox
+from provisioning.httpserver import HttpRunner
 from provisioning.hub import ServiceHub
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ async def running_node(
                 await components.enter_async_context(importlib.import_module(name).run(ctx))
             except ComponentError as exc:
                 raise StartupError(str(exc)) from None
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS, access_log=None)
+        runner = HttpRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
         await runner.setup()
         try:
             host, port = settings.http_address

@@ -71,7 +71,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
     expected = request.app[appkeys.SETTINGS].metrics_token
     if expected:
         given = bearer_token(request.headers) or ""
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # surrogateescape: a header that is no UTF-8 is compared as the bytes it was
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
             return error_response(
                 ApiError(401, "unauthorized", "Missing or invalid metrics bearer token")
             )

@@ -15,7 +15,6 @@ the DHCP option 66 URL. Basic sends the password in clear: use it over HTTPS.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import string
@@ -44,7 +43,7 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 inside
         return None
     user, sep, password = decoded.partition(":")
     return (user, password) if sep else None
@@ -56,6 +55,8 @@ def credentials_valid(key: bytes, mac_address: str, header: str | None) -> bool:
     if credentials is None:
         return False
     user, password = credentials
-    user_ok = hmac.compare_digest(user.upper().replace(":", ""), mac_address)
-    password_ok = hmac.compare_digest(password, provisioning_password(key, mac_address))
+    # as bytes: compare_digest refuses str with non-ASCII characters
+    user_ok = hmac.compare_digest(user.upper().replace(":", "").encode(), mac_address.encode())
+    expected = provisioning_password(key, mac_address).encode()
+    password_ok = hmac.compare_digest(password.encode(), expected)
     return user_ok and password_ok
