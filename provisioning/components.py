@@ -56,4 +56,5 @@ COMPONENTS: list[str] = [
     "provisioning.presence_component",
     "provisioning.live_component",
     "provisioning.prov_component",
+    "provisioning.change_sync_component",
 ]

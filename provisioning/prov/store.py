@@ -28,6 +28,7 @@ from db import templates as template_db
 from db.provisioning import PROV_CHANNEL
 from db.sip_directory import PHONES_CHANNEL
 from provisioning.prov.records import PhoneRecords
+from sipcore.server.change_sync import SyncMember
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class TemplateStore:
         self._reloads: set[asyncio.Task[None]] = set()
         self._reconnect: asyncio.Task[None] | None = None
         self._stopping = False
+        # records are dropped as notifications arrive; only template reloads take time
+        self.sync = SyncMember(pool, "prov", lambda: bool(self._reloads))
 
     async def reload(self) -> None:
         async with self._pool.acquire() as conn:
@@ -58,7 +61,12 @@ class TemplateStore:
     def _notified(self, *_args: Any) -> None:
         task = asyncio.get_running_loop().create_task(self.reload())
         self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
+        task.add_done_callback(self._reloaded)
+
+    def _reloaded(self, task: asyncio.Task[None]) -> None:
+        self._reloads.discard(task)
+        if not self._reloads:
+            self.sync.settled()
 
     def _phone_notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         self.records.phone_changed(payload)
@@ -72,6 +80,7 @@ class TemplateStore:
             await conn.add_listener(template_db.TEMPLATES_CHANNEL, self._notified)
             await conn.add_listener(PHONES_CHANNEL, self._phone_notified)
             await conn.add_listener(PROV_CHANNEL, self._prov_notified)
+            await self.sync.join(conn)
             conn.add_termination_listener(self._lost)
         except BaseException:
             await self._pool.release(conn)
@@ -126,5 +135,6 @@ class TemplateStore:
                     await conn.remove_listener(template_db.TEMPLATES_CHANNEL, self._notified)
                     await conn.remove_listener(PHONES_CHANNEL, self._phone_notified)
                     await conn.remove_listener(PROV_CHANNEL, self._prov_notified)
+                await self.sync.leave(conn)
             finally:
                 await self._pool.release(conn)

@@ -19,9 +19,11 @@ import asyncpg
 
 from db import sip_directory
 from db.sip_directory import PHONES_CHANNEL, DirectoryEntry
+from sipcore.server.change_sync import SyncMember
 
 log = logging.getLogger(__name__)
 REFRESH_BATCH = 500
+RETRY_SECONDS = 0.5
 
 
 class PhoneDirectory:
@@ -35,6 +37,7 @@ class PhoneDirectory:
         self.on_changed: Callable[[DirectoryEntry], None] | None = None
         self._pending: set[str] = set()
         self._drain: asyncio.Task[None] | None = None
+        self.sync = SyncMember(pool, "directory", self._refreshing)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -63,6 +66,7 @@ class PhoneDirectory:
         conn = await self._pool.acquire()
         self._listen_conn = conn
         await conn.add_listener(PHONES_CHANNEL, self._notified)
+        await self.sync.join(conn)
         entries = await sip_directory.load_directory(conn)
         for entry in entries:
             self.put(entry)
@@ -75,6 +79,7 @@ class PhoneDirectory:
             conn, self._listen_conn = self._listen_conn, None
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await conn.remove_listener(PHONES_CHANNEL, self._notified)
+            await self.sync.leave(conn)
             await self._pool.release(conn)
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
@@ -86,27 +91,36 @@ class PhoneDirectory:
             self._tasks.add(self._drain)
             self._drain.add_done_callback(self._tasks.discard)
 
+    def _refreshing(self) -> bool:
+        """Whether notifications received are still being applied (change barriers wait)."""
+        return bool(self._pending) or (self._drain is not None and not self._drain.done())
+
     async def _drain_pending(self) -> None:
         await asyncio.sleep(0)  # let the rest of this burst arrive
         while self._pending:
             batch = [self._pending.pop() for _ in range(min(REFRESH_BATCH, len(self._pending)))]
-            await self.refresh_many(batch)
+            if not await self.refresh_many(batch):
+                await asyncio.sleep(RETRY_SECONDS)  # the database is away: no busy loop
+        self._drain = None
+        self.sync.settled()
 
     async def refresh(self, phone_id: str) -> None:
         await self.refresh_many([phone_id])
 
-    async def refresh_many(self, phone_ids: list[str]) -> None:
-        """Re-read phones; revoke bindings of those gone or whose credentials changed."""
+    async def refresh_many(self, phone_ids: list[str]) -> bool:
+        """Re-read phones; revoke bindings of those gone or whose credentials changed.
+        False when the database could not be read (the phones stay pending)."""
         try:
             async with self._pool.acquire() as conn:
                 found = await sip_directory.phone_entries(conn, phone_ids)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("directory refresh of %d phones failed: %s", len(phone_ids), exc)
-            self._pending.update(phone_ids)  # retried with the next notification
-            return
+            self._pending.update(phone_ids)  # retried by the drain
+            return False
         entries = {entry.phone_id: entry for entry in found}
         for phone_id in phone_ids:
             self._apply(phone_id, entries.get(phone_id))
+        return True
 
     def _apply(self, phone_id: str, entry: DirectoryEntry | None) -> None:
         old = self._by_id.get(phone_id)
