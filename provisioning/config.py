@@ -211,6 +211,12 @@ class Settings:
         0, "NOTIFY coalescing: at most one NOTIFY per subscription per interval (ms)"
     )
     subscription_max_expires: int = _setting(3600, "longest SUBSCRIBE expiry granted")
+    subscriptions_per_phone: int = _setting(
+        50, "subscriptions one phone may hold on a node (BLF keys and the rest); beyond: 403"
+    )
+    subscriptions_per_resource: int = _setting(
+        200, "subscriptions one extension may have watching it on a node; beyond: 403"
+    )
     # Operators
     metrics_token: str = _setting("", "bearer token required on /metrics; empty: open", secret=True)
 
@@ -356,7 +362,7 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{name}: file {value!r} does not exist")
     if not 1 <= settings.min_expires <= settings.max_expires:
         raise ConfigError("min_expires: must be at least 1 and at most max_expires")
-    for name in ("contacts_per_phone",):
+    for name in ("contacts_per_phone", "subscriptions_per_phone", "subscriptions_per_resource"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name}: must be at least 1")
     if not 0 <= settings.expires_spread_percent <= 50:

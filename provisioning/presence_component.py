@@ -41,6 +41,8 @@ async def run(ctx: ServiceContext) -> AsyncIterator[None]:
         max_expires=settings.subscription_max_expires,
         default_expires=min(3600, settings.subscription_max_expires),
         notify_min_interval=settings.notify_min_interval_ms / 1000.0,
+        max_per_phone=settings.subscriptions_per_phone,
+        max_per_resource=settings.subscriptions_per_resource,
     )
     service = PresenceService(sip=sip, pool=ctx.pool, config=config)
     await service.start()

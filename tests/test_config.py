@@ -54,11 +54,22 @@ def test_listen_addresses_parse_ipv6_and_tls() -> None:
         ({"SIPFLEET_WRITE_GATHER_MS": "1.5"}, "write_gather_ms"),
         ({"SIPFLEET_WRITE_GATHER_MS": "-1"}, "write_gather_ms"),
         ({"SIPFLEET_WRITE_GATHER_MS": "500"}, "write_gather_ms"),
+        ({"SIPFLEET_CONTACTS_PER_PHONE": "0"}, "contacts_per_phone"),
+        ({"SIPFLEET_SUBSCRIPTIONS_PER_PHONE": "0"}, "subscriptions_per_phone"),
+        ({"SIPFLEET_SUBSCRIPTIONS_PER_RESOURCE": "-1"}, "subscriptions_per_resource"),
     ],
 )
 def test_bad_values_name_the_setting(environ: dict[str, str], setting: str) -> None:
     with pytest.raises(ConfigError, match=f"^{setting}:"):
         load_settings(environ=environ)
+
+
+def test_limits_reach_the_registrar_and_the_presence_config() -> None:
+    defaults = load_settings(environ={})
+    assert (defaults.contacts_per_phone, defaults.subscriptions_per_phone) == (10, 50)
+    assert defaults.subscriptions_per_resource == 200
+    settings = load_settings(environ={"SIPFLEET_CONTACTS_PER_PHONE": "3"})
+    assert sip_config(settings, secret_key=b"k" * 32, node_id="n").max_contacts == 3
 
 
 def test_unknown_key_in_file(tmp_path: Path) -> None:

@@ -98,6 +98,24 @@ def negotiate_package(event: str | None, accept: list[str] | None) -> tuple[str,
     return package, content_type
 
 
+def check_limits(
+    *, of_phone: int, of_resource: int, max_per_phone: int, max_per_resource: int
+) -> None:
+    """Refuse a new subscription when the subscriber already holds `max_per_phone`
+    (403 "Too Many Subscriptions") or the watched resource already has `max_per_resource`
+    watchers (403 "Too Many Watchers"); counts include subscriptions still being set up.
+
+    403 rather than 503 + Retry-After: a UA receiving 503 may take the whole server as
+    unavailable for Retry-After seconds and send its other requests, REGISTERs too,
+    elsewhere (RFC 3261 §21.5.4), which one busy resource must not cause; the phone
+    retries the subscription on its own timer.
+    """
+    if of_phone >= max_per_phone:
+        raise SubscriptionError(403, "Too Many Subscriptions")
+    if of_resource >= max_per_resource:
+        raise SubscriptionError(403, "Too Many Watchers")
+
+
 def grant_expires(requested: int | None, *, minimum: int, maximum: int, default: int) -> int:
     """The expiry to grant: 0 stays 0 (unsubscribe), below `minimum` is 423 (§4.2.1.1)."""
     if requested is None:

@@ -4,7 +4,11 @@ Theory of operation. The pure parts (`sipcore.presence`) decide; this module loa
 calls them, persists and sends.
 
 - SUBSCRIBE (RFC 6665): authenticated and gated by the SIP service (`authenticate`),
-  then 489/406/404/423 as the package, Accept, target and expiry demand; 200 with the
+  then 489/406/404/423 as the package, Accept, target and expiry demand, and 403 beyond
+  `max_per_phone` subscriptions of the phone or `max_per_resource` watchers of the
+  extension on this node (`subscription.check_limits`; a SUBSCRIBE still being set up
+  holds its place, so a burst cannot slip past the limits while it awaits the
+  database); 200 with the
   granted Expires; the subscription is stored (so a restarted node resumes it, below)
   and a NOTIFY with full state follows at once. In-dialog SUBSCRIBEs refresh or (Expires
   0) unsubscribe.
@@ -35,9 +39,9 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -86,10 +90,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_Key = TypeVar("_Key")
 
 SWEEP_INTERVAL = 0.25
 PUBLISH_EVENTS = ("presence", "dialog")
-MAX_SUBSCRIPTIONS_PER_PHONE = 1000  # a console with expansion modules stays far below
 
 
 class PresenceService(NotifySender):
@@ -110,6 +114,9 @@ class PresenceService(NotifySender):
         self._committing: dict[str, list[int]] = {}  # see `change`
         self._binding_lock = asyncio.Lock()
         self._per_phone: dict[str | None, int] = {}
+        # new SUBSCRIBEs being set up (awaiting the database), by phone and by extension
+        self._pending_phone: dict[str | None, int] = {}
+        self._pending_resource: dict[str, int] = {}
 
     # --- life cycle --------------------------------------------------------------------
 
@@ -474,12 +481,51 @@ class PresenceService(NotifySender):
         contacts = request.contacts()
         if not contacts.contacts:
             return make_response(request, 400, "Missing Contact")
-        if self._per_phone.get(phone.phone_id, 0) >= MAX_SUBSCRIPTIONS_PER_PHONE:
-            raise SubscriptionError(403, "Too Many Subscriptions")
-        user = request.request_uri().user or getattr(request.to().uri, "user", None)
-        ext = await self._target(user, phone.customer_id, phone)
-        if ext is None:
-            raise SubscriptionError(404, "Not Found")
+        self._check_limits(phone_id=phone.phone_id)
+        with _holding(self._pending_phone, phone.phone_id):
+            user = request.request_uri().user or getattr(request.to().uri, "user", None)
+            ext = await self._target(user, phone.customer_id, phone)
+            if ext is None:
+                raise SubscriptionError(404, "Not Found")
+            self._check_limits(extension_id=ext.id)
+            with _holding(self._pending_resource, ext.id):
+                return await self._create(
+                    request, ctx, outcome, ext, package, content_type, granted
+                )
+
+    def _check_limits(self, *, phone_id: str = "", extension_id: str = "") -> None:
+        """`subscription.check_limits` for the subscriber phone or the watched extension
+        (one at a time: once admitted, a SUBSCRIBE is one of the phone's pending ones),
+        on what this node holds and is setting up."""
+        of_phone = of_resource = 0
+        if phone_id:
+            of_phone = self._per_phone.get(phone_id, 0) + self._pending_phone.get(phone_id, 0)
+        if extension_id:
+            watched = self.watched.get(extension_id)
+            of_resource = len(watched.subs) if watched is not None else 0
+            of_resource += self._pending_resource.get(extension_id, 0)
+        subscription.check_limits(
+            of_phone=of_phone,
+            of_resource=of_resource,
+            max_per_phone=self.config.max_per_phone,
+            max_per_resource=self.config.max_per_resource,
+        )
+
+    async def _create(
+        self,
+        request: SipRequest,
+        ctx: RequestContext,
+        outcome: AuthOutcome,
+        ext: pdb.ExtensionRef,
+        package: str,
+        content_type: str,
+        granted: int,
+    ) -> SipResponse:
+        """A new subscription to `ext`, admitted: its dialog, its row, its first NOTIFY."""
+        phone = outcome.phone
+        assert phone is not None
+        cfg = self.config
+        contacts = request.contacts()
         watched = await self._watch(ext)
         event_id = _event_id(request.header("Event") or "")
         local_tag = new_tag()
@@ -588,6 +634,20 @@ _VIEWS: dict[str, Callable[[ExtensionState], object]] = {
     "presence": lambda state: state.presence_doc(),
     "message-summary": lambda state: state.voicemail,
 }
+
+
+@contextlib.contextmanager
+def _holding(counts: dict[_Key, int], key: _Key) -> Iterator[None]:
+    """Count `key` in `counts` while the block runs (a subscription being set up)."""
+    counts[key] = counts.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        left = counts[key] - 1
+        if left > 0:
+            counts[key] = left
+        else:
+            del counts[key]
 
 
 def _event_id(event: str) -> str | None:

@@ -40,6 +40,8 @@ class PresenceConfig:
     max_expires: int  # subscription_max_expires
     default_expires: int
     notify_min_interval: float  # seconds
+    max_per_phone: int = 50  # subscriptions one phone holds here (subscriptions_per_phone)
+    max_per_resource: int = 200  # watchers of one extension here (subscriptions_per_resource)
 
 
 @dataclass(slots=True)

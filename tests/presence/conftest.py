@@ -79,7 +79,9 @@ async def start_server(
 
     started: list[Server] = []
 
-    async def start(notify_min_interval: float = 0.0, node: str = "node-a") -> Server:
+    async def start(
+        notify_min_interval: float = 0.0, node: str = "node-a", **limits: int
+    ) -> Server:
         sip = SipService(sip_test_config(), pool, None)
         await sip.start()
         presence = PresenceService(
@@ -87,7 +89,7 @@ async def start_server(
             pool=pool,
             config=PresenceConfig(realm="sipfleet.test", node=node, min_expires=1,
                                   max_expires=3600, default_expires=3600,
-                                  notify_min_interval=notify_min_interval),
+                                  notify_min_interval=notify_min_interval, **limits),
         )  # fmt: skip
         await presence.start()
         address = next((h, p) for kind, h, p in sip.addresses() if kind == "udp")
