@@ -291,6 +291,21 @@ SCHEMAS: dict[str, Any] = {
         },
         ["_id", "level", "name", "created"],
     ),
+    "TokenCreated": _obj(
+        {
+            "_id": _ID,
+            "level": {"enum": ["VIEWER", "MANAGER", "OWNER", "RESELLER", "ADMIN"]},
+            "name": _STR,
+            "created": _STR,
+            "customer": _ID,
+            "reseller": _ID,
+            "token": {
+                "type": "string",
+                "description": "The bearer token itself: in this response only, never again",
+            },
+        },
+        ["_id", "level", "name", "created", "token"],
+    ),
     "TokenCreate": {
         **_obj(
             {
@@ -491,7 +506,20 @@ def _described_paths() -> dict[str, Any]:
         _collection("/api/queues", "queue", "Queue", create="QueueCreate", list_query=by_customer)
     )
     paths.update(_item("/api/queues/{id}", "queue", "Queue", update=None))
-    paths.update(_collection("/api/tokens", "token", "Token", create="TokenCreate", list_query=()))
+    paths.update(_collection("/api/tokens", "token", "Token", create=None, list_query=()))
+    paths["/api/tokens"]["post"] = {
+        **_op(
+            "Create an API token (OWNER and above)",
+            201,
+            "TokenCreated",
+            (403, 404, 422),
+            body="TokenCreate",
+        ),
+        "description": "Up to the caller's own level, for what it sees: an OWNER for its own "
+        "customer (implied when `customer` is left out), a RESELLER for its customers and "
+        "itself, an ADMIN for anything. Another tenant's customer answers 404. The secret "
+        "`token` is returned in this response only.",
+    }
     tokens = _item("/api/tokens/{id}", "token", "Token", update=None)
     paths.update(tokens)
     paths["/api/tokens/{id}/destroy"] = {

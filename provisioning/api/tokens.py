@@ -1,19 +1,23 @@
 """`/api/tokens`: create (the token is returned once), list, update the name, revoke.
 
 A caller can hand out tokens up to its own level and only within what it sees: an OWNER
-for its own customer, a RESELLER for its customers, an ADMIN for anything.
+for its own customer, a RESELLER for its customers, an ADMIN for anything. Only the
+SHA-256 of a token is stored; the token itself is in the create response alone (the
+dashboard shows it once) and is never logged.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from db import tokens as queries
 from db.tokens import TokenRecord
 from provisioning import appkeys
-from provisioning.api.common import json_response, object_id, read_json_object
+from provisioning.api.common import OBJECT_ID, json_response, object_id, read_json_object
+from provisioning.api.customers import check_keys, resolve_customer
 from provisioning.app import authenticate
 from provisioning.auth import Level, Principal, hash_token, new_token, parse_level
 from provisioning.errors import ApiError, access_denied, not_found
@@ -45,35 +49,59 @@ def _visible(principal: Principal, record: TokenRecord) -> bool:
     return principal.sees(record.customer_id)
 
 
+def _article(level: Level) -> str:
+    return ("An " if level.name[0] in "AEIOU" else "A ") + level.name
+
+
+def _not_for(body: dict[str, Any], field: str, level: Level) -> None:
+    """A field that does not apply to the level asked for is refused, not ignored."""
+    if body.get(field) is not None:
+        raise ApiError(422, field, f"{_article(level)} token belongs to no {field}")
+
+
+def _reseller_for(principal: Principal, value: Any) -> str:
+    """The reseller of a RESELLER token: any for an ADMIN, else the caller's own."""
+    if value is None and principal.reseller_id is not None:
+        value = principal.reseller_id
+    if value is None:
+        raise ApiError(422, "reseller", "Reseller is required")
+    if not isinstance(value, str) or not OBJECT_ID.match(value):
+        raise ApiError(404, "reseller", "Reseller not found")
+    reseller_id = value.lower()
+    if principal.level is not Level.ADMIN and reseller_id != principal.reseller_id:
+        raise ApiError(404, "reseller", "Reseller not found")
+    return reseller_id
+
+
 async def create_token(request: web.Request) -> web.Response:
+    """Create a token (OWNER and above); its secret is in this response and nowhere else.
+
+    A caller hands out tokens up to its own level, for what it sees: an OWNER for its own
+    customer, a RESELLER for its customers and itself, an ADMIN for anything. Another
+    tenant's customer answers 404, as one that does not exist.
+    """
     principal = await authenticate(request)
     principal.require(Level.OWNER)
     body = await read_json_object(request)
-    unknown = set(body) - {"level", "customer", "reseller", "name"}
-    if unknown:
-        raise ApiError(422, sorted(unknown)[0], "Unknown field")
+    check_keys(body, {"level", "customer", "reseller", "name"})
     level = parse_level(body.get("level"))
     if level > principal.level:
         raise access_denied()
     name = body.get("name", "")
     if not isinstance(name, str) or len(name) > 200:
         raise ApiError(422, "name", "Name must be a string of at most 200 characters")
-    customer_id = body.get("customer", principal.customer_id)
-    reseller_id = body.get("reseller", principal.reseller_id)
-    if level in (Level.VIEWER, Level.MANAGER, Level.OWNER):
-        if not isinstance(customer_id, str) or not principal.sees(customer_id):
-            raise ApiError(404, "customer", "Customer not found or not active")
-        reseller_id = None
-    elif level is Level.RESELLER:
-        if not isinstance(reseller_id, str) or (
-            principal.level is not Level.ADMIN and reseller_id != principal.reseller_id
-        ):
-            raise ApiError(404, "reseller", "Reseller not found")
-        customer_id = None
-    else:
-        customer_id = reseller_id = None
-    token = new_token()
+    customer_id = reseller_id = None
     async with request.app[appkeys.POOL].acquire() as conn:
+        if level <= Level.OWNER:
+            _not_for(body, "reseller", level)
+            customer_id = (await resolve_customer(conn, principal, body.get("customer"))).id
+        elif level is Level.RESELLER:
+            _not_for(body, "customer", level)
+            reseller_id = _reseller_for(principal, body.get("reseller"))
+        else:
+            _not_for(body, "customer", level)
+            _not_for(body, "reseller", level)
+        token = new_token()
         try:
             record = await queries.insert_token(
                 conn,
@@ -83,11 +111,8 @@ async def create_token(request: web.Request) -> web.Response:
                 reseller_id=reseller_id,
                 name=name,
             )
-        except Exception as exc:  # foreign key: the customer or reseller does not exist
-            if type(exc).__name__ == "ForeignKeyViolationError":
-                field = "customer" if customer_id else "reseller"
-                raise ApiError(404, field, f"{field.capitalize()} not found") from None
-            raise
+        except asyncpg.ForeignKeyViolationError:  # the reseller does not exist
+            raise ApiError(404, "reseller", "Reseller not found") from None
     return json_response({**token_json(record), "token": token}, status=201)
 
 
