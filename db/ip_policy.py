@@ -37,12 +37,6 @@ FROM sip_phones p JOIN sip_phone_models m ON m.id = p.model_id
 WHERE p.id = $1
 """
 
-_LOCK = """
-UPDATE sip_phones SET ip_mode = 'LOCKED', ip_address = $2, version = version + 1
-WHERE id = $1 AND ip_mode = 'OPEN'
-RETURNING id, version
-"""
-
 
 async def phone_policy(conn: asyncpg.Connection[Any], phone_id: str) -> PhonePolicy | None:
     """The phone's current policy, or None when it no longer exists."""
@@ -50,8 +44,27 @@ async def phone_policy(conn: asyncpg.Connection[Any], phone_id: str) -> PhonePol
     return None if row is None else PhonePolicy(**dict(row))
 
 
-async def lock_open_phone(conn: asyncpg.Connection[Any], phone_id: str, address: str) -> int | None:
-    """Switch an OPEN phone to LOCKED on `address`; its new version, or None when the phone
-    is not OPEN (any more) or does not exist — then re-read and decide again."""
-    row = await conn.fetchrow(_LOCK, phone_id, address)
-    return None if row is None else int(row["version"])
+_CLAIM_OPEN = """
+SELECT id FROM sip_phones WHERE id = ANY($1::text[]) AND ip_mode = 'OPEN'
+ORDER BY id FOR UPDATE
+"""
+
+_LOCK_MANY = """
+UPDATE sip_phones p SET ip_mode = 'LOCKED', ip_address = v.address, version = p.version + 1
+FROM unnest($1::text[], $2::text[]) AS v(id, address)
+WHERE p.id = v.id AND p.ip_mode = 'OPEN'
+RETURNING p.id, p.version
+"""
+
+
+async def lock_open_phones(conn: asyncpg.Connection[Any], locks: dict[str, str]) -> dict[str, int]:
+    """Switch the phones that are still OPEN to LOCKED, each on its address (phone id ->
+    address), in the caller's transaction: the new version of each phone switched. The
+    rows are locked in id order first, so two groups sharing phones cannot deadlock; a
+    phone another transaction locked meanwhile is re-checked and left out."""
+    ids = sorted(locks)
+    claimed = [row["id"] for row in await conn.fetch(_CLAIM_OPEN, ids)]
+    if not claimed:
+        return {}
+    rows = await conn.fetch(_LOCK_MANY, claimed, [locks[phone_id] for phone_id in claimed])
+    return {row["id"]: int(row["version"]) for row in rows}

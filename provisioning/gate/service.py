@@ -41,7 +41,8 @@ from typing import Any
 import asyncpg
 
 from db.events import append_event
-from db.ip_policy import PhonePolicy, lock_open_phone, phone_policy
+from db.ip_policy import PhonePolicy, phone_policy
+from db.phone_status import EventWrite
 from provisioning.config import Settings
 from provisioning.gate.decision import (
     Action,
@@ -52,6 +53,7 @@ from provisioning.gate.decision import (
 )
 from provisioning.gate.geoip import GeoDatabase, resolve_database_path
 from provisioning.gate.identity import Mismatch, check_identity
+from provisioning.gate.locks import LockRequest, LockWriter
 from sipcore.gateport import GateSubject, GateVerdict
 from sipcore.metrics import GATE_DENIALS, GATE_LOCKS
 
@@ -163,6 +165,7 @@ class IpGate:
         self._known: dict[str, _Known] = {}
         self._decisions: dict[tuple[Policy, str, int], Decision] = {}
         self._verdicts: dict[str, GateVerdict] = {}  # admit_now's allowed verdicts by reason
+        self._locks = LockWriter(pool)
 
     @classmethod
     def from_settings(cls, settings: Settings, pool: asyncpg.Pool[Any]) -> IpGate:
@@ -281,24 +284,24 @@ class IpGate:
     ) -> tuple[Decision, bool]:
         """Try the OPEN -> LOCKED switch; (the final decision, whether this contact locked)."""
         for _ in range(_LOCK_ATTEMPTS):
-            async with self.pool.acquire() as conn, conn.transaction():
-                version = await lock_open_phone(conn, subject.phone_id, decision.address)
-                if version is not None:
-                    await append_event(
-                        conn,
-                        "phone.ip_locked",
-                        phone_id=subject.phone_id,
-                        customer_id=subject.customer_id,
-                        details={
-                            "address": decision.address,
-                            "mode": "LOCKED",
-                            "previousMode": "OPEN",
-                            "reason": decision.reason,
-                            "channel": channel,
-                        },
-                    )
-                    current = None
-                else:
+            event = EventWrite(
+                type="phone.ip_locked",
+                phone_id=subject.phone_id,
+                customer_id=subject.customer_id,
+                details={
+                    "address": decision.address,
+                    "mode": "LOCKED",
+                    "previousMode": "OPEN",
+                    "reason": decision.reason,
+                    "channel": channel,
+                },
+            )
+            version = await self._locks.lock(
+                LockRequest(phone_id=subject.phone_id, address=decision.address, event=event)
+            )
+            current = None
+            if version is None:
+                async with self.pool.acquire() as conn:
                     current = await phone_policy(conn, subject.phone_id)
             if version is not None:
                 self._remember(subject.phone_id, Policy(mode="LOCKED", address=decision.address))
