@@ -1,21 +1,32 @@
 """The provisioning file server: `GET /prov/<file>` and `GET /prov/<secret>/<file>`.
 
 A per-MAC file is served only when every check passes, in this order:
-1. the scanner throttle lets the address ask for per-MAC files (else 429, `throttle.py`);
-2. the MAC is assigned to a SIP phone, and the path carries the phone's customer's secret
+1. the address is not banned for failed HTTP authentication, and the scanner throttle lets
+   it ask for per-MAC files (else 429, `throttle.py`);
+2. with `provisioning_http_auth` on, the request carries this MAC's HTTP Basic credentials
+   (`httpauth.py`) — else 401, decided from the header and the MAC in the file name alone,
+   before anything is looked up: a known and an unknown MAC get the same answer (status,
+   headers, body) in the same time, so the answer tells nothing about which MACs exist,
+   and nothing is recorded for a request that is not authenticated;
+3. the MAC is assigned to a SIP phone, and the path carries the phone's customer's secret
    segment when it has one (`customers.provisioning_secret`) — else the MAC counts as
    unknown: 404, the sighting recorded (`/api/phones`), `phone.discovered` the first time,
    and the address charged a throttle token;
-3. the MAC is not rejected (`/api/phones/{mac}/reject`) — else 403;
-4. the User-Agent, when it carries a MAC, carries this one — else 403 and `phone.mismatch`
+4. the MAC is not rejected (`/api/phones/{mac}/reject`) — else 403;
+5. the User-Agent, when it carries a MAC, carries this one — else 403 and `phone.mismatch`
    (a phone asking for another phone's file); vendor/model mismatches are the gate's;
-5. HTTP Basic credentials (`httpauth.py`) are right when sent, and sent when
-   `provisioning_http_auth` is on — else 401;
-6. the IP policy gate admits the address (`channel="prov"`; it locks an OPEN phone and
+6. with `provisioning_http_auth` off, HTTP Basic credentials are right when sent — else 401;
+7. the IP policy gate admits the address (`channel="prov"`; it locks an OPEN phone and
    records `phone.ip_locked` / `phone.denied` / `phone.mismatch`) — else 403.
 Then the config is rendered (`provisioning.vendors.render`, custom templates first) and
 the fetch queued for `recorder.py` (`config_loaded`, the sighting, `phone.config_fetched`
-with file, address and User-Agent — never the body). Common files (no MAC: Yealink
+with file, address and User-Agent — never the body). Every 401 counts against the address
+in a failed-authentication limiter (`sipcore.ratelimit.FailureLimiter`, the SIP side's, with
+the same `auth_failure_limit` / `auth_failure_window` / `auth_ban_seconds`; IPv6 per /64):
+past the limit the address gets 429 with `Retry-After` (the ban's full length, an upper
+bound) for every per-MAC file, right credentials included, until the ban ends, so a
+password cannot be guessed faster than `auth_failure_limit` tries per `auth_ban_seconds`.
+A success clears the address's count, as on SIP. Common files (no MAC: Yealink
 `y0000000000XX.cfg`, Snom `snomD785.htm`, …) hold no secret and are served to anyone.
 
 The phone record comes from memory when it can (`records.py`: read once, dropped on a
@@ -59,17 +70,19 @@ from provisioning.prov.loader import ServerInfo, build_context
 from provisioning.prov.recorder import FetchRecorder
 from provisioning.prov.records import Entry
 from provisioning.prov.store import TemplateStore
-from provisioning.prov.throttle import UnknownMacThrottle
+from provisioning.prov.throttle import UnknownMacThrottle, address_key
 from provisioning.vendors import filenames
 from provisioning.vendors.context import CommonContext
 from provisioning.vendors.filenames import FileRequest
 from provisioning.vendors.useragent import UserAgentInfo, parse_user_agent
 from sipcore import metrics
 from sipcore.gateport import AllowAll, GateSubject
+from sipcore.ratelimit import FailureLimiter
 
 log = logging.getLogger(__name__)
 
 _NO_STORE = {"Cache-Control": "no-store"}
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="sipfleet provisioning"'}
 _VENDOR_SEEN = web.RequestKey("sipfleet.prov_vendor", str)
 # `sipfleet_config_fetches{result}` by the status answered
 _FETCH_RESULTS = {200: "ok", 401: "denied", 403: "denied", 404: "not_found", 429: "denied"}
@@ -143,6 +156,7 @@ class ProvServer:
         throttle: UnknownMacThrottle,
         cache: RenderCache | None = None,
         lease: ConnectionLease | None = None,
+        auth_limiter: FailureLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -155,6 +169,11 @@ class ProvServer:
         self.cache = cache or RenderCache()
         self.lease = lease or ConnectionLease(pool, size=0)
         self.records = templates.records
+        self.auth_limiter = auth_limiter or FailureLimiter(
+            limit=settings.auth_failure_limit,
+            window=settings.auth_failure_window,
+            ban=settings.auth_ban_seconds,
+        )
         self._allow_all = AllowAll()
         self._networks = settings.trusted_proxy_networks  # a property that parses each time
         self._event_interval = float(settings.config_fetch_event_interval)
@@ -224,9 +243,16 @@ class ProvServer:
         return _file(rendered)
 
     async def _device(self, fetch: Request, mac: str) -> web.Response:
+        if self.auth_limiter.is_banned(address_key(fetch.address), time.monotonic()):
+            wait = self.settings.auth_ban_seconds
+            return _plain(429, "Too many requests", {"Retry-After": str(wait)})
         wait = self.throttle.retry_after(fetch.address)
         if wait:
             return _plain(429, "Too many requests", {"Retry-After": str(wait)})
+        if self.settings.provisioning_http_auth:
+            denied = self._auth_denied(fetch, mac)
+            if denied is not None:
+                return denied
         entry = await self._entry(mac)
         phones = entry.phones
         if not phones or not self._secret_ok(phones[0], fetch.secret):
@@ -243,9 +269,10 @@ class ProvServer:
         if fetch.ua is not None and fetch.ua.mac is not None and fetch.ua.mac != mac:
             await self._mismatch(fetch, phone)
             return _plain(403, "Forbidden")
-        denied = self._auth_denied(fetch, mac)
-        if denied is not None:
-            return denied
+        if fetch.authorization is not None and not self.settings.provisioning_http_auth:
+            denied = self._auth_denied(fetch, mac)
+            if denied is not None:
+                return denied
         verdict = await (self.hub.gate or self._allow_all).admit(
             _subject(phone), source_ip=fetch.address, channel="prov", user_agent=fetch.user_agent
         )
@@ -271,13 +298,20 @@ class ProvServer:
         return secret is not None and hmac.compare_digest(secret.encode(), expected.encode())
 
     def _auth_denied(self, fetch: Request, mac: str) -> web.Response | None:
-        if fetch.authorization is None and not self.settings.provisioning_http_auth:
-            return None
+        """None when the request carries this MAC's Basic credentials; else the 401, the
+        failure counted against the address (see the module's docstring)."""
+        key = address_key(fetch.address)
         if credentials_valid(self.box.key, mac, fetch.authorization):
+            self.auth_limiter.clear(key)
             return None
-        return _plain(
-            401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="sipfleet provisioning"'}
-        )
+        if self.auth_limiter.record_failure(key, time.monotonic()):
+            log.warning(
+                "provisioning: address %s refused for %d s after repeated HTTP "
+                "authentication failures",
+                key,
+                self.settings.auth_ban_seconds,
+            )
+        return _plain(401, "Unauthorized", _CHALLENGE)
 
     def _render(self, fetch: Request, entry: Entry) -> web.Response:
         phones = entry.phones
