@@ -518,7 +518,9 @@ def _described_paths() -> dict[str, Any]:
         "description": "Up to the caller's own level, for what it sees: an OWNER for its own "
         "customer (implied when `customer` is left out), a RESELLER for its customers and "
         "itself, an ADMIN for anything. Another tenant's customer answers 404. The secret "
-        "`token` is returned in this response only.",
+        "`token` is returned in this response only. Besides the bearer token, the "
+        "dashboard's session cookie authorizes this write when the request carries the "
+        "session's `csrf` value (from `/api/session`) in `X-Sipfleet-Csrf`.",
     }
     tokens = _item("/api/tokens/{id}", "token", "Token", update=None)
     paths.update(tokens)

@@ -10,14 +10,20 @@ and Secure when the page came over HTTPS (directly, or through an edge proxy lis
 
 As defence in depth against cross-site requests, the cookie only authorizes safe
 methods (GET, HEAD): the event stream and the dashboard's reads. Writes still need the
-bearer token. Revoking the token revokes every session made from it, since each request
-resolves the token again.
+bearer token, with one exception: the dashboard's form that creates an API token
+(`POST /api/tokens`) is authorized by the cookie when the request also carries the
+session's anti-forgery value in `X-Sipfleet-Csrf` (given to the page by `/api/session`).
+Another site can neither read that value nor send the header without a CORS preflight,
+which sipfleet never grants. Revoking the token revokes every session made from it,
+since each request resolves the token again.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import ipaddress
 import json
 import time
@@ -36,6 +42,9 @@ from provisioning.errors import ApiError
 SESSION_SECONDS = 12 * 3600
 _CONTEXT = "sipfleet-dashboard-session"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
+CSRF_HEADER = "X-Sipfleet-Csrf"
+# the writes the dashboard makes with its cookie (and the anti-forgery header)
+_COOKIE_WRITES = frozenset({("POST", "/api/tokens")})
 _MAX_COOKIE = 4096
 
 
@@ -59,12 +68,27 @@ def open_session(box: SecretBox, cookie: str, now: float) -> str | None:
     return token
 
 
+def csrf_value(cookie: str) -> str:
+    """A session's anti-forgery value: derived from its cookie, which only the browser
+    holds (HttpOnly), so only a page of this origin that asked `/api/session` knows it."""
+    digest = hashlib.sha256(b"sipfleet-csrf\0" + cookie.encode("utf-8", "replace"))
+    return digest.hexdigest()[:32]
+
+
+def _csrf_ok(request: web.Request, cookie: str) -> bool:
+    sent = request.headers.get(CSRF_HEADER, "").encode("utf-8", "replace")
+    return hmac.compare_digest(sent, csrf_value(cookie).encode())
+
+
 def session_resolver(request: web.Request) -> str | None:
-    """Installed as `SESSION_RESOLVER`: the cookie's token, for safe methods only."""
-    if request.method not in _SAFE_METHODS:
-        return None
+    """Installed as `SESSION_RESOLVER`: the cookie's token, for safe methods, and for the
+    dashboard's own writes when they carry the session's anti-forgery value."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
+        return None
+    if request.method not in _SAFE_METHODS and (
+        (request.method, request.path) not in _COOKIE_WRITES or not _csrf_ok(request, cookie)
+    ):
         return None
     return open_session(request.app[appkeys.SECRET_BOX], cookie, time.time())
 
@@ -93,10 +117,11 @@ async def sign_in(request: web.Request) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         principal = await principal_for_token(conn, token.strip())
     expires = time.time() + SESSION_SECONDS
-    response = json_response(_principal_json(principal, expires))
+    cookie = seal_session(request.app[appkeys.SECRET_BOX], token.strip(), expires)
+    response = json_response(_principal_json(principal, expires, cookie))
     response.set_cookie(
         SESSION_COOKIE,
-        seal_session(request.app[appkeys.SECRET_BOX], token.strip(), expires),
+        cookie,
         max_age=SESSION_SECONDS,
         path="/",
         httponly=True,
@@ -110,7 +135,7 @@ async def sign_in(request: web.Request) -> web.Response:
 async def current_session(request: web.Request) -> web.Response:
     """Who the cookie (or bearer token) signs in as; 401 when nobody."""
     principal = await authenticate(request)
-    return json_response(_principal_json(principal, None))
+    return json_response(_principal_json(principal, None, request.cookies.get(SESSION_COOKIE)))
 
 
 async def sign_out(request: web.Request) -> web.Response:
@@ -119,7 +144,7 @@ async def sign_out(request: web.Request) -> web.Response:
     return response
 
 
-def _principal_json(principal: Any, expires: float | None) -> dict[str, Any]:
+def _principal_json(principal: Any, expires: float | None, cookie: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "level": principal.level.name,
         "customer": principal.customer_id,
@@ -127,6 +152,8 @@ def _principal_json(principal: Any, expires: float | None) -> dict[str, Any]:
     }
     if expires is not None:
         body["expires"] = int(expires)
+    if cookie:
+        body["csrf"] = csrf_value(cookie)
     return body
 
 

@@ -4,6 +4,8 @@
 // table renders only the rows in view (fixed row height), and every change only marks
 // the view dirty: at most one render per animation frame, so a burst of events or
 // 10,000 phones never blocks the page. Text goes in with textContent, never innerHTML.
+// An OWNER (or higher) session can create an API token; the token is shown once, in the
+// page only, and forgotten when dismissed.
 "use strict";
 
 (() => {
@@ -13,6 +15,8 @@
   const MAX_EVENTS = 100;
   const REFRESH_DELAY_MS = 300;
   const MAX_IDS = 200;
+  const LEVELS = ["VIEWER", "MANAGER", "OWNER", "RESELLER", "ADMIN"];
+  const CUSTOMER_LEVELS = new Set(["VIEWER", "MANAGER", "OWNER"]);
   const ONLINE_TYPES = new Set(["phone.registered"]);
   const OFFLINE_TYPES = new Set(["phone.unregistered", "phone.expired"]);
 
@@ -33,6 +37,7 @@
     refreshTimer: 0,
     rowPool: [],
     stats: { loadMs: 0, firstRowsMs: 0, firstRenderMs: 0, renders: 0, lastRenderMs: 0, maxRenderMs: 0 },
+    session: null, // {level, customer, reseller, csrf} of /api/session
   };
   window.sipfleetDashboard = state; // read by tests and handy in the console
 
@@ -59,6 +64,8 @@
     $("who").hidden = true;
     $("live").hidden = true;
     $("signin").hidden = false;
+    state.session = null;
+    hideToken();
     const error = $("signin-error");
     error.hidden = !message;
     error.textContent = message || "";
@@ -104,6 +111,8 @@
     state.customers.clear();
     for (const item of summary.items) state.customers.set(item.customer, item);
     fillCustomerFilter();
+    state.session = session;
+    setUpTokenForm(session);
     const own = session.customer && state.customers.get(session.customer);
     if (own) $("who").textContent = `${session.level} · ${own.name}`;
     state.eventsDirty = true;
@@ -130,6 +139,69 @@
     for (const item of state.customers.values()) {
       select.add(new Option(item.name, item.customer));
     }
+  }
+
+  // --- API tokens ----------------------------------------------------------------------
+
+  // Levels a session may hand out: up to its own. A RESELLER token names its reseller,
+  // which only a RESELLER session implies (an ADMIN creates those with the API or CLI).
+  function grantableLevels(level) {
+    const own = LEVELS.indexOf(level);
+    return LEVELS.filter((name, i) => i <= own && (name !== "RESELLER" || level === "RESELLER"));
+  }
+
+  function setUpTokenForm(session) {
+    const panel = $("tokens-panel");
+    panel.hidden = LEVELS.indexOf(session.level) < LEVELS.indexOf("OWNER") || !session.csrf;
+    if (panel.hidden) return;
+    const levels = $("token-level");
+    levels.replaceChildren(...grantableLevels(session.level).map((name) => new Option(name, name)));
+    levels.value = "VIEWER";
+    const customers = $("token-customer");
+    customers.replaceChildren(...[...state.customers.values()].map(
+      (item) => new Option(item.name, item.customer)));
+    if (session.customer) customers.value = session.customer;
+    showCustomerChoice();
+  }
+
+  function showCustomerChoice() {
+    const needed = CUSTOMER_LEVELS.has($("token-level").value);
+    $("token-customer").hidden = !needed;
+    $("token-customer-label").hidden = !needed;
+  }
+
+  async function createToken(event) {
+    event.preventDefault();
+    const error = $("token-error");
+    error.hidden = true;
+    hideToken();
+    const level = $("token-level").value;
+    const body = { level, name: $("token-name").value.trim() };
+    if (CUSTOMER_LEVELS.has(level)) body.customer = $("token-customer").value;
+    const response = await fetch("/api/tokens", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Sipfleet-Csrf": state.session.csrf },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (response.status === 401) {
+      showSignIn("Your session has ended; sign in again.");
+      return;
+    }
+    if (!response.ok) {
+      error.textContent = answer.description || `Creating the token failed (HTTP ${response.status}).`;
+      error.hidden = false;
+      return;
+    }
+    $("token-name").value = "";
+    $("token-value").textContent = answer.token;
+    $("token-result").hidden = false;
+  }
+
+  function hideToken() {
+    $("token-value").textContent = "";
+    $("token-result").hidden = true;
   }
 
   // --- live events -------------------------------------------------------------------
@@ -447,6 +519,9 @@
   function init() {
     $("signin-form").addEventListener("submit", signIn);
     $("signout").addEventListener("click", signOut);
+    $("token-form").addEventListener("submit", createToken);
+    $("token-level").addEventListener("change", showCustomerChoice);
+    $("token-done").addEventListener("click", hideToken);
     $("viewport").addEventListener("scroll", () => invalidate(false), { passive: true });
     $("search").addEventListener("input", () => invalidate(true));
     $("state-filter").addEventListener("change", () => invalidate(true));
