@@ -79,8 +79,8 @@ def _check_data_dir(data_dir: Path) -> None:
         raise CliDatabaseError(f"data_dir: {data_dir} is not a directory")
     if not (data_dir / "postgres" / "PG_VERSION").is_file():
         raise CliDatabaseError(
-            f"data_dir: {data_dir} holds no sipfleet database "
-            "(`sipfleet serve` creates it on first start)"
+            f"data_dir: {data_dir} holds no embedded database (`sipfleet serve` creates it "
+            "on first start; a server on database_url needs the same database_url here)"
         )
 
 
