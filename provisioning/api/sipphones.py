@@ -146,7 +146,9 @@ async def _drop_live_bindings(request: web.Request, phone_id: str) -> None:
 
 
 async def reset_credentials(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
+    """GET as well as POST, as the reference has it: a GET that changes state, so the
+    session cookie alone never authorizes it (`authenticate(changes_state=True)`)."""
+    principal = await authenticate(request, changes_state=True)
     principal.require(Level.VIEWER)
     phone_id = _phone_id(request)
     settings = request.app[appkeys.SETTINGS]
