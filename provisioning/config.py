@@ -168,6 +168,16 @@ class Settings:
     tcp_idle_timeout: int = _setting(
         600, "seconds an idle SIP stream connection without bindings stays open"
     )
+    sip_connections_per_address: int = _setting(
+        64,
+        "SIP stream connections (TCP, TLS, WebSocket) one address may hold open in a worker "
+        "process; more are closed at once (0: no limit; trusted_proxies are exempt)",
+    )
+    sip_unauthenticated_timeout: int = _setting(
+        30,
+        "seconds a SIP stream connection may stay idle until a request on it authenticates "
+        "(from then on tcp_idle_timeout applies)",
+    )
     write_queue_limit: int = _setting(
         5000, "durable-write queue length above which new REGISTERs get 503"
     )
@@ -202,6 +212,12 @@ class Settings:
     )
     provisioning_http_auth: bool = _setting(
         False, "require HTTP Basic auth on per-MAC files (user = MAC; password: /api/phones/{mac})"
+    )
+    provisioning_require_mac: bool = _setting(
+        True,
+        "refuse a per-MAC file (403, phone.mismatch) to a fetch whose User-Agent does not "
+        "carry the phone's MAC, for vendors whose phones always send it (Yealink, Snom, "
+        "Grandstream, Mitel/Aastra, Cisco SPA)",
     )
     config_fetch_event_interval: int = _setting(
         300, "seconds between phone.config_fetched events of a phone re-fetching the same body"
@@ -365,6 +381,10 @@ def validate(settings: Settings) -> None:
     for name in ("contacts_per_phone", "subscriptions_per_phone", "subscriptions_per_resource"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name}: must be at least 1")
+    if settings.sip_connections_per_address < 0:
+        raise ConfigError("sip_connections_per_address: must not be negative (0: no limit)")
+    if settings.sip_unauthenticated_timeout < 1:
+        raise ConfigError("sip_unauthenticated_timeout: must be at least 1 (seconds)")
     if not 0 <= settings.expires_spread_percent <= 50:
         raise ConfigError("expires_spread_percent: must be between 0 and 50")
     if not 0 <= settings.write_gather_ms <= 100:

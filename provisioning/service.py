@@ -41,6 +41,7 @@ from provisioning.config import ConfigError, Settings
 from provisioning.credentials import SecretBox
 from provisioning.httpserver import HttpRunner
 from provisioning.hub import ServiceHub
+from sipcore.server.descriptors import raise_open_files_limit
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,7 @@ def _worker_header(
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run until `stop` is set (SIGTERM/SIGINT); with `workers` > 1, as a supervisor of
     worker processes (`provisioning.workers`)."""
+    raise_open_files_limit()  # before any worker starts: they inherit it
     if settings.workers != 1:
         from provisioning.workers import supervise  # imports this module
 

@@ -60,6 +60,8 @@ def sip_config(settings: Settings, *, secret_key: bytes, node_id: str) -> SipCon
         keepalive_interval=settings.keepalive_interval,
         keepalive_max_missed=settings.keepalive_max_missed,
         tcp_idle_timeout=settings.tcp_idle_timeout,
+        connections_per_address=settings.sip_connections_per_address,
+        unauthenticated_timeout=settings.sip_unauthenticated_timeout,
         write_queue_limit=settings.write_queue_limit,
         write_gather=settings.write_gather_ms / 1000,
         overload_lag=settings.sip_overload_lag_ms / 1000,

@@ -138,6 +138,23 @@ SIP_PARSE_ERRORS = Counter(
     ["transport"],
     registry=REGISTRY,
 )
+SIP_CONNECTIONS_REFUSED = Counter(
+    "sipfleet_sip_connections_refused",
+    "SIP stream connections closed as soon as they were accepted, by transport (tcp, tls, ws, "
+    "wss) and reason: per_address (sip_connections_per_address connections of the address "
+    "not yet authenticated), total (the process's share of its open files limit in use), "
+    "no_descriptors (accept failed: out of file descriptors)",
+    ["transport", "reason"],
+    registry=REGISTRY,
+)
+SIP_CONNECTIONS_IDLE_CLOSED = Counter(
+    "sipfleet_sip_connections_idle_closed",
+    "SIP stream connections closed for being idle, by state: unauthenticated (no request on "
+    "it authenticated within sip_unauthenticated_timeout), authenticated (tcp_idle_timeout, "
+    "no binding on it)",
+    ["state"],
+    registry=REGISTRY,
+)
 
 SIP_OVERLOAD = Gauge(
     "sipfleet_sip_overload",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +77,10 @@ def start_sipfleet(
     wait: bool = True,
     http_port: int | None = None,
     sip_port: int | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> SipfleetProcess:
-    """Start `sipfleet serve` and wait until /healthz answers 200."""
+    """Start `sipfleet serve` and wait until /healthz answers 200 (`preexec_fn` runs in
+    the child before it starts, e.g. to set its resource limits)."""
     http_port = http_port or free_port()
     sip_port = sip_port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +104,7 @@ def start_sipfleet(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
+            preexec_fn=preexec_fn,
         )
     running = SipfleetProcess(process, data_dir, http_port, sip_port, log_path, full_env)
     if wait:

@@ -25,6 +25,7 @@ from sipcore.ratelimit import FailureLimiter
 from sipcore.server.config import SipConfig
 from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestContext
 from sipcore.server.directory import PhoneDirectory
+from sipcore.server.transport import Connection
 from sipcore.syntax import frozen_builder
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class Authenticator:
             subject, source_ip=ctx.remote_ip, channel=f"sip:{request.method}",
             user_agent=request.user_agent,
         )  # fmt: skip
-        return self.admitted(request, verdict, phone)
+        return self.admitted(request, verdict, phone, ctx.connection)
 
     def authenticate_now(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome | Pending:
         """`authenticate` without awaiting when the gate needs no I/O (its decision is
@@ -110,14 +111,19 @@ class Authenticator:
         )  # fmt: skip
         if verdict is None:
             return Pending(self, request, ctx, subject, phone)
-        return self.admitted(request, verdict, phone)
+        return self.admitted(request, verdict, phone, ctx.connection)
 
     def admitted(
-        self, request: SipRequest, verdict: GateVerdict, phone: AuthenticatedPhone
+        self,
+        request: SipRequest,
+        verdict: GateVerdict,
+        phone: AuthenticatedPhone,
+        connection: Connection,
     ) -> AuthOutcome:
         if not verdict.allowed:
             metrics.REGISTRATIONS.labels(result="denied").inc()
             return AuthOutcome(response=make_response(request, 403, "Forbidden"))
+        connection.trust()  # a phone's: the long idle timeout, no unauthenticated count
         return _AuthOutcome(phone=phone)
 
     def check_credentials(
@@ -215,4 +221,4 @@ class Pending:
             self._subject, source_ip=self._ctx.remote_ip, channel=f"sip:{request.method}",
             user_agent=request.user_agent,
         )  # fmt: skip
-        return self._auth.admitted(request, verdict, self._phone)
+        return self._auth.admitted(request, verdict, self._phone, self._ctx.connection)

@@ -40,6 +40,10 @@ class SipConfig:
     keepalive_interval: int = 30
     keepalive_max_missed: int = 2
     tcp_idle_timeout: int = 600
+    # stream connections (`sipcore.server.transport.ConnectionTable`): open at once from one
+    # address (0: no limit), and seconds idle before a request on one authenticates
+    connections_per_address: int = 64
+    unauthenticated_timeout: int = 30
     write_queue_limit: int = 5000
     write_gather: float = 0.01  # seconds a batch waits for more jobs (group commit)
     # overload control (`sipcore.overload`): queueing delay in seconds that starts shedding

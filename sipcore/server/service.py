@@ -119,7 +119,11 @@ class SipService:
         self.gate: IpGatePort = gate if gate is not None else AllowAll()
         self.location = LocationService()
         self.directory = PhoneDirectory(pool)
-        self.connections = ConnectionTable()
+        self.connections = ConnectionTable(
+            per_address=config.connections_per_address,
+            unauthenticated_timeout=float(config.unauthenticated_timeout),
+            exempt=config.trusted_proxies,
+        )
         self.writer = WriteBehind(
             pool, limit=config.write_queue_limit, node=config.node_id, gather=config.write_gather
         )

@@ -7,19 +7,37 @@ same object. Nothing here understands SIP beyond framing:
 - UDP: one datagram is one message (§18.3); a datagram over 64 KiB is dropped.
 - TCP/TLS: `StreamFramer` cuts messages by Content-Length (§18.3) and reports CRLF
   keep-alive pings, answered with a CRLF pong (RFC 5626 §4.4.1). A framing error closes
-  the connection (the stream cannot be resynchronised). A connection idle for
-  `idle_timeout` seconds and holding no binding is closed.
+  the connection (the stream cannot be resynchronised). The listeners' accept loop is in
+  `sipcore.server.listeners`.
 - WebSocket (RFC 7118): one text or binary frame is one message; the aiohttp handler lives
   in `sipcore.server.websocket`.
 
 Open stream connections are kept in a table by (transport, remote ip, remote port) so
 that requests to a registered phone reuse the connection its binding came on (§18.1.1
-connection reuse; RFC 5626 flows in spirit).
+connection reuse; RFC 5626 flows in spirit). The table also rations them, since each
+holds a file descriptor (`sipcore.server.descriptors`):
+
+- an accepted connection (TCP, TLS, WebSocket) is unauthenticated until a request on it
+  passes digest authentication and the IP gate (`Connection.trust`). An address may have
+  `per_address` unauthenticated connections open at once (per process; trusted proxies
+  exempt); one more is closed as soon as it is accepted, before any TLS or WebSocket
+  work. Authenticated connections do not count, so phones behind one NAT address are not
+  limited by it;
+- the process holds at most `total` stream connections (`connection_budget`: its open
+  files limit less a reserve for HTTP and the database);
+- an unauthenticated connection is closed after `unauthenticated_timeout` seconds (or
+  `idle_timeout`, if shorter) without a SIP message: keep-alive CRLFs (answered all the
+  same) and partial messages do not count. An authenticated one is closed after
+  `idle_timeout` seconds idle unless a binding uses it. Connections sipfleet opens
+  itself are authenticated from the start.
+Each refusal and idle close is counted in a metric (`sipfleet_sip_connections_refused`,
+`sipfleet_sip_connections_idle_closed`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -27,8 +45,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sipcore import metrics
+from sipcore.edge import is_trusted_peer
 from sipcore.framing import PONG, FramedMessage, KeepAlivePing, StreamFramer
 from sipcore.parser import MAX_MESSAGE_SIZE
+from sipcore.server.descriptors import DescriptorGuard, connection_budget
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +81,14 @@ class Connection:
 
     def touch(self) -> None:
         """A binding uses this connection: keep it open past the idle timeout."""
+
+    def trust(self) -> None:
+        """A request on this connection authenticated: it no longer counts against its
+        address's unauthenticated connections, and the long idle timeout applies."""
+
+    def idle(self, now: float) -> bool:
+        """Idle past its timeout (streams only)."""
+        return False
 
 
 class MessageSink(Protocol):
@@ -166,7 +195,8 @@ class UdpPeer(Connection):
 
 
 class StreamConnection(asyncio.Protocol, Connection):
-    """One TCP or TLS connection, accepted or opened by us."""
+    """One TCP or TLS connection: accepted (with the table's `Admission`, unauthenticated
+    until `trust`) or opened by us (authenticated from the start)."""
 
     def __init__(
         self,
@@ -174,6 +204,8 @@ class StreamConnection(asyncio.Protocol, Connection):
         transport_name: str,
         table: ConnectionTable,
         idle_timeout: float,
+        *,
+        admission: Admission | None = None,
     ) -> None:
         self.sink = sink
         self.transport = transport_name
@@ -185,6 +217,8 @@ class StreamConnection(asyncio.Protocol, Connection):
         self.local = ("", 0)
         self.last_activity = time.monotonic()
         self.pinned_until = 0.0
+        self.trusted = admission is None
+        self.admission = admission
         self._closed = False
         self.opened = asyncio.get_running_loop().create_future()
 
@@ -203,7 +237,8 @@ class StreamConnection(asyncio.Protocol, Connection):
             self.opened.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = time.monotonic()
+        if self.trusted:
+            self.last_activity = time.monotonic()
         try:
             events = self.framer.feed(data)
         except Exception as exc:
@@ -213,22 +248,36 @@ class StreamConnection(asyncio.Protocol, Connection):
             return
         for event in events:
             if isinstance(event, KeepAlivePing):
-                self.send(PONG)  # RFC 5626 §4.4.1
+                self._pong()  # RFC 5626 §4.4.1 (it keeps no unauthenticated one open)
                 continue
             if not isinstance(event, FramedMessage):
                 continue  # a pong to a ping of ours
+            if not self.trusted:
+                self.last_activity = time.monotonic()
             try:
                 self.sink.on_message(self, event.data, self.remote)
             except Exception:
                 log.exception("%s message from %s:%d not handled", self.transport, *self.remote)
 
+    def _pong(self) -> None:
+        if self.stream is not None and not self._closed:
+            self.stream.write(PONG)
+
     def send(self, data: bytes, address: Address | None = None) -> None:
         if self.stream is not None and not self._closed:
-            self.last_activity = time.monotonic()
+            if self.trusted:
+                self.last_activity = time.monotonic()
             self.stream.write(data)
 
     def touch(self) -> None:
         self.last_activity = time.monotonic()
+
+    def trust(self) -> None:
+        if not self.trusted:
+            self.trusted = True
+            self.last_activity = time.monotonic()
+            if self.admission is not None:
+                self.admission.trusted()
 
     def close(self) -> None:
         if self.stream is not None and not self._closed:
@@ -237,23 +286,107 @@ class StreamConnection(asyncio.Protocol, Connection):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self.table.remove(self)
+        if self.admission is not None:
+            self.admission.closed()
         if not self.opened.done():
             self.opened.set_exception(ConnectionError("closed before it opened"))
         self.sink.on_connection_closed(self)
 
     def idle(self, now: float) -> bool:
-        return now - self.last_activity > self.idle_timeout and now > self.pinned_until
+        timeout = self.idle_timeout
+        if not self.trusted:
+            timeout = min(timeout, self.table.unauthenticated_timeout)
+        if now - self.last_activity <= timeout or now <= self.pinned_until:
+            return False
+        return self.stream is not None and not self.stream.is_closing()
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Admission:
+    """What `ConnectionTable.admit` counted for one accepted connection: released in two
+    steps, each once — its address's count when it authenticates (`trusted`), the total
+    when it closes (`closed`, which implies the first)."""
+
+    __slots__ = ("_address", "_table")
+
+    def __init__(self, table: ConnectionTable, address: str | None) -> None:
+        self._table: ConnectionTable | None = table
+        self._address = address
+
+    def trusted(self) -> None:
+        if self._address is not None and self._table is not None:
+            self._table._uncount(self._address)
+            self._address = None
+
+    def closed(self) -> None:
+        self.trusted()
+        if self._table is not None:
+            self._table.open -= 1
+            self._table = None
 
 
 class ConnectionTable:
-    """Open stream connections by (transport, remote ip, remote port)."""
+    """Open stream connections by (transport, remote ip, remote port), and their rations
+    (see the module's docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        per_address: int = 0,
+        unauthenticated_timeout: float = 30.0,
+        exempt: tuple[Network, ...] = (),
+        total: int | None = None,
+    ) -> None:
         self._items: dict[tuple[str, str, int], Connection] = {}
         self.has_bindings: Callable[[Connection], bool] = lambda connection: False
+        self.per_address = per_address
+        self.unauthenticated_timeout = unauthenticated_timeout
+        self.exempt = exempt
+        self.total = connection_budget() if total is None else total
+        self.open = 0  # stream connections admitted and not yet released
+        self._unauthenticated: dict[str, int] = {}  # address -> its admitted, untrusted
+        self._refusals: dict[tuple[str, str], Any] = {}
+        self.descriptors = DescriptorGuard()
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def admit(self, transport: str, ip: str) -> Admission | None:
+        """A connection just accepted from `ip`: its `Admission` (it is counted), or None
+        (refused and counted as such: the caller closes it at once)."""
+        if self.open >= self.total:
+            self._refused(transport, "total")
+            return None
+        address = None
+        if self.per_address and not (self.exempt and is_trusted_peer(ip, self.exempt)):
+            count = self._unauthenticated.get(ip, 0)
+            if count >= self.per_address:
+                self._refused(transport, "per_address")
+                return None
+            self._unauthenticated[ip] = count + 1
+            address = ip
+        self.open += 1
+        return Admission(self, address)
+
+    def unauthenticated(self, ip: str) -> int:
+        """Connections from `ip` counted and not yet authenticated."""
+        return self._unauthenticated.get(ip, 0)
+
+    def _uncount(self, ip: str) -> None:
+        count = self._unauthenticated.get(ip, 0) - 1
+        if count > 0:
+            self._unauthenticated[ip] = count
+        else:
+            self._unauthenticated.pop(ip, None)
+
+    def _refused(self, transport: str, reason: str) -> None:
+        counter = self._refusals.get((transport, reason))
+        if counter is None:
+            counter = metrics.SIP_CONNECTIONS_REFUSED.labels(transport=transport, reason=reason)
+            self._refusals[(transport, reason)] = counter
+        counter.inc()
 
     def add(self, connection: Connection) -> None:
         self._items[(connection.transport, *connection.remote)] = connection
@@ -267,17 +400,18 @@ class ConnectionTable:
         return self._items.get((transport, ip, port))
 
     def close_idle(self) -> int:
-        """Close stream connections idle past their timeout that carry no binding."""
+        """Close stream connections idle past their timeout that carry no binding (the
+        periodic sweep, which also checks that a descriptor can still be had)."""
         now = time.monotonic()
         closed = 0
         for connection in list(self._items.values()):
-            if (
-                isinstance(connection, StreamConnection)
-                and connection.idle(now)
-                and not self.has_bindings(connection)
-            ):
+            if connection.idle(now) and not self.has_bindings(connection):
+                trusted = getattr(connection, "trusted", True)
+                state = "authenticated" if trusted else "unauthenticated"
+                metrics.SIP_CONNECTIONS_IDLE_CLOSED.labels(state=state).inc()
                 connection.close()
                 closed += 1
+        self.descriptors.probe()
         return closed
 
     def close_all(self) -> None:
@@ -287,3 +421,4 @@ class ConnectionTable:
                 connection.stream.abort()
             else:
                 connection.close()
+        self.descriptors.close()
