@@ -21,10 +21,12 @@ _MASKS = [
     for n in range(33)
 ]
 _ERROR_DESCRIPTIONS = {
+    400: "Request body unreadable, or nested deeper than 32 levels",
     401: "Missing or invalid bearer token",
     403: "Insufficient access level",
     404: "Not found (also another tenant's object)",
     409: "Conflict with stored data",
+    413: "Request body larger than 1 MiB",
     422: "Invalid request (one error, or `multiple` with all of them)",
 }
 
@@ -350,6 +352,8 @@ def _op(
     body: str | None = None,
     query: Iterable[tuple[str, dict[str, Any]]] = (),
 ) -> dict[str, Any]:
+    if body is not None:  # any body may be refused as unreadable, too deep or too large
+        errors = (400, *errors, 413)
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": _responses(ok, schema, errors),

@@ -14,8 +14,11 @@ bearer token, with one exception: the dashboard's form that creates an API token
 (`POST /api/tokens`) is authorized by the cookie when the request also carries the
 session's anti-forgery value in `X-Sipfleet-Csrf` (given to the page by `/api/session`).
 Another site can neither read that value nor send the header without a CORS preflight,
-which sipfleet never grants. Revoking the token revokes every session made from it,
-since each request resolves the token again.
+which sipfleet never grants. A GET that changes state (`GET …/resetcredentials`) is never
+authorized by the cookie (`authenticate(changes_state=True)`). Sign-in takes only
+`application/json`, which a form on another site cannot send, so no other site can sign a
+browser in to a session of its choosing either. Revoking the token revokes every session
+made from it, since each request resolves the token again.
 """
 
 from __future__ import annotations
@@ -110,6 +113,11 @@ def _is_https(request: web.Request) -> bool:
 
 
 async def sign_in(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":
+        # Another site's form can POST text/plain or form data here without a preflight
+        # (with a body that parses as JSON), not application/json: so no other site can
+        # sign a browser in to a session of its choosing.
+        raise ApiError(415, "body", "Content-Type must be application/json")
     body = await read_json_object(request)
     token = body.get("token")
     if not isinstance(token, str) or not token.strip() or len(token) > 512:

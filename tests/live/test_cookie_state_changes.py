@@ -1,15 +1,18 @@
 """The dashboard's session cookie never changes state on its own: the reference's
 `GET …/resetcredentials` (a GET that regenerates a phone's SIP credentials) is refused to a
 request whose only credential is the cookie — what a link or an image on another page, or a
-navigation, would send — and still works with the bearer token."""
+navigation, would send — and still works with the bearer token. Sign-in takes JSON only,
+which a form on another site cannot send."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
 
 from provisioning.app import create_app
+from provisioning.auth import SESSION_COOKIE
 from tests.conftest import bearer
 from tests.live.conftest import LIVE_ROUTES, Tenants
 
@@ -59,3 +62,28 @@ async def test_a_session_cookie_cannot_reset_credentials(
     response = await client.post(url, headers=bearer(tenants.admin))
     assert response.status == 200
     assert await _credentials(pool, phone) != after
+
+
+async def test_sign_in_takes_json_only(live: Any, tenants: Tenants) -> None:
+    """What a form on another site can send (no preflight) never signs a browser in."""
+    body = json.dumps({"token": tenants.admin, "x": "="})  # a text/plain form's name=value
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        None,
+    ):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = await live.post(
+            "/api/session", data=body.encode(), headers=headers, skip_auto_headers=["Content-Type"]
+        )
+        assert response.status == 415, content_type
+        assert (await response.json())["message"] == "body"
+        assert SESSION_COOKIE not in response.cookies
+    assert (await live.get("/api/session")).status == 401
+    response = await live.post(
+        "/api/session",
+        data=body.encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert response.status == 200 and SESSION_COOKIE in response.cookies

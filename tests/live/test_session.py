@@ -63,7 +63,9 @@ async def test_bad_tokens_are_refused(live: Any) -> None:
         response = await live.post("/api/session", json=body)
         assert response.status in (401, 422)
         assert SESSION_COOKIE not in response.cookies
-    response = await live.post("/api/session", data=b"not json")
+    response = await live.post(
+        "/api/session", data=b"not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 422
 
 
