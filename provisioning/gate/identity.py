@@ -15,6 +15,15 @@ Rules, conservative so that a real phone is never flagged by its own firmware va
 - models are compared letters and digits only, case-blind, one may extend the other
   (`VVX_450` = `VVX 450`, `N670 IP PRO` = `N670`);
 - MACs are compared when both are known.
+
+Provisioning fetches are held to more (`check_fetch_mac`, used by the file server): phones
+of some vendors put their own MAC in the HTTP User-Agent of every fetch
+(`MAC_IN_FETCH_VENDORS`), so a fetch of such a phone's file whose User-Agent does not carry
+that MAC is not the phone — a stranger who knows the MAC, taking the first fetch of an
+OPEN phone. It is refused whatever `strict_identity` says. This cannot stop someone who
+writes the MAC into a forged User-Agent; it stops scanners and copied User-Agents (the
+countermeasures that hold are in the README's security part). Their SIP User-Agents carry
+no MAC, so SIP is not held to it.
 This module is pure.
 """
 
@@ -35,6 +44,13 @@ _VENDOR_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _UNCHECKED_VENDORS = frozenset({"", "generic"})
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
+#: Vendors whose phones name their own MAC in the User-Agent of every provisioning fetch
+#: (vendors.md and the samples in `provisioning.vendors.useragent`: Yealink
+#: `… 80:5e:c0:12:34:56`, Snom `… 000413922D24 …`, Grandstream `… DevId c074ad2bd859`,
+#: Mitel/Aastra `… MAC:00-08-5D-… …`, Cisco SPA `… (0018B9FFFF00)`). Not Polycom (no MAC),
+#: nor Fanvil and Gigaset, whose User-Agents are not known to carry one every time.
+MAC_IN_FETCH_VENDORS = frozenset({"yealink", "snom", "grandstream", "mitel", "cisco"})
+_MAC_SEPARATORS = re.compile(r"[:\-.]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,3 +148,22 @@ def check_identity(
         seen_model=info.model,
         seen_mac=info.mac,
     )
+
+
+def check_fetch_mac(
+    *, vendor: str | None, mac_address: str, user_agent: str | None, seen_mac: str | None
+) -> str | None:
+    """Why a provisioning fetch of the file of `mac_address` is not that phone, by its
+    User-Agent (`seen_mac`: the MAC the vendors' table read from it); None when it may be.
+
+    A User-Agent naming another MAC is a mismatch for every vendor; one naming none is a
+    mismatch for the `MAC_IN_FETCH_VENDORS` (unless the MAC is in it in a spelling the
+    table does not read: 12 hex digits, or pairs separated by `:`, `-` or `.`)."""
+    mac = mac_address.upper()
+    if seen_mac is not None:
+        return None if seen_mac == mac else "User-Agent names another MAC than the file"
+    if (vendor or "").strip().lower() not in MAC_IN_FETCH_VENDORS:
+        return None
+    if user_agent and mac in _MAC_SEPARATORS.sub("", user_agent.upper()):
+        return None
+    return f"User-Agent does not carry the phone's MAC, which {vendor} phones always send"

@@ -13,8 +13,12 @@ A per-MAC file is served only when every check passes, in this order:
    unknown: 404, the sighting recorded (`/api/phones`), `phone.discovered` the first time,
    and the address charged a throttle token;
 4. the MAC is not rejected (`/api/phones/{mac}/reject`) — else 403;
-5. the User-Agent, when it carries a MAC, carries this one — else 403 and `phone.mismatch`
-   (a phone asking for another phone's file); vendor/model mismatches are the gate's;
+5. the User-Agent, when it carries a MAC, carries this one, and for vendors whose phones
+   always send their MAC (`identity.MAC_IN_FETCH_VENDORS`, with `provisioning_require_mac`
+   on, the default) carries it at all — else 403 and `phone.mismatch` (a phone asking for
+   another phone's file; a stranger who knows the MAC taking the first fetch of an OPEN
+   phone, which would lock it to the stranger), at most one event per (phone, address,
+   User-Agent) per 10 s; vendor/model mismatches are the gate's;
 6. with `provisioning_http_auth` off, HTTP Basic credentials are right when sent — else 401;
 7. the IP policy gate admits the address (`channel="prov"`; it locks an OPEN phone and
    records `phone.ip_locked` / `phone.denied` / `phone.mismatch`) — else 403.
@@ -62,6 +66,8 @@ from db.provisioning import Fetch, ProvisionedPhone
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.gate.forwarded import forwarded_client, request_client
+from provisioning.gate.identity import check_fetch_mac
+from provisioning.gate.service import EventThrottle
 from provisioning.hub import ServiceHub
 from provisioning.prov.cache import RenderCache, phone_key
 from provisioning.prov.httpauth import credentials_valid
@@ -175,6 +181,7 @@ class ProvServer:
             ban=settings.auth_ban_seconds,
         )
         self._allow_all = AllowAll()
+        self._mismatches = EventThrottle(10.0)  # phone.mismatch events: one per key per 10 s
         self._networks = settings.trusted_proxy_networks  # a property that parses each time
         self._event_interval = float(settings.config_fetch_event_interval)
         # (phone id, file) -> (monotonic time of its last config_fetched event, body served)
@@ -266,8 +273,14 @@ class ProvServer:
                 fetch.address,
             )
             return _plain(403, "Forbidden")
-        if fetch.ua is not None and fetch.ua.mac is not None and fetch.ua.mac != mac:
-            await self._mismatch(fetch, phone)
+        mismatch = check_fetch_mac(
+            vendor=phone.vendor if self.settings.provisioning_require_mac else None,
+            mac_address=mac,
+            user_agent=fetch.user_agent,
+            seen_mac=fetch.ua.mac if fetch.ua is not None else None,
+        )
+        if mismatch is not None:
+            await self._mismatch(fetch, phone, mismatch)
             return _plain(403, "Forbidden")
         if fetch.authorization is not None and not self.settings.provisioning_http_auth:
             denied = self._auth_denied(fetch, mac)
@@ -411,19 +424,20 @@ class ProvServer:
             return _plain(403, "Forbidden")
         return _plain(404, "Not found")
 
-    async def _mismatch(self, fetch: Request, phone: ProvisionedPhone) -> None:
-        assert fetch.ua is not None
+    async def _mismatch(self, fetch: Request, phone: ProvisionedPhone, reason: str) -> None:
         log.warning(
-            "provisioning: %s asked for %s from %s with another MAC in its User-Agent",
-            fetch.address,
+            "provisioning: %s refused to %s: %s",
             fetch.file.filename,
-            phone.mac_address,
+            fetch.address,
+            reason,
         )
+        if not self._mismatches.allow((phone.id, fetch.address, fetch.user_agent or "")):
+            return
         details = {
             "channel": "prov",
-            "reason": "User-Agent names another MAC than the file",
+            "reason": reason,
             "fields": ["mac"],
-            "seenMac": fetch.ua.mac,
+            "seenMac": fetch.ua.mac if fetch.ua is not None else None,
             "file": fetch.file.filename,
             "address": fetch.address,
             "userAgent": fetch.user_agent,

@@ -10,7 +10,8 @@ from provisioning.gate.countries import (
     is_country_code,
     parse_country_list,
 )
-from provisioning.gate.identity import check_identity
+from provisioning.gate.identity import check_fetch_mac, check_identity
+from provisioning.vendors.useragent import parse_user_agent
 
 
 def test_country_codes() -> None:
@@ -85,3 +86,35 @@ def test_identity_check(
         assert mismatch is not None
         assert mismatch.fields == fields
         assert mismatch.reason
+
+
+@pytest.mark.parametrize(
+    ("vendor", "user_agent", "mismatch"),
+    [
+        ("yealink", "Yealink SIP-T54W 96.85.0.5 80:5e:c0:12:34:56", False),
+        ("yealink", "Yealink SIP-T54W 96.86.0.100", True),  # the forged first fetch
+        ("yealink", "Yealink SIP-T54W 96.85.0.5 80:5e:c0:00:00:01", True),
+        ("yealink", None, True),
+        ("yealink", "curl/8.5.0", True),
+        ("yealink", "SomethingNew 805EC0123456", False),  # the MAC, however spelled
+        ("yealink", "SomethingNew 80-5E-C0-12-34-56", False),
+        ("snom", "snomD785/10.1.33.33", True),  # a SIP User-Agent: no MAC
+        ("grandstream", "Grandstream Model HW GXP2170 SW 1.0.11.3", True),
+        ("mitel", "Zoiper rv2.10", True),
+        ("cisco", "Cisco/SPA504G-7.5.5", True),
+        ("polycom", "FileTransport PolycomVVX-VVX_450-UA/6.3.0.14929", False),  # no MAC sent
+        ("polycom", "Zoiper rv2.10", False),  # the gate's identity check decides
+        ("fanvil", None, False),
+        ("gigaset", "Gigaset N670 IP PRO/83.V2.11.0+build.a546b47;7C2F80E0F440", True),
+        (None, "Yealink SIP-T54W 96.86.0.100", False),
+    ],
+)
+def test_fetch_mac_check(vendor: str | None, user_agent: str | None, mismatch: bool) -> None:
+    info = parse_user_agent(user_agent)
+    reason = check_fetch_mac(
+        vendor=vendor,
+        mac_address=YEALINK["mac_address"] or "",
+        user_agent=user_agent,
+        seen_mac=info.mac if info is not None else None,
+    )
+    assert (reason is not None) == mismatch

@@ -138,3 +138,28 @@ async def test_policy_change_over_the_api_applies_to_the_next_fetch(
         assert response.status == 200, await response.text()
     assert await fetch(prov_url, "127.0.2.8") == 200  # SE now
     assert await fetch(prov_url, "127.0.1.8") == 403  # DK no longer
+
+
+async def test_a_user_agent_without_the_mac_neither_fetches_nor_locks_an_open_phone(
+    pool: asyncpg.Pool[Any], prov_url: str
+) -> None:
+    """A stranger who knows an OPEN Yealink's MAC asks first, with a Yealink User-Agent
+    that (unlike every real Yealink fetch) carries no MAC: refused, recorded, the phone
+    stays OPEN; the real phone then gets its file and locks it to its own address."""
+    item = await phone(pool)
+    forged = "Yealink SIP-T54W 96.86.0.100"
+    for user_agent in (forged, "curl/8.5.0", "Yealink SIP-T54W 96.86.0.100 80:5e:c0:00:00:01"):
+        assert await fetch(prov_url, "127.0.2.66", **{"User-Agent": user_agent}) == 403
+    assert await state(pool, item.id) == ("OPEN", None)
+    async with pool.acquire() as conn:
+        events = await conn.fetch(
+            "SELECT type, details FROM events WHERE phone_id = $1 ORDER BY id", item.id
+        )
+    assert [row["type"] for row in events] == ["phone.mismatch"] * 3
+    first = events[0]["details"]
+    assert first["address"] == "127.0.2.66" and first["userAgent"] == forged
+    assert first["channel"] == "prov" and first["fields"] == ["mac"]
+    assert "MAC" in first["reason"]
+    assert await fetch(prov_url, "127.0.1.5") == 200  # the real phone: UA with its MAC
+    assert await state(pool, item.id) == ("LOCKED", "127.0.1.5")
+    assert await fetch(prov_url, "127.0.2.66", **{"User-Agent": forged}) == 403

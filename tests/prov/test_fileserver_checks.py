@@ -183,7 +183,7 @@ async def test_gate_refuses_a_locked_phone_from_another_address(
             ip_mode="LOCKED",
             ip_address="192.0.2.77",
         )
-    response = await prov.get("/prov/0015654aa937.cfg")
+    response = await prov.get("/prov/0015654aa937.cfg", headers={"User-Agent": YEALINK_UA})
     assert response.status == 403
     assert await response.text() == "Forbidden\n"
     [denied] = await _events(pool, "phone.denied")
@@ -198,9 +198,12 @@ async def test_user_agent_of_another_device_is_recorded_by_the_gate(
 ) -> None:
     async with pool.acquire() as conn:
         cust = await factories.customer(conn)
-        phone = await factories.phone(conn, cust, model="yealink-t54w", mac_address="0015654AA937")
-    # a softphone fetching a Yealink's file: served (strict_identity is off), but recorded
-    response = await prov.get("/prov/0015654aa937.cfg", headers={"User-Agent": "Zoiper rv2.10"})
+        phone = await factories.phone(
+            conn, cust, model="polycom-vvx150", mac_address="0004F2AABBCC"
+        )
+    # a softphone fetching a Poly's file: served (strict_identity is off), but recorded
+    # (a Yealink's is refused: its phones name their MAC in every fetch)
+    response = await prov.get("/prov/0004f2aabbcc.cfg", headers={"User-Agent": "Zoiper rv2.10"})
     assert response.status == 200
     [event] = await _events(pool, "phone.mismatch")
     assert event["phone_id"] == phone.id
@@ -228,3 +231,29 @@ async def test_fetches_are_counted_in_metrics(prov: Any, pool: asyncpg.Pool[Any]
     ).status == 404
     assert count("ok") == before_ok + 1
     assert count("not_found") == before_missing + 1
+
+
+async def test_a_user_agent_without_the_phone_mac_is_refused_unless_turned_off(
+    prov: Any, pool: asyncpg.Pool[Any]
+) -> None:
+    async with pool.acquire() as conn:
+        cust = await factories.customer(conn)
+        phone = await factories.phone(conn, cust, model="yealink-t54w", mac_address="0015654AA937")
+    path = "/prov/0015654aa937.cfg"
+    forged = "Yealink SIP-T54W 96.86.0.100"
+    assert (await prov.get(path, headers={"User-Agent": forged})).status == 403
+    assert (await prov.get(path, skip_auto_headers=["User-Agent"])).status == 403
+    # the MAC in a spelling the vendors' table does not read is still the MAC
+    spelled = "Yealink SIP-T54W 96.86.0.100 0015654AA937"
+    assert (await prov.get(path, headers={"User-Agent": spelled})).status == 200
+    events = await _events(pool, "phone.mismatch")
+    assert [(e["phone_id"], e["details"]["userAgent"]) for e in events] == [
+        (phone.id, forged),
+        (phone.id, None),
+    ]
+    prov.prov_server.settings = dataclasses.replace(
+        prov.prov_server.settings, provisioning_require_mac=False
+    )
+    assert (await prov.get(path, headers={"User-Agent": forged})).status == 200
+    other = "Yealink SIP-T54W 96.86.0.100 00:15:65:4a:a9:38"  # another MAC: still refused
+    assert (await prov.get(path, headers={"User-Agent": other})).status == 403
