@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +25,7 @@ from provisioning.credentials import SecretBox
 from provisioning.service import running_node
 from tests import factories
 from tests.conftest import insert_token
+from tests.process import start_sipfleet
 
 MARK = "zq7mark"  # in every probe: must come back in no answer and no log line
 PATHS = ("/api/session", "/api/pbx/sipphone", "/", "/static/dashboard.js", "/prov/001565AA0001.cfg")
@@ -283,3 +285,42 @@ async def test_invalid_basic_credentials_on_provisioning(node: Node, log: Any) -
         answer = await exchange(node.port, request("GET", bad))
         assert answer.status == 404, answer
     assert_quiet(log.records)
+
+
+def test_a_served_node_logs_no_traceback(tmp_path: Path, database_url: str) -> None:
+    """The same probes against `sipfleet serve` as a process, its log as configured for
+    production (text lines on stderr): every answer a 4xx, no ERROR, no traceback, nothing
+    of the requests."""
+    node = start_sipfleet(
+        tmp_path / "node",
+        env={"SIPFLEET_DATABASE_URL": database_url, "SIPFLEET_PROVISIONING_HTTP_AUTH": "true"},
+    )
+    try:
+        long = MARK * 1300
+        probes = [
+            request("GET", "/?" + long),
+            request("GET", "/api/pbx/sipphone", [("Cookie", long)]),
+            request("GET", "/prov/001565AA0001.cfg", [(f"X-{MARK}-{i}", "1") for i in range(200)]),
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + MARK.encode() + b"\r\n\r\n",
+            request(
+                "GET", "/api/pbx/sipphone", [("Authorization", b"Bearer \xff" + MARK.encode())]
+            ),
+            request("GET", "/api/session", [("Cookie", b"sipfleet_session=\xff\xfe")]),
+            request("GET", "/prov/001565AA0001.cfg", [("Authorization", b"Basic \xff\xfe")]),
+            request("GET", "/prov/%FF%FE/001565aa0001.cfg"),
+            request("GET", "/api/session?%FF=%FE&" + MARK),
+            request("POST", "/api/session", [("Content-Type", "application/json")], b"[" * 50_000),
+        ]
+
+        async def run() -> list[int]:
+            return [(await exchange(node.http_port, probe)).status for probe in probes]
+
+        statuses = asyncio.run(run())
+        assert all(400 <= status < 500 for status in statuses), statuses
+    finally:
+        assert node.stop() == 0
+    log = node.log()
+    assert "Traceback" not in log
+    assert " ERROR " not in log
+    assert MARK not in log
+    assert log.count("HTTP request from 127.0.0.1 refused") == 3  # the TLS bytes: DEBUG
