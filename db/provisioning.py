@@ -74,6 +74,7 @@ class ProvisionedPhone:
     ip_address: str | None
     call_waiting: bool | None
     softkey_blf_blind_transfer: bool | None
+    softkey_configuration_on_device: bool | None
     headset_button: str | None
     dhsg: bool | None
     display_brightness: int | None
@@ -170,7 +171,8 @@ SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
        p.extension_id, e.number AS extension_number, e.name AS extension_name,
        p.username, p.password_enc, p.device_secrets_enc,
        p.ip_mode, p.ip_countries, p.ip_address,
-       p.call_waiting, p.softkey_blf_blind_transfer, p.headset_button, p.dhsg,
+       p.call_waiting, p.softkey_blf_blind_transfer, p.softkey_configuration_on_device,
+       p.headset_button, p.dhsg,
        p.display_brightness, p.display_brightness_idle, p.display_background,
        p.display_font_color, p.custom_config,
        p.ringer, p.volume, p.codec, p.network, p.device, p.version,
