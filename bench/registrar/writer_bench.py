@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """CPU cost of the durable binding writes: PostgreSQL's and ours, per committed REGISTER.
 
-Starts a fresh embedded PostgreSQL (pgserver) in a temporary directory, creates COUNT
-phones (bench/registrar/make_phones.py), registers each once through `WriteBehind` (new
-bindings: upsert + status + a phone.registered event, as register.py submits them), then
-measures ROUNDS × COUNT refreshes — the steady state of a registrar: same contact, same
-flow, a new CSeq and expiry, the status's expiry moved — with CONCURRENCY requests in
+Starts a fresh embedded PostgreSQL (pgserver) in a temporary directory, inserts COUNT
+phone rows straight into it (`hotpath.make_phones`: a component benchmark of the writer
+alone, not a measurement of what a user runs — bench/registrar/compare.sh is), registers
+each once through `WriteBehind` (new bindings: upsert + status + a phone.registered
+event, as register.py submits them), then measures ROUNDS × COUNT refreshes — the steady
+state of a registrar: same contact, same flow, a new CSeq and expiry, the status's expiry
+moved — with CONCURRENCY requests in
 flight, so the writer folds them into batches as it does under load.
 
 PostgreSQL's CPU is the user+system ticks of the postmaster and all its processes
@@ -23,7 +25,6 @@ import argparse
 import asyncio
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -157,12 +158,10 @@ def main() -> None:
     root.chmod(0o755)
     server = start_embedded(root)
     try:
-        subprocess.run(
-            [sys.executable, str(HERE / "make_phones.py"), "--dsn", server.uri,
-             "--count", str(args.count), "--secret-key", secrets.token_hex(32),
-             "--csv", str(root / "users.csv")],
-            check=True,
-        )  # fmt: skip
+        sys.path.insert(0, str(HERE))
+        from hotpath import make_phones  # rows inserted straight: see the module's doc
+
+        asyncio.run(make_phones(server.uri, args.count, secrets.token_bytes(32)))
         asyncio.run(run(server, args))
     finally:
         server.stop()
