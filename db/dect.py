@@ -16,6 +16,8 @@ from typing import Any
 
 import asyncpg
 
+from db.redirects import JOB_JOIN_COLUMNS, RedirectJob, job_join, joined_job
+
 
 class BaseMacTakenError(Exception):
     """Another DECT base already has this MAC address."""
@@ -47,6 +49,7 @@ class DectBase:
     secrets_enc: bytes | None
     created: datetime
     handsets: int
+    redirect: RedirectJob | None = None  # the registration with the vendor's redirect service
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,8 +79,9 @@ ORDER BY m.name LIMIT 1
 _BASE_SELECT = f"""
 SELECT b.id, b.customer_id, b.name, b.mac_address, b.settings, b.secrets_enc, b.created,
        (SELECT count(*) FROM sip_phones p WHERE p.dect_base_id = b.id) AS handsets,
-       {_MODEL_COLUMNS}
+       {_MODEL_COLUMNS}, {JOB_JOIN_COLUMNS}
 FROM dect_bases b JOIN sip_phone_models m ON m.id = b.model_id
+{job_join("dect", "b.id")}
 """
 _BY_ID = _BASE_SELECT + " WHERE b.id = $1"
 _LOCK = "SELECT id FROM dect_bases WHERE id = $1 FOR UPDATE"
@@ -141,6 +145,7 @@ def _base(row: asyncpg.Record) -> DectBase:
         secrets_enc=None if row["secrets_enc"] is None else bytes(row["secrets_enc"]),
         created=row["created"],
         handsets=row["handsets"],
+        redirect=joined_job(row),
     )
 
 

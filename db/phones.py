@@ -15,6 +15,8 @@ from typing import Any
 
 import asyncpg
 
+from db.redirects import JOB_JOIN_COLUMNS, RedirectJob, job_join, joined_job
+
 # Columns the API writes, in this order, from a dict keyed by column name.
 WRITABLE_COLUMNS: tuple[str, ...] = (
     "customer_id",
@@ -76,6 +78,7 @@ class PhoneRecord:
     public_ip: str | None
     user_agent: str | None
     now: datetime
+    redirect: RedirectJob | None = None  # the registration with the vendor's redirect service
 
     @property
     def customer_id(self) -> str:
@@ -104,8 +107,9 @@ _SELECT = f"""
 SELECT p.id, {_WRITABLE}, p.dect_base_id, p.username, p.password_enc, p.device,
        p.config_saved, p.config_loaded, p.created, p.version,
        coalesce(s.online, false) AS online, s.expires_at, s.local_ip, s.public_ip,
-       s.user_agent, now() AS now
+       s.user_agent, now() AS now, {JOB_JOIN_COLUMNS}
 FROM sip_phones p LEFT JOIN phone_status s ON s.phone_id = p.id
+{job_join("phone", "p.id")}
 """
 _BY_ID = _SELECT + " WHERE p.id = $1"
 _FOR_UPDATE = _SELECT + " WHERE p.id = $1 FOR UPDATE OF p"
@@ -178,6 +182,7 @@ def _record(row: asyncpg.Record) -> PhoneRecord:
         public_ip=row["public_ip"],
         user_agent=row["user_agent"],
         now=row["now"],
+        redirect=joined_job(row),
     )
 
 
