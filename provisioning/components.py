@@ -57,4 +57,5 @@ COMPONENTS: list[str] = [
     "provisioning.live_component",
     "provisioning.prov_component",
     "provisioning.change_sync_component",
+    "provisioning.redirect_component",
 ]

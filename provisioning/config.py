@@ -86,7 +86,7 @@ def _default_data_dir() -> str:
 
 
 def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
-    return field(default=default, metadata={"help": help, "secret": secret})
+    return field(default=default, repr=not secret, metadata={"help": help, "secret": secret})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,6 +221,52 @@ class Settings:
     )
     config_fetch_event_interval: int = _setting(
         300, "seconds between phone.config_fetched events of a phone re-fetching the same body"
+    )
+    # Zero-touch provisioning: the vendors' redirect services (provisioning/redirect/)
+    redirect_retry_seconds: int = _setting(
+        30, "first wait before a failed redirect-service call is retried; doubles each time"
+    )
+    redirect_max_attempts: int = _setting(
+        8, "calls to a redirect service for one change before it is marked failed"
+    )
+    redirect_timeout: int = _setting(20, "seconds one redirect-service call may take")
+    redirect_yealink_url: str = _setting(
+        "https://api-dm.yealink.com:8443", "Yealink RPS JSON API base URL"
+    )
+    redirect_yealink_access_key: str = _setting("", "Yealink RPS API access key id")
+    redirect_yealink_access_secret: str = _setting(
+        "", "Yealink RPS API access key secret", secret=True
+    )
+    redirect_snom_url: str = _setting(
+        "https://secure-provisioning.snom.com:8083/xmlrpc/", "Snom SRAPS XML-RPC URL"
+    )
+    redirect_snom_user: str = _setting("", "Snom SRAPS account name")
+    redirect_snom_password: str = _setting("", "Snom SRAPS account password", secret=True)
+    redirect_gigaset_url: str = _setting(
+        "https://prov.gigaset.net/apxml/rpc.do", "Gigaset redirect server XML-RPC URL"
+    )
+    redirect_gigaset_user: str = _setting("", "Gigaset redirect server provisioner account")
+    redirect_gigaset_password: str = _setting(
+        "", "Gigaset redirect server provisioner password", secret=True
+    )
+    redirect_gigaset_provider: str = _setting(
+        "sipfleet", "provider name registered with each Gigaset device"
+    )
+    redirect_fanvil_url: str = _setting(
+        "https://fdps.fanvil.com/xmlrpc.php", "Fanvil FDPS XML-RPC URL"
+    )
+    redirect_fanvil_user: str = _setting("", "Fanvil FDPS account name")
+    redirect_fanvil_password: str = _setting("", "Fanvil FDPS account password", secret=True)
+    redirect_gdms_url: str = _setting("https://www.gdms.cloud", "Grandstream GDMS API base URL")
+    redirect_gdms_client_id: str = _setting("", "GDMS API developer id")
+    redirect_gdms_client_secret: str = _setting("", "GDMS API developer secret key", secret=True)
+    redirect_gdms_username: str = _setting("", "GDMS login name")
+    redirect_gdms_password: str = _setting("", "GDMS login password", secret=True)
+    redirect_gdms_site_id: str = _setting("", "GDMS site the phones are added to")
+    redirect_poly_url: str = _setting("https://api.ztp.poly.com/preview", "Poly ZTP API base URL")
+    redirect_poly_api_key: str = _setting("", "Poly ZTP API key", secret=True)
+    redirect_poly_profile: str = _setting(
+        "", "Poly ZTP profile (its provisioning server: sipfleet's) the phones are added to"
     )
     # Presence
     notify_min_interval_ms: int = _setting(
@@ -389,6 +435,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError("expires_spread_percent: must be between 0 and 50")
     if not 0 <= settings.write_gather_ms <= 100:
         raise ConfigError("write_gather_ms: must be between 0 and 100 (milliseconds)")
+    _validate_redirect(settings)
     if settings.secret_key:
         try:
             key = bytes.fromhex(settings.secret_key)
@@ -400,3 +447,14 @@ def validate(settings: Settings) -> None:
         settings.trusted_proxy_networks  # noqa: B018
     except ValueError as exc:
         raise ConfigError(f"trusted_proxies: {exc}") from None
+
+
+def _validate_redirect(settings: Settings) -> None:
+    for name in ("redirect_retry_seconds", "redirect_max_attempts", "redirect_timeout"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
+    for item in dataclasses.fields(Settings):
+        if item.name.startswith("redirect_") and item.name.endswith("_url"):
+            value = getattr(settings, item.name)
+            if not value.startswith(("https://", "http://")):
+                raise ConfigError(f"{item.name}: must be an http:// or https:// URL")
