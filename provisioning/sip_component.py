@@ -4,8 +4,10 @@ location service, keep-alives, check-sync and the request API other components u
 Runs after the IP gate's component (which sets `ctx.hub.gate`); sets `ctx.hub.sip` to the
 `sipcore.server.service.SipService` and `ctx.hub.extras["node_link"]` to its
 `sipcore.server.node_link.NodeLink` (bindings moving between nodes, check-sync across
-nodes). With several worker processes each is a node of its own (`node_id`); worker 0
-also takes over the bindings of worker node ids no longer started (fewer workers).
+nodes) and `ctx.hub.extras["bans"]` to its `sipcore.server.bans.BanBook` (bans shared
+with the other nodes). With several worker processes each is a node of its own
+(`node_id`); worker 0 also takes over the bindings of worker node ids no longer started
+(fewer workers).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import asynccontextmanager
 from provisioning.components import ComponentError, ServiceContext, node_id
 from provisioning.config import Settings
 from sipcore.gateport import AllowAll
+from sipcore.server.bans import BanBook
 from sipcore.server.config import ListenerSpec, SipConfig
 from sipcore.server.listeners import ListenError
 from sipcore.server.node_link import NodeLink
@@ -81,20 +84,26 @@ async def run(ctx: ServiceContext) -> AsyncIterator[None]:
         await service.stop()
         raise ComponentError(str(exc)) from None
     link = NodeLink(service, ctx.pool, node)
+    bans = BanBook(service.authenticator, ctx.pool, node)
     try:
         await link.start()
+        await bans.start()
         if ctx.worker_index == 0:
             running = [node_id(ctx.settings, index) for index in range(1, ctx.worker_count)]
             await link.adopt(node_id(ctx.settings) + "|w", running)
     except BaseException:
+        await bans.stop()
         await link.stop()
         await service.stop()
         raise
     ctx.hub.sip = service
     ctx.hub.extras["node_link"] = link
+    ctx.hub.extras["bans"] = bans
     try:
         yield
     finally:
         ctx.hub.extras.pop("node_link", None)
+        ctx.hub.extras.pop("bans", None)
+        await bans.stop()
         await link.stop()
         await service.stop()

@@ -8,11 +8,13 @@ in use is one clear line, as with one process), then binds each listener, HTTP a
 as a group of N SO_REUSEPORT sockets, so the kernel spreads flows (by their 4-tuple)
 across the workers. It starts the workers — `python -m provisioning.workers`, each with
 its own event loop, asyncpg pool and node id — hands worker i socket i of every group
-(inherited file descriptors) and its settings through a pipe (secrets never reach argv
-or the environment). Each worker is a full sipfleet node
-(`provisioning.service.running_node`). The supervisor keeps the sockets open for its
-whole life: a restarted worker gets the same sockets back, so the groups never change
-and no flow is rehashed to another worker (see `sipcore.server.listeners`).
+(inherited file descriptors), the node's shared memory (`provisioning.shared_limits`:
+failed-auth counts and bans, the unknown-MAC throttle, counted once for all workers) and
+its settings through a pipe (secrets never reach argv or the environment). Each worker
+is a full sipfleet node (`provisioning.service.running_node`). The supervisor keeps the
+sockets open for its whole life: a restarted worker gets the same sockets back, so the
+groups never change and no flow is rehashed to another worker (see
+`sipcore.server.listeners`).
 
 A worker reports "ready" or its one-line start-up error on its stdout pipe, then writes
 nothing more there. The supervisor forwards SIGTERM/SIGINT, restarts a worker that dies
@@ -46,6 +48,7 @@ from provisioning.service import (
     open_database,
     running_node,
 )
+from provisioning.shared_limits import create_regions
 from sipcore.server.client import mark_branches
 from sipcore.server.listeners import (
     bind_stream_socket,
@@ -54,6 +57,7 @@ from sipcore.server.listeners import (
     share_ports,
     use_sockets,
 )
+from sipcore.sharedmem import Region, use_regions
 
 # one listening socket of a worker: kind ("http", "udp", "tcp", "tls"), host, port
 SocketKey = tuple[str, str, int]
@@ -154,8 +158,10 @@ class Supervisor:
         dsn: str,
         secret_key: bytes,
         sockets: list[dict[SocketKey, socket.socket]],
+        regions: dict[str, Region] | None = None,
     ) -> None:
         self.sockets = sockets
+        self.regions = {name: region.fd for name, region in (regions or {}).items() if region.fd}
         worker_settings = dataclasses.replace(
             settings, database_url=dsn, secret_key=secret_key.hex()
         )
@@ -174,7 +180,7 @@ class Supervisor:
             "provisioning.workers",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            pass_fds=[sock.fileno() for sock in sockets.values()],
+            pass_fds=[sock.fileno() for sock in sockets.values()] + list(self.regions.values()),
         )
         worker.process = process
         worker.started = time.monotonic()
@@ -184,6 +190,7 @@ class Supervisor:
             "index": worker.index,
             "count": self.count,
             "sockets": [[*key, sock.fileno()] for key, sock in sockets.items()],
+            "regions": self.regions,
         }
         process.stdin.write(json.dumps(message).encode() + b"\n")
         # stdin stays open: the worker stops when it closes (this process is gone)
@@ -292,7 +299,9 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
         try:
             admin_path = await ensure_admin_token(database.pool, settings)
             dsn = database.embedded.uri if database.embedded else settings.database_url
-            supervisor = Supervisor(settings, dsn=dsn, secret_key=key, sockets=groups)
+            supervisor = Supervisor(
+                settings, dsn=dsn, secret_key=key, sockets=groups, regions=create_regions(settings)
+            )
             await supervisor.start()
             try:
                 if admin_path is not None:
@@ -379,6 +388,7 @@ def worker_main() -> int:
         (str(kind), str(host), int(port)): socket.socket(fileno=int(fd))
         for kind, host, port, fd in message["sockets"]
     }
+    use_regions({str(name): int(fd) for name, fd in message.get("regions", {}).items()})
     try:
         validate(settings)
         configure_logging(settings.log_format, settings.log_level)

@@ -155,6 +155,13 @@ SIP_CONNECTIONS_IDLE_CLOSED = Counter(
     ["state"],
     registry=REGISTRY,
 )
+SIP_BANS = Counter(
+    "sipfleet_sip_bans",
+    "Addresses this node banned (ignored for auth_ban_seconds), by reason: auth_failures "
+    "(auth_failure_limit failed authentications within auth_failure_window)",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 SIP_OVERLOAD = Gauge(
     "sipfleet_sip_overload",

@@ -13,25 +13,33 @@ that would hold a connection and a coroutine per scanner request.
 
 Phones behind one NAT share an address: known-MAC fetches never cost a token, so only an
 address that also asks for unknown MACs is slowed. IPv6 addresses count per /64 (one
-host usually holds a whole /64). Memory is bounded: at most `max_addresses` buckets, the
-least recently used one is dropped first (a dropped bucket is a full one, the safe side
-for a real phone).
+host usually holds a whole /64).
+
+The buckets are the node's, not the process's: they live in memory shared by every
+worker process (`sipcore.sharedmem`; a private region when serving alone), so a scanner
+whose connections the kernel spreads over the workers still gets `unknown_mac_limit`
+guesses a minute, not that many per worker. A fetch from an address that never asked
+for an unknown MAC finds no bucket and takes no lock. Memory is bounded: at most about
+`max_addresses` buckets, the least recently used of a hash bucket's eight dropped first
+(a dropped bucket is a full one, the safe side for a real phone). The clock is
+`time.monotonic`, the same for every process of the host.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
+import struct
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from sipcore.sharedmem import AddressTable, Region, encode_key, region
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    stamp: float
+log = logging.getLogger(__name__)
+
+REGION_NAME = "unknown_mac"
+_BUCKET = struct.Struct("=dd")  # tokens, last refill (clock seconds)
 
 
 def address_key(address: str) -> str:
@@ -56,45 +64,67 @@ class UnknownMacThrottle:
         per_minute: int,
         max_addresses: int = 65536,
         clock: Callable[[], float] = time.monotonic,
+        region_: Region | None = None,
     ) -> None:
         self.capacity = float(max(per_minute, 1))
         self.rate = self.capacity / 60.0  # tokens per second
         self.max_addresses = max_addresses
         self._clock = clock
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        buckets = AddressTable.buckets_for(max_addresses)
+        size = self.region_size(max_addresses)
+        chosen = region_ if region_ is not None else region(REGION_NAME, size)
+        try:
+            self._table = AddressTable(chosen, payload=_BUCKET.size, buckets=buckets)
+        except ValueError as exc:  # the supervisor's region does not fit these settings
+            log.warning("unknown-MAC throttle kept per process: %s", exc)
+            chosen = Region.private(size)
+            self._table = AddressTable(chosen, payload=_BUCKET.size, buckets=buckets)
+        self._region = chosen
+
+    @staticmethod
+    def region_size(max_addresses: int = 65536) -> int:
+        """Bytes of the shared region (the supervisor creates it)."""
+        buckets = AddressTable.buckets_for(max_addresses)
+        return AddressTable.size(payload=_BUCKET.size, buckets=buckets)
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self._table)
 
-    def _bucket(self, key: str, now: float) -> _Bucket | None:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            return None
-        bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.stamp) * self.rate)
-        bucket.stamp = now
-        self._buckets.move_to_end(key)
-        return bucket
+    def _refill(self, offset: int, now: float) -> float:
+        """The bucket's tokens now (hold the lock)."""
+        tokens, stamp = _BUCKET.unpack_from(self._table.mm, offset)
+        return float(min(self.capacity, tokens + max(0.0, now - stamp) * self.rate))
+
+    def _store(self, offset: int, tokens: float, now: float) -> None:
+        _BUCKET.pack_into(self._table.mm, offset, tokens, now)
+        self._table.touch(offset, now)
 
     def retry_after(self, address: str) -> int:
         """0 when the address may fetch per-MAC files; else seconds until it may again.
 
         A refused request costs a token as well (see the module's docstring).
         """
-        now = self._clock()
-        bucket = self._bucket(address_key(address), now)
-        if bucket is None or bucket.tokens >= 1.0:
+        key = encode_key(address_key(address))
+        if self._table.find(key) < 0:  # never charged (or forgotten): a full bucket
             return 0
-        bucket.tokens = max(bucket.tokens - 1.0, -self.capacity)
-        return max(1, math.ceil((1.0 - bucket.tokens) / self.rate))
+        now = self._clock()
+        with self._region:
+            offset = self._table.find(key)
+            if offset < 0:
+                return 0
+            tokens = self._refill(offset, now)
+            if tokens >= 1.0:
+                self._store(offset, tokens, now)
+                return 0
+            tokens = max(tokens - 1.0, -self.capacity)
+            self._store(offset, tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
 
     def charge(self, address: str) -> None:
         """An unknown MAC was asked for from this address."""
+        key = encode_key(address_key(address))
         now = self._clock()
-        key = address_key(address)
-        bucket = self._bucket(key, now)
-        if bucket is None:
-            bucket = _Bucket(tokens=self.capacity, stamp=now)
-            self._buckets[key] = bucket
-            while len(self._buckets) > self.max_addresses:
-                self._buckets.popitem(last=False)
-        bucket.tokens = max(bucket.tokens - 1.0, -self.capacity)
+        with self._region:
+            offset, created = self._table.add(key, now)
+            tokens = self.capacity if created else self._refill(offset, now)
+            self._store(offset, max(tokens - 1.0, -self.capacity), now)

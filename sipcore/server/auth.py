@@ -4,8 +4,10 @@ DESIGN.md, Registrar: MD5 and SHA-256 challenges with qop=auth and HMAC-signed n
 (`sipcore.digest`); an unknown username is challenged exactly like a known one with a
 wrong password (same headers, and the same hashing work through the digest module's
 dummy HA1), so usernames cannot be enumerated. Failures from one source address are
-counted (`sipcore.ratelimit`); past the limit the address is ignored — requests from it
-are dropped unanswered — for `auth_ban_seconds`. After a successful digest check the IP
+counted for the whole node, every worker process together (`sipcore.server.limiter`);
+past the limit the address is ignored — requests from it are dropped unanswered — for
+`auth_ban_seconds`, on every worker at once, and on every other node through the `bans`
+table (`on_ban`, `sipcore.server.bans`). After a successful digest check the IP
 policy gate decides (`channel="sip:<METHOD>"`); a denial is 403 and changes nothing.
 Credentials never reach a log line or a response.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from db.sip_directory import DirectoryEntry
 from sipcore import metrics
@@ -21,10 +24,10 @@ from sipcore.digest import DigestAuthenticator, DigestOutcome, parse_authorizati
 from sipcore.errors import SipParseError
 from sipcore.gateport import GateSubject, GateVerdict, IpGatePort
 from sipcore.message import SipRequest, SipResponse, make_response, response_bytes
-from sipcore.ratelimit import FailureLimiter
 from sipcore.server.config import SipConfig
 from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestContext
 from sipcore.server.directory import PhoneDirectory
+from sipcore.server.limiter import SharedFailureLimiter
 from sipcore.server.transport import Connection
 from sipcore.syntax import frozen_builder
 
@@ -40,6 +43,8 @@ _FAILURE_REASONS = {
 }
 
 _RATE_LIMITED = metrics.AUTH_FAILURES.labels(reason="rate_limited")
+BAN_REASON = "auth_failures"
+_BANNED = metrics.SIP_BANS.labels(reason=BAN_REASON)
 _CHALLENGED = metrics.REGISTRATIONS.labels(result="challenged")
 _GateSubject = frozen_builder(GateSubject)
 _AuthOutcome = frozen_builder(AuthOutcome)
@@ -57,11 +62,13 @@ class Authenticator:
             lifetime=config.nonce_lifetime,
             algorithms=config.digest_algorithms,
         )
-        self.limiter = FailureLimiter(
+        self.limiter = SharedFailureLimiter(
             limit=config.auth_failure_limit,
             window=config.auth_failure_window,
             ban=config.auth_ban_seconds,
         )
+        # called with (address, banned until, reason) when a failure here bans an address
+        self.on_ban: Callable[[str, float, str], None] | None = None
 
     def challenge(self, request: SipRequest, now: float, *, stale: bool = False) -> SipResponse:
         headers = [
@@ -191,8 +198,16 @@ class Authenticator:
 
     def _failed(self, source: str, now: float, reason: str) -> None:
         metrics.AUTH_FAILURES.labels(reason=reason).inc()
-        if self.limiter.record_failure(source, now):
-            log.warning("address %s ignored after repeated authentication failures", source)
+        if not self.limiter.record_failure(source, now) or self.config.auth_ban_seconds <= 0:
+            return
+        log.warning(
+            "address %s ignored for %d s after %d failed authentications within %d s",
+            source, self.config.auth_ban_seconds, self.config.auth_failure_limit,
+            self.config.auth_failure_window,
+        )  # fmt: skip
+        _BANNED.inc()
+        if self.on_ban is not None:
+            self.on_ban(source, now + self.config.auth_ban_seconds, BAN_REASON)
 
 
 class Pending:
