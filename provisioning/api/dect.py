@@ -9,12 +9,15 @@ stay thin: the rules live in `provisioning.dect`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from db import dect as queries
 from db import phones as phone_queries
+from db.dect import DectBase
 from provisioning import appkeys
+from provisioning.api import redirects
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.api.customers import page, page_params
 from provisioning.app import authenticate
@@ -25,6 +28,15 @@ from provisioning.phones.render import phone_json
 
 log = logging.getLogger(__name__)
 MODEL_NOT_FOUND = "DECT phone model not found"
+
+
+async def _after_change(conn: Any, request: web.Request, base: DectBase) -> DectBase:
+    """The base after its redirect-service registration followed the change."""
+    if not await redirects.after_change(conn, request, "dect", base.id):
+        return base
+    reloaded = await queries.base_by_id(conn, base.id)
+    assert reloaded is not None
+    return reloaded
 
 
 def _base_id(request: web.Request) -> str:
@@ -55,6 +67,8 @@ async def create_base(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
         base = await bases.create_base(conn, principal, body, request.app[appkeys.SECRET_BOX])
+        base = await _after_change(conn, request, base)
+    redirects.wake(request)
     log.info("DECT base %s created", base.id)
     return json_response(bases.base_json(base), status=201)
 
@@ -84,6 +98,8 @@ async def update_base(request: web.Request) -> web.Response:
         base = await bases.update_base(
             conn, principal, base_id, body, request.app[appkeys.SECRET_BOX]
         )
+        base = await _after_change(conn, request, base)
+    redirects.wake(request)
     log.info("DECT base %s updated", base.id)
     return json_response(bases.base_json(base))
 
@@ -93,6 +109,7 @@ async def destroy_base(request: web.Request) -> web.Response:
     base_id = _base_id(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
         await bases.delete_base(conn, principal, base_id)
+    redirects.wake(request)  # its registration is released by the database (0012)
     log.info("DECT base %s deleted", base_id)
     return json_response({"_id": base_id, "deleted": True})
 
@@ -147,6 +164,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/dect_phones/{id}", get_base)
     app.router.add_post("/api/dect_phones/{id}", update_base)
     app.router.add_post("/api/dect_phones/{id}/destroy", destroy_base)
+    app.router.add_post("/api/dect_phones/{id}/redirect", redirects.retry_base)
     app.router.add_get("/api/dect_phones/{id}/members", list_members)
     app.router.add_post("/api/dect_phones/{id}/members", replace_members)
     app.router.add_get("/api/dect_phones/{id}/members/{extension_number}", get_member)

@@ -124,6 +124,7 @@ def _phone_output() -> dict[str, Any]:
     properties["username"] = {"type": "string", "pattern": "^[a-zA-Z0-9]{32}$"}
     properties["password"] = {"type": "string", "pattern": "^[a-zA-Z0-9]{32}$"}
     properties["handsetIndex"] = {"type": ["integer", "null"]}
+    properties["redirect"] = {"$ref": "#/components/schemas/Redirect"}
     properties["status"] = {
         "type": "object",
         "required": ["online", "expires"],
@@ -142,6 +143,39 @@ def _phone_output() -> dict[str, Any]:
         "required": ["_id", "sipPhoneModel", "customer", "username", "password", "ip", "status"],
         "properties": properties,
         "additionalProperties": True,  # device settings of 000 (camelCase)
+    }
+
+
+def _redirect(next_attempt: str) -> dict[str, Any]:
+    """The record's registration with its vendor's redirect service (zero-touch
+    provisioning); absent when none is wanted."""
+    return {
+        "type": "object",
+        "description": "Registration of the MAC with the vendor's redirect service. `state`: "
+        "pending (queued or waiting for a retry; `reason` then holds the last failure), "
+        "registered, failed (the service's `reason`; POST …/redirect retries), "
+        "not_configured (no account for the service: `reason` names the settings), manual "
+        "(the service has no API: `reason` says what to enter in its portal), unsupported.",
+        "required": ["state", "vendor", "url", "attempts", "time"],
+        "properties": {
+            "state": {
+                "enum": [
+                    "pending",
+                    "registered",
+                    "failed",
+                    "not_configured",
+                    "manual",
+                    "unsupported",
+                ]
+            },
+            "vendor": _STR,
+            "service": _STR,
+            "url": _STR,
+            "attempts": {"type": "integer", "minimum": 0},
+            "reason": _STR,
+            "time": _STR,
+            next_attempt: _STR,
+        },
     }
 
 
@@ -173,6 +207,22 @@ SCHEMAS: dict[str, Any] = {
     "SipPhoneCreate": _phone_input(creating=True),
     "SipPhoneUpdate": _phone_input(creating=False),
     "SipPhoneList": _list_of("#/components/schemas/SipPhone"),
+    "Redirect": _redirect("nextAttempt"),
+    "DectPhone": {
+        "type": "object",
+        "required": ["_id", "customer", "name", "mac", "model"],
+        "properties": {
+            "_id": _ID,
+            "customer": _ID,
+            "name": _STR,
+            "mac": {"type": "string", "pattern": "^[0-9A-F]{12}$"},
+            "model": _STR,
+            "rps": {"type": "boolean"},
+            "https": {"type": "boolean"},
+            "redirect": _redirect("next_attempt"),
+        },
+        "additionalProperties": True,
+    },
     "SipPhoneModel": _obj(
         {
             "_id": _ID,
@@ -440,6 +490,21 @@ def _phone_paths() -> dict[str, Any]:
             ),
             "delete": _op("Delete a SIP phone", 200, "Deleted", (403, 404)),
         },
+        "/api/pbx/sipphone/{id}/redirect": {
+            "parameters": [_ID_PARAM],
+            "post": {
+                **_op(
+                    "Retry the registration with the vendor's redirect service",
+                    202,
+                    "SipPhone",
+                    (403, 404, 409),
+                ),
+                "description": "MANAGER and above. What failed or waits is due again at once "
+                "with fresh attempts; the answer shows `redirect` as queued. 409 when nothing "
+                "can be retried: no registration is wanted (`rps` off), or its service has "
+                "no account configured or no API (the description says which).",
+            },
+        },
         "/api/pbx/sipphone/{id}/resetcredentials": {
             "parameters": [_ID_PARAM],
             "get": _op(
@@ -483,6 +548,15 @@ def _described_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     paths.update(_phone_paths())
     paths.update(_model_paths())
+    paths["/api/dect_phones/{id}/redirect"] = {
+        "parameters": [_ID_PARAM],
+        "post": _op(
+            "Retry the DECT base's registration with its vendor's redirect service",
+            202,
+            "DectPhone",
+            (403, 404, 409),
+        ),
+    }
     paths.update(_collection("/api/customers", "customer", "Customer", create="CustomerCreate"))
     paths.update(_item("/api/customers/{id}", "customer", "Customer", update="CustomerUpdate"))
     by_customer = (("customer", _ID), *_PAGING)

@@ -18,6 +18,7 @@ from aiohttp import web
 from db import phones as queries
 from db.phones import PhoneRecord
 from provisioning import appkeys
+from provisioning.api import redirects
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.api.customers import page, page_params, query_id
 from provisioning.app import authenticate
@@ -38,6 +39,15 @@ def _json(request: web.Request, principal: Principal, record: PhoneRecord) -> di
     )
 
 
+async def _after_change(conn: Any, request: web.Request, record: PhoneRecord) -> PhoneRecord:
+    """The record after its redirect-service registration followed the change."""
+    if not await redirects.after_change(conn, request, "phone", record.id):
+        return record
+    reloaded = await queries.phone_by_id(conn, record.id)
+    assert reloaded is not None
+    return reloaded
+
+
 def _phone_id(request: web.Request) -> str:
     return object_id(request.match_info["id"], description=service.PHONE_NOT_FOUND)
 
@@ -51,6 +61,8 @@ async def create_phone(request: web.Request) -> web.Response:
         record = await service.create_phone(
             conn, principal, body, box=request.app[appkeys.SECRET_BOX], realm=settings.realm
         )
+        record = await _after_change(conn, request, record)
+    redirects.wake(request)
     log.info("phone %s created", record.id)
     return json_response(_json(request, principal, record), status=201)
 
@@ -112,6 +124,8 @@ async def _update(request: web.Request, phone_id: str | None) -> web.Response:
         record = await service.update_phone(
             conn, principal, phone_id, body, box=request.app[appkeys.SECRET_BOX]
         )
+        record = await _after_change(conn, request, record)
+    redirects.wake(request)
     log.info("phone %s updated", record.id)
     return json_response(_json(request, principal, record))
 
@@ -130,6 +144,7 @@ async def delete_phone(request: web.Request) -> web.Response:
     phone_id = _phone_id(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
         await service.delete_phone(conn, principal, phone_id)
+    redirects.wake(request)  # its registration is released by the database (0012)
     log.info("phone %s deleted", phone_id)
     return json_response({"_id": phone_id, "deleted": True})
 
@@ -170,3 +185,4 @@ def setup(app: web.Application) -> None:
     app.router.add_delete("/api/pbx/sipphone/{id}", delete_phone)
     app.router.add_get("/api/pbx/sipphone/{id}/resetcredentials", reset_credentials)
     app.router.add_post("/api/pbx/sipphone/{id}/resetcredentials", reset_credentials)
+    app.router.add_post("/api/pbx/sipphone/{id}/redirect", redirects.retry_phone)

@@ -7,11 +7,14 @@ in `provisioning.dect.user_phones`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from db import phones as phone_queries
+from db.phones import PhoneRecord
 from provisioning import appkeys
+from provisioning.api import redirects
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.app import authenticate
 from provisioning.auth import Level
@@ -19,6 +22,15 @@ from provisioning.dect import user_phones
 
 log = logging.getLogger(__name__)
 _LIST_LIMIT = 1000  # a user has a handful of phones; one page holds them all
+
+
+async def _after_change(conn: Any, request: web.Request, record: PhoneRecord) -> PhoneRecord:
+    """The record after its redirect-service registration followed the change (`rps`)."""
+    if not await redirects.after_change(conn, request, "phone", record.id):
+        return record
+    reloaded = await phone_queries.phone_by_id(conn, record.id)
+    assert reloaded is not None
+    return reloaded
 
 
 def _ids(request: web.Request, *, with_phone: bool) -> tuple[str, str]:
@@ -43,7 +55,9 @@ async def assign_phone(request: web.Request) -> web.Response:
             box=request.app[appkeys.SECRET_BOX],
             realm=settings.realm,
         )
+        record = await _after_change(conn, request, record)
         result = await user_phones.user_phone_json(conn, record)
+    redirects.wake(request)
     log.info("phone %s assigned to user %s", record.id, user_id)
     return json_response(result, status=201)
 
@@ -69,7 +83,9 @@ async def update_phone(request: web.Request) -> web.Response:
         record = await user_phones.update_phone(
             conn, principal, user_id, phone_id, body, box=request.app[appkeys.SECRET_BOX]
         )
+        record = await _after_change(conn, request, record)
         result = await user_phones.user_phone_json(conn, record)
+    redirects.wake(request)
     log.info("phone %s of user %s updated", phone_id, user_id)
     return json_response(result)
 

@@ -27,6 +27,7 @@ from provisioning.dect import fields
 from provisioning.errors import ApiError, not_found
 from provisioning.phones.render import iso_time
 from provisioning.phones.service import raise_errors
+from provisioning.redirect.render import redirect_json
 
 BASE_NOT_FOUND = "DECT phone not found"
 _SETTINGS = (
@@ -233,6 +234,9 @@ def base_json(base: DectBase) -> dict[str, Any]:
     body["max_handsets"] = base.model.max_handsets
     body["handsets"] = base.handsets
     body["created"] = iso_time(base.created)
+    redirect = redirect_json(base.redirect, snake=True)
+    if redirect is not None:
+        body["redirect"] = redirect
     return body
 
 

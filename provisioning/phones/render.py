@@ -14,6 +14,7 @@ from typing import Any
 from db.phones import PhoneRecord
 from provisioning.credentials import SecretBox, reveal_password
 from provisioning.phones.record import to_document
+from provisioning.redirect.render import redirect_json
 
 
 def iso_time(value: datetime | None) -> str | None:
@@ -73,6 +74,9 @@ def phone_json(record: PhoneRecord, box: SecretBox, *, with_purchase_info: bool)
     body = _compact(body)
     body["ip"] = {"mode": document["ip"]["mode"], **body.get("ip", {})}
     body["status"] = status_json(record)
+    redirect = redirect_json(record.redirect)
+    if redirect is not None:
+        body["redirect"] = redirect
     for key, value in (record.device or {}).items():
         body.setdefault(key, value)
     return body
