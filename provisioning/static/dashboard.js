@@ -220,7 +220,8 @@
     source.onmessage = (message) => onEvent(message);
     for (const type of ["phone.registered", "phone.unregistered", "phone.expired",
       "phone.unreachable", "phone.config_fetched", "phone.ip_locked", "phone.denied",
-      "phone.mismatch", "phone.discovered", "presence.changed"]) {
+      "phone.mismatch", "phone.discovered", "phone.redirect_registered",
+      "phone.redirect_removed", "phone.redirect_failed", "presence.changed"]) {
       source.addEventListener(type, onEvent);
     }
   }
