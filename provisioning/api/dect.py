@@ -66,7 +66,9 @@ async def create_base(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_json_object(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
-        base = await bases.create_base(conn, principal, body, request.app[appkeys.SECRET_BOX])
+        base = await bases.create_base(
+            conn, principal, body, request.app[appkeys.SECRET_BOX], request.app[appkeys.SETTINGS]
+        )
         base = await _after_change(conn, request, base)
     redirects.wake(request)
     log.info("DECT base %s created", base.id)
@@ -96,7 +98,12 @@ async def update_base(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
         base = await bases.update_base(
-            conn, principal, base_id, body, request.app[appkeys.SECRET_BOX]
+            conn,
+            principal,
+            base_id,
+            body,
+            request.app[appkeys.SECRET_BOX],
+            request.app[appkeys.SETTINGS],
         )
         base = await _after_change(conn, request, base)
     redirects.wake(request)

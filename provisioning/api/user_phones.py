@@ -54,6 +54,7 @@ async def assign_phone(request: web.Request) -> web.Response:
             body,
             box=request.app[appkeys.SECRET_BOX],
             realm=settings.realm,
+            settings=settings,
         )
         record = await _after_change(conn, request, record)
         result = await user_phones.user_phone_json(conn, record)
@@ -81,7 +82,13 @@ async def update_phone(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
         record = await user_phones.update_phone(
-            conn, principal, user_id, phone_id, body, box=request.app[appkeys.SECRET_BOX]
+            conn,
+            principal,
+            user_id,
+            phone_id,
+            body,
+            box=request.app[appkeys.SECRET_BOX],
+            settings=request.app[appkeys.SETTINGS],
         )
         record = await _after_change(conn, request, record)
         result = await user_phones.user_phone_json(conn, record)

@@ -22,9 +22,12 @@ from db import phones as phone_queries
 from db.dect import DectBase, DectModel
 from provisioning.api.customers import resolve_customer
 from provisioning.auth import Level, Principal
+from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.dect import fields
+from provisioning.dect.serving import serving_errors
 from provisioning.errors import ApiError, not_found
+from provisioning.phones import capabilities
 from provisioning.phones.render import iso_time
 from provisioning.phones.service import raise_errors
 from provisioning.redirect.render import redirect_json
@@ -59,8 +62,11 @@ def _seal(box: SecretBox, mac: str, secrets: Mapping[str, Any]) -> bytes | None:
 
 
 def model_errors(model: DectModel, values: Mapping[str, Any]) -> list[ApiError]:
-    """Language, handset language and tone set must be ones the model offers."""
-    errors = []
+    """Language, handset language, tone set and region must be ones the model offers, and
+    the passwords and settings ones it takes (catalogue `features.settings`)."""
+    errors = capabilities.unsupported_errors(
+        model.name, model.features, values, capabilities.DECT_SETTINGS
+    ) + capabilities.choice_errors(model.name, model.features, values)
     offered = (
         ("language", "languages", "Language"),
         ("handset_language", "handset_languages", "Handset language"),
@@ -102,7 +108,11 @@ async def _model(
 
 
 async def create_base(
-    conn: asyncpg.Connection[Any], principal: Principal, body: Mapping[str, Any], box: SecretBox
+    conn: asyncpg.Connection[Any],
+    principal: Principal,
+    body: Mapping[str, Any],
+    box: SecretBox,
+    settings: Settings,
 ) -> DectBase:
     principal.require(Level.MANAGER)
     values, errors = fields.parse_body(body, fields.DECT_FIELDS, fields.DECT_REQUIRED)
@@ -112,10 +122,10 @@ async def create_base(
     mac = values.get("mac")
     if mac is not None and await phone_queries.mac_slots(conn, mac):
         errors.append(ApiError(409, "mac", "A phone with the same MAC address already exists"))
-    raise_errors(errors)
+    raise_errors(errors + serving_errors(settings, values))
     assert model is not None and mac is not None
-    settings = {k: values[k] for k in _SETTINGS if values.get(k) is not None}
-    settings["vendor"] = model.vendor
+    stored = {k: values[k] for k in _SETTINGS if values.get(k) is not None}
+    stored["vendor"] = model.vendor
     try:
         base_id = await queries.insert_base(
             conn,
@@ -123,7 +133,7 @@ async def create_base(
             model_id=model.id,
             name=values["name"],
             mac_address=mac,
-            settings=settings,
+            settings=stored,
             secrets_enc=_seal(box, mac, {k: values.get(k) for k in fields.DECT_SECRETS}),
         )
     except queries.BaseMacTakenError:
@@ -148,6 +158,7 @@ async def update_base(
     base_id: str,
     body: Mapping[str, Any],
     box: SecretBox,
+    settings: Settings,
 ) -> DectBase:
     """Partial update; the MAC, model, vendor, template and customer stay as created."""
     principal.require(Level.MANAGER)
@@ -165,17 +176,17 @@ async def update_base(
     errors += [
         ApiError(422, k, f"{k.capitalize()} is required") for k in nulls if values[k] is None
     ]
-    settings = {**base.settings, **{k: values[k] for k in _SETTINGS if k in values}}
-    errors += model_errors(base.model, {k: v for k, v in values.items() if k in settings})
-    raise_errors(fixed + errors)
-    settings = {k: v for k, v in settings.items() if v is not None}
+    stored = {**base.settings, **{k: values[k] for k in _SETTINGS if k in values}}
+    errors += model_errors(base.model, values)
+    raise_errors(fixed + errors + serving_errors(settings, values))
+    stored = {k: v for k, v in stored.items() if v is not None}
     secrets: dict[str, Any] = {**open_secrets(box, base)}
     secrets.update({k: values[k] for k in fields.DECT_SECRETS if k in values})
     await queries.update_base(
         conn,
         base.id,
         name=values.get("name") or base.name,
-        settings=settings,
+        settings=stored,
         secrets_enc=_seal(box, base.mac_address, secrets),
     )
     updated = await queries.base_by_id(conn, base.id)
@@ -253,5 +264,7 @@ def model_json(model: DectModel) -> dict[str, Any]:
         "languages": list(model.features.get("languages") or []),
         "handset_languages": list(model.features.get("handset_languages") or []),
         "tones": list(model.features.get("tones") or []),
+        "regions": list(model.features.get("regions") or []),
+        "settings": list(model.features.get("settings") or []),
         "multi_cell": bool(model.features.get("multiCell", False)),
     }

@@ -143,9 +143,16 @@ def _seconds(doc: str, label: str) -> Scalar:
 USER_PHONE_FIELDS: dict[str, Scalar] = {
     "web_password": _str("Web interface password.", "Web password is invalid"),
     "timezone": TIMEZONE,
-    "ringtone": _ringtone("Ringtone 1-10 or a custom ringtone id.", "Ringtone"),
-    "queue_ringtone": _ringtone("Ringtone for queue / ring group calls.", "Queue ringtone"),
-    "external_ringtone": _ringtone("Ringtone for external calls.", "External ringtone"),
+    "ringtone": _ringtone(
+        "Built-in ringtone 1..the model's features.ringtones (the record's ringer.tone).",
+        "Ringtone",
+    ),
+    "queue_ringtone": _ringtone(
+        "Ringtone of queue / ring group calls (Alert-Info alert-group).", "Queue ringtone"
+    ),
+    "external_ringtone": _ringtone(
+        "Ringtone of external calls (Alert-Info alert-external).", "External ringtone"
+    ),
     "date_format": _enum("Date format.", "Date format", DATE_FORMATS),
     "time_format": _enum("Time format, 12 or 24 hours.", "Time format", TIME_FORMATS),
     "power_led": _bool("Power LED on.", "Power led"),
@@ -185,7 +192,6 @@ DEVICE_KEYS: dict[str, str] = {
     "vendor": "vendor",
     "model": "model",
     "timezone": "timezone",
-    "ringtone": "ringtone",
     "queue_ringtone": "queueRingtone",
     "external_ringtone": "externalRingtone",
     "date_format": "dateFormat",

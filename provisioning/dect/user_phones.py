@@ -6,6 +6,11 @@ same record; the 000 device settings go to the record's `device` document in cam
 and its door/web passwords into the sealed device secrets. Removing unassigns the record
 (it stays in the inventory, `extension` null). Errors of the SIP phone rules are renamed
 to this route's snake_case (`macAddress` → `mac`).
+
+`ringtone` is the record's `ringer.tone` (002) under its 000 name: one setting, written
+through the SIP phone service. A setting the model does not take (catalogue
+`features.settings`), a ringtone it does not have, HTTPS without a certificate, a SIP
+transport or interface this server does not serve are refused before anything is written.
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 
 from db import extensions as extension_queries
+from db import phone_models as model_queries
 from db import phones as phone_queries
 from db import user_phones as queries
 from db.extensions import Extension
 from db.phones import PhoneRecord
 from provisioning.auth import Level, Principal
+from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.dect import fields
+from provisioning.dect.serving import serving_errors
 from provisioning.errors import ApiError, MultipleErrors, not_found
+from provisioning.phones import capabilities
 from provisioning.phones import service as phone_service
 from provisioning.phones.render import status_json
 from provisioning.phones.service import raise_errors
@@ -98,6 +107,8 @@ async def _write_device(
             target.pop(key, None)
         else:
             target[key] = value
+    if "ringtone" in values:
+        device.pop("ringtone", None)  # stored here before it became ringer.tone
     sealed = box.seal(json.dumps(secrets), f"device:{phone_id}") if secrets else None
     await queries.set_device(conn, phone_id, device, sealed)
 
@@ -110,6 +121,7 @@ async def assign_phone(
     *,
     box: SecretBox,
     realm: str,
+    settings: Settings,
 ) -> PhoneRecord:
     principal.require(Level.MANAGER)
     user = await visible_user(conn, principal, user_id)
@@ -134,7 +146,8 @@ async def assign_phone(
             )
         else:
             errors += fields.template_errors(values.get("template"), model.vendor)
-    raise_errors(errors)
+            errors += await _setting_errors(conn, model.id, values)
+    raise_errors(errors + serving_errors(settings, values))
     assert model is not None
     values = {**values, "vendor": model.vendor, "model": model.model}
     record_fields: dict[str, Any] = {
@@ -142,6 +155,8 @@ async def assign_phone(
         "sipPhoneModel": model.id,
         "serial": values.get("serial"),
     }
+    if values.get("ringtone") is not None:
+        record_fields["ringer"] = {"tone": values["ringtone"]}
     mac = values.get("mac")
     existing = await queries.unassigned_phone_with_mac(conn, mac, user.customer_id) if mac else None
     if existing is not None:
@@ -155,6 +170,20 @@ async def assign_phone(
         )
     await _write_device(conn, box, record.id, values)
     return await _reload(conn, record.id)
+
+
+async def _setting_errors(
+    conn: asyncpg.Connection[Any], model_id: str, values: Mapping[str, Any]
+) -> list[ApiError]:
+    """The model's own limits: optional settings it takes, its built-in ringtones."""
+    found = await model_queries.model_by_id_or_name(conn, model_id)
+    if found is None:
+        return []
+    return capabilities.unsupported_errors(
+        found.name, found.features, values, capabilities.USER_PHONE_SETTINGS
+    ) + capabilities.ringtone_errors(
+        found.name, found.features, values, capabilities.USER_PHONE_RINGTONES
+    )
 
 
 async def _reload(conn: asyncpg.Connection[Any], phone_id: str) -> PhoneRecord:
@@ -171,11 +200,12 @@ async def update_phone(
     body: Mapping[str, Any],
     *,
     box: SecretBox,
+    settings: Settings,
 ) -> PhoneRecord:
     """Partial update of the 000 settings (the model, MAC and template stay)."""
     principal.require(Level.MANAGER)
     user = await visible_user(conn, principal, user_id)
-    await users_phone(conn, principal, user, phone_id)
+    record = await users_phone(conn, principal, user, phone_id)
     fixed = [
         ApiError(422, name, f"{name.capitalize()} cannot be changed here")
         for name in body
@@ -183,13 +213,13 @@ async def update_phone(
     ]
     patch = {k: v for k, v in body.items() if k not in fields.USER_CREATE_ONLY}
     values, errors = fields.parse_body(patch, fields.USER_PHONE_FIELDS)
-    raise_errors(fixed + errors)
-    if "serial" in values:
-        await _snake(
-            phone_service.update_phone(
-                conn, principal, phone_id, {"serial": values["serial"]}, box=box
-            )
-        )
+    errors += await _setting_errors(conn, str(record.values["model_id"]), values)
+    raise_errors(fixed + errors + serving_errors(settings, values))
+    record_fields = {k: values[k] for k in ("serial",) if k in values}
+    if "ringtone" in values:
+        record_fields["ringer"] = {"tone": values["ringtone"]}
+    if record_fields:
+        await _snake(phone_service.update_phone(conn, principal, phone_id, record_fields, box=box))
     await _write_device(conn, box, phone_id, values)
     return await _reload(conn, phone_id)
 
@@ -229,6 +259,8 @@ async def user_phone_json(conn: asyncpg.Connection[Any], record: PhoneRecord) ->
         name = _CAMEL.get(key)
         if name is not None and name not in ("name",):
             body[name] = value
+    tone = (record.values.get("ringer") or {}).get("tone", record.device.get("ringtone"))
+    body["ringtone"] = tone
     body = {k: v for k, v in body.items() if v is not None}
     body["status"] = status_json(record)
     return body

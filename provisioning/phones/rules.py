@@ -27,6 +27,7 @@ from db.groups import PickupGroup, Queue
 from db.phone_models import PhoneModel
 from db.phones import MacSlot
 from provisioning.errors import ApiError
+from provisioning.phones import capabilities
 from provisioning.phones.parse import is_http_url
 
 # A dialable number: digits with an optional leading '+', and '*'/'#' for feature codes.
@@ -82,6 +83,7 @@ def check(
     handset_index = current_handset_index
     if model is not None:
         errors.extend(_model_rules(document, model, touched))
+        errors.extend(_capability_rules(document, model, touched))
         if touched & {"macAddress", "sipPhoneModel"}:
             mac_errors, handset_index = _mac_rules(
                 document, model, facts.mac_slots, current_handset_index
@@ -156,6 +158,27 @@ def _model_rules(
     purchase = document.get("purchaseInfo") or {}
     if len(purchase.get("sidePanels") or []) > model.max_side_panels:
         errors.append(ApiError(422, "purchaseInfo.sidePanels", too_many))
+    return errors
+
+
+def _capability_rules(
+    document: Mapping[str, Any], model: PhoneModel, touched: set[str]
+) -> list[ApiError]:
+    """Optional settings the model does not take (catalogue `features.settings`), and a
+    ringtone beyond its built-in ones, are refused rather than stored for nothing."""
+    if not touched & {"sipPhoneModel", "ringer", *capabilities.SIP_PHONE_SETTINGS}:
+        return []
+    values = {name: document.get(name) for name in capabilities.SIP_PHONE_SETTINGS}
+    errors = capabilities.unsupported_errors(
+        model.name, model.features, values, capabilities.SIP_PHONE_SETTINGS
+    )
+    tone = (document.get("ringer") or {}).get("tone")
+    if tone is not None and not capabilities.takes(model.features, "ringtone"):
+        errors.append(ApiError(422, "ringer.tone", f"Ringtone is not supported by {model.name}"))
+    else:
+        errors += capabilities.ringtone_errors(
+            model.name, model.features, {"ringer.tone": tone}, ("ringer.tone",)
+        )
     return errors
 
 

@@ -154,6 +154,7 @@ async def test_handset_address_required_and_kept(client: Any, tenant: Tenant) ->
         tone="GER",
         language="GERMAN",
         handset_language="GERMAN",
+        user_password=None,  # snom M-series: no user login (catalogue features.settings)
     )
     missing = await _members(client, tenant, base["_id"], ["101"])
     assert missing.status == 422
@@ -262,9 +263,7 @@ async def test_dect_settings_for_the_renderer(
         name="Warehouse",
         handset_language="FRENCH",
         tone="Denmark",
-        region="Denmark",
         user_password="user-secret-2",
-        engineer_password="eng-secret-3",
     )
     assert phones[0].device["language"] == "GERMAN"
     assert phones[0].device["preferredTransport"] == "UDP"

@@ -72,7 +72,12 @@ async def test_yealink_base_config_has_dect_settings(full: Any, tenant: Tenant) 
     assert "custom.handset.language = French" in lines
     assert "static.security.user_password = user:user-secret-2" in lines
     snom = base_body(
-        mac="000413A1B2C3", vendor="snom", model="M300", template="snom-dect.xml", tone="GER"
+        mac="000413A1B2C3",
+        vendor="snom",
+        model="M300",
+        template="snom-dect.xml",
+        tone="GER",
+        user_password=None,
     )
     await _base_with_members(full, tenant, snom, ["102"], None)
     response = await full.get(
@@ -95,6 +100,7 @@ async def test_snom_and_gigaset_bases_render_handsets(full: Any, tenant: Tenant)
             tone="GER",
             language="GERMAN",
             handset_language="DUTCH",
+            user_password=None,
         ),
         ["101", "102"],
         "0328D3B4A1",
@@ -124,6 +130,7 @@ async def test_snom_and_gigaset_bases_render_handsets(full: Any, tenant: Tenant)
             tone="DE",
             language="GERMAN",
             handset_language="POLISH",
+            user_password=None,
         ),
         ["104", "105"],
         None,

@@ -50,8 +50,12 @@ async def test_png_and_svg_for_owner_only_never_cached(client: Any, tenant: Tena
 
 
 async def test_interface_without_an_address_is_409(client: Any, tenant: Tenant) -> None:
-    phone = await _phone(client, tenant, "PUBLIC_IPV6")
-    response = await client.get(f"/api/pbx/sipphone/{phone['_id']}/qrcode", headers=tenant.owner)
+    """Refused when the phone is saved: no QR code or config ever carries another host."""
+    response = await client.post(
+        f"/api/users/{tenant.extensions['101']}/phones",
+        json={"vendor": "yealink", "model": "T54W", "interface": "PUBLIC_IPV6"},
+        headers=tenant.headers,
+    )
     assert response.status == 409 and (await response.json())["message"] == "interface"
 
 

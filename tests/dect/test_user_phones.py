@@ -27,7 +27,7 @@ FULL = {
     "backlight": 30,
     "screensaver": 600,
     "rps": False,
-    "https": True,
+    "https": False,
     "lldp": True,
     "wan_vlan": True,
     "wan_vlan_id": 20,
@@ -36,12 +36,10 @@ FULL = {
     "pc_vlan_id": 30,
     "pc_vlan_priority": 0,
     "serial": "SN-1234",
-    "door_password1": "1234",
-    "door_password2": "98765",
     "language": "DUTCH",
     "transfer_method": "NEW_CALL",
     "interface": "SBC_DOMAIN",
-    "preferred_transport": "TCP",
+    "preferred_transport": "UDP",
     "codecs": ["g722", "pcmu", "opus"],
 }
 
@@ -58,7 +56,7 @@ async def test_assign_shows_in_sipphone_api_and_back(client: Any, tenant: Tenant
     record = await client.get(f"/api/pbx/sipphone/{phone['_id']}", headers=tenant.headers)
     shown = await record.json()
     assert shown["extension"] == user and shown["macAddress"] == "001565AABB01"
-    assert shown["transferMethod"] == "NEW_CALL" and shown["preferredTransport"] == "TCP"
+    assert shown["transferMethod"] == "NEW_CALL" and shown["preferredTransport"] == "UDP"
     assert (
         shown["language"] == "DUTCH" and shown["wanVlanId"] == 20 and shown["serial"] == "SN-1234"
     )
@@ -93,7 +91,7 @@ async def test_update_remove_and_take_over(
     url = f"/api/users/{user}/phones/{phone['_id']}"
     response = await client.post(
         url,
-        json={"language": "SWEDISH", "door_password1": "4321", "wan_vlan_id": None},
+        json={"language": "SWEDISH", "web_password": "n3w-web", "wan_vlan_id": None},
         headers=tenant.headers,
     )
     assert response.status == 200, await response.text()
