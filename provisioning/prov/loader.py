@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
 
@@ -66,6 +67,8 @@ class ServerInfo:
     ports: Mapping[str, int]  # transport -> port
     provisioning_url: str  # ends with "/prov/"
     expires: int
+    # the provisioning URL over HTTPS for phones with 000 `https`; None without tls_cert
+    https_url: str | None = None
     # 000 `interface` → the host written into the account; interfaces with no configured
     # address are absent, and such a phone gets `host`
     interface_hosts: Mapping[str, str] = field(default_factory=dict)
@@ -83,9 +86,9 @@ def server_info(settings: Settings, *, http_port: int | None = None) -> ServerIn
     for listener in settings.sip_listeners:
         ports.setdefault(listener.transport, listener.port)
     base = settings.provisioning_url.rstrip("/")
+    port = http_port if http_port is not None else settings.http_address[1]
     if not base:
         scheme = "https" if settings.tls_cert else "http"
-        port = http_port if http_port is not None else settings.http_address[1]
         base = f"{scheme}://{host}:{port}"
     if not base.endswith("/prov"):
         base += "/prov"
@@ -94,10 +97,25 @@ def server_info(settings: Settings, *, http_port: int | None = None) -> ServerIn
         host=host,
         ports=ports,
         provisioning_url=base + "/",
+        https_url=_https_url(settings, base, port),
         expires=settings.default_expires,
         interface_hosts=_interface_hosts(settings),
         pickup_code=settings.pickup_feature_code,
     )
+
+
+def _https_url(settings: Settings, base: str, port: int) -> str | None:
+    """Where phones fetch over HTTPS: the provisioning URL when it is https:// already,
+    else this server's own HTTPS listener (with tls_cert the HTTP port speaks TLS) on the
+    provisioning URL's host. None without a certificate."""
+    if not settings.tls_cert:
+        return None
+    parts = urlsplit(base)
+    if parts.scheme == "https":
+        return base + "/"
+    host = parts.hostname or settings.sip_advertised_host or settings.realm
+    host = f"[{host}]" if ":" in host else host
+    return f"https://{host}:{port}{parts.path}/"
 
 
 def _interface_hosts(settings: Settings) -> dict[str, str]:
@@ -123,15 +141,26 @@ def _bool(value: Any, default: bool) -> bool:
     return value if isinstance(value, bool) else default
 
 
-def _transport(device: Mapping[str, Any], ports: Mapping[str, int]) -> Literal["udp", "tcp", "tls"]:
-    wanted = str(device.get("preferredTransport") or "UDP").lower()
+def _transport(phone: ProvisionedPhone, ports: Mapping[str, int]) -> Literal["udp", "tcp", "tls"]:
+    """The phone's preferred transport. The API refuses one this server does not serve; a
+    transport that stopped being served since (a listener removed) falls back to one that
+    is, and says so in the log rather than silently."""
+    wanted = str(phone.device.get("preferredTransport") or "UDP").lower()
     if wanted in ("udp", "tcp", "tls") and wanted in ports:
         return cast(Literal["udp", "tcp", "tls"], wanted)
-    return "udp" if "udp" in ports or not ports else cast(Any, next(iter(ports)))
+    fallback = "udp" if "udp" in ports or not ports else cast(Any, next(iter(ports)))
+    if phone.device.get("preferredTransport"):
+        log.warning(
+            "phone %s prefers SIP over %s, which this server no longer serves; its config says %s",
+            phone.id,
+            wanted.upper(),
+            fallback.upper(),
+        )
+    return cast(Literal["udp", "tcp", "tls"], fallback)
 
 
 def _account(phone: ProvisionedPhone, box: SecretBox, server: ServerInfo, index: int) -> SipAccount:
-    transport = _transport(phone.device, server.ports)
+    transport = _transport(phone, server.ports)
     number = phone.extension_number or ""
     name = phone.extension_name or number
     return SipAccount(
@@ -220,6 +249,7 @@ def _device(phone: ProvisionedPhone, secrets: Mapping[str, Any]) -> DeviceSettin
         headset_button=cast(Any, phone.headset_button),
         dhsg=_bool(phone.dhsg, False),
         transfer_method=cast(Any, transfer),
+        softkey_config_on_device=phone.softkey_configuration_on_device,
         lldp=_bool(device.get("lldp"), defaults.lldp),
         https=_bool(device.get("https"), defaults.https),
         codecs=_codecs(device) or defaults.codecs,
@@ -284,6 +314,17 @@ def device_secrets(box: SecretBox, phone: ProvisionedPhone) -> dict[str, Any]:
     return opened if isinstance(opened, dict) else {}
 
 
+def _provisioning_base(phone: ProvisionedPhone, server: ServerInfo) -> str:
+    """The URL the config tells the phone to keep fetching from: HTTPS for a phone with
+    000 `https` (the API refuses it without a certificate; a certificate removed since is
+    logged and the plain URL kept)."""
+    if phone.device.get("https") is True:
+        if server.https_url:
+            return server.https_url
+        log.warning("phone %s asks for HTTPS provisioning but no tls_cert is configured", phone.id)
+    return server.provisioning_url
+
+
 def build_context(
     phones: Sequence[ProvisionedPhone], *, box: SecretBox, server: ServerInfo
 ) -> PhoneContext:
@@ -299,8 +340,9 @@ def build_context(
     softkeys, side_panel = _keys(phone)
     network = phone.network or {}
     ringer = phone.ringer or {}
-    tone = ringer.get("tone")
-    base = server.provisioning_url
+    # 000 `ringtone` is `ringer.tone`; records written before kept it in the device document
+    tone = ringer.get("tone", phone.device.get("ringtone"))
+    base = _provisioning_base(phone, server)
     if phone.provisioning_secret:
         base += phone.provisioning_secret + "/"
     template = phone.device.get("template")
@@ -318,7 +360,12 @@ def build_context(
         pc_vlan=_vlan(phone.device, "pc", {}),
         device=_device(phone, device_secrets(box, phone)),
         display=_display(phone),
-        ringer=Ringer(volume=_int(ringer.get("volume")), tone=None if tone is None else str(tone)),
+        ringer=Ringer(
+            volume=_int(ringer.get("volume")),
+            tone=None if tone is None else str(tone),
+            queue_tone=_int(phone.device.get("queueRingtone")),
+            external_tone=_int(phone.device.get("externalRingtone")),
+        ),
         volumes=_volumes(phone.volume or {}),
         custom_config=phone.custom_config,
         provisioning_url=base,

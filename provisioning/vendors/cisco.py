@@ -11,6 +11,14 @@ forms (`fnc=sd;ext=N@$PROXY;nme=L`, `fnc=sd+blf+cp;sub=N@$PROXY;nme=L` with
 writes (plugins/wazo-cisco-spa/common/common.py); sipfleet lists the same three functions
 as `blf+sd+cp`.
 
+Optional settings (catalogue `features.settings`): ringtone `Default_Ring_N_` (Ring1-10);
+screensaver `Screen_Saver_Enable` / `Screen_Saver_Wait` (seconds; the names the public
+generator writes for the Cisco 3PCC successors of the SPA500, wazo-platform/
+wazo-provd-plugins plugins/wazo_cisco_sip templates); soft keys configured on the device:
+`ua="rw"` on the key parameters (the user may change them), `ua="na"` otherwise. Queue and
+external ringtones: the SPA maps Alert-Info only to ring tones the PBX names itself, not a
+text to a chosen tone, so the catalogue does not offer them.
+
 BLF transfer: the SPA Extended_Function has no transfer function and the provisioning guide
 no setting for what a BLF key does during a call, so 000 `transferMethod` is not written
 for Cisco SPA; pressing the key dials the watched extension (sd) or picks up its ringing
@@ -76,6 +84,7 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "timezone": time_zone(ctx.device.timezone),
         "language": _LANGUAGES.get(ctx.device.language, "English"),
         "date_format": "month/day" if ctx.device.date_format == "MM/DD/YYYY" else "day/month",
+        "key_ua": "rw" if ctx.device.softkey_config_on_device else "na",
     }
 
 

@@ -71,6 +71,13 @@ LANGUAGES = (
 #: Date formats a template can express for every vendor (000 `dateFormat`).
 DATE_FORMATS = ("YYYY-MM-DD", "DD/MM/YYYY", "MM/DD/YYYY", "DD.MM.YYYY", "DD-MM-YYYY")
 
+#: The Alert-Info texts the PBX marks queue / ring group calls and external calls with;
+#: the phones map them to the 000 queue and external ringtones. They are the snom
+#: defaults (alert_group_ring_text, alert_external_ring_text), Mitel's "alert group" /
+#: "alert external" keywords, and are written as match texts for Yealink and Polycom.
+QUEUE_ALERT_INFO = "alert-group"
+EXTERNAL_ALERT_INFO = "alert-external"
+
 #: Codec names in vendor-neutral spelling; vendors map them to their own names.
 AUDIO_CODECS = ("opus", "g722", "pcma", "pcmu", "g729", "ilbc")
 HD_CODECS = frozenset({"opus", "g722"})
@@ -167,10 +174,18 @@ class Volumes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ringer:
-    """002 `ringer`: volume and built-in tone index (1-based on every vendor here)."""
+    """002 `ringer` (volume, built-in tone) and the 000 queue and external ringtones.
+
+    Tones are 1-based indexes into the model's built-in ringtones (catalogue
+    `features.ringtones`; each vendor module maps them onto its own numbering). The queue
+    and external tones ring for calls the PBX marks with Alert-Info `alert-group` /
+    `alert-external` (`provisioning.phones.capabilities`).
+    """
 
     volume: int | None = None
     tone: str | None = None
+    queue_tone: int | None = None
+    external_tone: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +215,9 @@ class DeviceSettings:
     headset_button: HeadsetButton | None = None
     dhsg: bool = False
     transfer_method: TransferMethod = "ATTENDED"
+    #: 002 `softkeyConfigurationOnDevice`: the user may change the keys on the phone
+    #: (None: not set, the vendor module's default)
+    softkey_config_on_device: bool | None = None
     lldp: bool = True
     https: bool = False
     codecs: tuple[str, ...] = ("g722", "pcma", "pcmu")

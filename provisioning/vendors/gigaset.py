@@ -8,7 +8,9 @@ DmGlobal.0.TimeZone (an IANA zone name), Telephony.0.ToneScheme; one SIP provide
 SipProvider.N.Name / Domain / ProxyServerAddress / ProxyServerPort / RegServerAddress /
 RegServerPort / RegServerRefreshTimer / TransportProtocol / UseSIPS / OutboundProxyMode
 (0 use, 2 never) / OutboundProxyAddress / OutboundProxyPort; one account per handset,
-handset numbers 5 digits (`00001`): `<oper name="add_hs" value="00001">` with
+handset numbers 5 digits (`00001`), and the DECT radio region DmGlobal.0.SystemRegDomain
+(`EUR` in that plugin's Nx70 templates; the catalogue offers the regions in
+`features.regions`): `<oper name="add_hs" value="00001">` with
 hs.RegStatus ToReg, SipAccount.00001.ProviderId / AuthName / AuthPassword / UserName /
 DisplayName / VoiceMailMailbox / VoiceMailActive. No programmable keys are provisioned
 for the handsets, so the catalogue lists no soft-key functions.

@@ -46,6 +46,15 @@ counted on across modules: P(23000+5(K-1)) mode (the dynamic modes), +1 account,
 description, +3 value ("Settings/Extension Boards", EXT MPK K). Transfer Mode via VPK P8390:
 0 blind, 1 attended, 2 new call — what a BLF key does during a call.
 
+Optional settings (catalogue `features.settings`, the same template): ringtone P104
+"Account Ring Tone" — 0 system ring tone, 1-3 custom ring tones 1-3 (4 silent, 5 default
+are not offered): sipfleet's ringtone 1 is the system ring tone, 2-4 the custom ones, so
+the catalogue gives Grandstream four; screensaver P2918 "Screensaver" (0 no, 1 yes) and
+P2919 "Screensaver Timeout" in minutes 3-60 (seconds are rounded to whole minutes within
+that range). Grandstream's distinctive ringtones match caller ids only, not an Alert-Info
+text, so there are no queue or external ringtones; the "Plantronics EHS" headset type is
+not DHSG; there is no power LED setting.
+
 GRP261x (Grandstream's "grp261x_config_1.0.5.15" template, same repository folder): the
 same VPK P-values, but its fixed VPKs take the dynamic mode numbers (SpeedDial 0, BLF 1, …)
 with Default (31) for a line — no +10. Its fixed VPKs 1-6 carry account choices 1-6, so
@@ -105,6 +114,7 @@ _CODECS = {"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "opus": "123"}
 _TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "2"}
 _TRANSFER = {"BLIND": "0", "ATTENDED": "1", "NEW_CALL": "2"}
 _ACCOUNT_BASES = {2: 400, 3: 500, 4: 600, 5: 1700, 6: 1800}
+_RINGTONES = 4  # system ring tone and custom ring tones 1-3 (catalogue features.ringtones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +215,22 @@ def _server(url: str) -> tuple[str, str]:
     return ("2" if scheme.lower() == "https" else "1"), rest
 
 
+def _ring_tone(tone: str | None) -> str | None:
+    """P104: ringtone 1 → 0 (system ring tone), 2-4 → custom ring tones 1-3."""
+    if tone is None or not tone.isdigit() or not 1 <= int(tone) <= _RINGTONES:
+        return None
+    return str(int(tone) - 1)
+
+
+def _screensaver(seconds: int | None) -> tuple[str, str] | None:
+    """(P2918, P2919): on/off and the timeout in minutes, 3-60."""
+    if seconds is None:
+        return None
+    if seconds == 0:
+        return "0", "3"
+    return "1", str(min(max(round(seconds / 60), 3), 60))
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     fixed = _FIXED_VPKS.get(ctx.model.upper(), len(ctx.accounts))
     grp = ctx.model.upper().startswith("GRP")
@@ -215,7 +241,6 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     ext = [(*ext_p(row.position), row.code, row) for row in panel_rows(ctx, KEY_CODES)]
     config_via, config_path = _server(ctx.provisioning_url)
     headset = ctx.device.headset_button in ("speaker-headset", "headset-speaker")
-    tone = ctx.ringer.tone
     return {
         "accounts": _accounts(ctx),
         "vpk": vpk,
@@ -226,7 +251,8 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "transports": _TRANSPORTS,
         "transfer_mode": _TRANSFER[ctx.device.transfer_method],
         "headset_toggle": "1" if headset else "0",
-        "ring_tone": tone if tone in ("0", "1", "2", "3", "4", "5") else None,
+        "ring_tone": _ring_tone(ctx.ringer.tone),
+        "screensaver": _screensaver(ctx.display.screensaver_timeout),
         "config_via": config_via,
         "config_path": config_path,
     }

@@ -16,6 +16,14 @@ BLF transfer: `blfxfer` transfers the connected call *blind* to the watched exte
 (6800i admin guide, "BLF/Xfer"); Mitel has no attended variant, so BLIND writes blfxfer and
 ATTENDED / NEW_CALL a plain `blf` key.
 
+Optional settings (catalogue `features.settings`): ringtone `ring tone` 0-4 = Tone 1-5
+(5 is silent; sipfleet's ringtone N writes N-1, so five); queue and external ringtones
+`alert group` / `alert external` (Aastra "Priority Alerting": 0 normal ringing, 1-4
+Bellcore dr2-dr5, 5 silent; the phone applies them when the Alert-Info carries the
+keyword, alert-group / alert-external; ringtone N writes N-1). Provisioning server (so
+HTTPS is in force): `download protocol` HTTP|HTTPS with `http server` / `http path` /
+`http port` (written by wazo-aastra's base.tpl) and their `https` counterparts.
+
 Unconfirmed: `language` is an index into the language packs the phone has loaded
 (`language N: lang_xx.txt` in the wazo-aastra templates); sipfleet loads none, so a
 non-English index only works where the packs were loaded by customConfig.
@@ -24,6 +32,7 @@ non-English index only works where the packs were loaded by customConfig.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from provisioning.vendors.common import effective_codecs, key_rows, panel_rows, time_zone
 from provisioning.vendors.context import PhoneContext
@@ -65,6 +74,21 @@ _DATE_FORMATS = {
 }
 
 
+def _zero_based(tone: int | str | None) -> int | None:
+    """sipfleet's 1-based tone as Mitel's 0-based index (Tone 1 = 0)."""
+    if isinstance(tone, int):
+        return tone - 1
+    return int(tone) - 1 if tone and tone.isdigit() else None
+
+
+def _download(url: str) -> tuple[str, str, str, int]:
+    """(download protocol, server, path, port) of the provisioning URL."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    return ("HTTPS" if secure else "HTTP"), parts.hostname or "", parts.path.strip("/"), port
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     prefix = "prgkey" if ctx.model in _PRGKEY_MODELS else "topsoftkey"
     # A `blfxfer` key transfers the connected call blind to the watched extension (6800i
@@ -84,6 +108,10 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "tz_minutes": -tz.offset_minutes,
         "dst": tz.dst,
         "audio_mode": _AUDIO_MODE.get(ctx.device.headset_button or "speaker", "0"),
+        "ring_tone": _zero_based(ctx.ringer.tone),
+        "alert_group": _zero_based(ctx.ringer.queue_tone),
+        "alert_external": _zero_based(ctx.ringer.external_tone),
+        "download": _download(ctx.provisioning_url),
     }
 
 

@@ -5,6 +5,15 @@ Files: the master file `{mac}.cfg` (or `000000000000.cfg`) names the config file
 configuration file"). Parameter names: the same guide's parameter reference (reg.N.*,
 lineKey.N.category/index, attendant.resourceList.N.*, efk.efklist.N.*, voice.codecPref.*,
 device.net.*, tcpIpApp.sntp.*, lcl.*, call.callWaiting.enable, call.DefaultTransferType).
+
+Optional settings (catalogue `features.settings`): ringtone `reg.N.ringType` ringer2..
+(ringer1 is the silent ring; the default is "the first non-silent ringer", ringer2, so
+sipfleet's ringtone N is ringerN+1); queue and external ringtones map an Alert-Info text
+to a custom ring class (`voIpProt.SIP.alertInfo.N.value` / `.class`, ring class
+`se.rt.customN.ringer` / `.type`, UC Software "Distinctive ringing"); screensaver
+`up.screenSaver.enabled` / `up.screenSaver.waitTime` (minutes); DHSG headset
+`up.analogHeadsetOption`; HTTPS: `device.prov.serverType` follows the provisioning URL's
+scheme.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from provisioning.vendors.common import KeyRow, effective_codecs, key_rows, panel_rows, time_zone
-from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.context import EXTERNAL_ALERT_INFO, QUEUE_ALERT_INFO, PhoneContext
 from provisioning.vendors.spec import VendorSpec
 
 # lineKey.N.category values; speed dials are Enhanced Feature Keys ("EFK") that dial.
@@ -53,6 +62,33 @@ def _split(rows: tuple[KeyRow, ...]) -> tuple[list[KeyRow], list[KeyRow]]:
     return [r for r in rows if r.code == "BLF"], [r for r in rows if r.code == "EFK"]
 
 
+def _ringer(tone: int | str | None, default: int = 1) -> str:
+    """ringerN+1 for sipfleet's ringtone N (ringer1 is silent)."""
+    number = default
+    if isinstance(tone, int):
+        number = tone
+    elif tone and tone.isdigit():
+        number = int(tone)
+    return f"ringer{number + 1}"
+
+
+def _alert_classes(ctx: PhoneContext) -> list[tuple[int, str, str, str]]:
+    """(index, Alert-Info text, ring class, ringer) for the queue and external ringtones."""
+    found: list[tuple[int, str, str, str]] = []
+    for text, tone in (
+        (QUEUE_ALERT_INFO, ctx.ringer.queue_tone),
+        (EXTERNAL_ALERT_INFO, ctx.ringer.external_tone),
+    ):
+        if tone:
+            index = len(found) + 1
+            found.append((index, text, f"custom{index}", _ringer(tone)))
+    return found
+
+
+def _screensaver_minutes(seconds: int | None) -> int | None:
+    return None if seconds is None else max((seconds + 59) // 60, 1)
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     own = key_rows(ctx.softkeys, KEY_CODES)
     panel = panel_rows(ctx, KEY_CODES)
@@ -73,6 +109,10 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "date_format": _DATE_FORMATS.get(ctx.device.date_format, "Y,M,D"),
         "transports": _TRANSPORTS,
         "transfer": "Blind" if ctx.device.transfer_method == "BLIND" else "Consultative",
+        "ring_type": _ringer(ctx.ringer.tone),
+        "alert_classes": _alert_classes(ctx),
+        "screensaver_minutes": _screensaver_minutes(ctx.display.screensaver_timeout),
+        "server_type": "HTTPS" if ctx.provisioning_url.startswith("https://") else "HTTP",
     }
 
 

@@ -16,6 +16,13 @@ date_us_format, headset_device, vol_*, backlight*, custom_bg_image_url, dhcp, ip
 netmask, gateway, dns_server1/2, vlan_pc_id, vlan_pc_priority, lldp_enable, hs_language)
 are the snom wiki's names, not cross-checked against a second source here.
 
+Optional settings (catalogue `features.settings`): ringtone `user_ringer` Ringer1-10;
+queue and external ringtones `alert_group_ring_text` / `alert_group_ring_sound` and
+`alert_external_ring_text` / `alert_external_ring_sound` (Alert-Info text → Ringer1-10,
+texts alert-group / alert-external as the snom defaults; names as public snom
+provisioning scripts write them, e.g. "Alert-Info-Klingeltöne"); soft keys configured on
+the device: `perm="RW"` on each `<fkey>` (the user may change it), `perm="R"` otherwise.
+
 BLF transfer: snom has no setting that chooses what a BLF key does during a call (the snom
 wiki "Call Transfer" page lists the transfer settings — transfer_on_hangup,
 release_xferred_call_on for safe transfer — none of them per key), so 000
@@ -27,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from provisioning.vendors.common import KeyRow, effective_codecs, key_rows, panel_rows, time_zone
-from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.context import EXTERNAL_ALERT_INFO, QUEUE_ALERT_INFO, PhoneContext
 from provisioning.vendors.spec import VendorSpec
 
 KEY_CODES: Mapping[str, str] = {
@@ -102,6 +109,9 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
             ctx.dect.handset_language or "" if ctx.dect else "", "English"
         ),
         "headset": "on" if (ctx.device.headset_button or "").startswith("headset") else "off",
+        "queue_alert": QUEUE_ALERT_INFO,
+        "external_alert": EXTERNAL_ALERT_INFO,
+        "key_perm": "RW" if ctx.device.softkey_config_on_device else "R",
     }
 
 

@@ -4,6 +4,16 @@ Key names and codes: Yealink SIP-T5X / T4XU Administrator Guide, "Appendix: DSS 
 types" (linekey.X.type: 3 Transfer, 4 Hold, 5 DND, 12 Voice Mail, 13 Speed Dial, 15 Line,
 16 BLF, 23 Group Pickup, 25 Record, 27 XML Browser, 29 Directory, 30 Menu) and the
 parameter reference (transfer.dsskey_deal_type, local_time.*, static.network.*).
+
+Optional settings (catalogue `features.settings`): ringtone `phone_setting.ring_type =
+RingN.wav` (Ring1-8), queue / external ringtones as Alert-Info texts mapped to ringers
+(`distinctive_ring_tones.alert_info.N.text` / `.ringer`, as the public generator
+wazo-platform/wazo-provd-plugins writes them, plugins/wazo_yealink/v87/templates/base.tpl),
+power LED `phone_setting.common_power_led_enable` (same template), screensaver
+`screensaver.wait_time` (seconds; Yealink has no "off", so 0 writes its longest wait,
+43200), soft keys configured on the device `static.auto_provision.custom.protect` (the
+user's own changes survive provisioning). W-series bases: `static.security.user_password`
+for the user login (001 `user_password`).
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from provisioning.vendors.common import effective_codecs, key_rows, panel_rows, time_zone
-from provisioning.vendors.context import PhoneContext
+from provisioning.vendors.context import EXTERNAL_ALERT_INFO, QUEUE_ALERT_INFO, PhoneContext
 from provisioning.vendors.spec import VendorSpec
 
 KEY_CODES: Mapping[str, str] = {
@@ -78,6 +88,8 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
             ctx.dect.handset_language or "" if ctx.dect else "", "English"
         ),
         "headset_prior": "1" if (ctx.device.headset_button or "").startswith("headset") else "0",
+        "queue_alert": QUEUE_ALERT_INFO,
+        "external_alert": EXTERNAL_ALERT_INFO,
     }
 
 

@@ -126,7 +126,7 @@ def test_grandstream_p_values() -> None:
     assert p["P1362"] == "de"
     assert p["P64"] == "customize" and p["P246"].startswith("CET-1CEST")
     assert (p["P102"], p["P122"], p["P91"]) == ("2", "1", "1")
-    assert p["P104"] == "3"
+    assert p["P104"] == "2"  # ringtone 3: custom ring tone 2 (1 is the system ring tone)
     assert p["P1312"] == "0"  # headset button "headset": no toggle
     assert p["P8390"] == "0"  # transfer method BLIND
     # GXP2170: VPK 1-12 are line (fixed) VPKs: 10 speed dial, 11 BLF, 21 LDAP, 16 voicemail …
