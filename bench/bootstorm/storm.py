@@ -199,7 +199,11 @@ class Phone:
 
     @property
     def user_agent(self) -> str:
+        """What a T54W sends on its provisioning fetches: model, firmware, its MAC."""
         return f"Yealink SIP-T54W 96.86.0.100 {colon_mac(self.mac)}"
+
+    #: what it sends in SIP (no MAC there: provisioning.gate.identity)
+    sip_user_agent = "Yealink SIP-T54W 96.86.0.100"
 
     def received(self, data: bytes, addr: tuple[str, int]) -> None:
         if data.startswith(b"SIP/2.0 "):
@@ -233,7 +237,7 @@ class Phone:
                 if name in ("to", "t") and ";tag=" not in line:
                     line += f";tag={secrets.token_hex(4)}"
                 lines.append(line)
-        lines += [f"User-Agent: {self.user_agent}", "Content-Length: 0", "", ""]
+        lines += [f"User-Agent: {self.sip_user_agent}", "Content-Length: 0", "", ""]
         assert self.transport is not None
         self.transport.sendto("\r\n".join(lines).encode(), addr)
         self.options_answered += 1
@@ -346,7 +350,7 @@ async def boot(phone: Phone, args: argparse.Namespace, deadline: float) -> None:
                 f"CSeq: {number} REGISTER",
                 f"Contact: <sip:{user}@{phone.local_ip}:{port}>",
                 "Max-Forwards: 70",
-                f"User-Agent: {phone.user_agent}",
+                f"User-Agent: {phone.sip_user_agent}",
                 f"Expires: {expires}",
                 "Allow: INVITE, INFO, PRACK, ACK, BYE, CANCEL, OPTIONS, NOTIFY, REGISTER, "
                 "SUBSCRIBE, REFER, PUBLISH, UPDATE, MESSAGE",

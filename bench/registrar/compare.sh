@@ -40,6 +40,7 @@
 #      UDP workers)  SERVERS ("kamailio_db0 kamailio_db1 sipfleet": a subset to run)
 #      TRANSPORT (u1 | un: SIPp's -t)  KAM_PORT (5070)  KPG_PORT (55432)  SF_PORT (5090)
 #      SF_HTTP (8090)  SKIP_INSTALL=1  PY (.venv/bin/python)
+#      SIP_USER_AGENT ("Yealink SIP-T54W 96.86.0.100": the scenario's User-Agent, see below)
 #      SRC (default: `git archive HEAD` of this checkout into $OUT/src, so the run measures
 #        a commit and not files others are editing; SRC=/work/main: that tree as it is)
 #      QUICK=1: FIRST_RATES="250 500", REFRESH_RATES="500 1000", 5 s steps (MIN_SECS=5,
@@ -122,7 +123,7 @@ run_step() {
   tree_pids "$srv" | wc -l > "$d/server_processes"
   load=$(cut -d' ' -f1 /proc/loadavg)
   s0=$(snap "$srv"); p0=$(snap "$pgroot"); t0=$(date +%s.%N)
-  line=$(DOMAIN=$DOMAIN bash "$SHARED/sipp_step.sh" 127.0.0.1 "$port" "$csv" "$rate" "$count" "$label" "$d/sipp" $(tree_pids "$srv"))
+  line=$(DOMAIN=$DOMAIN bash "$HARNESS/sipp_step.sh" 127.0.0.1 "$port" "$csv" "$rate" "$count" "$label" "$d/sipp" $(tree_pids "$srv"))
   t1=$(date +%s.%N)
   s1=$(snap "$srv"); p1=$(snap "$pgroot")
   sleep "$TAIL"
@@ -225,6 +226,16 @@ else
   SF_COMMIT="$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)$(git -C "$SRC" diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
 fi
 
+# the harness: ../shared/bench/harness as it is, but for the User-Agent of its scenario,
+# which says what the phones are — sipfleet's are yealink-t54w, and a User-Agent naming
+# another device ("sipp-bench") is recorded as a phone.mismatch and takes the gate's slow
+# path: that is not what a fleet of Yealinks costs. Kamailio ignores it.
+HARNESS=$OUT/harness; rm -rf "$HARNESS"; mkdir -p "$HARNESS"
+for f in sipp_step.sh parse_sipp.py gen_users.py; do ln -s "$SHARED/$f" "$HARNESS/$f"; done
+SIP_USER_AGENT=${SIP_USER_AGENT:-Yealink SIP-T54W 96.86.0.100}
+sed "s|User-Agent: sipp-bench|User-Agent: $SIP_USER_AGENT|" "$SHARED/register_auth.xml" > "$HARNESS/register_auth.xml"
+grep -q "User-Agent: $SIP_USER_AGENT" "$HARNESS/register_auth.xml" || { log "cannot set the scenario's User-Agent"; exit 1; }
+
 # ------------------------------------------------------------------ cleanup (also on error)
 kam_main() { [ -s "$KPIDF" ] && cat "$KPIDF"; }
 kam_stop() {
@@ -280,6 +291,7 @@ START=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
   echo "phases=$PHASES"
   echo "pauses=${SETTLE} s after the warm-up and each new batch, ${PAUSE} s between refresh steps, CPU counted ${TAIL} s past each step"
   echo "kamailio_children=$CHILDREN"
+  echo "user_agent=$SIP_USER_AGENT"
 } > "$OUT/machine.txt"
 log "machine: $(tr '\n' ' ' < "$OUT/machine.txt")"
 

@@ -60,7 +60,8 @@ add(
     f"{machine.get('sipfleet_commit')} (its embedded PostgreSQL), {machine.get('python')}.  "
 )
 add(
-    f"Method: SIPp transport `{machine.get('transport')}`, {machine.get('users')} users. "
+    f"Method: SIPp transport `{machine.get('transport')}`, {machine.get('users')} users, "
+    f"User-Agent `{machine.get('user_agent')}`. "
     f"First registrations: {machine.get('first_step')}, rates {machine.get('first_rates')}. "
     f"Refreshes: {machine.get('refresh_step')}, rates {machine.get('refresh_rates')}. "
     f"{machine.get('pauses')}. Clean = every call OK, 0 failed, 0 retransmissions. "
