@@ -15,9 +15,11 @@ node, in shared memory (`sipcore.sharedmem`), instead of once per process.
 - Bans set by other nodes (the `bans` table, `sipcore.server.bans`) are added to the dict
   with `ban`.
 
-Memory is fixed: the table holds `capacity` addresses (fewer when `limit` is large, so
-the region stays under `MAX_REGION_BYTES`), the least recently failed forgotten first; the
-dict of bans holds at most `capacity`, expired ones dropped first, then the oldest.
+Memory is fixed: a record keeps the times of at most `EXACT_LIMIT` failures, so above
+that limit the count is per window starting at the address's first failure instead of
+sliding (a limit that high is "no limit" in practice); the table holds `capacity`
+addresses, the least recently failed forgotten first; the dict of bans holds at most
+`capacity`, expired ones dropped first, then the oldest.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import struct
 
 from sipcore.sharedmem import (
     KEY_SIZE,
-    RECORD_HEAD,
     AddressTable,
     Region,
     decode_key,
@@ -39,17 +40,16 @@ log = logging.getLogger(__name__)
 
 REGION_NAME = "auth_failures"
 RING = 4096  # bans remembered in the ring; a worker further behind reads the whole table
-MAX_REGION_BYTES = 64 * 1024 * 1024
+EXACT_LIMIT = 64  # failure times a record keeps (a sliding window up to this limit)
 _HEAD = struct.Struct("=dI4x")  # banned until, failures stored
 _SEQ = struct.Struct("=Q")
+_STAMP = struct.Struct("=d")
 _RING_ENTRY = struct.Struct(f"={KEY_SIZE}sd")  # key, until
 
 
 def _layout(limit: int, capacity: int) -> tuple[int, int, int]:
     """(payload bytes, buckets, extra bytes) of the region for these settings."""
-    payload = _HEAD.size + 8 * limit
-    record = RECORD_HEAD + payload
-    capacity = max(8, min(capacity, MAX_REGION_BYTES // record))
+    payload = _HEAD.size + 8 * min(limit, EXACT_LIMIT)
     return payload, AddressTable.buckets_for(capacity), _SEQ.size + RING * _RING_ENTRY.size
 
 
@@ -70,8 +70,8 @@ class SharedFailureLimiter:
     ) -> None:
         if limit < 1 or window <= 0 or ban < 0 or capacity < 1:
             raise ValueError("limit, window and capacity must be positive, ban not negative")
-        self._limit = limit
-        self._times = struct.Struct(f"={limit}d")
+        self._limit = min(limit, 1 << 31)
+        self._times = struct.Struct(f"={min(limit, EXACT_LIMIT)}d")
         self._window = window
         self._ban = ban
         self._capacity = capacity
@@ -132,7 +132,6 @@ class SharedFailureLimiter:
             return False
         key = encode_key(addr)
         mm = self.mm
-        limit = self._limit
         with self.region:
             offset, _ = self.table.add(key, now)
             until, stored = _HEAD.unpack_from(mm, offset)
@@ -140,28 +139,44 @@ class SharedFailureLimiter:
                 banned_elsewhere = until
             else:
                 banned_elsewhere = 0.0
-                stored = min(stored, limit)
-                horizon = now - self._window
-                stamps = self._times.unpack_from(mm, offset + _HEAD.size)[:stored]
-                times = [t for t in stamps if t > horizon]
-                times.append(now)
                 self.table.touch(offset, now)
-                if len(times) >= limit:
-                    until = now + self._ban if self._ban > 0 else 0.0
-                    _HEAD.pack_into(mm, offset, until, 0)
-                    if until:
-                        self._append(key, until)
-                else:
-                    _HEAD.pack_into(mm, offset, 0.0, len(times))
-                    times += [0.0] * (limit - len(times))
-                    self._times.pack_into(mm, offset + _HEAD.size, *times)
+                if not self._counted(offset, stored, now):
                     return False
+                until = now + self._ban if self._ban > 0 else 0.0
+                _HEAD.pack_into(mm, offset, until, 0)
+                if until:
+                    self._append(key, until)
         if banned_elsewhere:
             self._remember(addr, banned_elsewhere, now)
             return False
         if until:
             self._remember(addr, until, now)
         return True
+
+    def _counted(self, offset: int, stored: int, now: float) -> bool:
+        """Add a failure to the record (hold the lock): True when it reaches the limit."""
+        mm = self.mm
+        limit = self._limit
+        at = offset + _HEAD.size
+        if limit > EXACT_LIMIT:  # a count per window from the first failure
+            start = _STAMP.unpack_from(mm, at)[0]
+            if stored == 0 or now - start > self._window:
+                start, stored = now, 0
+            stored += 1
+            if stored >= limit:
+                return True
+            _HEAD.pack_into(mm, offset, 0.0, stored)
+            _STAMP.pack_into(mm, at, start)
+            return False
+        horizon = now - self._window
+        times = [t for t in self._times.unpack_from(mm, at)[: min(stored, limit)] if t > horizon]
+        times.append(now)
+        if len(times) >= limit:
+            return True
+        _HEAD.pack_into(mm, offset, 0.0, len(times))
+        times += [0.0] * (limit - len(times))
+        self._times.pack_into(mm, at, *times)
+        return False
 
     def clear(self, addr: str) -> None:
         """Forget an address's failures (not its ban)."""

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from sipcore.server.limiter import RING, SharedFailureLimiter
+from sipcore.server.limiter import EXACT_LIMIT, RING, SharedFailureLimiter
 from sipcore.sharedmem import Region
 
 
@@ -102,3 +102,21 @@ def test_other_nodes_bans_are_added_to_the_view() -> None:
     assert limiter.is_banned("192.0.2.50", 1200.0)
     assert not limiter.record_failure("192.0.2.50", 1200.0)  # nothing recorded meanwhile
     assert not limiter.is_banned("192.0.2.50", 1500.0)
+
+
+def test_limits_beyond_the_stored_times_count_per_window() -> None:
+    # a limit of a billion (a fuzzing or load-test setting) used to ask for a record of
+    # eight gigabytes and stop every worker at start; above EXACT_LIMIT the count is per
+    # window from the address's first failure
+    assert SharedFailureLimiter.region_size(10**9) == SharedFailureLimiter.region_size(EXACT_LIMIT)
+    huge = SharedFailureLimiter(limit=10**9, window=60, ban=300)
+    for t in range(1000):
+        assert not huge.record_failure("10.9.9.9", 1000 + t / 100)
+    limiter = SharedFailureLimiter(limit=100, window=60, ban=300)
+    for t in range(99):
+        assert not limiter.record_failure("a", 1000 + t * 0.1)
+    assert limiter.record_failure("a", 1010)  # the 100th within the window
+    for t in range(99):  # a window that ran out starts again from one
+        assert not limiter.record_failure("b", 1000 + t * 0.1)
+    assert not limiter.record_failure("b", 1061)
+    assert not limiter.is_banned("b", 1062)
