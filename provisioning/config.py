@@ -117,7 +117,9 @@ class Settings:
     )
     sip_domain: str = _setting("", "SIP domain and digest realm; empty: the machine's host name")
     sip_advertised_host: str = _setting(
-        "", "host name or address phones are told to use (configs, Via); empty: sip_domain"
+        "",
+        "host name or address phones are told to use (configs, Via); empty: a dotted "
+        "sip_domain, else the SIP listener's address, else the default route's",
     )
     http_listen: str = _setting("0.0.0.0:8080", "HTTP listener HOST:PORT (REST, /prov, /ws, /)")
     tls_cert: str = _setting("", "PEM certificate for SIP over TLS and HTTPS")

@@ -34,6 +34,7 @@ from db.embedded import EmbeddedPostgres, start_embedded
 from db.errors import DatabaseError
 from db.pool import create_pool
 from provisioning import datadir
+from provisioning.advertise import startup_lines, with_advertised_host
 from provisioning.app import create_app
 from provisioning.auth import hash_token, new_token
 from provisioning.components import COMPONENTS, ComponentError, ServiceContext
@@ -275,6 +276,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run until `stop` is set (SIGTERM/SIGINT); with `workers` > 1, as a supervisor of
     worker processes (`provisioning.workers`)."""
     raise_open_files_limit()  # before any worker starts: they inherit it
+    settings = with_advertised_host(settings)  # workers get the decided host with the rest
     if settings.workers != 1:
         from provisioning.workers import supervise  # imports this module
 
@@ -288,6 +290,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
             + ", ".join(str(item) for item in settings.sip_listeners),
             flush=True,
         )
+        print("\n".join(startup_lines(settings, service.http_port)), flush=True)
         await stop.wait()
         log.info("shutting down")
 

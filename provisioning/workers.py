@@ -38,6 +38,7 @@ from typing import Any
 
 from db.errors import DatabaseError
 from provisioning import datadir
+from provisioning.advertise import startup_lines
 from provisioning.config import ConfigError, Settings, validate
 from provisioning.credentials import SecretBox
 from provisioning.service import (
@@ -312,6 +313,8 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
                     + f" ({settings.workers} worker processes)",
                     flush=True,
                 )
+                lines = startup_lines(settings, settings.http_address[1])
+                print("\n".join(lines), flush=True)
                 await stop.wait()
                 log.info("shutting down")
             finally:
