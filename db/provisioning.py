@@ -198,11 +198,23 @@ _KEY_COLUMNS = (
     "key_target",
     "key_target_name",
 )
+# Every worker process writes its own batches of the same phones' rows at the same time.
+# A bare UPDATE … FROM locks rows in whatever order its plan visits them (a hash join over
+# a sequential scan: the physical order, which each update changes; a nested loop: the
+# hash order of the batch, which depends on its size), so two batches could each hold a
+# row the other waits for: a deadlock, and one batch lost. The rows are locked first, in
+# id order (LockRows above the Sort), then updated; every batch takes its locks in that
+# one order, and the sightings after them in MAC order (db.seen_phones).
 _CONFIG_LOADED = """
-UPDATE sip_phones p SET config_loaded = v.t
-FROM (SELECT id, max(t) AS t FROM unnest($1::text[], $2::timestamptz[]) AS u(id, t)
-      GROUP BY id) v
-WHERE p.id = v.id AND (p.config_loaded IS NULL OR p.config_loaded < v.t)
+WITH v AS (
+    SELECT id, max(t) AS t FROM unnest($1::text[], $2::timestamptz[]) AS u(id, t) GROUP BY id
+), locked AS MATERIALIZED (
+    SELECT p.id, v.t FROM sip_phones p JOIN v ON v.id = p.id
+    WHERE p.config_loaded IS NULL OR p.config_loaded < v.t
+    ORDER BY p.id
+    FOR NO KEY UPDATE OF p
+)
+UPDATE sip_phones p SET config_loaded = l.t FROM locked l WHERE p.id = l.id
 """
 _EVENTS = f"""
 WITH inserted AS (
@@ -265,6 +277,8 @@ async def record_fetches(conn: asyncpg.Connection[Any], fetches: Sequence[Fetch]
     asks for one (`Fetch.event`).
 
     Three statements, whatever the number of fetches; the caller owns the transaction.
+    Rows are locked in one order whatever the batch's (phones by id, then sightings by
+    MAC; events lock nothing), so concurrent batches never deadlock.
     """
     if not fetches:
         return

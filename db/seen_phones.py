@@ -73,7 +73,9 @@ ON CONFLICT (mac_address) DO UPDATE SET
     last_seen = greatest(s.last_seen, EXCLUDED.last_seen)
 RETURNING (xmax = 0) AS inserted, rejected
 """
-# Many sightings at once (the file server's batched writer).
+# Many sightings at once (the file server's batched writer). The rows are inserted and
+# locked in MAC order (the ORDER BY feeds the insert): the batches of several worker
+# processes, written at the same time, then wait for each other but never deadlock.
 _UPSERT_MANY = """
 INSERT INTO seen_phones AS s
     (mac_address, vendor, model, address, user_agent, last_file, fetch_count, first_seen, last_seen)

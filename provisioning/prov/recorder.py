@@ -6,6 +6,13 @@ would be the bottleneck. Fetches are queued and written every `interval` seconds
 once when `max_batch` are waiting), three statements per batch whatever its size. The
 queue is bounded: beyond `max_pending` the oldest unwritten fetches are dropped with a
 warning (the config was served; only its bookkeeping is lost). Stopping writes the rest.
+
+Every worker process has its own recorder, and their batches write the same phones' rows
+at the same time; the queries lock those rows in one fixed order (see
+`db.provisioning.record_fetches`), so they wait for each other but never deadlock. Should
+PostgreSQL still roll a batch back to break a deadlock or a serialization conflict, the
+batch is written again (a rolled-back transaction left nothing behind) before it is given
+up.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import deque
 from typing import Any
 
@@ -22,6 +30,10 @@ from db import provisioning as prov_db
 from db.provisioning import Fetch
 
 log = logging.getLogger(__name__)
+
+ATTEMPTS = 3  # writes of one batch that PostgreSQL rolled back as a deadlock victim
+# the errors after which the same transaction, run again, can succeed
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 class FetchRecorder:
@@ -57,12 +69,29 @@ class FetchRecorder:
             while self._pending:
                 batch = [self._pending.popleft() for _ in range(min(len(self._pending), 5000))]
                 try:
-                    async with self._pool.acquire() as conn, conn.transaction():
-                        await prov_db.record_fetches(conn, batch)
+                    await self._write(batch)
                     self.written += len(batch)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("could not record %d config fetches: %s", len(batch), exc)
                     return
+
+    async def _write(self, batch: list[Fetch]) -> None:
+        """One transaction, run again after a deadlock or serialization failure."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await prov_db.record_fetches(conn, batch)
+                return
+            except _RETRYABLE as exc:
+                if attempt == ATTEMPTS:
+                    raise
+                log.warning(
+                    "config fetches: %s; writing the batch of %d again",
+                    getattr(exc, "message", exc),
+                    len(batch),
+                )
+                # the other transaction, let through, finishes meanwhile
+                await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
 
     async def _run(self) -> None:
         while not self._stopping:
