@@ -100,12 +100,12 @@ async def test_healthz_answers_through_a_sip_connection_flood(
         assert _refused(text, "per_address") > 0  # 80 from one address, 64 allowed
         assert _refused(text, "total") > 0  # six addresses: more than the budget
         assert _open_files(service) < LIMIT
+        for sock in held:
+            sock.close()
+        assert (await asyncio.to_thread(_options, service.sip_port)).startswith(b"SIP/2.0 200")
     finally:
         for sock in held:
             sock.close()
-    try:
-        assert (await asyncio.to_thread(_options, service.sip_port)).startswith(b"SIP/2.0 200")
-    finally:
         service.stop()
 
 
@@ -126,10 +126,8 @@ async def test_running_out_is_logged_once_per_interval(tmp_path: Path, database_
         lines = [line for line in service.log().splitlines() if "out of file descriptors" in line]
         assert len(lines) == 1, lines  # once per interval, not once per attempt
         assert "SIP connection(s) refused" in lines[0]
-    finally:
         for sock in held:
             sock.close()
-    try:
         deadline = time.monotonic() + 10
         while (await asyncio.to_thread(_get, service, "/healthz"))[0] != 200:
             assert time.monotonic() < deadline, "healthz did not come back"
@@ -137,4 +135,6 @@ async def test_running_out_is_logged_once_per_interval(tmp_path: Path, database_
         # the SIP listener did not give up: it serves again
         assert (await asyncio.to_thread(_options, service.sip_port)).startswith(b"SIP/2.0 200")
     finally:
+        for sock in held:
+            sock.close()
         service.stop()
