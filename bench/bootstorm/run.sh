@@ -8,7 +8,7 @@
 #
 #   flock /tmp/sipfleet-bench.lock bench/bootstorm/run.sh                  # 10,000 at 1,000/s
 #   NPHONES=2000 RATES="500 1000" bench/bootstorm/run.sh                  # smaller
-#   SEARCH=1 RATES="1000 1500 2000 3000" flock /tmp/sipfleet-bench.lock bench/bootstorm/run.sh
+#   SEARCH=1 RATES="1000 200 400" flock /tmp/sipfleet-bench.lock bench/bootstorm/run.sh
 #
 # sipfleet runs as the README deploys it: `sipfleet serve` (python -m provisioning serve)
 # with workers = number of cores, the embedded PostgreSQL in its own data directory, the
@@ -22,8 +22,8 @@
 #
 # env: NPHONES (10000)  RATES ("1000": new phones a second; one storm each)  ADDRESSES (50)
 #      CLIENTS (1: load-client processes)  WORKERS (nproc)  SETTLE (5 s after start)
-#      SEARCH=1: after RATES, bisect between the highest clean and lowest dirty rate down
-#        to REFINE (100/s)
+#      SEARCH=1: after every rate of RATES (in the order given), bisect between the highest
+#        clean rate and the lowest dirty rate above it, down to REFINE (100/s) apart
 #      OUT (/tmp/sipfleet-bench/bootstorm)  SIP_PORT (5290)  HTTP_PORT (8290)
 #      SRC (default: `git archive HEAD` of this checkout into $OUT/src, so the run measures
 #        one commit and not files others are editing; SRC=/work/main: the working tree)
@@ -189,16 +189,23 @@ storm() {  # RATE -> appends a line to $OUT/storms.jsonl; returns 0 if clean
   echo "commit=$COMMIT"
   echo "python=$("$PY" -V 2>&1)"
 } > "$OUT/machine.txt"
-best=0; worst=0
-for r in $RATES; do
-  if storm "$r"; then [ "$r" -gt "$best" ] && best=$r
-  else { [ "$worst" = 0 ] || [ "$r" -lt "$worst" ]; } && worst=$r; [ -n "$SEARCH" ] && break; fi
-done
+declare -A CLEAN=()
+for r in $RATES; do if storm "$r"; then CLEAN[$r]=1; else CLEAN[$r]=0; fi; done
+bounds() {  # -> "best worst": the highest clean rate, the lowest dirty rate above it (0: none)
+  local b=0 w=0 r
+  for r in "${!CLEAN[@]}"; do [ "${CLEAN[$r]}" = 1 ] && [ "$r" -gt "$b" ] && b=$r; done
+  for r in "${!CLEAN[@]}"; do
+    [ "${CLEAN[$r]}" = 0 ] && [ "$r" -gt "$b" ] && { [ "$w" = 0 ] || [ "$r" -lt "$w" ]; } && w=$r
+  done
+  echo "$b $w"
+}
+read -r best worst < <(bounds)
 if [ -n "$SEARCH" ] && [ "$worst" -gt 0 ]; then
   while [ $((worst - best)) -gt "$REFINE" ]; do
-    r=$(( (best + worst) / 2 / 50 * 50 )); [ "$r" -le "$best" ] && r=$((best + 50))
-    [ "$r" -ge "$worst" ] && break
-    if storm "$r"; then best=$r; else worst=$r; fi
+    r=$(( (best + worst) / 2 / 50 * 50 )); [ "$r" -le "$best" ] && r=$(( (best + worst) / 2 ))
+    [ "$r" -le "$best" ] || [ "$r" -ge "$worst" ] && break
+    if storm "$r"; then CLEAN[$r]=1; else CLEAN[$r]=0; fi
+    read -r best worst < <(bounds)
   done
 fi
 echo "end=$(date -u '+%Y-%m-%d %H:%M:%S UTC')" >> "$OUT/machine.txt"
