@@ -419,15 +419,28 @@ class SipService:
         try:
             response = await handler(request, ctx)
         except SipParseError as exc:
-            response = make_response(request, exc.status_hint, exc.reason)
+            response = self._error_response(request, exc.status_hint, exc.reason, ctx)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("%s handler failed (Call-ID %s)", request.method, request.call_id)
-            response = make_response(request, 500, "Server Internal Error")
+            response = self._error_response(request, 500, "Server Internal Error", ctx)
         if response is None:
             return  # the handler answered itself (send_response), or not at all (Timer J)
         self._finish(request, key, ctx.connection, (ctx.source_ip, ctx.source_port), response)
+
+    def _error_response(
+        self, request: SipRequest, status: int, reason: str, ctx: RequestContext
+    ) -> SipResponse | None:
+        """An error response to the request, or None when its own headers are too broken
+        to build one (a To that does not parse): then it is dropped and counted."""
+        try:
+            return make_response(request, status, reason)
+        except SipParseError as exc:
+            self.on_bad_input(ctx.transport)
+            log.debug("%s from %s:%d not answerable: %s", request.method, ctx.source_ip,
+                      ctx.source_port, exc)  # fmt: skip
+            return None
 
     def _answer_later(
         self,

@@ -1,0 +1,65 @@
+"""Inputs the fuzz bench (bench/fuzz/fuzz.py) found to end in a traceback, each sent over
+a real socket to the SIP service started in-process: the service answers or drops them
+and logs no traceback (nor an exception of a task never retrieved)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+from typing import Any
+
+import pytest
+
+from sipcore.message import SipRequest
+from sipcore.server.context import RequestContext
+from tests.registrar.sipclient import REALM, SipClient
+
+
+def _subscribe(local: tuple[str, int], to_params: str) -> bytes:
+    lines = [
+        f"SUBSCRIBE sip:101@{REALM} SIP/2.0",
+        f"Via: SIP/2.0/UDP {local[0]}:{local[1]};branch=z9hG4bK{os.urandom(5).hex()};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:someone@{REALM}>;tag=1",
+        f"To: <sip:101@{REALM}>{to_params}",
+        f"Call-ID: {os.urandom(6).hex()}@fuzz",
+        "CSeq: 1 SUBSCRIBE",
+        f"Contact: <sip:someone@{local[0]}:{local[1]}>",
+        "Event: dialog",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def test_unanswerable_request_in_a_handler_task_is_dropped_without_traceback(
+    start_sip: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SUBSCRIBE whose To header has a tag and then a broken parameter: the handler's
+    challenge cannot be built (the To cannot be parsed), and neither could the 400 for it
+    — the error escaped the handler's task ("Task exception was never retrieved")."""
+    sip = await start_sip()
+    service = sip.service
+
+    async def handler(request: SipRequest, ctx: RequestContext) -> Any:
+        return (await service.authenticate(request, ctx)).response
+
+    service.register_method("SUBSCRIBE", handler)
+    client = await SipClient(server=sip.address("udp")).open()
+    dropped_before = service.dropped
+    try:
+        with caplog.at_level(logging.DEBUG):
+            local = ("127.0.0.1", client.local_port)
+            client.send(_subscribe(local, ";tag=x;;"))
+            assert await client.receive(timeout=1) is None  # nothing can answer it
+            await asyncio.sleep(0.2)
+            gc.collect()  # a task's unretrieved exception is reported when it is freed
+            await asyncio.sleep(0)
+            client.send(_subscribe(local, ""))  # the service still answers the next one
+            answer = await client.receive()
+            assert answer is not None and answer.status == 401
+        assert service.dropped == dropped_before + 1  # counted as bad input
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    finally:
+        client.close()
