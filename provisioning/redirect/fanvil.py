@@ -103,9 +103,8 @@ class FanvilClient:
         name = target.mac
         await self._call(send, self.request("redirect.deleteServer", name), ("server_not_exist",))
         await self._call(send, self.request("redirect.addMaterialServer", config))
-        await self._call(
-            send, self.request("redirect.deRegisterDevice", target.mac), ("device_not_exist",)
-        )
+        # any earlier registration of the MAC goes; its answer is not the outcome
+        xmlrpc.result(SERVICE, await send(self.request("redirect.deRegisterDevice", target.mac)))
         await self._call(send, self.request("redirect.registerDevice", target.mac, name))
 
     async def unregister(self, send: Send, target: Target) -> None:

@@ -11,7 +11,7 @@ portal account, `autoprov.registerDevice(macId, url, provider)` and
 `autoprov.deregisterDevice(macId)`, each answering `[success, text]` with refusals such
 as `mac_already_in_use:<mac>`, `mac_invalid:<mac>`, `url_invalid:<url>`,
 `name_invalid:<provider>`, `mac_not_found:<mac>`. Registering a MAC the account already
-holds is refused, so a registration first deregisters it.
+holds is refused, so a registration first deregisters it (its answer is not the outcome).
 
 The MAC-ID check code: taken from the record's serial number when that holds it (the 4
 characters alone, or the whole `MAC-XXXX`); otherwise the bare MAC is sent, which the
@@ -86,7 +86,10 @@ class GigasetClient:
         return (self.password,)
 
     async def register(self, send: Send, target: Target) -> None:
-        await self.unregister(send, target)  # an existing entry would refuse the new one
+        # An existing entry would refuse the new one. Whatever the deregistration answers
+        # (nothing held, held by another provisioner), the registration's answer decides.
+        request = deregister_request(self.endpoint, self.user, self.password, target)
+        xmlrpc.result(SERVICE, await send(request))
         request = register_request(self.endpoint, self.user, self.password, self.provider, target)
         check(*xmlrpc.result(SERVICE, await send(request)))
 

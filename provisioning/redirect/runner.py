@@ -87,7 +87,6 @@ class RedirectRunner:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.reconcile_at_start = reconcile
-        self._secrets = tuple(s for c in self.clients.values() for s in c.secrets())
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -172,7 +171,8 @@ class RedirectRunner:
 
     async def _process(self, job: RedirectJob) -> None:
         target = self._target(job)
-        secrets = (*self._secrets, *(s for s in (target.http_password,) if s))
+        secrets = tuple(s for client in self.clients.values() for s in client.secrets())
+        secrets += tuple(s for s in (target.http_password,) if s)
         try:
             await self._call(job, target)
         except RedirectError as error:
