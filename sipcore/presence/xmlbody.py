@@ -25,6 +25,8 @@ def parse_xml(body: bytes) -> ET.Element:
         return ET.fromstring(body)
     except ET.ParseError as exc:
         raise BodyError(f"body is not well-formed XML: {exc}") from None
+    except (LookupError, ValueError):  # an encoding Python or expat does not take
+        raise BodyError("the body's declared encoding is not accepted") from None
 
 
 def local_name(tag: str) -> str:
