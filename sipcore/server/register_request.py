@@ -101,7 +101,8 @@ def _local_ip_of(contact: str, via_host: str) -> str | None:
     for candidate in (host, via_host):
         if candidate.count(".") == 3 and candidate.replace(".", "").isdigit():
             parts = candidate.split(".")
-            if all(len(part) <= 3 and int(part) < 256 for part in parts):
+            # (isdigit admits "" only through the split, and non-ASCII digits: neither int)
+            if all(0 < len(part) <= 3 and part.isascii() and int(part) < 256 for part in parts):
                 return candidate  # dotted IPv4, the common case, without ipaddress
         try:
             return str(ipaddress.ip_address(candidate))

@@ -14,6 +14,7 @@ import pytest
 
 from sipcore.message import SipRequest
 from sipcore.server.context import RequestContext
+from tests.registrar.conftest import new_phone
 from tests.registrar.sipclient import REALM, SipClient
 
 
@@ -60,6 +61,43 @@ async def test_unanswerable_request_in_a_handler_task_is_dropped_without_traceba
             answer = await client.receive()
             assert answer is not None and answer.status == 401
         assert service.dropped == dropped_before + 1  # counted as bad input
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("1..2.3", 200),  # a host name to the URI grammar, but three dots and digits
+        ("1.2.3.", 200),
+        (".1.2.3", 400),  # refused by the URI grammar
+        ("\u0661.\u0662.\u0663.\u0664", 400),
+        ("1.\u00b2.3.4", 400),
+    ],
+)
+async def test_contact_host_almost_dotted_quad_is_answered_without_traceback(
+    pool: Any,
+    start_sip: Any,
+    customer_id: str,
+    host: str,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A REGISTER whose Contact host has three dots and digits around them, but an empty
+    part: the phone's local address check raised ValueError (int('')) and the REGISTER
+    got a 500 with a traceback."""
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip()
+    client = await SipClient(server=sip.address("udp")).open()
+    try:
+        with caplog.at_level(logging.INFO):
+            contact = f"<sip:{phone.username}@{host}:5060>"
+            answer = await client.register(phone.username, phone.password, contact=contact)
+        assert answer is not None and answer.status == status
+        if status == 200:
+            [binding] = sip.service.bindings_of(phone.id)
+            assert binding.local_ip == "127.0.0.1"  # not the Contact's: the Via's
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     finally:
         client.close()
