@@ -40,3 +40,16 @@ async def ping(pool: asyncpg.Pool[Any]) -> bool:
             return bool(await conn.fetchval("SELECT 1", timeout=2) == 1)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
         return False
+
+
+_CONNECTION_LIMIT = """
+SELECT current_setting('max_connections')::int
+       - current_setting('superuser_reserved_connections')::int
+       - coalesce(current_setting('reserved_connections', true)::int, 0)
+"""
+
+
+async def connection_limit(conn: asyncpg.Connection[Any]) -> int:
+    """The connections PostgreSQL allows roles without reserved slots, all clients
+    together (max_connections less the reserved ones)."""
+    return int(await conn.fetchval(_CONNECTION_LIMIT))

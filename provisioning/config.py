@@ -80,6 +80,37 @@ def parse_http_listen(text: str, setting: str = "http_listen") -> tuple[str, int
     return _split_host_port(text.strip(), setting)
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which `taskset` and container
+    cpusets narrow), as nginx's `worker_processes auto` counts them; at least 1."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity on this platform
+        return os.cpu_count() or 1
+
+
+def parse_workers(value: str | int, setting: str = "workers") -> int:
+    """`auto` (one per available CPU) or a whole number of at least 1."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return available_cpus()
+    try:
+        count = int(text)
+    except ValueError:
+        raise ConfigError(f"{setting}: {value!r} is not auto or a whole number") from None
+    if count < 1:
+        raise ConfigError(f"{setting}: {count} is not at least 1 (or auto)")
+    return count
+
+
+def describe_workers(value: str | int, count: int) -> str:
+    """`2 worker processes (workers = auto: 2 CPUs)`, `1 process (workers = 1)`."""
+    noun = "1 process" if count == 1 else f"{count} worker processes"
+    if str(value).strip().lower() == "auto":
+        return f"{noun} (workers = auto: {count} CPU{'' if count == 1 else 's'})"
+    return f"{noun} (workers = {count})"
+
+
 def _default_data_dir() -> str:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "sipfleet")
@@ -102,8 +133,10 @@ class Settings:
     database_pool_size: int = _setting(
         20, "maximum connections in the database pool (per worker process)"
     )
-    workers: int = _setting(
-        1, "worker processes sharing the HTTP and SIP ports (SO_REUSEPORT); 1: one process"
+    workers: str = _setting(
+        "auto",
+        "worker processes sharing the HTTP and SIP ports (SO_REUSEPORT): auto (one per CPU "
+        "this process may run on) or a number; 1: one process",
     )
     sip_udp_partition: str = _setting(
         "phone",
@@ -285,6 +318,11 @@ class Settings:
     metrics_token: str = _setting("", "bearer token required on /metrics; empty: open", secret=True)
 
     @property
+    def worker_count(self) -> int:
+        """The number of processes `workers` asks for (`auto`: one per available CPU)."""
+        return parse_workers(self.workers)
+
+    @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
 
@@ -408,6 +446,7 @@ def validate(settings: Settings) -> None:
     """Check what can be checked without touching the network."""
     settings.sip_listeners  # noqa: B018 - parses, raising ConfigError
     settings.http_address  # noqa: B018
+    settings.worker_count  # noqa: B018
     if settings.sip_udp_partition not in ("flow", "phone"):
         raise ConfigError(f"sip_udp_partition: {settings.sip_udp_partition!r} is not flow or phone")
     if settings.log_format not in ("text", "json"):

@@ -38,7 +38,7 @@ from provisioning.advertise import startup_lines, with_advertised_host
 from provisioning.app import create_app
 from provisioning.auth import hash_token, new_token
 from provisioning.components import COMPONENTS, ComponentError, ServiceContext
-from provisioning.config import ConfigError, Settings
+from provisioning.config import ConfigError, Settings, describe_workers
 from provisioning.credentials import SecretBox
 from provisioning.httpserver import HttpRunner
 from provisioning.hub import ServiceHub
@@ -273,11 +273,11 @@ def _worker_header(
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run until `stop` is set (SIGTERM/SIGINT); with `workers` > 1, as a supervisor of
-    worker processes (`provisioning.workers`)."""
+    """Run until `stop` is set (SIGTERM/SIGINT); with `workers` > 1 (or `auto` on more
+    than one CPU), as a supervisor of worker processes (`provisioning.workers`)."""
     raise_open_files_limit()  # before any worker starts: they inherit it
     settings = with_advertised_host(settings)  # workers get the decided host with the rest
-    if settings.workers != 1:
+    if settings.worker_count != 1:
         from provisioning.workers import supervise  # imports this module
 
         await supervise(settings, stop)
@@ -285,9 +285,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     async with running_service(settings) as service:
         if service.admin_token_path is not None:
             print(f"sipfleet: first admin API token written to {service.admin_token_path}")
+        running = describe_workers(settings.workers, 1)
+        log.info("running as %s", running)
         print(
             f"sipfleet: HTTP on {settings.http_listen}, SIP on "
-            + ", ".join(str(item) for item in settings.sip_listeners),
+            + ", ".join(str(item) for item in settings.sip_listeners)
+            + f" ({running})",
             flush=True,
         )
         print("\n".join(startup_lines(settings, service.http_port)), flush=True)

@@ -36,10 +36,13 @@ import sys
 import time
 from typing import Any
 
+import asyncpg
+
+from db import pool as pool_queries
 from db.errors import DatabaseError
 from provisioning import datadir
 from provisioning.advertise import startup_lines
-from provisioning.config import ConfigError, Settings, validate
+from provisioning.config import ConfigError, Settings, describe_workers, validate
 from provisioning.credentials import SecretBox
 from provisioning.service import (
     StartupError,
@@ -163,10 +166,11 @@ class Supervisor:
     ) -> None:
         self.sockets = sockets
         self.regions = {name: region.fd for name, region in (regions or {}).items() if region.fd}
+        self.count = settings.worker_count
+        # the workers are told the count, not `auto` (each would count CPUs again)
         worker_settings = dataclasses.replace(
-            settings, database_url=dsn, secret_key=secret_key.hex()
+            settings, database_url=dsn, secret_key=secret_key.hex(), workers=str(self.count)
         )
-        self.count = settings.workers
         self._settings = dataclasses.asdict(worker_settings)
         self.workers = [Worker(index) for index in range(self.count)]
         self.stopping = False
@@ -277,10 +281,33 @@ class Supervisor:
         return [w.process.pid for w in self.workers if w.process is not None]
 
 
+async def check_connection_budget(pool: asyncpg.Pool[Any], settings: Settings, count: int) -> None:
+    """Warn when the workers' pools together may need more connections than PostgreSQL
+    allows: `workers = auto` on a machine with many CPUs, at the default
+    `database_pool_size` and PostgreSQL's default max_connections (100), would have some
+    refused under load."""
+    wanted = count * settings.database_pool_size + 1  # and the supervisor's one
+    try:
+        async with pool.acquire() as conn:
+            allowed = await pool_queries.connection_limit(conn)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("could not read the database's connection limit: %s", exc)
+        return
+    if wanted > allowed:
+        log.warning(
+            "workers: %d worker processes with database_pool_size %d may open %d database "
+            "connections, more than the %d the database allows; lower workers or "
+            "database_pool_size, or raise PostgreSQL's max_connections",
+            count,
+            settings.database_pool_size,
+            wanted,
+            allowed,
+        )
+
+
 async def supervise(settings: Settings, stop: asyncio.Event) -> None:
     """Run the database and `settings.workers` worker processes until `stop` is set."""
-    if settings.workers < 1:
-        raise StartupError(f"workers: {settings.workers} is not at least 1")
+    count = settings.worker_count
     datadir.prepare(settings.data_path)
     try:
         lock_fd = datadir.lock_data_dir(settings.data_path)
@@ -290,7 +317,7 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
         key = datadir.load_or_create_secret_key(settings.data_path, settings.secret_key)
         _ssl_context(settings)  # a bad certificate is one line here, not one per worker
         check_ports(settings)
-        groups = bind_groups(settings, settings.workers)
+        groups = bind_groups(settings, count)
         try:
             database_cm = open_database(settings)
             database = await database_cm.__aenter__()
@@ -299,18 +326,21 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
             raise StartupError(str(exc)) from None
         try:
             admin_path = await ensure_admin_token(database.pool, settings)
+            await check_connection_budget(database.pool, settings, count)
             dsn = database.embedded.uri if database.embedded else settings.database_url
             supervisor = Supervisor(
                 settings, dsn=dsn, secret_key=key, sockets=groups, regions=create_regions(settings)
             )
             await supervisor.start()
             try:
+                running = describe_workers(settings.workers, count)
+                log.info("started %s", running)
                 if admin_path is not None:
                     print(f"sipfleet: first admin API token written to {admin_path}")
                 print(
                     f"sipfleet: HTTP on {settings.http_listen}, SIP on "
                     + ", ".join(str(item) for item in settings.sip_listeners)
-                    + f" ({settings.workers} worker processes)",
+                    + f" ({running})",
                     flush=True,
                 )
                 lines = startup_lines(settings, settings.http_address[1])

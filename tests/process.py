@@ -78,9 +78,12 @@ def start_sipfleet(
     http_port: int | None = None,
     sip_port: int | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    workers: str | None = "1",
 ) -> SipfleetProcess:
     """Start `sipfleet serve` and wait until /healthz answers 200 (`preexec_fn` runs in
-    the child before it starts, e.g. to set its resource limits)."""
+    the child before it starts, e.g. to set its resource limits). One process unless
+    `workers` (or SIPFLEET_WORKERS in `env`) says otherwise — the default, `auto`, would
+    start one per CPU of whatever machine runs the tests; None leaves the default."""
     http_port = http_port or free_port()
     sip_port = sip_port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -93,6 +96,7 @@ def start_sipfleet(
             "SIPFLEET_SIP_DOMAIN": "sipfleet.test",
             # the key of tests.factories, so phones made there decrypt in the service
             "SIPFLEET_SECRET_KEY": bytes(range(32)).hex(),
+            **({} if workers is None else {"SIPFLEET_WORKERS": workers}),
             **(env or {}),
         }
     )

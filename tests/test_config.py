@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from provisioning.config import ConfigError, ListenAddress, load_settings, parse_sip_listen
+from provisioning.config import (
+    ConfigError,
+    ListenAddress,
+    describe_workers,
+    load_settings,
+    parse_sip_listen,
+)
 from provisioning.sip_component import sip_config
 
 
@@ -85,3 +92,66 @@ def test_the_group_commit_window_reaches_the_sip_service_in_seconds(
 ) -> None:
     settings = load_settings(environ={} if raw is None else {"SIPFLEET_WRITE_GATHER_MS": raw})
     assert sip_config(settings, secret_key=b"k" * 32, node_id="n").write_gather == seconds
+
+
+def test_workers_default_to_one_per_available_cpu() -> None:
+    settings = load_settings(environ={})
+    assert settings.workers == "auto"
+    assert settings.worker_count == len(os.sched_getaffinity(0)) >= 1
+
+
+@pytest.mark.parametrize(
+    ("source", "raw", "count"),
+    [
+        ("env", "auto", None),
+        ("env", " AUTO ", None),
+        ("env", "1", 1),
+        ("env", "3", 3),
+        ("file", '"auto"', None),
+        ("file", "1", 1),
+        ("file", "3", 3),
+        ("file", '"3"', 3),
+        ("option", "3", 3),
+    ],
+)
+def test_workers_auto_or_a_number(tmp_path: Path, source: str, raw: str, count: int | None) -> None:
+    config = tmp_path / "sipfleet.toml"
+    config.write_text(f"workers = {raw}\n")
+    settings = load_settings(
+        config_file=str(config) if source == "file" else None,
+        environ={"SIPFLEET_WORKERS": raw} if source == "env" else {},
+        overrides={"workers": raw} if source == "option" else None,
+    )
+    expected = len(os.sched_getaffinity(0)) if count is None else count
+    assert settings.worker_count == expected
+
+
+def test_auto_counts_the_cpus_this_process_may_run_on() -> None:
+    """`taskset`, a container's cpuset: the affinity mask, not every CPU of the machine."""
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(before)})
+        assert load_settings(environ={}).worker_count == 1
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "two", "", "1.5", "auto2"])
+def test_bad_workers_name_the_setting(raw: str) -> None:
+    with pytest.raises(ConfigError, match="^workers: .*(auto|at least 1)"):
+        load_settings(environ={"SIPFLEET_WORKERS": raw})
+
+
+@pytest.mark.parametrize("raw", ["0", "true"])
+def test_bad_workers_in_a_file_name_the_setting(tmp_path: Path, raw: str) -> None:
+    config = tmp_path / "sipfleet.toml"
+    config.write_text(f"workers = {raw}\n")
+    with pytest.raises(ConfigError, match="^workers:"):
+        load_settings(config_file=str(config), environ={})
+
+
+def test_the_workers_line_says_how_many_and_why() -> None:
+    assert describe_workers("auto", 4) == "4 worker processes (workers = auto: 4 CPUs)"
+    assert describe_workers("auto", 1) == "1 process (workers = auto: 1 CPU)"
+    assert describe_workers("3", 3) == "3 worker processes (workers = 3)"
+    assert describe_workers("1", 1) == "1 process (workers = 1)"
