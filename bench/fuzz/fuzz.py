@@ -412,8 +412,17 @@ class UdpReader(asyncio.DatagramProtocol):
 
 
 class Fuzzer:
-    def __init__(self, args: argparse.Namespace, phones: list[Phone], port: int, http: str) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        phones: list[Phone],
+        port: int,
+        http: str,
+        memory: Callable[[], dict[str, float]] | None = None,
+    ) -> None:
         self.args = args
+        self.memory = memory
+        self.samples: list[tuple[float, int, dict[str, float]]] = []  # (s, sent, RSS MB)
         self.rng = random.Random(args.seed)
         self.nonce = Nonce()
         self.seeds = Seeds(self.rng, phones, self.nonce)
@@ -490,9 +499,13 @@ class Fuzzer:
             await asyncio.sleep(10)
             sent = sum(self.tally.sent.values())
             answered = sum(self.tally.answers.values())
+            memory = self.memory() if self.memory is not None else {}
+            elapsed = time.monotonic() - started
+            self.samples.append((elapsed, sent, memory))
             print(
-                f"  {time.monotonic() - started:6.0f} s: sent {sent:,} "
-                f"({dict(self.tally.sent)}), answers {answered:,}",
+                f"  {elapsed:6.0f} s: sent {sent:,} ({dict(self.tally.sent)}), "
+                f"answers {answered:,}, RSS MB "
+                + ", ".join(f"{value:.1f}" for value in memory.values()),
                 flush=True,
             )
 
@@ -766,7 +779,7 @@ async def main() -> None:
         await asyncio.sleep(1)
         before = rss(service)
         print(f"server up (pid {service.process.pid}), RSS before: {before}", flush=True)
-        fuzzer = Fuzzer(args, phones, service.sip_port, base)
+        fuzzer = Fuzzer(args, phones, service.sip_port, base, lambda: rss(service))
         started = time.monotonic()
         await fuzzer.run()
         elapsed = time.monotonic() - started
@@ -821,6 +834,15 @@ async def main() -> None:
         )
     )
     report.append(f"- /healthz after: {health}; a clean REGISTER after: {registered}")
+    if fuzzer.samples:
+        step = max(1, len(fuzzer.samples) // 8)
+        report.append(
+            "- RSS during the run (MB, supervisor and workers): "
+            + "; ".join(
+                f"{sent:,} sent: " + "/".join(f"{value:.0f}" for value in memory.values())
+                for _, sent, memory in fuzzer.samples[::step]
+            )
+        )
     for name in (
         "sipfleet_sip_parse_errors_total",
         "sipfleet_sip_connections_refused_total",
