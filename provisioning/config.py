@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -241,6 +242,16 @@ class Settings:
     )
     pickup_feature_code: str = _setting(
         "*8", "the PBX's group call pickup code, dialled by PICKUP soft keys"
+    )
+    voicemail_number: str = _setting(
+        "",
+        "the PBX's voicemail number: phones dial it for their voicemail key and subscribe for "
+        "message waiting (MWI); empty: the PBX has no voicemail, neither is configured",
+    )
+    provisioning_interval: int = _setting(
+        1440,
+        "minutes between a phone's own checks for a changed configuration (the vendors' "
+        "auto-provision timers, written into every config); 0: only at boot and on reprovision",
     )
     unknown_mac_limit: int = _setting(
         20, "unknown-MAC fetches per minute from one address before it is throttled"
@@ -477,6 +488,10 @@ def validate(settings: Settings) -> None:
     if not 0 <= settings.write_gather_ms <= 100:
         raise ConfigError("write_gather_ms: must be between 0 and 100 (milliseconds)")
     _validate_redirect(settings)
+    if settings.provisioning_interval != 0 and not 60 <= settings.provisioning_interval <= 43200:
+        raise ConfigError("provisioning_interval: must be 0 (off) or 60 to 43200 (minutes)")
+    if not re.fullmatch(r"[0-9*#+]{0,32}", settings.voicemail_number):
+        raise ConfigError("voicemail_number: must be up to 32 of 0-9 * # +")
     if settings.secret_key:
         try:
             key = bytes.fromhex(settings.secret_key)
