@@ -27,7 +27,8 @@
 #      OUT (/tmp/sipfleet-bench/bootstorm)  SIP_PORT (5290)  HTTP_PORT (8290)
 #      SRC (default: `git archive HEAD` of this checkout into $OUT/src, so the run measures
 #        one commit and not files others are editing; SRC=/work/main: the working tree)
-#      PY (.venv/bin/python)  MAX_SECONDS (180: a phone not online by then gave up)
+#      PY (.venv/bin/python)  MAX_SECONDS (180: a phone not online this long after its own
+#        start gives up)
 #      PROFILE=1: py-spy record of each worker during the first storm (needs py-spy; PYSPY)
 # Writes $OUT/summary.md (one table, one row a storm) and $OUT/storm-<rate>/ (client JSON,
 # verify.json, server log).
