@@ -90,6 +90,9 @@ class ProvisionedPhone:
     softkeys: tuple[ResolvedKey, ...]
     version: int
     rejected: bool  # the MAC was rejected from auto provisioning (403)
+    # the customer's uploaded ringtone `ringer.tone` names (None: built-in or none left)
+    ringtone_id: str | None
+    ringtone_format: str | None
 
     def __repr__(self) -> str:  # the sealed secrets stay out of logs and tracebacks
         return f"ProvisionedPhone(id={self.id!r}, mac_address={self.mac_address!r})"
@@ -178,6 +181,7 @@ SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
        p.ringer, p.volume, p.codec, p.network, p.device, p.version,
        coalesce((SELECT s.rejected FROM seen_phones s WHERE s.mac_address = p.mac_address),
                 false) AS rejected,
+       rt.id AS ringtone_id, rt.format AS ringtone_format,
        keys.key_index, keys.key_function, keys.key_value, keys.key_label, keys.key_target,
        keys.key_target_name
 FROM sip_phones p
@@ -186,6 +190,7 @@ JOIN sip_phone_models m ON m.id = p.model_id
 LEFT JOIN sip_phone_models sp ON p.side_panel IS NOT NULL
      AND (sp.id = p.side_panel OR sp.name = p.side_panel)
 LEFT JOIN extensions e ON e.id = p.extension_id
+LEFT JOIN ringtones rt ON rt.id = p.ringer->>'tone' AND rt.customer_id = p.customer_id
 {_KEY_TARGETS}
 WHERE p.mac_address = $1
 ORDER BY coalesce(p.handset_index, -1), p.id

@@ -42,6 +42,7 @@ ROUTE_MODULES: list[str] = [
     "provisioning.api.dect",
     "provisioning.api.user_phones",
     "provisioning.api.qrcode",
+    "provisioning.api.ringtones",
 ]
 
 _PRINCIPAL = web.RequestKey("sipfleet.principal", Principal)

@@ -235,6 +235,20 @@ SCHEMAS: dict[str, Any] = {
         ["_id", "name", "vendor", "model", "kind"],
     ),
     "SipPhoneModelList": _list_of("#/components/schemas/SipPhoneModel"),
+    "Ringtone": _obj(
+        {
+            "_id": _ID,
+            "customer": _ID,
+            "name": _STR,
+            "format": {"enum": ["pcm16-8000", "pcm16-16000", "ulaw-8000", "alaw-8000"]},
+            "durationMs": {"type": "integer", "minimum": 0},
+            "size": {"type": "integer", "minimum": 1},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "created": _STR,
+        },
+        ["_id", "customer", "name", "format", "durationMs", "size", "sha256", "created"],
+    ),
+    "RingtoneList": _list_of("#/components/schemas/Ringtone"),
     "Customer": _obj(
         {"_id": _ID, "name": _STR, "active": {"type": "boolean"}, "reseller": _ID, "created": _STR},
         ["_id", "name", "active"],
@@ -544,10 +558,62 @@ def _model_paths() -> dict[str, Any]:
     }
 
 
+def _ringtone_paths() -> dict[str, Any]:
+    upload = _op(
+        "Upload a ringtone (MANAGER and above)",
+        201,
+        "Ringtone",
+        (400, 403, 404, 413, 422),
+        query=(("name", {"type": "string", "minLength": 1, "maxLength": 64}), ("customer", _ID)),
+    )
+    upload["description"] = (
+        "The body is the WAV file itself. Taken: RIFF/WAVE, mono, 16-bit PCM at 8000 or "
+        "16000 Hz or G.711 µ-law / A-law at 8000 Hz, at most 1 MiB; anything else is 422 "
+        "`file` naming what is wrong (413 `file` when larger). `customer` is needed when "
+        "the token sees several customers. Use the answer's `_id` as a phone's "
+        "`ringer.tone` where its model plays that format (catalogue "
+        "`features.customRingtones`)."
+    )
+    upload["requestBody"] = {
+        "required": True,
+        "content": {
+            kind: {"schema": {"type": "string", "format": "binary"}}
+            for kind in ("audio/wav", "audio/x-wav", "application/octet-stream")
+        },
+    }
+    read_file = _op("Download the ringtone's WAV file", 200, "Ringtone", (403, 404))
+    read_file["responses"]["200"] = {
+        "description": "The WAV file",
+        "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+    }
+    return {
+        "/api/ringtones": {
+            "post": upload,
+            "get": _op(
+                "List ringtones",
+                200,
+                "RingtoneList",
+                (403, 422),
+                query=(("customer", _ID), *_PAGING),
+            ),
+        },
+        "/api/ringtones/{id}": {
+            "parameters": [_ID_PARAM],
+            "get": _op("Read a ringtone", 200, "Ringtone", (403, 404)),
+            "delete": {
+                **_op("Delete a ringtone", 200, "Deleted", (403, 404, 409)),
+                "description": "409 `id` while a phone's `ringer.tone` names it.",
+            },
+        },
+        "/api/ringtones/{id}/file": {"parameters": [_ID_PARAM], "get": read_file},
+    }
+
+
 def _described_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     paths.update(_phone_paths())
     paths.update(_model_paths())
+    paths.update(_ringtone_paths())
     paths["/api/dect_phones/{id}/redirect"] = {
         "parameters": [_ID_PARAM],
         "post": _op(

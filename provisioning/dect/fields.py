@@ -144,7 +144,8 @@ USER_PHONE_FIELDS: dict[str, Scalar] = {
     "web_password": _str("Web interface password.", "Web password is invalid"),
     "timezone": TIMEZONE,
     "ringtone": _ringtone(
-        "Built-in ringtone 1..the model's features.ringtones (the record's ringer.tone).",
+        "Built-in ringtone 1..the model's features.ringtones, or the id of one of the "
+        "customer's /api/ringtones where the model plays it (the record's ringer.tone).",
         "Ringtone",
     ),
     "queue_ringtone": _ringtone(
@@ -314,6 +315,8 @@ def template_errors(template: Any, vendor: str) -> list[ApiError]:
 def snake_error(error: ApiError) -> ApiError:
     """An error of the SIP phone rules renamed to these routes' snake_case."""
     name = error.message
+    if name == "ringer.tone":  # 000 `ringtone` is the record's ringer.tone
+        return ApiError(error.code, "ringtone", error.description)
     head, dot, rest = name.partition(".")
     renamed = SNAKE_NAMES.get(head, head) + dot + rest
     return ApiError(error.code, renamed, error.description)

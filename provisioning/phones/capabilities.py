@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from provisioning.errors import ApiError
+from provisioning.ringtones.wav import LABELS
 from provisioning.vendors.context import EXTERNAL_ALERT_INFO, QUEUE_ALERT_INFO
 
 __all__ = ["EXTERNAL_ALERT_INFO", "QUEUE_ALERT_INFO"]
@@ -122,9 +123,10 @@ def ringtone_count(features: Mapping[str, Any]) -> int | None:
 def ringtone_errors(
     model_name: str, features: Mapping[str, Any], values: Mapping[str, Any], fields: tuple[str, ...]
 ) -> list[ApiError]:
-    """A ringtone must be one of the model's built-in tones 1..`features.ringtones`.
-    sipfleet stores no custom ringtone files, so a custom ringtone id has nothing to play
-    on the phone and is refused too."""
+    """A built-in ringtone must be one of the model's tones 1..`features.ringtones`. A
+    custom ringtone (an uploaded ringtone's id) is the phone's own ringtone only
+    (`ringtone` / `ringer.tone`, checked by `custom_ringtone_errors` against the upload);
+    the queue and external ringtones are built-in tones the phone maps Alert-Info texts to."""
     count = ringtone_count(features)
     errors = []
     for field in fields:
@@ -134,6 +136,8 @@ def ringtone_errors(
         setting = "ringtone" if field in ("ringtone", "ringer.tone") else None
         if setting is not None and not takes(features, setting):
             continue  # refused as not supported
+        if setting is not None and isinstance(value, str):
+            continue  # a custom ringtone
         number = value if isinstance(value, int) else None
         if number is not None and (count is None or 1 <= number <= count):
             continue
@@ -148,6 +152,32 @@ def ringtone_errors(
             )
         )
     return errors
+
+
+def custom_ringtone_errors(
+    model_name: str,
+    features: Mapping[str, Any],
+    field: str,
+    ringtone_id: str,
+    ringtone_format: str | None,
+) -> list[ApiError]:
+    """A custom ringtone: an upload of the phone's customer (`ringtone_format` None when
+    there is none: 404), in a format the model plays from a URL (`features.customRingtones`,
+    `provisioning.ringtones.wav`)."""
+    if not takes(features, "ringtone"):
+        return []  # refused as not supported
+    if ringtone_format is None:
+        return [ApiError(404, field, f"Ringtone '{ringtone_id}' not found")]
+    formats = features.get("customRingtones")
+    if not isinstance(formats, list) or not formats:
+        return [ApiError(422, field, f"Custom ringtones are not supported by {model_name}")]
+    if ringtone_format in formats:
+        return []
+    plays = " or ".join(LABELS.get(str(f), str(f)) for f in formats)
+    have = LABELS.get(ringtone_format, ringtone_format)
+    return [
+        ApiError(422, field, f"Ringtone '{ringtone_id}' is {have}; {model_name} plays {plays} only")
+    ]
 
 
 def choice_errors(

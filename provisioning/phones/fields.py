@@ -395,7 +395,8 @@ PHONE_FIELDS: dict[str, Spec] = {
             ),
             "tone": Scalar(
                 kind="tone",
-                doc=f"Built-in tone 1-{RINGTONE_MAX} or a custom ringtone id.",
+                doc=f"Built-in tone 1-{RINGTONE_MAX}, or the id of one of the customer's "
+                "/api/ringtones (where the model plays it).",
                 invalid="Ringtone is outside the valid range",
                 minimum=1,
                 maximum=RINGTONE_MAX,

@@ -26,6 +26,7 @@ from db.extensions import Extension
 from db.groups import PickupGroup, Queue
 from db.phone_models import PhoneModel
 from db.phones import MacSlot
+from db.ringtones import Ringtone
 from provisioning.errors import ApiError
 from provisioning.phones import capabilities
 from provisioning.phones.parse import is_http_url
@@ -48,6 +49,7 @@ class Facts:
     phone_customers: Mapping[str, str] = field(default_factory=dict)
     mac_slots: tuple[MacSlot, ...] = ()  # other records on the MAC
     serials_in_use: frozenset[str] = frozenset()
+    ringtone: Ringtone | None = None  # the custom ringtone `ringer.tone` names
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +85,7 @@ def check(
     handset_index = current_handset_index
     if model is not None:
         errors.extend(_model_rules(document, model, touched))
-        errors.extend(_capability_rules(document, model, touched))
+        errors.extend(_capability_rules(document, model, touched, facts))
         if touched & {"macAddress", "sipPhoneModel"}:
             mac_errors, handset_index = _mac_rules(
                 document, model, facts.mac_slots, current_handset_index
@@ -162,11 +164,13 @@ def _model_rules(
 
 
 def _capability_rules(
-    document: Mapping[str, Any], model: PhoneModel, touched: set[str]
+    document: Mapping[str, Any], model: PhoneModel, touched: set[str], facts: Facts
 ) -> list[ApiError]:
-    """Optional settings the model does not take (catalogue `features.settings`), and a
-    ringtone beyond its built-in ones, are refused rather than stored for nothing."""
-    if not touched & {"sipPhoneModel", "ringer", *capabilities.SIP_PHONE_SETTINGS}:
+    """Optional settings the model does not take (catalogue `features.settings`), a
+    ringtone beyond its built-in ones, and a custom ringtone that is not the customer's or
+    not in a format the model plays, are refused rather than stored for nothing."""
+    watched = {"sipPhoneModel", "ringer", "customer", *capabilities.SIP_PHONE_SETTINGS}
+    if not touched & watched:
         return []
     values = {name: document.get(name) for name in capabilities.SIP_PHONE_SETTINGS}
     errors = capabilities.unsupported_errors(
@@ -175,11 +179,24 @@ def _capability_rules(
     tone = (document.get("ringer") or {}).get("tone")
     if tone is not None and not capabilities.takes(model.features, "ringtone"):
         errors.append(ApiError(422, "ringer.tone", f"Ringtone is not supported by {model.name}"))
+    elif isinstance(tone, str):
+        errors += capabilities.custom_ringtone_errors(
+            model.name, model.features, "ringer.tone", tone, _ringtone_format(facts, tone)
+        )
     else:
         errors += capabilities.ringtone_errors(
             model.name, model.features, {"ringer.tone": tone}, ("ringer.tone",)
         )
     return errors
+
+
+def _ringtone_format(facts: Facts, tone: str) -> str | None:
+    """The format of the customer's uploaded ringtone `tone`; None when the customer has
+    no ringtone of that id (another customer's is as unknown as a missing one)."""
+    found, customer = facts.ringtone, facts.customer
+    if found is None or customer is None or found.id != tone or found.customer_id != customer.id:
+        return None
+    return found.format
 
 
 def _mac_rules(

@@ -18,6 +18,7 @@ from db import extensions as extension_queries
 from db import groups as group_queries
 from db import phone_models as model_queries
 from db import phones as phone_queries
+from db import ringtones as ringtone_queries
 from db.phones import NewCredentials, PhoneRecord
 from provisioning.auth import Level, Principal
 from provisioning.credentials import SecretBox, new_credentials, reveal_password
@@ -128,6 +129,10 @@ async def _facts(
     if mac and touched & {"macAddress", "sipPhoneModel"}:
         found = await phone_queries.mac_slots(conn, mac)
         slots = tuple(slot for slot in found if slot.phone_id != phone_id)
+    ringtone = None
+    tone = (document.get("ringer") or {}).get("tone")
+    if isinstance(tone, str):  # a custom ringtone: held until this transaction ends
+        ringtone = await ringtone_queries.ringtone_by_id(conn, tone, lock="share")
     serials: set[str] = set()
     if "purchaseInfo" in touched:
         wanted = rules.side_panel_serials(document)
@@ -148,6 +153,7 @@ async def _facts(
         ),
         mac_slots=slots,
         serials_in_use=frozenset(serials),
+        ringtone=ringtone,
     )
 
 

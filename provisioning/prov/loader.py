@@ -27,9 +27,11 @@ from provisioning.dect.context import dect_for
 from provisioning.dect.fields import INTERFACES
 from provisioning.dect.interface import interface_host
 from provisioning.errors import ApiError
+from provisioning.ringtones import files as ringtone_files
 from provisioning.vendors.context import (
     AUDIO_CODECS,
     VIDEO_CODECS,
+    CustomRingtone,
     DeviceSettings,
     Display,
     NetworkSettings,
@@ -73,6 +75,8 @@ class ServerInfo:
     # address are absent, and such a phone gets `host`
     interface_hosts: Mapping[str, str] = field(default_factory=dict)
     pickup_code: str = ""
+    voicemail_number: str = ""  # the PBX's; empty: no voicemail key, no MWI subscription
+    provisioning_interval: int = 0  # minutes between the phones' own checks (0: none)
 
     def host_for(self, device: Mapping[str, Any]) -> str:
         interface = device.get("interface")
@@ -101,6 +105,8 @@ def server_info(settings: Settings, *, http_port: int | None = None) -> ServerIn
         expires=settings.default_expires,
         interface_hosts=_interface_hosts(settings),
         pickup_code=settings.pickup_feature_code,
+        voicemail_number=settings.voicemail_number,
+        provisioning_interval=settings.provisioning_interval,
     )
 
 
@@ -177,6 +183,9 @@ def _account(phone: ProvisionedPhone, box: SecretBox, server: ServerInfo, index:
         expires=server.expires,
         handset_address=phone.handset_address,
         pickup_code=server.pickup_code,
+        voicemail_number=server.voicemail_number,
+        # message-summary is served for the extension the phone's own AOR resolves to
+        mwi=bool(server.voicemail_number) and phone.extension_id is not None,
     )
 
 
@@ -339,9 +348,6 @@ def build_context(
         accounts = (_account(phone, box, server, 1),)
     softkeys, side_panel = _keys(phone)
     network = phone.network or {}
-    ringer = phone.ringer or {}
-    # 000 `ringtone` is `ringer.tone`; records written before kept it in the device document
-    tone = ringer.get("tone", phone.device.get("ringtone"))
     base = _provisioning_base(phone, server)
     if phone.provisioning_secret:
         base += phone.provisioning_secret + "/"
@@ -360,16 +366,34 @@ def build_context(
         pc_vlan=_vlan(phone.device, "pc", {}),
         device=_device(phone, device_secrets(box, phone)),
         display=_display(phone),
-        ringer=Ringer(
-            volume=_int(ringer.get("volume")),
-            tone=None if tone is None else str(tone),
-            queue_tone=_int(phone.device.get("queueRingtone")),
-            external_tone=_int(phone.device.get("externalRingtone")),
-        ),
+        ringer=_ringer(phone, base),
         volumes=_volumes(phone.volume or {}),
         custom_config=phone.custom_config,
         provisioning_url=base,
         serial=phone.serial,
         line_keys=phone.line_keys,
         dect=dect_for(phone, box),
+        provisioning_interval=server.provisioning_interval,
+    )
+
+
+def _ringer(phone: ProvisionedPhone, base: str) -> Ringer:
+    """002 `ringer` and the 000 queue/external tones. A custom ringtone is fetched from
+    the phone's own provisioning URL (`provisioning.ringtones.files`); one deleted since
+    (the API refuses that while a phone uses it) leaves the phone's default ringtone."""
+    ringer = phone.ringer or {}
+    # 000 `ringtone` is `ringer.tone`; records written before kept it in the device document
+    tone = ringer.get("tone", phone.device.get("ringtone"))
+    custom = None
+    if isinstance(tone, str) and not tone.isdigit():
+        if phone.ringtone_id == tone and phone.ringtone_format:
+            name = ringtone_files.file_name(phone.mac_address, tone)
+            custom = CustomRingtone(url=base + name, filename=name, format=phone.ringtone_format)
+        tone = None
+    return Ringer(
+        volume=_int(ringer.get("volume")),
+        tone=None if tone is None else str(tone),
+        queue_tone=_int(phone.device.get("queueRingtone")),
+        external_tone=_int(phone.device.get("externalRingtone")),
+        custom=custom,
     )

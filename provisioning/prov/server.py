@@ -22,6 +22,9 @@ A per-MAC file is served only when every check passes, in this order:
 6. with `provisioning_http_auth` off, HTTP Basic credentials are right when sent — else 401;
 7. the IP policy gate admits the address (`channel="prov"`; it locks an OPEN phone and
    records `phone.ip_locked` / `phone.denied` / `phone.mismatch`) — else 403.
+A custom ringtone (`{mac}-ringtone-{id}.wav`, `provisioning.ringtones.files`) is a per-MAC
+file like any other: the same checks, then the upload is served if a record of that MAC uses
+it (else 404), and nothing is recorded.
 Then the config is rendered (`provisioning.vendors.render`, custom templates first) and
 the fetch queued for `recorder.py` (`config_loaded`, the sighting, `phone.config_fetched`
 with file, address and User-Agent — never the body). Every 401 counts against the address
@@ -61,6 +64,7 @@ import asyncpg
 from aiohttp import web
 
 from db import provisioning as prov_db
+from db import ringtones as ringtone_db
 from db import seen_phones
 from db.provisioning import Fetch, ProvisionedPhone
 from provisioning.config import Settings
@@ -77,6 +81,7 @@ from provisioning.prov.recorder import FetchRecorder
 from provisioning.prov.records import Entry
 from provisioning.prov.store import TemplateStore
 from provisioning.prov.throttle import UnknownMacThrottle, address_key
+from provisioning.ringtones import files as ringtone_files
 from provisioning.vendors import filenames
 from provisioning.vendors.context import CommonContext
 from provisioning.vendors.filenames import FileRequest
@@ -187,6 +192,8 @@ class ProvServer:
         # (phone id, file) -> (monotonic time of its last config_fetched event, body served)
         self._events: dict[tuple[str, str], tuple[float, Any]] = {}
         self._counters: dict[tuple[str, int], Any] = {}
+        # ringtone files by id (immutable once uploaded; served only to a record using one)
+        self._ringtones = RenderCache(max_entries=64)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         response = await self._handle(request)
@@ -209,8 +216,12 @@ class ProvServer:
         if len(parts) > 2 or not all(parts):
             return _plain(404, "Not found")
         file = _match_file(parts[-1])
+        ringtone_id = None
         if file is None:
-            return _plain(404, "Not found")
+            found = ringtone_files.match(parts[-1])
+            if found is None:
+                return _plain(404, "Not found")
+            file, ringtone_id = found
         user_agent = request.headers.get("User-Agent")
         ua = _parse_user_agent(user_agent)
         request[_VENDOR_SEEN] = file.vendor or (ua.vendor if ua else None) or "unknown"
@@ -224,7 +235,7 @@ class ProvServer:
         )
         if file.mac is None:
             return self._common(fetch)
-        return await self._device(fetch, file.mac)
+        return await self._device(fetch, file.mac, ringtone_id)
 
     def _common(self, fetch: Request) -> web.Response:
         from provisioning.vendors import render
@@ -249,7 +260,9 @@ class ProvServer:
             self.cache.put(key, rendered)
         return _file(rendered)
 
-    async def _device(self, fetch: Request, mac: str) -> web.Response:
+    async def _device(self, fetch: Request, mac: str, ringtone_id: str | None) -> web.Response:
+        """Every check of the module's docstring, then the config (or the custom ringtone
+        `ringtone_id` of the phone)."""
         if self.auth_limiter.is_banned(address_key(fetch.address), time.monotonic()):
             wait = self.settings.auth_ban_seconds
             return _plain(429, "Too many requests", {"Retry-After": str(wait)})
@@ -292,7 +305,24 @@ class ProvServer:
         if not verdict.allowed:
             log.info("provisioning: %s denied to %s (%s)", mac, fetch.address, verdict.reason)
             return _plain(403, "Forbidden")
+        if ringtone_id is not None:
+            return await self._ringtone(entry, ringtone_id)
         return self._render(fetch, entry)
+
+    async def _ringtone(self, entry: Entry, ringtone_id: str) -> web.Response:
+        """The custom ringtone a record of this MAC uses (its customer's upload); any other
+        id is not found. Not a config fetch: nothing is recorded."""
+        phone = next((p for p in entry.phones if p.ringtone_id == ringtone_id), None)
+        if phone is None:
+            return _plain(404, "Not found")
+        body = self._ringtones.get(ringtone_id)
+        if body is None:
+            async with self.lease.connection() as conn:
+                body = await ringtone_db.ringtone_content(conn, ringtone_id, phone.customer_id)
+            if body is None:
+                return _plain(404, "Not found")
+            self._ringtones.put(ringtone_id, body)
+        return web.Response(body=body, headers={"Content-Type": "audio/wav", **_NO_STORE})
 
     async def _entry(self, mac: str) -> Entry:
         """The MAC's records: from memory, else read (and kept if nothing changed since)."""

@@ -106,6 +106,9 @@ class SipAccount:
     outbound_proxy: str | None = None
     expires: int = 3600
     voicemail_number: str = ""
+    #: subscribe for message waiting (RFC 3842 message-summary) at the registrar: sipfleet
+    #: serves it from what the PBX pushes; on where the PBX has a voicemail number
+    mwi: bool = False
     pickup_code: str = ""
     handset_address: str | None = None
 
@@ -173,6 +176,25 @@ class Volumes:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CustomRingtone:
+    """An uploaded ringtone (`/api/ringtones`) the phone fetches from the file server:
+    `url` under the phone's provisioning URL, `filename` its last path segment, `format`
+    one of `provisioning.ringtones.wav.FORMATS` (the catalogue checked the model plays it)."""
+
+    url: str
+    filename: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Firmware:
+    """The model's firmware (catalogue `firmwareUrl` / `firmwareVersion`)."""
+
+    url: str
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ringer:
     """002 `ringer` (volume, built-in tone) and the 000 queue and external ringtones.
 
@@ -183,9 +205,10 @@ class Ringer:
     """
 
     volume: int | None = None
-    tone: str | None = None
+    tone: str | None = None  # a built-in tone; None with a custom ringtone
     queue_tone: int | None = None
     external_tone: int | None = None
+    custom: CustomRingtone | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,7 +270,8 @@ class PhoneContext:
     `model_name` the catalogue slug ('yealink-t54w'), `mac` 12 uppercase hex digits,
     `template` the template file name to render for the per-MAC file (the phone's own
     choice or the model's built-in). `provisioning_url` is the base URL the phone should
-    keep fetching from (ends with '/'), `ntp_server` a host name.
+    keep fetching from (ends with '/'), `ntp_server` a host name, `provisioning_interval`
+    the minutes between the phone's own checks for a new config (0: none).
     """
 
     vendor: str
@@ -271,6 +295,8 @@ class PhoneContext:
     serial: str | None = None
     line_keys: int = 0  # the model's own programmable keys (catalogue `line_keys`)
     dect: DectSettings | None = None  # set for DECT bases; accounts = one per handset
+    provisioning_interval: int = 0
+    firmware: Firmware | None = None
 
     @property
     def mac_lower(self) -> str:

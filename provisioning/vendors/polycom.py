@@ -13,7 +13,10 @@ to a custom ring class (`voIpProt.SIP.alertInfo.N.value` / `.class`, ring class
 `se.rt.customN.ringer` / `.type`, UC Software "Distinctive ringing"); screensaver
 `up.screenSaver.enabled` / `up.screenSaver.waitTime` (minutes); DHSG headset
 `up.analogHeadsetOption`; HTTPS: `device.prov.serverType` follows the provisioning URL's
-scheme.
+scheme. A custom ringtone (`/api/ringtones`) is the URL of sampled audio file `saf.2`,
+played by `reg.N.ringType="ringer15"` ("saf.x: … an RFC 1738-compliant URL to a HTTP …
+wave file resource"; mono G.711 8 kHz or L16/16000). Which ringer plays saf.2 on UC
+Software 6 is inferred from the SIP 3.x and UC 4 tables, not confirmed on a phone.
 """
 
 from __future__ import annotations
@@ -56,6 +59,13 @@ _DATE_FORMATS = {
     "MM/DD/YYYY": "M,D,Y",
     "DD.MM.YYYY": "D,M,Y",
 }
+
+
+# A custom ringtone is sampled audio file 2, which ringer15 plays (admin guides: "sampled
+# audio file 2: Ringer 13 (se.pat.ringer.13)" in SIP 2.x/3.x numbering, two below UC
+# Software's ringerN — Ringer 22 is UC's ringer24).
+_CUSTOM_SAF = 2
+_CUSTOM_RINGER = "ringer15"
 
 
 def _split(rows: tuple[KeyRow, ...]) -> tuple[list[KeyRow], list[KeyRow]]:
@@ -109,7 +119,8 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "date_format": _DATE_FORMATS.get(ctx.device.date_format, "Y,M,D"),
         "transports": _TRANSPORTS,
         "transfer": "Blind" if ctx.device.transfer_method == "BLIND" else "Consultative",
-        "ring_type": _ringer(ctx.ringer.tone),
+        "ring_type": _CUSTOM_RINGER if ctx.ringer.custom else _ringer(ctx.ringer.tone),
+        "custom_saf": _CUSTOM_SAF,
         "alert_classes": _alert_classes(ctx),
         "screensaver_minutes": _screensaver_minutes(ctx.display.screensaver_timeout),
         "server_type": "HTTPS" if ctx.provisioning_url.startswith("https://") else "HTTP",

@@ -22,6 +22,10 @@ queue and external ringtones `alert_group_ring_text` / `alert_group_ring_sound` 
 texts alert-group / alert-external as the snom defaults; names as public snom
 provisioning scripts write them, e.g. "Alert-Info-Klingeltöne"); soft keys configured on
 the device: `perm="RW"` on each `<fkey>` (the user may change it), `perm="R"` otherwise.
+A custom ringtone (`/api/ringtones`): `user_ringer` Custom with `user_custom` the URL of
+"PCM 8 kHz 16 bit/sample (linear) mono WAV" (snom wiki, `user_custom`: downloaded on the
+first call); the value "Custom" is the web UI's "Custom Melody URL" choice, unconfirmed
+as a provisioning value.
 
 BLF transfer: snom has no setting that chooses what a BLF key does during a call (the snom
 wiki "Call Transfer" page lists the transfer settings — transfer_on_hangup,

@@ -13,7 +13,10 @@ power LED `phone_setting.common_power_led_enable` (same template), screensaver
 `screensaver.wait_time` (seconds; Yealink has no "off", so 0 writes its longest wait,
 43200), soft keys configured on the device `static.auto_provision.custom.protect` (the
 user's own changes survive provisioning). W-series bases: `static.security.user_password`
-for the user login (001 `user_password`).
+for the user login (001 `user_password`). A custom ringtone (`/api/ringtones`):
+`ringtone.url` (the phone downloads it; "mono, 8K sample rate", T5x administrator guide)
+and `phone_setting.ring_type` set to the downloaded file's name, as public generators
+write it (newer firmware may also list it as "Custom:<name>": unconfirmed).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Custom ringtones: uploaded WAV files that phones fetch through the provisioning server."""
