@@ -4,7 +4,8 @@ phone whose flow another node holds.
 
 - Binding moved: a phone's REGISTER reached another node (NAT rebinding, or the kernel
   handed the new source port to another worker); that node upserted the row with its
-  own node id, and the trigger of migration 0010 notifies `sipfleet_binding_moved`. The
+  own node id, and the trigger of migration 0010 notifies `sipfleet_binding_moved` (with
+  the contact and Call-ID, or their MD5 hashes when they are too long for a payload). The
   node that held the binding drops it from memory at once — without writing (the row is
   the new node's) and without announcing the phone offline (it is online, elsewhere) —
   so it neither probes that flow any more nor expires the row under the new node.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import secrets
@@ -121,15 +123,19 @@ class NodeLink:
             data = json.loads(payload)
             if data.get("old") != self.node:
                 return
-            phone_id, contact = str(data["phone"]), str(data["contact"])
-            call_id, cseq = data.get("callId"), int(data.get("cseq") or 0)
+            phone_id, cseq = str(data["phone"]), int(data.get("cseq") or 0)
+            if "contact" in data:
+                current = self.sip.location.binding(phone_id, str(data["contact"]))
+                same_call = current is not None and current.call_id == data.get("callId")
+            else:  # too long for a payload: named by their hashes (migration 0015)
+                current = _by_hash(self.sip.location.bindings_of(phone_id), data["contactMd5"])
+                same_call = current is not None and _md5(current.call_id) == data["callIdMd5"]
         except (ValueError, KeyError, TypeError):
             log.warning("node link: unreadable binding-moved notification")
             return
-        current = self.sip.location.binding(phone_id, contact)
         if current is None:
             return
-        if current.call_id == call_id and current.cseq > cseq:
+        if same_call and current.cseq > cseq:
             return  # the phone came back here since: ours is the newer registration
         self.forget(current)
 
@@ -246,3 +252,15 @@ class NodeLink:
             log.warning("node link: unreadable node reply")
             return
         future.set_result(outcomes)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def _by_hash(bindings: list[Binding], contact_md5: object) -> Binding | None:
+    """The binding whose contact has this MD5 (PostgreSQL's md5() of the text)."""
+    for binding in bindings:
+        if _md5(binding.contact) == contact_md5:
+            return binding
+    return None

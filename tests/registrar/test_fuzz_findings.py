@@ -101,3 +101,44 @@ async def test_contact_host_almost_dotted_quad_is_answered_without_traceback(
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     finally:
         client.close()
+
+
+async def test_a_binding_with_a_long_contact_moves_between_nodes(
+    pool: Any, start_sip: Any, customer_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A phone's binding whose Contact is longer than a NOTIFY payload may be (8,000
+    bytes) moves to another node: the move trigger's pg_notify failed, which failed the
+    whole group commit — every REGISTER of that batch, any phone — and stalled the writer.
+    Now the notification names the contact by its hash and the old node still forgets it."""
+    from sipcore.server.node_link import NodeLink
+
+    phone = await new_phone(pool, customer_id)
+    first = await start_sip(node_id="node-a")
+    second = await start_sip(node_id="node-b")
+    links = [
+        NodeLink(sip.service, pool, node) for sip, node in ((first, "node-a"), (second, "node-b"))
+    ]
+    for link in links:
+        await link.start()
+    clients = []
+    try:
+        for sip in (first, second):  # the same phone, the same flow's Contact, each node
+            client = await SipClient(server=sip.address("udp")).open()
+            clients.append(client)
+            if len(clients) == 1:
+                contact = f"<sip:{phone.username}@127.0.0.1:{client.local_port};x={'a' * 9000}>"
+            with caplog.at_level(logging.INFO):
+                answer = await client.register(phone.username, phone.password, contact=contact)
+            assert answer is not None and answer.status == 200
+        deadline = asyncio.get_running_loop().time() + 5
+        while first.service.bindings_of(phone.id):  # the old node forgets it
+            assert asyncio.get_running_loop().time() < deadline, "node-a kept the binding"
+            await asyncio.sleep(0.05)
+        assert links[0].moved == 1
+        assert len(second.service.bindings_of(phone.id)) == 1
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        for client in clients:
+            client.close()
+        for link in links:
+            await link.stop()
