@@ -480,6 +480,8 @@ def parse_contact(text: str) -> Contact:
             if value is None or not value.isdigit() or not value.isascii() or len(value) > 10:
                 raise SipParseError("bad reg-id in Contact")
             reg_id = int(value)
+            if reg_id >= 2**31:  # RFC 5626 §4.2: at most 2**31-1 (an integer column)
+                raise SipParseError("bad reg-id in Contact")
     return Contact(address=address, expires=expires, q=q, instance=instance, reg_id=reg_id)
 
 

@@ -142,3 +142,31 @@ async def test_a_binding_with_a_long_contact_moves_between_nodes(
             client.close()
         for link in links:
             await link.stop()
+
+
+@pytest.mark.parametrize(("reg_id", "status"), [("2147483647", 200), ("2147483648", 400)])
+async def test_a_reg_id_beyond_its_range_is_a_bad_request(
+    pool: Any,
+    start_sip: Any,
+    customer_id: str,
+    reg_id: str,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """reg-id is 1 to 2**31-1 (RFC 5626 §4.2): a ten-digit one above that reached the
+    database's integer column and failed the whole group commit (any phone's REGISTERs in
+    the batch: 503)."""
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip()
+    client = await SipClient(server=sip.address("udp")).open()
+    try:
+        contact = (
+            f'{client.contact()};+sip.instance="<urn:uuid:00000000-0000-0000-0000-000000000001>"'
+            f";reg-id={reg_id}"
+        )
+        with caplog.at_level(logging.INFO):
+            answer = await client.register(phone.username, phone.password, contact=contact)
+        assert answer is not None and answer.status == status
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        client.close()
