@@ -19,6 +19,16 @@ wazo-provd-plugins plugins/wazo_cisco_sip templates); soft keys configured on th
 external ringtones: the SPA maps Alert-Info only to ring tones the PBX names itself, not a
 text to a chosen tone, so the catalogue does not offer them.
 
+Deployable as is: the web admin password `Admin_Passwd`; the voicemail number
+`Voice_Mail_Number` and `Mailbox_ID_N_` (the SPA desk phones' key for subscribing to
+message waiting is not confirmed — the SPA ATAs' is `Mailbox_Subscribe_URL_N` — so none
+is written, and without a subscription sipfleet sends the phone no MWI); the
+re-provisioning timer `Resync_Periodic` in seconds with `Resync_On_Reset` (names in
+wazo-provd-plugins' Cisco templates), 0 off; firmware `Upgrade_Enable` / `Upgrade_Rule`
+(the URL; same plugins' SPA files); daylight saving from the IANA zone as
+`Daylight_Saving_Time_Rule` "start=m/d/w/h:m:s;end=…;save=h:m:s" (weekday 1 = Monday,
+day -1 = the last: SPA administration guide, as wazo-cisco-spa writes it).
+
 BLF transfer: the SPA Extended_Function has no transfer function and the provisioning guide
 no setting for what a BLF key does during a call, so 000 `transferMethod` is not written
 for Cisco SPA; pressing the key dials the watched extension (sd) or picks up its ringing
@@ -32,6 +42,7 @@ from collections.abc import Mapping
 from provisioning.vendors.common import KeyRow, effective_codecs, key_rows, panel_rows, time_zone
 from provisioning.vendors.context import PhoneContext
 from provisioning.vendors.spec import VendorSpec
+from provisioning.vendors.tzrules import DstChange
 
 KEY_CODES: Mapping[str, str] = {
     "SPEEDDIAL": "sd",
@@ -72,6 +83,21 @@ def _function(row: KeyRow, ctx: PhoneContext) -> str:
     return f"fnc=sd;ext={target}@$PROXY;nme={label}"
 
 
+def _dst_change(change: DstChange) -> str:
+    """month/day/weekday/HH:mm:ss: weekday 1 = Monday … 7 = Sunday on or after `day`, or
+    on or before the month's end with day -1 (the last one)."""
+    day = -1 if change.week == 5 else (change.week - 1) * 7 + 1
+    return f"{change.month}/{day}/{change.weekday or 7}/{change.hour}:{change.minute}:0"
+
+
+def _dst(ctx: PhoneContext) -> str | None:
+    rule = time_zone(ctx.device.timezone).rule
+    if rule is None:
+        return None
+    hours, minutes = divmod(rule.save_minutes, 60)
+    return f"start={_dst_change(rule.start)};end={_dst_change(rule.end)};save={hours}:{minutes}:0"
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     own = key_rows(ctx.softkeys, KEY_CODES)
     codecs = [_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS]
@@ -82,6 +108,7 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "second_codec": codecs[1] if len(codecs) > 1 else "Unspecified",
         "g722": "Yes" if "G722" in codecs else "No",
         "timezone": time_zone(ctx.device.timezone),
+        "dst_rule": _dst(ctx),
         "language": _LANGUAGES.get(ctx.device.language, "English"),
         "date_format": "month/day" if ctx.device.date_format == "MM/DD/YYYY" else "day/month",
         "key_ua": "rw" if ctx.device.softkey_config_on_device else "na",

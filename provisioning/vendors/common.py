@@ -22,6 +22,7 @@ from provisioning.vendors.context import (
     PhoneContext,
     SoftKey,
 )
+from provisioning.vendors.tzrules import Dst, parse_rule
 
 
 class UnsupportedFunction(ValueError):
@@ -106,6 +107,8 @@ class TimeZone:
     name: str
     offset_minutes: int  # standard time, east of UTC positive
     posix: str  # POSIX TZ rule (IEEE 1003.1 §8.3), e.g. 'CET-1CEST,M3.5.0,M10.5.0/3'
+    #: its daylight saving rule (`tzrules`), None where there is none
+    rule: Dst | None = None
 
     @property
     def gmt(self) -> str:
@@ -123,7 +126,7 @@ class TimeZone:
 
     @property
     def dst(self) -> bool:
-        return "," in self.posix
+        return self.rule is not None
 
 
 @functools.lru_cache(maxsize=512)
@@ -139,9 +142,10 @@ def time_zone(name: str) -> TimeZone:
         if moment.dst() == timedelta(0):
             offset = moment.utcoffset() or timedelta(0)
             break
-    return TimeZone(
-        name=name, offset_minutes=int(offset.total_seconds() // 60), posix=_posix_rule(name)
-    )
+    posix = _posix_rule(name)
+    rule = parse_rule(posix)
+    minutes = rule.standard_minutes if rule else int(offset.total_seconds() // 60)
+    return TimeZone(name=name, offset_minutes=minutes, posix=posix, rule=rule)
 
 
 def _posix_rule(name: str) -> str:

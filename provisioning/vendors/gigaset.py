@@ -15,6 +15,15 @@ hs.RegStatus ToReg, SipAccount.00001.ProviderId / AuthName / AuthPassword / User
 DisplayName / VoiceMailMailbox / VoiceMailActive. No programmable keys are provisioned
 for the handsets, so the catalogue lists no soft-key functions.
 
+Deployable as is: the web admin password WebUIAccounts.1.Password (001 `password`); MWI
+SipProvider.N.MWISubscription with each handset's VoiceMailMailbox / VoiceMailActive; the
+time zone by its IANA name (DmGlobal.0.TimeZone); the firmware as `<firmware><file
+version url/></firmware>` before `<nvm>` (the same template) — the base compares the
+version, so the catalogue needs `firmwareVersion` with a Gigaset firmware URL. No public
+template names a re-provisioning timer for the Nx70 (the bases poll their redirect and
+provisioning server by themselves, schedule unconfirmed): `provisioning_interval` is not
+written.
+
 Unconfirmed: TransportProtocol 1 UDP and 3 TLS are in that template, 2 for TCP is a lead;
 the tone scheme values (the template only shows `International`); `hs.N.IPUI`, which binds
 an N870 account to a pre-registered handset. Not written, for want of a confirmed name:

@@ -55,6 +55,14 @@ that range). Grandstream's distinctive ringtones match caller ids only, not an A
 text, so there are no queue or external ringtones; the "Plantronics EHS" headset type is
 not DHSG; there is no power LED setting.
 
+Deployable as is (same template unless marked): the web admin password P2; voicemail
+P33 and, for account 1 (desk phones have one), P99 "SUBSCRIBE for MWI"; the re-provisioning
+timer P194 "Automatic Upgrade" 1 with P193 "check every … minutes" (older templates' values;
+newer firmware's web UI numbers "check at a period" 3, so there P194 1 is "every day" —
+unconfirmed which applies to 1.0.11), 0 off; firmware P6767 "Firmware Upgrade Via" (1 HTTP,
+2 HTTPS) and P192 "Firmware Server Path" (a directory, without the scheme); the time zone
+by its POSIX rule (P64 customize, P246), so daylight saving follows the IANA zone.
+
 GRP261x (Grandstream's "grp261x_config_1.0.5.15" template, same repository folder): the
 same VPK P-values, but its fixed VPKs take the dynamic mode numbers (SpeedDial 0, BLF 1, …)
 with Default (31) for a line — no +10. Its fixed VPKs 1-6 carry account choices 1-6, so
@@ -231,6 +239,15 @@ def _screensaver(seconds: int | None) -> tuple[str, str] | None:
     return "1", str(min(max(round(seconds / 60), 3), 60))
 
 
+def _firmware(ctx: PhoneContext) -> tuple[str, str] | None:
+    """(P6767, P192): upgrade via (1 HTTP, 2 HTTPS) and the firmware server path, the
+    catalogue URL without its scheme (the phone appends its own firmware file name)."""
+    if ctx.firmware is None:
+        return None
+    via, path = _server(ctx.firmware.url)
+    return via, path.rstrip("/")
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     fixed = _FIXED_VPKS.get(ctx.model.upper(), len(ctx.accounts))
     grp = ctx.model.upper().startswith("GRP")
@@ -255,6 +272,7 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "screensaver": _screensaver(ctx.display.screensaver_timeout),
         "config_via": config_via,
         "config_path": config_path,
+        "firmware": _firmware(ctx),
     }
 
 

@@ -24,6 +24,19 @@ keyword, alert-group / alert-external; ringtone N writes N-1). Provisioning serv
 HTTPS is in force): `download protocol` HTTP|HTTPS with `http server` / `http path` /
 `http port` (written by wazo-aastra's base.tpl) and their `https` counterparts.
 
+Deployable as is: the web admin password `admin password` — numeric only (0-4294967295;
+"if you enter a password with alpha characters, the phone uses the default password
+instead", 6700i/6800i admin guide), which the generated password and the API respect; MWI
+`sip explicit mwi subscription` (wazo-aastra base.tpl) with `sip lineN vmail`; the
+re-provisioning timer `auto resync mode` 1 (configuration files), `auto resync time`,
+`auto resync max delay` (minutes of random spread) and `auto resync days` (days between
+checks, 0 = daily; release notes 2.4): Mitel checks at a time of day, so an interval under
+a day is written as daily; daylight saving from the IANA zone (`time zone name: Custom`,
+`dst config: 3`, relative dates, `dst start|end month|week|day|hour`, week -1 = last, day
+1 = Sunday: admin guide "Custom time zone"). Firmware: the 6800i fetch their firmware from
+the configuration server itself (auto resync mode 2/3), with no URL of its own to write,
+so the catalogue takes no firmware URL for Mitel.
+
 Unconfirmed: `language` is an index into the language packs the phone has loaded
 (`language N: lang_xx.txt` in the wazo-aastra templates); sipfleet loads none, so a
 non-English index only works where the packs were loaded by customConfig.
@@ -89,6 +102,29 @@ def _download(url: str) -> tuple[str, str, str, int]:
     return ("HTTPS" if secure else "HTTP"), parts.hostname or "", parts.path.strip("/"), port
 
 
+def _dst(ctx: PhoneContext) -> list[tuple[str, int]]:
+    """`dst [start|end] month|week|day|hour`, relative dates: week -1 for the last, day
+    1 = Sunday … 7 = Saturday."""
+    rule = time_zone(ctx.device.timezone).rule
+    if rule is None:
+        return []
+    found: list[tuple[str, int]] = [("dst minutes", min(rule.save_minutes, 60))]
+    found.append(("dst [start|end] relative date", 1))
+    for name, change in (("start", rule.start), ("end", rule.end)):
+        found += [
+            (f"dst {name} month", change.month),
+            (f"dst {name} week", -1 if change.week == 5 else change.week),
+            (f"dst {name} day", change.weekday + 1),
+            (f"dst {name} hour", change.hour),
+        ]
+    return found
+
+
+def _resync_days(minutes: int) -> int:
+    """`auto resync days`: days between checks, 0 = every day (shorter intervals too)."""
+    return 0 if minutes <= 1440 else minutes // 1440
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     prefix = "prgkey" if ctx.model in _PRGKEY_MODELS else "topsoftkey"
     # A `blfxfer` key transfers the connected call blind to the watched extension (6800i
@@ -107,6 +143,8 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "date_format": _DATE_FORMATS.get(ctx.device.date_format, "2"),
         "tz_minutes": -tz.offset_minutes,
         "dst": tz.dst,
+        "dst_rules": _dst(ctx),
+        "resync_days": _resync_days(ctx.provisioning_interval),
         "audio_mode": _AUDIO_MODE.get(ctx.device.headset_button or "speaker", "0"),
         "ring_tone": _zero_based(ctx.ringer.tone),
         "alert_group": _zero_based(ctx.ringer.queue_tone),

@@ -13,7 +13,15 @@ to a custom ring class (`voIpProt.SIP.alertInfo.N.value` / `.class`, ring class
 `se.rt.customN.ringer` / `.type`, UC Software "Distinctive ringing"); screensaver
 `up.screenSaver.enabled` / `up.screenSaver.waitTime` (minutes); DHSG headset
 `up.analogHeadsetOption`; HTTPS: `device.prov.serverType` follows the provisioning URL's
-scheme. A custom ringtone (`/api/ringtones`) is the URL of sampled audio file `saf.2`,
+scheme. Deployable as is: the web admin password `device.auth.localAdminPassword`; MWI
+`msg.mwi.N.subscribe` (the phone's own user, which sipfleet serves) with `callBackMode`
+contact and `callBack` the voicemail number (wazo-provd-plugins wazo_polycom base.tpl);
+the re-provisioning timer `prov.polling.enabled` / `.mode` rel / `.period` in seconds
+(names in the same plugin's sip.cfg; "rel": every period from boot); the firmware as the
+master file's `APP_FILE_PATH` (the admin guide: the application's path name or URL);
+daylight saving from the IANA zone as `tcpIpApp.sntp.daylightSavings.*` (fixedDayEnable 0,
+start/stop month, time, dayOfWeek 1 = Sunday, lastInMonth or date: wazo_polycom common.py).
+A custom ringtone (`/api/ringtones`) is the URL of sampled audio file `saf.2`,
 played by `reg.N.ringType="ringer15"` ("saf.x: … an RFC 1738-compliant URL to a HTTP …
 wave file resource"; mono G.711 8 kHz or L16/16000). Which ringer plays saf.2 on UC
 Software 6 is inferred from the SIP 3.x and UC 4 tables, not confirmed on a phone.
@@ -99,6 +107,26 @@ def _screensaver_minutes(seconds: int | None) -> int | None:
     return None if seconds is None else max((seconds + 59) // 60, 1)
 
 
+def _dst(ctx: PhoneContext) -> list[tuple[str, str]]:
+    """tcpIpApp.sntp.daylightSavings.{start,stop}.* by week: month, hour, dayOfWeek (1 =
+    Sunday … 7), lastInMonth for the last week, else date = the first day the week can
+    start on."""
+    rule = time_zone(ctx.device.timezone).rule
+    if rule is None:
+        return []
+    found = [("fixedDayEnable", "0")]
+    for name, change in (("start", rule.start), ("stop", rule.end)):
+        found += [
+            (f"{name}.month", str(change.month)),
+            (f"{name}.time", str(change.hour)),
+            (f"{name}.dayOfWeek", str(change.weekday + 1)),
+            (f"{name}.dayOfWeek.lastInMonth", "1" if change.week == 5 else "0"),
+        ]
+        if change.week != 5:
+            found.append((f"{name}.date", str((change.week - 1) * 7 + 1)))
+    return found
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     own = key_rows(ctx.softkeys, KEY_CODES)
     panel = panel_rows(ctx, KEY_CODES)
@@ -116,6 +144,7 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "language": _LANGUAGES.get(ctx.device.language, "English_United_States"),
         "gmt_offset": time_zone(ctx.device.timezone).offset_minutes * 60,
         "dst": time_zone(ctx.device.timezone).dst,
+        "dst_rules": _dst(ctx),
         "date_format": _DATE_FORMATS.get(ctx.device.date_format, "Y,M,D"),
         "transports": _TRANSPORTS,
         "transfer": "Blind" if ctx.device.transfer_method == "BLIND" else "Consultative",

@@ -27,6 +27,17 @@ A custom ringtone (`/api/ringtones`): `user_ringer` Custom with `user_custom` th
 first call); the value "Custom" is the web UI's "Custom Melody URL" choice, unconfirmed
 as a provisioning value.
 
+Deployable as is: the web admin password (`http_user` admin, `http_pass`,
+`admin_mode_password`, wazo-snom base.tpl); the voicemail number `user_mailbox` (the phone
+subscribes for message waiting on an identity with a mailbox; no separate switch is
+written); the re-provisioning timer `settings_refresh_timer` in seconds (public snom
+generators write it), 0 off; firmware: `firmware_status` is the URL of a snom firmware
+settings file (`<firmware-settings><firmware>…`, as wazo-snom's snom<model>-firmware.xml),
+so a catalogue firmware URL for snom names such a file, and `update_policy` becomes
+`auto_update` to let the phone apply it. Time zone: `utc_offset` and `dst` ("offset
+mm.ww.dd hh:mm:ss mm.ww.dd hh:mm:ss", week 05 = last, day 07 = Sunday: snom wiki, `dst`),
+from the IANA zone; snom's own zone codes (`timezone`, e.g. GER+1) are not written.
+
 BLF transfer: snom has no setting that chooses what a BLF key does during a call (the snom
 wiki "Call Transfer" page lists the transfer settings — transfer_on_hangup,
 release_xferred_call_on for safe transfer — none of them per key), so 000
@@ -40,6 +51,7 @@ from collections.abc import Mapping
 from provisioning.vendors.common import KeyRow, effective_codecs, key_rows, panel_rows, time_zone
 from provisioning.vendors.context import EXTERNAL_ALERT_INFO, QUEUE_ALERT_INFO, PhoneContext
 from provisioning.vendors.spec import VendorSpec
+from provisioning.vendors.tzrules import DstChange
 
 KEY_CODES: Mapping[str, str] = {
     "SPEEDDIAL": "speed",
@@ -98,6 +110,22 @@ def _fkey_text(row: KeyRow, ctx: PhoneContext) -> str:
     return row.code
 
 
+def _dst_change(change: DstChange) -> str:
+    """`mm.ww.dd hh:mm:ss`: week 05 is the last, days 01 = Monday … 07 = Sunday."""
+    return (
+        f"{change.month:02d}.{change.week:02d}.{change.weekday or 7:02d} "
+        f"{change.hour:02d}:{change.minute:02d}:00"
+    )
+
+
+def _dst(ctx: PhoneContext) -> str:
+    """snom's `dst`: the saving in seconds, then start and end (empty: none)."""
+    rule = time_zone(ctx.device.timezone).rule
+    if rule is None:
+        return ""
+    return f"{rule.save_minutes * 60} {_dst_change(rule.start)} {_dst_change(rule.end)}"
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     own = key_rows(ctx.softkeys, KEY_CODES)
     first_panel_idx = ctx.line_keys or (max((k.position for k in own), default=0))
@@ -107,6 +135,7 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         + [(first_panel_idx + row.position - 1, row, _fkey_text(row, ctx)) for row in panel],
         "language": _LANGUAGES.get(ctx.device.language, "English"),
         "utc_offset": time_zone(ctx.device.timezone).offset_minutes * 60,
+        "dst": _dst(ctx),
         "codecs": ",".join(_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS),
         "transport_suffix": _TRANSPORT_SUFFIX,
         "handset_language": _LANGUAGES.get(

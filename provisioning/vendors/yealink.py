@@ -13,7 +13,20 @@ power LED `phone_setting.common_power_led_enable` (same template), screensaver
 `screensaver.wait_time` (seconds; Yealink has no "off", so 0 writes its longest wait,
 43200), soft keys configured on the device `static.auto_provision.custom.protect` (the
 user's own changes survive provisioning). W-series bases: `static.security.user_password`
-for the user login (001 `user_password`). A custom ringtone (`/api/ringtones`):
+for the user login (001 `user_password`).
+
+Deployable as is: the web admin password `static.security.user_password = admin:…`; MWI
+`account.N.subscribe_mwi` (to the phone's own account, which sipfleet serves) with
+`voice_mail.number.N` (both in wazo-provd-plugins v87 base.tpl); the re-provisioning timer
+`static.auto_provision.repeat.enable` / `.repeat.minutes` (key names in the same template;
+minutes per the administrator guide); the firmware `static.firmware.url` (same template).
+Time zone: `local_time.time_zone` is an offset only, and Yealink's zone names
+(`local_time.time_zone_name`) are a list of its own, so daylight saving is written as rules
+from the IANA zone: `local_time.summer_time = 1`, `dst_time_type = 1` (by week),
+`start_time` / `end_time` as Month/Week/Day/Hour (week 5 = last, day 1 = Monday … 7 =
+Sunday: CP920/T5x administrator guide) and `offset_time` in minutes.
+
+A custom ringtone (`/api/ringtones`):
 `ringtone.url` (the phone downloads it; "mono, 8K sample rate", T5x administrator guide)
 and `phone_setting.ring_type` set to the downloaded file's name, as public generators
 write it (newer firmware may also list it as "Custom:<name>": unconfirmed).
@@ -26,6 +39,7 @@ from collections.abc import Mapping
 from provisioning.vendors.common import effective_codecs, key_rows, panel_rows, time_zone
 from provisioning.vendors.context import EXTERNAL_ALERT_INFO, QUEUE_ALERT_INFO, PhoneContext
 from provisioning.vendors.spec import VendorSpec
+from provisioning.vendors.tzrules import DstChange
 
 KEY_CODES: Mapping[str, str] = {
     "SPEEDDIAL": "13",
@@ -74,6 +88,19 @@ TRANSPORTS = {"udp": "0", "tcp": "1", "tls": "2"}
 _CODECS = {"opus": "opus", "g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729"}
 
 
+def _dst_change(change: DstChange) -> str:
+    """`Month/Week of Month/Day of Week/Hour` (DST by week): week 5 is the last, days run
+    1 = Monday … 7 = Sunday."""
+    return f"{change.month}/{change.week}/{change.weekday or 7}/{change.hour}"
+
+
+def _dst(ctx: PhoneContext) -> tuple[str, str, int] | None:
+    rule = time_zone(ctx.device.timezone).rule
+    if rule is None:
+        return None
+    return _dst_change(rule.start), _dst_change(rule.end), rule.save_minutes
+
+
 def prepare(ctx: PhoneContext) -> Mapping[str, object]:
     codecs = [_CODECS[c] for c in effective_codecs(ctx) if c in _CODECS]
     return {
@@ -85,6 +112,7 @@ def prepare(ctx: PhoneContext) -> Mapping[str, object]:
         "time_format": "1" if ctx.device.time_format == 24 else "0",
         "transfer": _TRANSFER[ctx.device.transfer_method],
         "timezone": time_zone(ctx.device.timezone),
+        "dst": _dst(ctx),
         "codecs": codecs,
         "all_codecs": list(_CODECS.values()),
         "handset_language": _LANGUAGES.get(

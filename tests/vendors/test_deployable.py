@@ -1,0 +1,275 @@
+"""Configs an operator can deploy as they are, per vendor, read back from the file each phone
+fetches over `/prov/` (phones made through the API, real rendering, real PostgreSQL): the
+PBX's voicemail number with a message-waiting subscription, the re-provisioning timer, and
+the time zone with its daylight saving rules taken from the IANA name, in each vendor's own
+keys and numbering."""
+
+from __future__ import annotations
+
+import dataclasses
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from provisioning.config import Settings
+from provisioning.credentials import SecretBox
+from tests import factories
+from tests.conftest import bearer, insert_token
+from tests.dect.conftest import ROUTE_MODULES, Tenant, base_body
+from tests.prov.test_render_http import CASES, Case
+
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+
+VOICEMAIL = "*97"
+INTERVAL = 720  # minutes
+ZONE = "America/New_York"  # EST5EDT,M3.2.0,M11.1.0: second Sunday of March, first of November
+CASE = {case.model.split("-")[0]: case for case in CASES}
+MODULES = [*ROUTE_MODULES, "provisioning.api.sipphone_models"]
+
+
+@pytest.fixture
+async def app(
+    aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
+) -> AsyncIterator[Any]:
+    from tests.prov.conftest import running
+
+    deployed = dataclasses.replace(
+        settings, voicemail_number=VOICEMAIL, provisioning_interval=INTERVAL
+    )
+    async with running(
+        aiohttp_client, pool, deployed, secret_box, with_sip=False, route_modules=MODULES
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def plain(
+    aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
+) -> AsyncIterator[Any]:
+    """The defaults: no voicemail on the PBX, provisioning_interval 0 (off)."""
+    from tests.prov.conftest import running
+
+    quiet = dataclasses.replace(settings, provisioning_interval=0)
+    async with running(
+        aiohttp_client, pool, quiet, secret_box, with_sip=False, route_modules=MODULES
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def tenant(pool: asyncpg.Pool[Any]) -> Tenant:
+    async with pool.acquire() as conn:
+        customer = await factories.customer(conn)
+        extensions = {
+            number: await factories.extension(conn, customer, number, f"User {number}")
+            for number in ("101", "102")
+        }
+        return Tenant(
+            customer=customer,
+            headers=bearer(await insert_token(conn, "MANAGER", customer_id=customer)),
+            owner=bearer(await insert_token(conn, "OWNER", customer_id=customer)),
+            viewer=bearer(await insert_token(conn, "VIEWER", customer_id=customer)),
+            extensions=extensions,
+        )
+
+
+def _kv(body: str, sep: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in body.splitlines():
+        key, hit, value = line.partition(sep)
+        if hit and not line.startswith("#"):
+            found.setdefault(key.strip(), value.strip())
+    return found
+
+
+def _attributes(body: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for element in ET.fromstring(body.encode()).iter():
+        found.update(element.attrib)
+    return found
+
+
+def _yealink(body: str, user: str) -> None:
+    kv = _kv(body, " = ")
+    assert kv["account.1.subscribe_mwi"] == "1"
+    assert kv["voice_mail.number.1"] == VOICEMAIL
+    assert kv["static.auto_provision.repeat.enable"] == "1"
+    assert kv["static.auto_provision.repeat.minutes"] == str(INTERVAL)
+    assert kv["local_time.time_zone"] == "-5"
+    assert (kv["local_time.summer_time"], kv["local_time.dst_time_type"]) == ("1", "1")
+    assert kv["local_time.start_time"] == "3/2/7/2"  # March, 2nd week, Sunday (7), 2 h
+    assert kv["local_time.end_time"] == "11/1/7/2"
+    assert kv["local_time.offset_time"] == "60"
+
+
+def _snom(body: str, user: str) -> None:
+    root = ET.fromstring(body.encode())
+    assert root.findtext(".//user_mailbox[@idx='1']") == VOICEMAIL
+    assert root.findtext(".//settings_refresh_timer") == str(INTERVAL * 60)
+    assert root.findtext(".//utc_offset") == "-18000"
+    assert root.findtext(".//dst") == "3600 03.02.07 02:00:00 11.01.07 02:00:00"
+
+
+def _grandstream(body: str, user: str) -> None:
+    config = ET.fromstring(body.encode()).find("config")
+    assert config is not None
+    p = {e.tag: e.text or "" for e in config}
+    assert (p["P33"], p["P99"]) == (VOICEMAIL, "1")
+    assert (p["P194"], p["P193"]) == ("1", str(INTERVAL))
+    assert (p["P64"], p["P246"]) == ("customize", "EST5EDT,M3.2.0,M11.1.0")
+
+
+def _polycom(body: str, user: str) -> None:
+    a = _attributes(body)
+    assert a["msg.mwi.1.subscribe"] == user
+    assert (a["msg.mwi.1.callBackMode"], a["msg.mwi.1.callBack"]) == ("contact", VOICEMAIL)
+    assert (a["prov.polling.enabled"], a["prov.polling.mode"]) == ("1", "rel")
+    assert a["prov.polling.period"] == str(INTERVAL * 60)
+    assert a["tcpIpApp.sntp.gmtOffset"] == "-18000"
+    dst = "tcpIpApp.sntp.daylightSavings."
+    assert a[dst + "enable"] == "1" and a[dst + "fixedDayEnable"] == "0"
+    assert [a[dst + "start." + k] for k in ("month", "time", "dayOfWeek", "date")] == [
+        "3",
+        "2",
+        "1",
+        "8",
+    ]
+    assert a[dst + "start.dayOfWeek.lastInMonth"] == "0"
+    assert [a[dst + "stop." + k] for k in ("month", "time", "dayOfWeek", "date")] == [
+        "11",
+        "2",
+        "1",
+        "1",
+    ]
+
+
+def _cisco(body: str, user: str) -> None:
+    root = ET.fromstring(body.encode())
+    assert root.findtext("Voice_Mail_Number") == VOICEMAIL
+    assert root.findtext("Resync_Periodic") == str(INTERVAL * 60)
+    assert root.findtext("Time_Zone") == "GMT-05:00"
+    assert root.findtext("Daylight_Saving_Time_Enable") == "Yes"
+    assert (
+        root.findtext("Daylight_Saving_Time_Rule")
+        == "start=3/8/7/2:0:0;end=11/1/7/2:0:0;save=1:0:0"
+    )
+
+
+def _mitel(body: str, user: str) -> None:
+    kv = _kv(body, ": ")
+    assert kv["sip explicit mwi subscription"] == "1"
+    assert kv["sip line1 vmail"] == VOICEMAIL
+    assert (kv["auto resync mode"], kv["auto resync days"]) == ("1", "0")
+    assert (kv["time zone name"], kv["time zone minutes"]) == ("Custom", "300")
+    assert (kv["dst config"], kv["dst [start|end] relative date"]) == ("3", "1")
+    assert [kv[f"dst start {k}"] for k in ("month", "week", "day", "hour")] == ["3", "2", "1", "2"]
+    assert [kv[f"dst end {k}"] for k in ("month", "week", "day", "hour")] == ["11", "1", "1", "2"]
+
+
+def _fanvil(body: str, user: str) -> None:
+    root = ET.fromstring(body.encode())
+    assert root.findtext(".//line[@index='1']/MWINum") == VOICEMAIL
+    assert root.findtext(".//line[@index='1']/Subscribe") == "1"
+    assert (root.findtext(".//FlashMode"), root.findtext(".//FlashInterval")) == ("2", "12")
+    assert (root.findtext(".//TimeZone"), root.findtext(".//TimeZoneName")) == ("-20", "UTC-05")
+    assert root.findtext(".//EnableDST") == "2"
+    start = [root.findtext(f".//DSTStart{k}") for k in ("Mon", "Week", "Wday", "Hour")]
+    assert start == ["3", "2", "0", "2"]
+    end = [root.findtext(f".//DSTEnd{k}") for k in ("Mon", "Week", "Wday", "Hour")]
+    assert end == ["11", "1", "0", "2"]
+
+
+READBACK: dict[str, Callable[[str, str], None]] = {
+    "yealink": _yealink,
+    "snom": _snom,
+    "grandstream": _grandstream,
+    "polycom": _polycom,
+    "cisco": _cisco,
+    "mitel": _mitel,
+    "fanvil": _fanvil,
+}
+
+
+async def _fetch(app: Any, case: Case) -> str:
+    response = await app.get(f"/prov/{case.file}", headers={"User-Agent": case.user_agent})
+    assert response.status == 200, await response.text()
+    return str(await response.text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.model for case in CASES])
+async def test_voicemail_timer_and_time_zone_are_in_the_config(
+    app: Any, tenant: Tenant, case: Case
+) -> None:
+    vendor = case.model.split("-")[0]
+    body = {"vendor": vendor, "model": case.model, "mac": case.mac, "timezone": ZONE}
+    if vendor == "grandstream":
+        body["serial"] = "SN-1"
+    user = tenant.extensions["101"]
+    created = await app.post(f"/api/users/{user}/phones", json=body, headers=tenant.headers)
+    assert created.status == 201, await created.text()
+    phone = await (
+        await app.get(f"/api/pbx/sipphone/{(await created.json())['_id']}", headers=tenant.owner)
+    ).json()
+    READBACK[vendor](await _fetch(app, case), phone["username"])
+
+
+async def test_without_voicemail_or_extension_nothing_subscribes(
+    plain: Any, app: Any, tenant: Tenant
+) -> None:
+    """No voicemail number on the PBX: no voicemail key, no MWI subscription; the timer
+    off. With a voicemail number, a phone with no extension subscribes to nothing (its own
+    AOR has no mailbox to watch)."""
+    case = CASE["yealink"]
+    user = tenant.extensions["102"]
+    body = {"vendor": "yealink", "model": case.model, "mac": case.mac}
+    created = await plain.post(f"/api/users/{user}/phones", json=body, headers=tenant.headers)
+    assert created.status == 201, await created.text()
+    kv = _kv(await _fetch(plain, case), " = ")
+    assert kv["account.1.subscribe_mwi"] == "0"
+    assert "voice_mail.number.1" not in kv
+    assert kv["static.auto_provision.repeat.enable"] == "0"
+    assert "static.auto_provision.repeat.minutes" not in kv
+    mitel = CASE["mitel"]
+    unassigned = await app.put(
+        "/api/pbx/sipphone",
+        json={"sipPhoneModel": mitel.model, "macAddress": mitel.mac},
+        headers=tenant.headers,
+    )
+    assert unassigned.status == 201, await unassigned.text()
+    assert _kv(await _fetch(app, mitel), ": ")["sip explicit mwi subscription"] == "0"
+
+
+GIGASET_UA = "Gigaset N670 IP PRO/83.V2.11.0+build.a546b47;7C2F80E0F443"
+
+
+async def test_dect_base_subscribes_and_keeps_the_zone_name(app: Any, tenant: Tenant) -> None:
+    body = base_body(
+        mac="7C2F80E0F443",
+        vendor="gigaset",
+        model="N670 IP PRO",
+        template="gigaset.xml",
+        tone="DE",
+        timezone=ZONE,
+        user_password=None,
+    )
+    created = await app.post("/api/dect_phones", json=body, headers=tenant.headers)
+    assert created.status == 201, await created.text()
+    base = await created.json()
+    members = await app.post(
+        f"/api/dect_phones/{base['_id']}/members",
+        json={"members": [{"extension_number": "101"}]},
+        headers=tenant.headers,
+    )
+    assert members.status == 200, await members.text()
+    response = await app.get("/prov/7C2F80E0F443.xml", headers={"User-Agent": GIGASET_UA})
+    assert response.status == 200, await response.text()
+    params = {
+        p.get("name"): p.get("value")
+        for p in ET.fromstring((await response.text()).encode()).iter("param")
+    }
+    assert params["SipProvider.1.MWISubscription"] == "1"
+    assert params["SipAccount.00001.VoiceMailMailbox"] == VOICEMAIL
+    assert params["DmGlobal.0.TimeZone"] == ZONE
