@@ -79,6 +79,7 @@ class PhoneRecord:
     user_agent: str | None
     now: datetime
     redirect: RedirectJob | None = None  # the registration with the vendor's redirect service
+    device_secrets_enc: bytes | None = None  # sealed web/door passwords (000)
 
     @property
     def customer_id(self) -> str:
@@ -105,6 +106,7 @@ class NewCredentials:
 _WRITABLE = ", ".join(f"p.{c}" for c in WRITABLE_COLUMNS)
 _SELECT = f"""
 SELECT p.id, {_WRITABLE}, p.dect_base_id, p.username, p.password_enc, p.device,
+       p.device_secrets_enc,
        p.config_saved, p.config_loaded, p.created, p.version,
        coalesce(s.online, false) AS online, s.expires_at, s.local_ip, s.public_ip,
        s.user_agent, now() AS now, {JOB_JOIN_COLUMNS}
@@ -183,7 +185,12 @@ def _record(row: asyncpg.Record) -> PhoneRecord:
         user_agent=row["user_agent"],
         now=row["now"],
         redirect=joined_job(row),
+        device_secrets_enc=_bytes(row["device_secrets_enc"]),
     )
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 async def phone_by_id(conn: asyncpg.Connection[Any], phone_id: str) -> PhoneRecord | None:
@@ -298,3 +305,55 @@ async def reset_credentials(
         )
         await conn.execute(_DROP_BINDINGS, phone_id)
         await conn.execute(_SET_OFFLINE, phone_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceSecrets:
+    """A phone's sealed device secrets with what decides their form: its model's vendor."""
+
+    phone_id: str
+    vendor: str
+    sealed: bytes | None
+
+
+_SECRETS = """
+SELECT p.id, m.vendor, p.device_secrets_enc FROM sip_phones p
+JOIN sip_phone_models m ON m.id = p.model_id WHERE p.id = $1
+"""
+# Records that never got a device secret (before web passwords were generated); a DECT
+# handset carries its base's.
+_WITHOUT_SECRETS = """
+SELECT p.id, m.vendor, p.device_secrets_enc FROM sip_phones p
+JOIN sip_phone_models m ON m.id = p.model_id
+WHERE p.device_secrets_enc IS NULL AND p.dect_base_id IS NULL AND p.id > $1
+ORDER BY p.id LIMIT $2
+"""
+# Compare-and-set: a concurrent writer of the same secrets wins, and this write is dropped.
+_SET_SECRETS = """
+UPDATE sip_phones SET device_secrets_enc = $2
+WHERE id = $1 AND device_secrets_enc IS NOT DISTINCT FROM $3
+"""
+
+
+def _secrets(row: asyncpg.Record) -> DeviceSecrets:
+    return DeviceSecrets(
+        phone_id=row["id"], vendor=row["vendor"], sealed=_bytes(row["device_secrets_enc"])
+    )
+
+
+async def device_secrets(conn: asyncpg.Connection[Any], phone_id: str) -> DeviceSecrets | None:
+    row = await conn.fetchrow(_SECRETS, phone_id)
+    return None if row is None else _secrets(row)
+
+
+async def phones_without_secrets(
+    conn: asyncpg.Connection[Any], *, after: str = "", limit: int = 500
+) -> list[DeviceSecrets]:
+    return [_secrets(row) for row in await conn.fetch(_WITHOUT_SECRETS, after, limit)]
+
+
+async def replace_device_secrets(
+    conn: asyncpg.Connection[Any], phone_id: str, sealed: bytes | None, expected: bytes | None
+) -> bool:
+    """Write the sealed secrets if they are still `expected`; False when they changed."""
+    return str(await conn.execute(_SET_SECRETS, phone_id, sealed, expected)) == "UPDATE 1"

@@ -1,9 +1,11 @@
 """The provisioning file server as a component: adds `GET /prov/{tail}` to the app.
 
-Stateful parts live here for the service's lifetime: the custom-template store (loaded,
-then kept current by `sipfleet_templates` notifications), the batched fetch recorder
-(flushed on stop) and the scanner throttle. They are also put on `ctx.hub.extras["prov"]`
-so the template API can reload the store at once after a write on this node.
+At start, every phone record that has no web admin password yet gets one
+(`provisioning.phones.webpassword.backfill`). Stateful parts live here for the service's
+lifetime: the custom-template store (loaded, then kept current by `sipfleet_templates`
+notifications), the batched fetch recorder (flushed on stop) and the scanner throttle.
+They are also put on `ctx.hub.extras["prov"]` so the template API can reload the store at
+once after a write on this node.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aiohttp import web
 
 from provisioning.components import ServiceContext
 from provisioning.config import Settings
+from provisioning.phones import webpassword
 from provisioning.prov.cache import RenderCache
 from provisioning.prov.lease import ConnectionLease
 from provisioning.prov.loader import server_info
@@ -52,6 +55,8 @@ def build_server(ctx: ServiceContext, *, http_port: int | None = None) -> ProvSe
 @asynccontextmanager
 async def run(ctx: ServiceContext) -> AsyncIterator[ProvServer]:
     server = build_server(ctx)
+    # records from before web passwords were generated get theirs before any is served
+    await webpassword.backfill(ctx.pool, ctx.secret_box)
     await server.templates.start()
     await server.lease.start()
     server.recorder.start()

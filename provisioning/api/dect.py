@@ -158,7 +158,10 @@ async def get_member(request: web.Request) -> web.Response:
     if record is None:
         raise not_found(members.MEMBER_NOT_FOUND)
     body = phone_json(
-        record, request.app[appkeys.SECRET_BOX], with_purchase_info=principal.level >= Level.OWNER
+        record,
+        request.app[appkeys.SECRET_BOX],
+        with_purchase_info=principal.level >= Level.OWNER,
+        with_secrets=principal.level >= Level.OWNER,
     )
     return json_response(body)
 

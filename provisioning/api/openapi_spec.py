@@ -124,6 +124,11 @@ def _phone_output() -> dict[str, Any]:
     properties["username"] = {"type": "string", "pattern": "^[a-zA-Z0-9]{32}$"}
     properties["password"] = {"type": "string", "pattern": "^[a-zA-Z0-9]{32}$"}
     properties["handsetIndex"] = {"type": ["integer", "null"]}
+    properties["webPassword"] = {
+        "type": "string",
+        "description": "OWNER and above: the phone's web admin password (generated per "
+        "phone; set through /api/users/{id}/phones `web_password`)",
+    }
     properties["redirect"] = {"$ref": "#/components/schemas/Redirect"}
     properties["status"] = {
         "type": "object",

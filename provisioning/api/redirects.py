@@ -72,7 +72,10 @@ async def retry_phone(request: web.Request) -> web.Response:
             raise refused
     wake(request)
     body = phone_json(
-        reloaded, request.app[appkeys.SECRET_BOX], with_purchase_info=principal.level >= Level.OWNER
+        reloaded,
+        request.app[appkeys.SECRET_BOX],
+        with_purchase_info=principal.level >= Level.OWNER,
+        with_secrets=principal.level >= Level.OWNER,
     )
     return json_response(body, status=202)
 

@@ -36,6 +36,7 @@ def _json(request: web.Request, principal: Principal, record: PhoneRecord) -> di
         record,
         request.app[appkeys.SECRET_BOX],
         with_purchase_info=principal.level >= Level.OWNER,
+        with_secrets=principal.level >= Level.OWNER,
     )
 
 

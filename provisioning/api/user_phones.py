@@ -17,7 +17,7 @@ from provisioning import appkeys
 from provisioning.api import redirects
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.app import authenticate
-from provisioning.auth import Level
+from provisioning.auth import Level, Principal
 from provisioning.dect import user_phones
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,17 @@ def _ids(request: web.Request, *, with_phone: bool) -> tuple[str, str]:
     return user_id, phone
 
 
+async def _json(
+    request: web.Request, principal: Principal, conn: Any, record: PhoneRecord
+) -> dict[str, Any]:
+    return await user_phones.user_phone_json(
+        conn,
+        record,
+        box=request.app[appkeys.SECRET_BOX],
+        with_secrets=principal.level >= Level.OWNER,
+    )
+
+
 async def assign_phone(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     user_id, _ = _ids(request, with_phone=False)
@@ -57,7 +68,7 @@ async def assign_phone(request: web.Request) -> web.Response:
             settings=settings,
         )
         record = await _after_change(conn, request, record)
-        result = await user_phones.user_phone_json(conn, record)
+        result = await _json(request, principal, conn, record)
     redirects.wake(request)
     log.info("phone %s assigned to user %s", record.id, user_id)
     return json_response(result, status=201)
@@ -72,7 +83,7 @@ async def list_phones(request: web.Request) -> web.Response:
         found = await phone_queries.list_phones(
             conn, principal.scope, extension_id=user.id, limit=_LIST_LIMIT
         )
-        items = [await user_phones.user_phone_json(conn, record) for record in found]
+        items = [await _json(request, principal, conn, record) for record in found]
     return json_response({"items": items, "next": None})
 
 
@@ -91,7 +102,7 @@ async def update_phone(request: web.Request) -> web.Response:
             settings=request.app[appkeys.SETTINGS],
         )
         record = await _after_change(conn, request, record)
-        result = await user_phones.user_phone_json(conn, record)
+        result = await _json(request, principal, conn, record)
     redirects.wake(request)
     log.info("phone %s of user %s updated", phone_id, user_id)
     return json_response(result)

@@ -15,12 +15,10 @@ transport or interface this server does not serve are refused before anything is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
 import asyncpg
-from cryptography.exceptions import InvalidTag
 
 from db import extensions as extension_queries
 from db import phone_models as model_queries
@@ -34,7 +32,7 @@ from provisioning.credentials import SecretBox
 from provisioning.dect import fields
 from provisioning.dect.serving import serving_errors
 from provisioning.errors import ApiError, MultipleErrors, not_found
-from provisioning.phones import capabilities
+from provisioning.phones import capabilities, webpassword
 from provisioning.phones import service as phone_service
 from provisioning.phones.render import status_json
 from provisioning.phones.service import raise_errors
@@ -77,16 +75,6 @@ async def users_phone(
     return record
 
 
-def _open(box: SecretBox, phone_id: str, sealed: bytes | None) -> dict[str, Any]:
-    if sealed is None:
-        return {}
-    try:
-        opened = json.loads(box.open(sealed, f"device:{phone_id}"))
-    except (InvalidTag, ValueError):
-        return {}
-    return opened if isinstance(opened, dict) else {}
-
-
 async def _write_device(
     conn: asyncpg.Connection[Any], box: SecretBox, phone_id: str, values: Mapping[str, Any]
 ) -> None:
@@ -94,7 +82,7 @@ async def _write_device(
     current = await queries.device_of(conn, phone_id)
     assert current is not None
     device = dict(current.device)
-    secrets = _open(box, phone_id, current.secrets_enc)
+    secrets = webpassword.open_secrets(box, phone_id, current.secrets_enc)
     for name, value in values.items():
         target, key = (
             (secrets, fields.SECRET_KEYS[name])
@@ -109,8 +97,9 @@ async def _write_device(
             target[key] = value
     if "ringtone" in values:
         device.pop("ringtone", None)  # stored here before it became ringer.tone
-    sealed = box.seal(json.dumps(secrets), f"device:{phone_id}") if secrets else None
+    sealed = webpassword.seal_secrets(box, phone_id, secrets)
     await queries.set_device(conn, phone_id, device, sealed)
+    await webpassword.ensure(conn, box, phone_id)  # a cleared web password gets a new one
 
 
 async def assign_phone(
@@ -179,11 +168,14 @@ async def _setting_errors(
     found = await model_queries.model_by_id_or_name(conn, model_id)
     if found is None:
         return []
-    return capabilities.unsupported_errors(
+    errors = capabilities.unsupported_errors(
         found.name, found.features, values, capabilities.USER_PHONE_SETTINGS
     ) + capabilities.ringtone_errors(
         found.name, found.features, values, capabilities.USER_PHONE_RINGTONES
     )
+    password = values.get("web_password")
+    refused = webpassword.refusal(found.vendor, found.name, "web_password", password)
+    return errors + ([refused] if refused else [])
 
 
 async def _reload(conn: asyncpg.Connection[Any], phone_id: str) -> PhoneRecord:
@@ -240,8 +232,15 @@ async def remove_phone(
     await _snake(phone_service.update_phone(conn, principal, phone_id, unassign, box=box))
 
 
-async def user_phone_json(conn: asyncpg.Connection[Any], record: PhoneRecord) -> dict[str, Any]:
-    """The record as this route shows it: snake_case 000 fields, never a password."""
+async def user_phone_json(
+    conn: asyncpg.Connection[Any],
+    record: PhoneRecord,
+    *,
+    box: SecretBox | None = None,
+    with_secrets: bool = False,
+) -> dict[str, Any]:
+    """The record as this route shows it: snake_case 000 fields; the web admin password
+    (`web_password`) only `with_secrets` (OWNER and above), no other password ever."""
     model = await queries.phone_model(conn, str(record.values["model_id"]))
     body: dict[str, Any] = {
         "_id": record.id,
@@ -261,6 +260,8 @@ async def user_phone_json(conn: asyncpg.Connection[Any], record: PhoneRecord) ->
             body[name] = value
     tone = (record.values.get("ringer") or {}).get("tone", record.device.get("ringtone"))
     body["ringtone"] = tone
+    if with_secrets and box is not None:
+        body["web_password"] = webpassword.web_password(box, record.id, record.device_secrets_enc)
     body = {k: v for k, v in body.items() if v is not None}
     body["status"] = status_json(record)
     return body

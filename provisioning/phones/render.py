@@ -1,8 +1,9 @@
 """A stored SIP phone → the reference's JSON (002/003 examples).
 
 Properties holding no value are omitted (002: "properties holding no value may be
-omitted"); purchase info only for OWNER and above (DESIGN.md); the device settings of
-`000_…txt` kept in `device` are added in camelCase after the reference's own fields.
+omitted"); purchase info and the web admin password (`webPassword`) only for OWNER and
+above; the device settings of `000_…txt` kept in `device` are added in camelCase after the
+reference's own fields.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from db.phones import PhoneRecord
 from provisioning.credentials import SecretBox, reveal_password
+from provisioning.phones import webpassword
 from provisioning.phones.record import to_document
 from provisioning.redirect.render import redirect_json
 
@@ -57,7 +59,10 @@ def status_json(record: PhoneRecord) -> dict[str, Any]:
     return {k: v for k, v in status.items() if v is not None}
 
 
-def phone_json(record: PhoneRecord, box: SecretBox, *, with_purchase_info: bool) -> dict[str, Any]:
+def phone_json(
+    record: PhoneRecord, box: SecretBox, *, with_purchase_info: bool, with_secrets: bool = False
+) -> dict[str, Any]:
+    """`with_secrets` (OWNER and above) adds the phone's web admin password."""
     document = to_document(record.values)
     body: dict[str, Any] = {"_id": record.id}
     for key, value in document.items():
@@ -79,4 +84,8 @@ def phone_json(record: PhoneRecord, box: SecretBox, *, with_purchase_info: bool)
         body["redirect"] = redirect
     for key, value in (record.device or {}).items():
         body.setdefault(key, value)
+    if with_secrets:
+        shown = webpassword.web_password(box, record.id, record.device_secrets_enc)
+        if shown is not None:
+            body[webpassword.KEY] = shown
     return body

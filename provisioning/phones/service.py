@@ -23,7 +23,7 @@ from db.phones import NewCredentials, PhoneRecord
 from provisioning.auth import Level, Principal
 from provisioning.credentials import SecretBox, new_credentials, reveal_password
 from provisioning.errors import ApiError, MultipleErrors, access_denied, not_found
-from provisioning.phones import rules
+from provisioning.phones import rules, webpassword
 from provisioning.phones.fields import PHONE_FIELDS
 from provisioning.phones.parse import parse_object
 from provisioning.phones.record import defaults, merge, to_columns, to_document
@@ -92,11 +92,25 @@ def _parse_body(
     if current is not None and "password" in body:
         password = reveal_password(box, current.username, current.password_enc)
     errors = _read_only_errors(body, current, password)
+    if webpassword.KEY in body:  # shown to an OWNER; set through the 000 route only
+        shown = None
+        if current is not None:
+            shown = webpassword.web_password(box, current.id, current.device_secrets_enc)
+        if body[webpassword.KEY] != shown:
+            errors.append(
+                ApiError(
+                    422,
+                    webpassword.KEY,
+                    "The web password is changed through /api/users/{id}/phones (web_password)",
+                )
+            )
     device = {} if current is None else current.device
     writable = {
         key: value
         for key, value in body.items()
-        if key not in _READ_ONLY and not (key in device and key not in PHONE_FIELDS)
+        if key not in _READ_ONLY
+        and key != webpassword.KEY
+        and not (key in device and key not in PHONE_FIELDS)
     }
     errors += [  # device settings (000) are shown here but written through /api/users
         ApiError(422, key, "Device settings are changed through /api/users/{id}/phones")
@@ -213,6 +227,7 @@ async def create_phone(
         raise ApiError(
             409, "macAddress", "A phone with the same MAC address already exists"
         ) from None
+    await webpassword.ensure(conn, box, phone_id)
     record = await phone_queries.phone_by_id(conn, phone_id)
     assert record is not None
     return record
@@ -250,6 +265,8 @@ async def update_phone(
         raise ApiError(
             409, "macAddress", "A phone with the same MAC address already exists"
         ) from None
+    if "sipPhoneModel" in touched:  # another vendor may take another form of password
+        await webpassword.ensure(conn, box, phone_id)
     record = await phone_queries.phone_by_id(conn, phone_id)
     assert record is not None
     return record

@@ -273,3 +273,130 @@ async def test_dect_base_subscribes_and_keeps_the_zone_name(app: Any, tenant: Te
     assert params["SipProvider.1.MWISubscription"] == "1"
     assert params["SipAccount.00001.VoiceMailMailbox"] == VOICEMAIL
     assert params["DmGlobal.0.TimeZone"] == ZONE
+
+
+def _xml_text(path: str) -> Callable[[str], str | None]:
+    return lambda body: ET.fromstring(body.encode()).findtext(path)
+
+
+def _yealink_admin(body: str) -> str | None:
+    for line in body.splitlines():
+        if line.startswith("static.security.user_password = admin:"):
+            return line.split(":", 1)[1]
+    return None
+
+
+def _fanvil_admin(body: str) -> str | None:
+    root = ET.fromstring(body.encode())
+    web = root.findtext(".//web/account[@index='1']/Password")
+    assert web == root.findtext(".//MenuPassword")
+    return web
+
+
+def _snom_admin(body: str) -> str | None:
+    root = ET.fromstring(body.encode())
+    assert root.findtext(".//http_pass") == root.findtext(".//admin_mode_password")
+    return root.findtext(".//http_pass")
+
+
+# the vendor's admin-password key, read from the fetched file
+ADMIN_PASSWORD: dict[str, Callable[[str], str | None]] = {
+    "yealink": _yealink_admin,
+    "snom": _snom_admin,
+    "grandstream": _xml_text("config/P2"),
+    "polycom": lambda body: _attributes(body).get("device.auth.localAdminPassword"),
+    "cisco": _xml_text("Admin_Passwd"),
+    "mitel": lambda body: _kv(body, ": ").get("admin password"),
+    "fanvil": _fanvil_admin,
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.model for case in CASES])
+async def test_each_phone_gets_its_own_web_password(app: Any, tenant: Tenant, case: Case) -> None:
+    vendor = case.model.split("-")[0]
+    body = {"vendor": vendor, "model": case.model, "mac": case.mac, "serial": "SN-1"}
+    user = tenant.extensions["101"]
+    created = await app.post(f"/api/users/{user}/phones", json=body, headers=tenant.headers)
+    assert created.status == 201, await created.text()
+    assigned = await created.json()
+    assert "web_password" not in assigned  # a MANAGER does not see it
+    path = f"/api/pbx/sipphone/{assigned['_id']}"
+    shown = (await (await app.get(path, headers=tenant.owner)).json())["webPassword"]
+    if vendor == "mitel":  # numbers only, or the phone keeps its factory default
+        assert shown.isdigit() and len(shown) == 10 and int(shown) <= 4294967295
+    else:
+        assert len(shown) == 16 and shown.isalnum()
+    assert "webPassword" not in await (await app.get(path, headers=tenant.headers)).json()
+    listed = await app.get(f"/api/users/{user}/phones", headers=tenant.owner)
+    assert (await listed.json())["items"][0]["web_password"] == shown
+    assert ADMIN_PASSWORD[vendor](await _fetch(app, case)) == shown
+    # shown back unchanged it is accepted; changed, it is refused here
+    echoed = await app.post(path, json={"webPassword": shown}, headers=tenant.owner)
+    assert echoed.status == 200, await echoed.text()
+    changed = await app.post(path, json={"webPassword": "other"}, headers=tenant.owner)
+    assert changed.status == 422 and (await changed.json())["message"] == "webPassword"
+    # cleared through 000, a new one is drawn: never the factory default
+    cleared = await app.post(
+        f"/api/users/{user}/phones/{assigned['_id']}",
+        json={"web_password": None},
+        headers=tenant.headers,
+    )
+    assert cleared.status == 200, await cleared.text()
+    fresh = (await (await app.get(path, headers=tenant.owner)).json())["webPassword"]
+    assert fresh and fresh != shown
+    assert ADMIN_PASSWORD[vendor](await _fetch(app, case)) == fresh
+
+
+async def test_an_operators_web_password_must_suit_the_vendor(app: Any, tenant: Tenant) -> None:
+    user = tenant.extensions["102"]
+    mitel = CASE["mitel"]
+    body = {"vendor": "mitel", "model": mitel.model, "mac": mitel.mac}
+    refused = await app.post(
+        f"/api/users/{user}/phones", json={**body, "web_password": "s3cret"}, headers=tenant.headers
+    )
+    assert refused.status == 422
+    assert await refused.json() == {
+        "code": 422,
+        "message": "web_password",
+        "description": "mitel-6867i takes a numeric web password (0-4294967295), digits only",
+    }
+    taken = await app.post(
+        f"/api/users/{user}/phones", json={**body, "web_password": "4711"}, headers=tenant.headers
+    )
+    assert taken.status == 201, await taken.text()
+    assert _kv(await _fetch(app, mitel), ": ")["admin password"] == "4711"
+    # a Yealink record moved to a Mitel model: its letters would not do, it gets digits
+    yealink = await app.put(
+        "/api/pbx/sipphone",
+        json={"sipPhoneModel": "yealink-t54w", "macAddress": "00085D654321"},
+        headers=tenant.headers,
+    )
+    phone = await yealink.json()
+    path = f"/api/pbx/sipphone/{phone['_id']}"
+    before = (await (await app.get(path, headers=tenant.owner)).json())["webPassword"]
+    assert not before.isdigit()
+    moved = await app.post(path, json={"sipPhoneModel": "mitel-6869i"}, headers=tenant.headers)
+    assert moved.status == 200, await moved.text()
+    after = (await (await app.get(path, headers=tenant.owner)).json())["webPassword"]
+    assert after.isdigit() and len(after) == 10
+
+
+async def test_phones_from_before_get_one_at_start(
+    aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
+) -> None:
+    """A record written before web passwords were generated (no device secrets) gets one
+    when the file server starts, before it serves anything."""
+    from tests.prov.conftest import running
+
+    case = CASE["grandstream"]
+    async with pool.acquire() as conn:
+        customer = await factories.customer(conn)
+        owner = bearer(await insert_token(conn, "OWNER", customer_id=customer))
+        old = await factories.phone(conn, customer, model=case.model, mac_address=case.mac)
+    async with running(
+        aiohttp_client, pool, settings, secret_box, with_sip=False, route_modules=MODULES
+    ) as app:
+        shown = await app.get(f"/api/pbx/sipphone/{old.id}", headers=owner)
+        password = (await shown.json())["webPassword"]
+        assert len(password) == 16
+        assert ADMIN_PASSWORD["grandstream"](await _fetch(app, case)) == password
