@@ -57,8 +57,10 @@ from tests.process import SipfleetProcess, start_sipfleet  # noqa: E402
 
 REALM = "sipfleet.test"
 ADMIN_TOKEN = "sft_fuzz-bench-admin-token"
-STATUS = re.compile(rb"(?:^|\n)SIP/2\.0 (\d{3}) ")
-REQUEST_LINE = re.compile(rb"(?:^|\n)([A-Z]+) (?:sips?|tel):[^ ]* SIP/2\.0\r?\n")
+# a status or request line at the start of a message: of a datagram or frame, or after
+# the blank line ending the previous one on a stream (not a line inside a body)
+STATUS = re.compile(rb"(?:^|\r\n\r\n)SIP/2\.0 (\d{3}) ")
+REQUEST_LINE = re.compile(rb"(?:^|\r\n\r\n)([A-Z]+) (?:sips?|tel):[^ \r\n]* SIP/2\.0\r\n")
 
 INTERESTING_NUMBERS = [
     "0", "-1", "1", "65535", "65536", "2147483647", "2147483648", "4294967296",
@@ -118,11 +120,15 @@ class Tally:
     reconnects: Counter[str] = field(default_factory=Counter)
     send_errors: Counter[str] = field(default_factory=Counter)
 
-    def seen(self, transport: str, data: bytes) -> None:
+    def seen(self, transport: str, data: bytes, skip: int = 0) -> None:
+        """Count the messages in `data`, but those ending within its first `skip` bytes
+        (a stream's tail already counted with the chunk before)."""
         for match in STATUS.finditer(data):
-            self.answers[(transport, match.group(1).decode())] += 1
+            if match.end() > skip:
+                self.answers[(transport, match.group(1).decode())] += 1
         for match in REQUEST_LINE.finditer(data):
-            self.server_requests[match.group(1).decode("latin-1")] += 1
+            if match.end() > skip:
+                self.server_requests[match.group(1).decode("latin-1")] += 1
 
 
 # --- seeds ------------------------------------------------------------------------------
@@ -559,8 +565,8 @@ class Fuzzer:
             tail = b""
             with contextlib.suppress(ConnectionError, OSError):
                 while chunk := await reader.read(65536):
-                    self.tally.seen("tcp", tail + chunk)
-                    tail = chunk[-64:]
+                    self.tally.seen("tcp", tail + chunk, skip=len(tail))
+                    tail = (tail + chunk)[-64:]
 
         async def send() -> None:
             slot = self.rng.randrange(len(connections))
