@@ -115,7 +115,7 @@ class SharedFailureLimiter:
 
     def is_banned(self, addr: str, now: float) -> bool:
         if _SEQ.unpack_from(self.mm, self.seq_at)[0] != self._seen:
-            self._catch_up(now, full=False)
+            self._catch_up(now)
         until = self._bans.get(addr)
         if until is None:
             return False
@@ -221,16 +221,16 @@ class SharedFailureLimiter:
         _RING_ENTRY.pack_into(self.mm, at, key, until)
         _SEQ.pack_into(self.mm, self.seq_at, seq + 1)
 
-    def _catch_up(self, now: float, *, full: bool) -> None:
-        """Copy the bans other workers logged since we last looked (`full`: read them
-        from the whole table)."""
+    def _catch_up(self, now: float) -> None:
+        """Copy the bans other workers logged since we last looked: from the ring, or from
+        the whole table at the first look or when the ring moved on too far."""
         mm = self.mm
         with self.region:
             seq = self._sequence()
             if seq == 0:  # no ban was ever set on this region
                 self._seen = 0
                 return
-            if full or seq < self._seen or self._seen < 0 or seq - self._seen > RING - 16:
+            if seq < self._seen or self._seen < 0 or seq - self._seen > RING - 16:
                 found = []
                 for addr, offset in self.table.records():
                     until = _HEAD.unpack_from(mm, offset)[0]
