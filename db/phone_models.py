@@ -25,12 +25,18 @@ class PhoneModel:
     handset_address_required: bool
     serial_required: bool
     features: dict[str, Any]
+    firmware_url: str | None = None
+    firmware_version: str | None = None
 
 
 _COLUMNS = """id, name, vendor, model, kind, line_keys, accounts, softkey_functions,
     side_panel_model, max_side_panels, side_panel_keys, dect_max_handsets,
-    handset_address_required, serial_required, features"""
+    handset_address_required, serial_required, features, firmware_url, firmware_version"""
 _BY_ID_OR_NAME = f"SELECT {_COLUMNS} FROM sip_phone_models WHERE id = $1 OR name = $1"
+_SET_FIRMWARE = f"""
+UPDATE sip_phone_models SET firmware_url = $2, firmware_version = $3 WHERE id = $1
+RETURNING {_COLUMNS}
+"""
 _LIST = f"""
 SELECT {_COLUMNS} FROM sip_phone_models
 WHERE ($1::text IS NULL OR vendor = $1) AND ($2::text IS NULL OR kind = $2)
@@ -61,3 +67,11 @@ async def list_models(
     limit: int = 100,
 ) -> list[PhoneModel]:
     return [_record(row) for row in await conn.fetch(_LIST, vendor, kind, after, limit)]
+
+
+async def set_firmware(
+    conn: asyncpg.Connection[Any], model_id: str, url: str | None, version: str | None
+) -> PhoneModel | None:
+    """The model's firmware URL and version (None clears); the changed row."""
+    row = await conn.fetchrow(_SET_FIRMWARE, model_id, url, version)
+    return None if row is None else _record(row)

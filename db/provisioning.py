@@ -93,6 +93,8 @@ class ProvisionedPhone:
     # the customer's uploaded ringtone `ringer.tone` names (None: built-in or none left)
     ringtone_id: str | None
     ringtone_format: str | None
+    firmware_url: str | None  # the model's (catalogue)
+    firmware_version: str | None
 
     def __repr__(self) -> str:  # the sealed secrets stay out of logs and tracebacks
         return f"ProvisionedPhone(id={self.id!r}, mac_address={self.mac_address!r})"
@@ -133,6 +135,8 @@ class CatalogueModel:
     config_files: tuple[str, ...]
     template: str
     features: dict[str, Any]
+    firmware_url: str | None
+    firmware_version: str | None
 
 
 # The soft keys as parallel arrays (cheaper to build and decode than jsonb), ordered by
@@ -168,7 +172,7 @@ _PHONES_FOR_MAC = f"""
 SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
        p.mac_address, p.handset_index, p.handset_address, p.serial,
        m.name AS model_name, m.vendor, m.model, m.kind, m.line_keys, m.accounts,
-       m.softkey_functions, m.template,
+       m.softkey_functions, m.template, m.firmware_url, m.firmware_version,
        sp.name AS side_panel_model, coalesce(p.side_panel_count, 0) AS side_panel_count,
        coalesce(sp.side_panel_keys, sp.line_keys, m.side_panel_keys, 0) AS side_panel_keys,
        p.extension_id, e.number AS extension_number, e.name AS extension_name,
@@ -238,7 +242,8 @@ ORDER BY b.phone_id
 """
 _CATALOGUE = """
 SELECT id, name, vendor, model, kind, line_keys, accounts, softkey_functions, side_panel_model,
-       max_side_panels, side_panel_keys, dect_max_handsets, config_files, template, features
+       max_side_panels, side_panel_keys, dect_max_handsets, config_files, template, features,
+       firmware_url, firmware_version
 FROM sip_phone_models ORDER BY vendor, name
 """
 

@@ -236,9 +236,28 @@ SCHEMAS: dict[str, Any] = {
             "model": _STR,
             "kind": _STR,
             "softkeyFunctions": {"type": "array", "items": _STR},
+            "firmwareUrl": {"type": ["string", "null"]},
+            "firmwareVersion": {"type": ["string", "null"]},
         },
         ["_id", "name", "vendor", "model", "kind"],
     ),
+    "SipPhoneModelUpdate": {
+        **_obj(
+            {
+                "firmwareUrl": _nullable(
+                    {
+                        "type": "string",
+                        "pattern": "^https?://[a-z0-9]+(\\.[a-z0-9]+)*(/[a-z0-9._-]*)*$",
+                        "maxLength": 2048,
+                    }
+                ),
+                "firmwareVersion": _nullable(
+                    {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"}
+                ),
+            }
+        ),
+        "additionalProperties": False,
+    },
     "SipPhoneModelList": _list_of("#/components/schemas/SipPhoneModel"),
     "Ringtone": _obj(
         {
@@ -559,6 +578,19 @@ def _model_paths() -> dict[str, Any]:
                 }
             ],
             "get": _op("Read a model by id or name", 200, "SipPhoneModel", (403, 404)),
+            "post": {
+                **_op(
+                    "Set the model's firmware (ADMIN)",
+                    200,
+                    "SipPhoneModel",
+                    (403, 404, 422),
+                    body="SipPhoneModelUpdate",
+                ),
+                "description": "`firmwareUrl` / `firmwareVersion` (null clears), written into "
+                "every config of the model in its vendor's key. 422 naming the field for a "
+                "vendor without a firmware URL to write (Mitel), an expansion module, or a "
+                "Gigaset URL without its version.",
+            },
         },
     }
 

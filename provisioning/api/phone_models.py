@@ -42,6 +42,8 @@ def model_json(model: CatalogueModel) -> dict[str, Any]:
         "dect_max_handsets": model.dect_max_handsets,
         "config_files": list(model.config_files),
         "features": model.features,
+        "firmware_url": model.firmware_url,
+        "firmware_version": model.firmware_version,
     }
     return {k: v for k, v in body.items() if v is not None}
 

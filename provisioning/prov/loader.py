@@ -34,6 +34,7 @@ from provisioning.vendors.context import (
     CustomRingtone,
     DeviceSettings,
     Display,
+    Firmware,
     NetworkSettings,
     PhoneContext,
     Ringer,
@@ -374,7 +375,14 @@ def build_context(
         line_keys=phone.line_keys,
         dect=dect_for(phone, box),
         provisioning_interval=server.provisioning_interval,
+        firmware=_firmware(phone),
     )
+
+
+def _firmware(phone: ProvisionedPhone) -> Firmware | None:
+    if not phone.firmware_url:
+        return None
+    return Firmware(url=phone.firmware_url, version=phone.firmware_version)
 
 
 def _ringer(phone: ProvisionedPhone, base: str) -> Ringer:

@@ -400,3 +400,138 @@ async def test_phones_from_before_get_one_at_start(
         password = (await shown.json())["webPassword"]
         assert len(password) == 16
         assert ADMIN_PASSWORD["grandstream"](await _fetch(app, case)) == password
+
+
+FIRMWARE = "https://fw.example.test/phones/firmware-1.2.bin"
+
+
+def _firmware_of(vendor: str, body: str) -> Any:
+    """What the fetched file says about the firmware, in the vendor's own keys."""
+    if vendor == "yealink":
+        return _kv(body, " = ").get("static.firmware.url")
+    root = ET.fromstring(body.encode())
+    if vendor == "snom":
+        return root.findtext(".//firmware_status"), root.findtext(".//update_policy")
+    if vendor == "grandstream":
+        return root.findtext("config/P6767"), root.findtext("config/P192")
+    if vendor == "polycom":  # the per-MAC master file
+        return root.get("APP_FILE_PATH")
+    if vendor == "cisco":
+        return root.findtext("Upgrade_Enable"), root.findtext("Upgrade_Rule")
+    if vendor == "fanvil":
+        return root.findtext(".//AUTOUPDATE_CONFIG_MODULE/Auto_Image_URL")
+    raise AssertionError(vendor)
+
+
+EXPECTED_FIRMWARE: dict[str, Any] = {
+    "yealink": FIRMWARE,
+    "snom": (FIRMWARE, "auto_update"),
+    "grandstream": ("2", "fw.example.test/phones/firmware-1.2.bin"),
+    "polycom": FIRMWARE,
+    "cisco": ("Yes", FIRMWARE),
+    "fanvil": FIRMWARE,
+}
+NO_FIRMWARE: dict[str, Any] = {
+    "yealink": None,
+    "snom": (None, "settings_only"),
+    "grandstream": (None, None),
+    "polycom": "",
+    "cisco": (None, None),
+    "fanvil": None,
+}
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if not c.model.startswith("mitel")], ids=lambda c: c.model
+)
+async def test_the_models_firmware_is_in_the_config(
+    app: Any, tenant: Tenant, pool: Any, case: Case
+) -> None:
+    vendor = case.model.split("-")[0]
+    async with pool.acquire() as conn:
+        admin = bearer(await insert_token(conn, "ADMIN"))
+    body = {"vendor": vendor, "model": case.model, "mac": case.mac, "serial": "SN-1"}
+    user = tenant.extensions["101"]
+    created = await app.post(f"/api/users/{user}/phones", json=body, headers=tenant.headers)
+    assert created.status == 201, await created.text()
+    # Poly names its firmware in the per-MAC master file, {mac}.cfg
+    file = f"{case.mac.lower()}.cfg" if vendor == "polycom" else case.file
+    fetch = dataclasses.replace(case, file=file)
+    assert _firmware_of(vendor, await _fetch(app, fetch)) == NO_FIRMWARE[vendor]
+    path = f"/api/pbx/sipphonemodel/{case.model}"
+    refused = await app.post(path, json={"firmwareUrl": FIRMWARE}, headers=tenant.owner)
+    assert refused.status == 403  # the catalogue is global: ADMIN only
+    changed = await app.post(path, json={"firmwareUrl": FIRMWARE}, headers=admin)
+    assert changed.status == 200, await changed.text()
+    assert (await changed.json())["firmwareUrl"] == FIRMWARE
+    shown = await (await app.get(path, headers=tenant.viewer)).json()
+    assert (shown["firmwareUrl"], shown["firmwareVersion"]) == (FIRMWARE, None)
+    assert _firmware_of(vendor, await _fetch(app, fetch)) == EXPECTED_FIRMWARE[vendor]
+    cleared = await app.post(path, json={"firmwareUrl": None}, headers=admin)
+    assert cleared.status == 200
+    assert _firmware_of(vendor, await _fetch(app, fetch)) == NO_FIRMWARE[vendor]
+
+
+async def test_firmware_refusals_and_the_gigaset_version(
+    app: Any, tenant: Tenant, pool: Any
+) -> None:
+    async with pool.acquire() as conn:
+        admin = bearer(await insert_token(conn, "ADMIN"))
+    for model, body, field, description in (
+        (
+            "mitel-6867i",
+            {"firmwareUrl": FIRMWARE},
+            "firmwareUrl",
+            "Firmware URLs are not supported by mitel-6867i",
+        ),
+        (
+            "yealink-exp50",
+            {"firmwareUrl": FIRMWARE},
+            "firmwareUrl",
+            "Firmware URLs are not supported by yealink-exp50",
+        ),
+        (
+            "gigaset-n670",
+            {"firmwareUrl": FIRMWARE},
+            "firmwareVersion",
+            "gigaset-n670 needs the firmware's version with its URL",
+        ),
+        (
+            "yealink-t54w",
+            {"firmwareUrl": "ftp://fw.example.test/x.rom"},
+            "firmwareUrl",
+            "URL is invalid, must begin with http: or https:",
+        ),
+        ("yealink-t54w", {"firmware": FIRMWARE}, "firmware", "Unknown field"),
+    ):
+        response = await app.post(f"/api/pbx/sipphonemodel/{model}", json=body, headers=admin)
+        assert response.status == 422, await response.text()
+        assert await response.json() == {"code": 422, "message": field, "description": description}
+    missing = await app.post("/api/pbx/sipphonemodel/nope-1", json={}, headers=admin)
+    assert missing.status == 404
+    gigaset = await app.post(
+        "/api/pbx/sipphonemodel/gigaset-n670",
+        json={"firmwareUrl": FIRMWARE, "firmwareVersion": "2.49.1"},
+        headers=admin,
+    )
+    assert gigaset.status == 200, await gigaset.text()
+    body = base_body(
+        mac="7C2F80E0F443",
+        vendor="gigaset",
+        model="N670 IP PRO",
+        template="gigaset.xml",
+        tone="DE",
+        user_password=None,
+    )
+    created = await app.post("/api/dect_phones", json=body, headers=tenant.headers)
+    assert created.status == 201, await created.text()
+    members = await app.post(
+        f"/api/dect_phones/{(await created.json())['_id']}/members",
+        json={"members": [{"extension_number": "101"}]},
+        headers=tenant.headers,
+    )
+    assert members.status == 200, await members.text()
+    response = await app.get("/prov/7C2F80E0F443.xml", headers={"User-Agent": GIGASET_UA})
+    file = ET.fromstring((await response.text()).encode()).find("firmware/file")
+    assert file is not None
+    assert (file.get("version"), file.get("url")) == ("2.49.1", FIRMWARE)
