@@ -45,7 +45,11 @@ WHERE ($1::text[] IS NULL OR customer_id = ANY($1::text[]))
 ORDER BY id LIMIT $4
 """
 _CONTENT = "SELECT content FROM ringtones WHERE id = $1 AND customer_id = $2"
-_USERS = "SELECT count(*) FROM sip_phones WHERE ringer->>'tone' = $1"
+# the second clause is the partial index's predicate (migration 0014), so the index serves it
+_USERS = """
+SELECT count(*) FROM sip_phones
+WHERE ringer->>'tone' = $1 AND ringer->>'tone' ~ '^[0-9a-f]{24}$'
+"""
 _DELETE = "DELETE FROM ringtones WHERE id = $1"
 
 

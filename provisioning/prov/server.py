@@ -193,7 +193,7 @@ class ProvServer:
         self._events: dict[tuple[str, str], tuple[float, Any]] = {}
         self._counters: dict[tuple[str, int], Any] = {}
         # ringtone files by id (immutable once uploaded; served only to a record using one)
-        self._ringtones = RenderCache(max_entries=64)
+        self._ringtones = RenderCache(max_entries=16)  # at most 16 MiB
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         response = await self._handle(request)
