@@ -1,5 +1,6 @@
 """A sample phone per vendor: every soft-key function the vendor maps, side panels, static
-network and VLANs. `check_template` renders operator templates against it; tests use it."""
+network and VLANs, voicemail with MWI, the re-provisioning timer and a firmware URL.
+`check_template` renders operator templates against it; tests use it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from provisioning.vendors import registry
 from provisioning.vendors.context import (
     DeviceSettings,
     Display,
+    Firmware,
     NetworkSettings,
     PhoneContext,
     Ringer,
@@ -68,6 +70,7 @@ def sample_account(index: int = 1) -> SipAccount:
         server_port=5061,
         transport="tls",
         voicemail_number="*97",
+        mwi=True,
         pickup_code="*8",
     )
 
@@ -138,4 +141,6 @@ def sample_context(vendor: str, *, template: str | None = None, handsets: int = 
         provisioning_url="https://prov.example/prov/",
         ntp_server="ntp.example",
         serial="SN123" if vendor == "grandstream" else None,
+        provisioning_interval=1440,
+        firmware=Firmware(url="https://fw.example/firmware/image.bin", version="1.2.3"),
     )
