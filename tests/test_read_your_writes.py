@@ -34,6 +34,8 @@ async def _node(tmp_path: Path, name: str, database_url: str) -> SipfleetProcess
         "SIPFLEET_ADMIN_TOKEN": ADMIN_TOKEN,
         # no ban: a refused REGISTER in this test must be a decision, not a lockout
         "SIPFLEET_AUTH_FAILURE_LIMIT": "100000",
+        # deleted phones are fetched on purpose: unknown MACs, not a scan
+        "SIPFLEET_UNKNOWN_MAC_LIMIT": "100000",
     }
     return await asyncio.to_thread(start_sipfleet, tmp_path / name, env=env)
 
