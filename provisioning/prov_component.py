@@ -49,6 +49,9 @@ def build_server(ctx: ServiceContext, *, http_port: int | None = None) -> ProvSe
         throttle=UnknownMacThrottle(per_minute=settings.unknown_mac_limit),
         cache=RenderCache(),
         lease=ConnectionLease(ctx.pool, size=LEASED_CONNECTIONS),
+        # the node's failed-auth limiter, shared by every worker and with SIP: an address
+        # guessing HTTP Basic passwords and SIP digests has one budget, and one ban
+        auth_limiter=ctx.hub.sip.authenticator.limiter if ctx.hub.sip is not None else None,
     )
 
 

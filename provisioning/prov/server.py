@@ -28,8 +28,10 @@ it (else 404), and nothing is recorded.
 Then the config is rendered (`provisioning.vendors.render`, custom templates first) and
 the fetch queued for `recorder.py` (`config_loaded`, the sighting, `phone.config_fetched`
 with file, address and User-Agent — never the body). Every 401 counts against the address
-in a failed-authentication limiter (`sipcore.ratelimit.FailureLimiter`, the SIP side's, with
-the same `auth_failure_limit` / `auth_failure_window` / `auth_ban_seconds`; IPv6 per /64):
+in the node's failed-authentication limiter — the SIP side's own (`sipcore.server.limiter`:
+shared by every worker, so an address has one budget for SIP digests and HTTP Basic
+together, and its ban holds on both), with `auth_failure_limit` / `auth_failure_window` /
+`auth_ban_seconds`; IPv6 per /64 (a private `FailureLimiter` when no SIP service runs):
 past the limit the address gets 429 with `Retry-After` (the ban's full length, an upper
 bound) for every per-MAC file, right credentials included, until the ban ends, so a
 password cannot be guessed faster than `auth_failure_limit` tries per `auth_ban_seconds`.
@@ -89,6 +91,7 @@ from provisioning.vendors.useragent import UserAgentInfo, parse_user_agent
 from sipcore import metrics
 from sipcore.gateport import AllowAll, GateSubject
 from sipcore.ratelimit import FailureLimiter
+from sipcore.server.limiter import SharedFailureLimiter
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +170,7 @@ class ProvServer:
         throttle: UnknownMacThrottle,
         cache: RenderCache | None = None,
         lease: ConnectionLease | None = None,
-        auth_limiter: FailureLimiter | None = None,
+        auth_limiter: FailureLimiter | SharedFailureLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -180,10 +183,15 @@ class ProvServer:
         self.cache = cache or RenderCache()
         self.lease = lease or ConnectionLease(pool, size=0)
         self.records = templates.records
-        self.auth_limiter = auth_limiter or FailureLimiter(
-            limit=settings.auth_failure_limit,
-            window=settings.auth_failure_window,
-            ban=settings.auth_ban_seconds,
+        # `is None`, not `or`: a limiter with nothing counted yet is empty, so falsy
+        self.auth_limiter = (
+            auth_limiter
+            if auth_limiter is not None
+            else FailureLimiter(
+                limit=settings.auth_failure_limit,
+                window=settings.auth_failure_window,
+                ban=settings.auth_ban_seconds,
+            )
         )
         self._allow_all = AllowAll()
         self._mismatches = EventThrottle(10.0)  # phone.mismatch events: one per key per 10 s
@@ -263,7 +271,7 @@ class ProvServer:
     async def _device(self, fetch: Request, mac: str, ringtone_id: str | None) -> web.Response:
         """Every check of the module's docstring, then the config (or the custom ringtone
         `ringtone_id` of the phone)."""
-        if self.auth_limiter.is_banned(address_key(fetch.address), time.monotonic()):
+        if self.auth_limiter.is_banned(address_key(fetch.address), time.time()):
             wait = self.settings.auth_ban_seconds
             return _plain(429, "Too many requests", {"Retry-After": str(wait)})
         wait = self.throttle.retry_after(fetch.address)
@@ -347,7 +355,7 @@ class ProvServer:
         if credentials_valid(self.box.key, mac, fetch.authorization):
             self.auth_limiter.clear(key)
             return None
-        if self.auth_limiter.record_failure(key, time.monotonic()):
+        if self.auth_limiter.record_failure(key, time.time()):
             log.warning(
                 "provisioning: address %s refused for %d s after repeated HTTP "
                 "authentication failures",

@@ -15,6 +15,7 @@ processes on one database: a node of two workers and a second node of one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import time
 from pathlib import Path
@@ -172,5 +173,40 @@ async def test_unknown_mac_throttle_is_the_nodes_not_each_workers(
                 break
         assert refused_by == {"0", "1"}  # both workers throttle it ...
         assert not_found == 4  # ... after 4 misses for the node, not 4 on each
+    finally:
+        node.stop()
+
+
+async def test_http_basic_failures_share_the_nodes_budget_with_sip(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Wrong HTTP Basic passwords on /prov, over fresh connections the kernel spreads over
+    both workers, count in the node's one limiter (the SIP side's): the address is refused
+    (429) by both workers after `auth_failure_limit` failures for the node, and its SIP
+    requests are dropped too — one budget and one ban per address, not one per worker and
+    protocol."""
+    node = await _start(tmp_path, "node", database_url, 2, SIPFLEET_PROVISIONING_HTTP_AUTH="true")
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"0015650AAAAA:guess").decode()}
+    try:
+        unauthorized = 0
+        refused_by: set[str] = set()
+        for _ in range(80):
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with (
+                aiohttp.ClientSession(connector=connector) as session,
+                session.get(f"{node.base_url}/prov/0015650aaaaa.cfg", headers=wrong) as response,
+            ):
+                if response.status == 401:
+                    unauthorized += 1
+                else:
+                    assert response.status == 429
+                    refused_by.add(response.headers[WORKER_HEADER])
+            if refused_by == {"0", "1"}:
+                break
+        assert refused_by == {"0", "1"}  # both workers refuse the address ...
+        assert unauthorized == LIMIT  # ... after LIMIT failures for the node
+        # and SIP from that address is dropped unanswered: the same ban
+        user0, _ = _users_of_each_worker()
+        assert await _guess(node.sip_port, user0) is None
     finally:
         node.stop()
