@@ -96,10 +96,11 @@ tree_pids() {  # PID -> it and its descendants
   [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
   echo "$p"; for c in $(ps -o pid= --ppid "$p"); do tree_pids "$c"; done
 }
-ticks() {  # ROOT_PID -> utime+stime of the live tree + the root's reaped children (cutime+cstime)
+ticks() {  # ROOT_PID -> utime+stime+cutime+cstime of each live process of its tree (children
+  # that exited inside the window, reaped by a live parent, are counted; none twice)
   local t=0 p v
   for p in $(tree_pids "$1"); do
-    v=$(awk -v root="$1" -v me="$p" '{t=$14+$15; if (me==root) t+=$16+$17; print t}' "/proc/$p/stat" 2>/dev/null) \
+    v=$(awk '{print $14+$15+$16+$17}' "/proc/$p/stat" 2>/dev/null) \
       && [ -n "$v" ] && t=$((t + v))
   done
   echo $t

@@ -90,20 +90,17 @@ tree_pids() {  # ROOT_PID -> the PID and all its descendants (only while ROOT is
   echo "$p"
   for c in $(ps -o pid= --ppid "$p"); do tree_pids "$c"; done
 }
-snap() {  # ROOT_PID -> "pid:ticks" words (utime+stime) of its tree; the root's word also
-  # counts its reaped children (cutime+cstime: backends that exited are not lost)
-  local p v
+snap() {  # ROOT_PID -> CPU ticks of its tree: utime+stime of every live process, plus the
+  # cutime+cstime of each (its children that exited and were reaped: PostgreSQL backends
+  # closed by an idle pool, autovacuum workers) — so a process that exits inside a step
+  # is neither lost nor counted from its birth
+  local p t=0 v
   for p in $(tree_pids "${1:-}"); do
-    v=$(awk -v r="$1" -v m="$p" '{t=$14+$15; if (m==r) t+=$16+$17; print t}' "/proc/$p/stat" 2>/dev/null) \
-      && [ -n "$v" ] && echo -n "$p:$v "
+    v=$(awk '{print $14+$15+$16+$17}' "/proc/$p/stat" 2>/dev/null) && [ -n "$v" ] && t=$((t + v))
   done
-}
-delta_ticks() {  # "SNAP_BEFORE" "SNAP_AFTER" -> ticks spent (processes gone by the end are lost)
-  local -A b=(); local w t=0
-  for w in $1; do b[${w%%:*}]=${w#*:}; done
-  for w in $2; do t=$(( t + ${w#*:} - ${b[${w%%:*}]:-0} )); done
   echo $t
 }
+delta_ticks() { echo $(( $2 - $1 )); }  # SNAP_BEFORE SNAP_AFTER -> ticks spent
 cores() { printf '%.2f' "$(echo "scale=3; $1 / $HZ / $2" | bc)"; }  # TICKS WALL_S
 ms_per() { [ "${2:-0}" -gt 0 ] 2>/dev/null && printf '%.3f' "$(echo "scale=6; $1 * 1000 / $HZ / $2" | bc)" || echo "?"; }  # TICKS N
 
