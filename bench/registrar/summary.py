@@ -161,19 +161,23 @@ add(
     "stall makes a step dirty): repeat a boundary rate before trusting a small difference.\n"
 )
 
+# per step: the figures that decide and explain a verdict (steps.tsv has them all)
 COLUMNS = (
-    "label", "kind", "phase", "rate_asked", "count", "ok", "failed", "retrans", "rate_achieved",
-    "rtd1_401_ms", "rtd2_200_ms", "server_cores", "pg_cores", "sipp_cores", "sys_busy",
-    "server_ms_per_reg", "pg_ms_per_reg", "load", "clean",
+    ("step", "label"), ("kind", "kind"), ("asked/s", "rate_asked"), ("ok", "ok"),
+    ("failed", "failed"), ("retrans", "retrans"), ("achieved/s", "rate_achieved"),
+    ("200 rtt p50 / p99 ms", "rtd2_200_ms"), ("server ms/reg", "server_ms_per_reg"),
+    ("PG ms/reg", "pg_ms_per_reg"), ("busy", "sys_busy"), ("load", "load"), ("clean", "clean"),
 )  # fmt: skip
 for name, label in SERVERS:
     rows = steps(name)
     if not rows:
         continue
-    add(f"## Steps: {label}\n")
-    add("| " + " | ".join(COLUMNS) + " |")
+    add(f"### Steps: {label}\n")
+    add("| " + " | ".join(title for title, _ in COLUMNS) + " |")
     add("|" + "---|" * len(COLUMNS))
     for r in rows:
-        add("| " + " | ".join(r.get(k, "?") for k in COLUMNS) + " |")
+        cells = [r.get(key, "?") for _, key in COLUMNS]
+        cells[7] = p50_p99(cells[7])
+        add("| " + " | ".join(cells) + " |")
     add("")
 print("\n".join(lines))
