@@ -125,7 +125,9 @@ async def test_running_out_is_logged_once_per_interval(tmp_path: Path, database_
             sock.close()
         lines = [line for line in service.log().splitlines() if "out of file descriptors" in line]
         assert len(lines) == 1, lines  # once per interval, not once per attempt
-        assert "SIP connection(s) refused" in lines[0]
+        # said by the SIP accept that failed, or by the periodic check when it saw the idle
+        # HTTP connections take the last descriptors first: one interval, one line
+        assert "SIP connection(s) refused" in lines[0] or "connections fail" in lines[0], lines
         for sock in held:
             sock.close()
         deadline = time.monotonic() + 10
