@@ -48,11 +48,12 @@ class StoredBinding:
     reg_id: int | None
     node: str | None
     unreachable: bool = False
+    path: str | None = None  # RFC 3327 Path values as one Route value (via an edge proxy)
 
 
 _COLUMNS = (
     "phone_id, contact, call_id, cseq, expires_at, q, transport, source_ip, source_port, "
-    "local_ip, user_agent, instance_id, reg_id, node, unreachable"
+    "local_ip, user_agent, instance_id, reg_id, node, unreachable, path"
 )
 _UPDATE_ALL = """
     call_id = EXCLUDED.call_id, cseq = EXCLUDED.cseq, expires_at = EXCLUDED.expires_at,
@@ -60,7 +61,7 @@ _UPDATE_ALL = """
     source_port = EXCLUDED.source_port, local_ip = EXCLUDED.local_ip,
     user_agent = EXCLUDED.user_agent, instance_id = EXCLUDED.instance_id,
     reg_id = EXCLUDED.reg_id, node = EXCLUDED.node, unreachable = EXCLUDED.unreachable,
-    shape = EXCLUDED.shape, updated = now()"""
+    path = EXCLUDED.path, shape = EXCLUDED.shape, updated = now()"""
 _LOAD = f"""
 SELECT {_COLUMNS} FROM bindings
 WHERE expires_at > now() AND (node = $1 OR node IS NULL OR $1::text IS NULL)
@@ -72,8 +73,9 @@ INSERT INTO bindings ({_COLUMNS}, updated)
 SELECT b.*, now() FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::real[], $7::text[],
     $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[],
-    $15::bool[]) AS b(phone_id, contact, call_id, cseq, expires_at, q, transport, source_ip,
-        source_port, local_ip, user_agent, instance_id, reg_id, node, unreachable)
+    $15::bool[], $16::text[]) AS b(phone_id, contact, call_id, cseq, expires_at, q, transport,
+        source_ip, source_port, local_ip, user_agent, instance_id, reg_id, node, unreachable,
+        path)
 WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = b.phone_id)
 ON CONFLICT (phone_id, contact) DO UPDATE SET {_UPDATE_ALL}
 """
@@ -186,7 +188,7 @@ def _removal_cte(name: str, first: int, by_node: bool) -> str:
 
 _UPSERT_TYPES = (
     "text", "text", "text", "int", "timestamptz", "real", "text", "text", "int", "text", "text",
-    "text", "int", "text", "bool",
+    "text", "int", "text", "bool", "text",
 )  # fmt: skip
 
 
@@ -194,7 +196,7 @@ def _upsert_cte(first: int) -> str:
     params = ", ".join(f"${first + i}::{kind}[]" for i, kind in enumerate(_UPSERT_TYPES))
     return f"""upserted AS (
 INSERT INTO bindings ({_COLUMNS}, shape, updated)
-SELECT b.*, now() FROM unnest({params}, ${first + 15}::bigint[]) AS b({_COLUMNS}, shape)
+SELECT b.*, now() FROM unnest({params}, ${first + 16}::bigint[]) AS b({_COLUMNS}, shape)
 WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = b.phone_id)
 ON CONFLICT (phone_id, contact) DO UPDATE SET {_UPDATE_ALL}
 )"""
@@ -224,7 +226,7 @@ def shape_of(item: StoredBinding) -> int:
     return hash(
         (item.phone_id, item.contact, item.q, item.transport, item.source_ip,
          item.source_port, item.local_ip, item.user_agent, item.instance_id, item.reg_id,
-         item.node, item.unreachable)
+         item.node, item.unreachable, item.path)
     )  # fmt: skip
 
 
@@ -247,7 +249,7 @@ def _batch_sql(parts: tuple[bool, bool, bool, bool, bool, bool, bool]) -> str:
         first += 6
     if upserts:
         ctes.append(_upsert_cte(first))
-        first += 16
+        first += 17
     if status_refreshes:
         ctes.append(status_refresh_cte(first))
         first += 3
@@ -268,7 +270,7 @@ def _batch_sql(parts: tuple[bool, bool, bool, bool, bool, bool, bool]) -> str:
 
 
 def _binding_columns(items: Sequence[StoredBinding]) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in range(15)]
+    columns: list[list[Any]] = [[] for _ in range(16)]
     for item in items:
         values = (
             item.phone_id,
@@ -286,6 +288,7 @@ def _binding_columns(items: Sequence[StoredBinding]) -> list[list[Any]]:
             item.reg_id,
             item.node,
             item.unreachable,
+            item.path,
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)

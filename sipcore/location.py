@@ -24,6 +24,11 @@ class Binding:
     (transport, source_ip, source_port) is the flow: on stream transports it names the
     connection the binding was made on, which requests to the phone reuse (RFC 5626 §5.3
     in spirit; RFC 3261 §18 response routing).
+
+    `path` is the REGISTER's Path header values (RFC 3327) as one comma-separated Route
+    value, when a trusted edge proxy added them: requests to the phone carry it as their
+    Route set and go to its first hop. `reg_id` is set only for an RFC 5626 outbound
+    registration (with `instance_id`); such a binding is one flow of its instance.
     """
 
     phone_id: str
@@ -41,6 +46,12 @@ class Binding:
     reg_id: int | None = None
     node: str | None = None
     unreachable: bool = False
+    path: str | None = None
+
+    @property
+    def outbound(self) -> bool:
+        """One flow of an RFC 5626 outbound registration (instance and reg-id)."""
+        return self.reg_id is not None and self.instance_id is not None
 
     def remaining(self, now: float) -> int:
         """Seconds left, as the 200 OK's Contact expires parameter reports it."""

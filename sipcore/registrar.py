@@ -19,6 +19,13 @@ Steps of §10.3 done here:
   needs a higher CSeq, else the whole update is aborted (500, "the request fails").
 - step 7 is the server's (atomic commit); step 8 is `RegisterDecision.contacts`.
 
+Outbound (RFC 5626 §6): a Contact with both `+sip.instance` and `reg-id` is one flow of
+that instance, and its binding is the one of that (instance, reg-id) pair — a REGISTER of
+the same pair with another Contact URI replaces the old binding (the same CSeq rule
+applies to it), while flows of other reg-ids stay. The server decides before this whether
+the reg-id counts (a first hop without outbound support: it does not) and passes it as
+`ContactSpec.reg_id`.
+
 Contact limit (ours): a phone holds at most `max_contacts` contacts. The flows of one
 `+sip.instance` (RFC 5626 §4.2: one device over several connections, each with its own
 reg-id) are one contact; a binding without an instance is one contact per URI; and no
@@ -91,6 +98,7 @@ class ReportedContact:
     uri: str
     expires: int
     q: float | None
+    instance_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,6 +186,12 @@ def decide_register(
     upserts: list[GrantedContact] = []
     removals: list[str] = []
     for spec in latest.values():
+        if spec.reg_id is not None and spec.instance_id is not None:
+            for item in _same_flow(current, spec):  # RFC 5626 §6: one binding per flow
+                if not _ordering_ok(item, request):
+                    return _refuse(500, "Stale CSeq for this Call-ID")
+                if item.contact not in latest and item.contact not in removals:
+                    removals.append(item.contact)
         requested = _requested_expiry(spec, request.expires_header, policy)
         if requested < 0:
             return _refuse(400, "Invalid expires parameter")
@@ -200,6 +214,25 @@ def decide_register(
         removals=tuple(removals),
         contacts=_report(current, upserts, removals, now),
     )
+
+
+def _same_flow(current: Sequence[Binding], spec: ContactSpec) -> list[Binding]:
+    """The bindings of `spec`'s (instance, reg-id) flow under another Contact URI."""
+    return [
+        item
+        for item in current
+        if item.reg_id == spec.reg_id
+        and item.instance_id == spec.instance_id
+        and item.contact != spec.uri
+    ]
+
+
+def pub_gruu(aor: str, instance_id: str) -> str:
+    """The public GRUU of an instance of `aor` (RFC 5627 §3.1): the AOR with a `gr`
+    parameter naming the instance, stable for as long as the instance ID is — so it is
+    computed, never stored. `instance_id` is the `+sip.instance` value without its quotes
+    (`<urn:uuid:…>`); the angle brackets are dropped."""
+    return f"{aor};gr={instance_id.strip('<>')}"
 
 
 def contact_counts(bindings: Sequence[tuple[str, str | None]]) -> tuple[int, int]:
@@ -276,11 +309,17 @@ def _report(
     """§10.3 step 8: every binding after the change, with its remaining expiry."""
     changed = {item.spec.uri for item in upserts} | set(removals)
     out = [
-        _ReportedContact(uri=item.contact, expires=item.remaining(now), q=item.q)
+        _ReportedContact(
+            uri=item.contact, expires=item.remaining(now), q=item.q, instance_id=item.instance_id
+        )
         for item in current
         if item.contact not in changed and item.expires_at > now
     ]
     out.extend(
-        _ReportedContact(uri=item.spec.uri, expires=item.expires, q=item.spec.q) for item in upserts
-    )
+        _ReportedContact(
+            uri=item.spec.uri, expires=item.expires, q=item.spec.q,
+            instance_id=item.spec.instance_id,
+        )
+        for item in upserts
+    )  # fmt: skip
     return tuple(out)

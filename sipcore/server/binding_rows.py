@@ -55,7 +55,7 @@ def stored_row(item: Binding) -> StoredBinding:
         transport=item.transport, source_ip=item.source_ip,
         source_port=item.source_port, local_ip=item.local_ip, user_agent=item.user_agent,
         instance_id=item.instance_id, reg_id=item.reg_id, node=item.node,
-        unreachable=item.unreachable,
+        unreachable=item.unreachable, path=item.path,
     )  # fmt: skip
 
 

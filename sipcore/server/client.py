@@ -9,6 +9,14 @@ per Timer E (T1 doubling up to T2) until a final response or the timeout (Timer 
 64*T1 by default); on reliable transports it is sent once. Responses are matched by the
 top Via branch and the CSeq method (§17.1.3). Provisional responses keep it waiting.
 
+A binding registered through an edge proxy (RFC 3327 Path) is reached through it: the
+request carries the Path as its Route set (loose routing: the Request-URI stays the
+binding's contact) and goes to the first Route's address — over the connection the
+REGISTER came on from the proxy while it is open, else to that URI's host and port.
+
+Check-sync goes to each registered device once: the flows of one outbound instance
+(RFC 5626 §5.3) are tried one after another, newest registration first, until one answers.
+
 Two ways in. `start()` is the lean one the presence fan-out uses (one NOTIFY per watcher,
 a thousand per state change): the caller hands over the finished bytes and a callback;
 the transaction is one dict entry, its Timer E/F are slots of one coarse timer wheel
@@ -29,6 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sipcore import metrics
+from sipcore.errors import SipParseError
 from sipcore.headers import NameAddr, Via
 from sipcore.location import Binding
 from sipcore.message import (
@@ -41,6 +50,7 @@ from sipcore.message import (
     new_via,
 )
 from sipcore.server.context import ContactOutcome, RequestContext, Target
+from sipcore.server.register_request import route_of
 from sipcore.server.transport import Address, Connection, StreamConnection, UdpPeer
 from sipcore.udp_partition import branch_mark
 from sipcore.uri import parse_uri
@@ -154,6 +164,12 @@ class ClientTransactions:
             return where.connection, (where.source_ip, where.source_port)
         if isinstance(where, Binding):
             transport, host, port = where.transport, where.source_ip, where.source_port
+            if where.path is not None:
+                hop = route_of(where.path)
+                # on a stream: the proxy's connection the REGISTER came on, else the hop
+                open_flow = self.service.connections.get(transport, host, port)
+                if transport == "udp" or hop[0] == "udp" or open_flow is None:
+                    transport, host, port = hop
         else:
             transport, host, port = where.transport, where.host, where.port
         if transport == "udp":
@@ -322,12 +338,14 @@ class ClientTransactions:
         """One client transaction; the final response or None (timeout, no route)."""
         try:
             connection, address = await self._route(where)
-        except (NoRoute, OSError) as exc:
+        except (NoRoute, OSError, SipParseError) as exc:
             log.info("%s not sent: %s", request.method, exc)
             return None
         via = self._via(connection)
         branch = via.branch or ""
         headers = request.headers.without("Via").with_added("Via", str(via), first=True)
+        if isinstance(where, Binding) and where.path is not None and "route" not in headers._index:
+            headers = headers.with_added("Route", where.path)
         outgoing = SipRequest(
             method=request.method, uri=request.uri, headers=headers, body=request.body
         )
@@ -360,12 +378,14 @@ class ClientTransactions:
             raise NoRoute("the request's connection is gone")
         if isinstance(where, Binding):
             transport, host, port = where.transport, where.source_ip, where.source_port
+            if where.path is not None:
+                transport, host, port = route_of(where.path)
         else:
             transport, host, port = where.transport, where.host, where.port
         if transport == "udp":
             raise NoRoute("no UDP listener")
         if transport == "tcp":
-            if isinstance(where, Binding):
+            if isinstance(where, Binding) and where.path is None:
                 host, port = _contact_address(where.contact)
             return await self._open_tcp(host, port), None
         raise NoRoute(f"no open {transport} connection to {host}:{port}")
@@ -394,14 +414,28 @@ class ClientTransactions:
             return []
         event = "check-sync;reboot=true" if reboot else "check-sync"
         aor = f"sip:{entry.username}@{self.service.config.realm}"
-        results = await asyncio.gather(
-            *(self._check_sync_one(item, aor, event, timeout) for item in bindings)
+        nested = await asyncio.gather(
+            *(self._check_sync_device(flows, aor, event, timeout) for flows in devices(bindings))
         )
+        results = [item for outcomes in nested for item in outcomes]
         kind = "reboot" if reboot else "reprovision"
         for result in results:
             outcome = "failed" if result.outcome.startswith("error") else result.outcome
             metrics.CHECK_SYNC.labels(kind, outcome).inc()
         return list(results)
+
+    async def _check_sync_device(
+        self, flows: list[Binding], aor: str, event: str, timeout: float
+    ) -> list[ContactOutcome]:
+        """One device: its flows in turn until one answers (RFC 5626 §5.3); the outcome of
+        the flow that answered, or of each flow tried when none did."""
+        tried: list[ContactOutcome] = []
+        for binding in flows:
+            outcome = await self._check_sync_one(binding, aor, event, timeout)
+            if outcome.status is not None:
+                return [outcome]
+            tried.append(outcome)
+        return tried
 
     async def _check_sync_one(
         self, binding: Binding, aor: str, event: str, timeout: float
@@ -437,6 +471,25 @@ class ClientTransactions:
             contact=binding.contact, transport=binding.transport, status=response.status,
             outcome=outcome,
         )  # fmt: skip
+
+
+def devices(bindings: list[Binding]) -> list[list[Binding]]:
+    """The bindings grouped by device: the flows of one outbound instance together, newest
+    registration (latest expiry) first; every other binding alone."""
+    instances: dict[str, list[Binding]] = {}
+    out: list[list[Binding]] = []
+    for item in bindings:
+        if item.outbound and item.instance_id is not None:
+            flows = instances.get(item.instance_id)
+            if flows is None:
+                flows = instances[item.instance_id] = []
+                out.append(flows)
+            flows.append(item)
+        else:
+            out.append([item])
+    for flows in instances.values():
+        flows.sort(key=lambda item: item.expires_at, reverse=True)
+    return out
 
 
 def _contact_address(contact: str) -> tuple[str, int]:

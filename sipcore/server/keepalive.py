@@ -8,6 +8,11 @@ After `keepalive_max_missed` failed checks in a row the binding is marked unreac
 when a phone has no reachable binding left it is offline (`phone.unreachable`, status
 row, binding listeners), well before the binding's expiry. A later answer or a
 re-REGISTER makes it reachable again.
+
+An RFC 5626 outbound flow straight from the phone is not kept as unreachable: when it
+fails the checks its binding is dropped (`RegisterHandler.flow_failed`), and requests to
+the instance take its other flows. A binding registered through an edge proxy (Path) is
+probed through that proxy (`sipcore.server.client`).
 """
 
 from __future__ import annotations
@@ -133,6 +138,9 @@ class Keepalive:
             return
         state.missed += 1
         limit = self.handler.service.config.keepalive_max_missed
+        if state.missed >= limit and current.outbound and current.path is None:
+            self.handler.flow_failed((current.transport, current.source_ip, current.source_port))
+            return
         if state.missed >= limit and not current.unreachable:
             await self._set_reachability(current, unreachable=True)
 

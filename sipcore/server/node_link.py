@@ -164,6 +164,7 @@ class NodeLink:
                 source_port=item.source_port, local_ip=item.local_ip,
                 user_agent=item.user_agent, instance_id=item.instance_id,
                 reg_id=item.reg_id, node=self.node, unreachable=item.unreachable,
+                path=item.path,
             )  # fmt: skip
             self.sip.registrar.apply(item.phone_id, None, (binding,), ())
         if stored:

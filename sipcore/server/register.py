@@ -27,6 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -35,6 +36,7 @@ from db import bindings as binding_queries
 from db import phone_status as status_queries
 from db.phone_status import EventWrite, StatusWrite
 from sipcore import metrics
+from sipcore.edge import is_trusted_peer
 from sipcore.errors import SipParseError
 from sipcore.location import Binding
 from sipcore.message import SipRequest, SipResponse, make_response, response_bytes
@@ -45,6 +47,7 @@ from sipcore.registrar import (
     RegistrarPolicy,
     ReportedContact,
     decide_register,
+    pub_gruu,
     refresh_grant,
 )
 from sipcore.server.auth import Pending
@@ -52,12 +55,17 @@ from sipcore.server.binding_rows import event_row, register_job, status_row, utc
 from sipcore.server.context import AuthenticatedPhone, AuthOutcome, RequestContext
 from sipcore.server.keepalive import Keepalive
 from sipcore.server.register_request import (
+    PLAIN,
+    OptionsRefused,
+    RegisterOptions,
     contact_specs_cached,
     fits,
     http_date,
     interned,
     local_ip,
+    options_specs,
     register_input,
+    register_options,
 )
 from sipcore.server.transport import Connection
 from sipcore.server.writer import WriteFailed, WriteJob
@@ -125,6 +133,9 @@ class RegisterHandler:
         )
         self.keepalive = Keepalive(self)
         self._flows: dict[Flow, int] = {}  # stream flows carrying bindings → their count
+        # outbound bindings straight from the phone (RFC 5626 §6), by flow: a flow that
+        # fails takes its bindings with it
+        self._outbound: dict[Flow, set[tuple[str, str]]] = {}
         self._udp_bindings = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -146,6 +157,7 @@ class RegisterHandler:
                             source_port=item.source_port, local_ip=item.local_ip,
                             user_agent=item.user_agent, instance_id=item.instance_id,
                             reg_id=item.reg_id, node=item.node, unreachable=item.unreachable,
+                            path=item.path,
                         )
                     )  # fmt: skip
             await status_queries.offline_without_bindings(conn)
@@ -158,6 +170,10 @@ class RegisterHandler:
         if old is not None:
             self._unflow(old)
         self.service.location.put(binding)
+        if binding.reg_id is not None and binding.path is None and binding.outbound:
+            self._outbound.setdefault(_flow(binding), set()).add(
+                (binding.phone_id, binding.contact)
+            )
         if binding.transport == "udp":  # no connection to keep open: a count is enough
             self._udp_bindings += 1
             return
@@ -165,6 +181,12 @@ class RegisterHandler:
         self._flows[flow] = self._flows.get(flow, 0) + 1
 
     def _unflow(self, binding: Binding) -> None:
+        if binding.reg_id is not None:
+            keys = self._outbound.get(_flow(binding))
+            if keys is not None:
+                keys.discard((binding.phone_id, binding.contact))
+                if not keys:
+                    del self._outbound[_flow(binding)]
         if binding.transport == "udp":
             self._udp_bindings = max(0, self._udp_bindings - 1)
             return
@@ -179,11 +201,46 @@ class RegisterHandler:
         return (connection.transport, *connection.remote) in self._flows
 
     def connection_closed(self, connection: Connection) -> None:
-        """A stream closed: its bindings cannot be reached until they re-register."""
+        """A stream closed: its bindings cannot be reached until they re-register; its
+        outbound flows' bindings are dropped at once (RFC 5626 §6: requests to the
+        instance then take its other flows)."""
         if self.connection_has_bindings(connection):
             log.info(
                 "%s connection %s:%d with bindings closed", connection.transport, *connection.remote
             )
+            self.flow_failed((connection.transport, *connection.remote))
+
+    def flow_failed(self, flow: Flow) -> None:
+        """The outbound bindings of a dead flow (a closed connection, a UDP flow the
+        keep-alive found dead) are removed, recorded with `phone.unreachable`."""
+        keys = self._outbound.pop(flow, None)
+        if not keys:
+            return
+        location = self.service.location
+        for phone_id in {key[0] for key in keys}:
+            gone = [
+                item
+                for item in location.bindings_of(phone_id)
+                if (phone_id, item.contact) in keys and _flow(item) == flow
+            ]
+            if gone:
+                self._drop_flows(phone_id, gone)
+
+    def _drop_flows(self, phone_id: str, gone: list[Binding]) -> None:
+        entry = self.service.directory.by_id(phone_id)
+        customer = entry.customer_id if entry else None
+        contacts = tuple(item.contact for item in gone)
+        self.apply(phone_id, entry.extension_id if entry else None, (), contacts)
+        remaining = self.service.location.bindings_of(phone_id)
+        job = WriteJob(
+            removals=tuple((phone_id, contact) for contact in contacts),
+            statuses=(status_row(phone_id, remaining, None, None),),
+            events=tuple(event_row("phone.unreachable", customer, item) for item in gone),
+        )
+        log.info("outbound flow failed: %d bindings dropped", len(gone), extra={"phone": phone_id})
+        task = asyncio.get_running_loop().create_task(self._submit_quietly(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- REGISTER -----------------------------------------------------------------------
 
@@ -282,16 +339,32 @@ class RegisterHandler:
         self, request: SipRequest, phone: AuthenticatedPhone, ctx: RequestContext
     ) -> SipResponse | bytes | _Begun:
         """An authenticated REGISTER: a refresh of the phone's one binding by
-        `_begin_refresh`, anything else (or what it declines) by `_begin`."""
-        begun = self._begin_refresh(request, phone, ctx)
-        if begun is not None:
-            return begun
+        `_begin_refresh`, anything else (or what it declines) by `_begin`. A REGISTER with
+        Path, Supported or Require headers first has its extensions read
+        (`register_options`); one that asks for any goes to `_begin`."""
+        options = PLAIN
+        index = request.headers._index
         try:
+            if "path" in index or "supported" in index or "require" in index:
+                trusted = self.service.config.trusted_proxies
+                options = register_options(
+                    request, bool(trusted) and is_trusted_peer(ctx.source_ip, trusted)
+                )
+            if options is PLAIN:
+                begun = self._begin_refresh(request, phone, ctx)
+                if begun is not None:
+                    return begun
             register = register_input(request)
+            if not options.reg_id_counts:
+                register = replace(register, contacts=options_specs(register.contacts, options))
         except SipParseError as exc:
             metrics.REGISTRATIONS.labels(result="bad_request").inc()
             return make_response(request, 400, exc.reason)
-        return self._begin(request, register, phone, ctx)
+        except OptionsRefused as exc:
+            label = "denied" if exc.status == 403 else "bad_request"
+            metrics.REGISTRATIONS.labels(result=label).inc()
+            return make_response(request, exc.status, exc.reason)
+        return self._begin(request, register, phone, ctx, options)
 
     def _begin_refresh(
         self, request: SipRequest, phone: AuthenticatedPhone, ctx: RequestContext
@@ -326,7 +399,14 @@ class RegisterHandler:
         )  # fmt: skip
         if granted is None or not self._still_valid(phone):
             return None
-        ok = self._ok(request, (_ReportedContact(uri=spec.uri, expires=granted, q=spec.q),))
+        ok = self._ok(
+            request,
+            (
+                _ReportedContact(
+                    uri=spec.uri, expires=granted, q=spec.q, instance_id=spec.instance_id
+                ),
+            ),
+        )
         if not fits(ctx.transport, len(ok)):
             return None  # `_begin` refuses it
         new = self._binding(spec, granted, phone, call_id, cseq, request, ctx, time.time())
@@ -339,6 +419,7 @@ class RegisterHandler:
         register: RegisterInput,
         phone: AuthenticatedPhone,
         ctx: RequestContext,
+        options: RegisterOptions = PLAIN,
     ) -> SipResponse | bytes | _Begun:
         """Decide against the bindings in memory: the response when nothing is to be
         written (a refusal, nothing changes, 503 under storm control), else the write."""
@@ -348,7 +429,10 @@ class RegisterHandler:
         decision = decide_register(current, register, self.policy, now, random.random)
         if not decision.ok:
             return self._refusal(request, decision)
-        ok = self._ok(request, decision.contacts)
+        if options is PLAIN:
+            ok = self._ok(request, decision.contacts)
+        else:
+            ok = self._ok_with(request, decision, register, phone, options)
         if not fits(ctx.transport, len(ok)):
             metrics.REGISTRATIONS.labels(result="denied").inc()
             return make_response(request, 403, "Contact List Too Large")
@@ -356,7 +440,8 @@ class RegisterHandler:
             _OK.inc()
             return ok
         call_id, cseq = register.call_id, register.cseq
-        upserts = [self._binding(item.spec, item.expires, phone, call_id, cseq, request, ctx, now)
+        upserts = [self._binding(item.spec, item.expires, phone, call_id, cseq, request, ctx, now,
+                                 options.path)
                    for item in decision.upserts]  # fmt: skip
         if self.service.writer.saturated:
             known = {item.contact for item in current}
@@ -426,6 +511,42 @@ class RegisterHandler:
         headers.append(("Date", http_date()))
         return response_bytes(request, 200, headers=headers)
 
+    def _ok_with(
+        self,
+        request: SipRequest,
+        decision: RegisterDecision,
+        register: RegisterInput,
+        phone: AuthenticatedPhone,
+        options: RegisterOptions,
+    ) -> bytes:
+        """The 200 of a REGISTER that asked for extensions: each Contact of an instance
+        with its `+sip.instance` and `pub-gruu` (RFC 5627 §5.4, when `Supported: gruu`),
+        the Path echoed (RFC 3327 §5.3, when `Supported: path`), and for an outbound
+        registration (RFC 5626 §6) `Require: outbound` with a Flow-Timer — the seconds
+        between keep-alives the registrar's own reachability checks work at."""
+        headers: list[tuple[str, str]] = []
+        aor = f"sip:{phone.username}@{self.service.config.realm}"
+        for item in decision.contacts:
+            q = f";q={item.q:g}" if item.q is not None else ""
+            extra = ""
+            if options.gruu and item.instance_id:
+                gruu = pub_gruu(aor, item.instance_id)
+                extra = f';+sip.instance="{item.instance_id}";pub-gruu="{gruu}"'
+            headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}{extra}"))
+        if options.echo_path:
+            headers.extend(("Path", value) for value in options.path_values)
+        outbound = options.outbound and any(
+            item.reg_id is not None and item.instance_id is not None for item in register.contacts
+        )
+        if outbound:
+            headers.append(("Require", "outbound"))
+            interval = self.service.config.keepalive_interval
+            if interval > 0:
+                headers.append(("Flow-Timer", str(interval)))
+        headers.append(("Supported", "path, outbound, gruu"))
+        headers.append(("Date", http_date()))
+        return response_bytes(request, 200, headers=headers)
+
     def _binding(
         self,
         spec: ContactSpec,
@@ -436,6 +557,7 @@ class RegisterHandler:
         request: SipRequest,
         ctx: RequestContext,
         now: float,
+        path: str | None = None,
     ) -> Binding:
         return _Binding(
             phone_id=phone.phone_id, contact=spec.uri, call_id=call_id,
@@ -443,6 +565,7 @@ class RegisterHandler:
             source_ip=ctx.source_ip, source_port=ctx.source_port,
             local_ip=local_ip(spec.uri, request), user_agent=interned(request.user_agent),
             instance_id=spec.instance_id, reg_id=spec.reg_id, node=self.service.config.node_id,
+            path=path,
         )  # fmt: skip
 
     # --- applying committed changes -----------------------------------------------------

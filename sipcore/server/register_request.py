@@ -1,21 +1,41 @@
 """What a REGISTER says, read for the registrar: its decision input, its Contact specs,
-the phone's own address, the 200's Date, and whether an answer fits the transport — pure,
-and cached where a phone repeats itself in every REGISTER (`sipcore.server.register` uses
-them).
+the phone's own address, the 200's Date, whether an answer fits the transport, and the
+extensions it asks for (Path, outbound, GRUU: `register_options`) — pure, and cached where
+a phone repeats itself in every REGISTER (`sipcore.server.register` uses them).
+
+Extensions (`register_options`), read only when the REGISTER has a Path, Supported or
+Require header (the plain REGISTER pays two dict look-ups):
+- Path (RFC 3327): believed only from a trusted edge proxy (`trusted_proxies`, the
+  packet's peer). From anyone else a REGISTER with Path is refused with 403: a phone that
+  wrote Path itself would steer sipfleet's requests (a check-sync reboot included) to an
+  address of its choosing, and an edge proxy missing from `trusted_proxies` is a
+  configuration error better shown at once than as phones that cannot be reached
+  (RFC 3327 §5.3 leaves the refusal to the registrar's policy). A Path value that is not
+  a SIP URI name-addr is a 400. The Path is echoed in the 200 only when the phone said
+  `Supported: path` (§5.3).
+- Outbound (RFC 5626 §6): a Contact's reg-id counts when the REGISTER came straight from
+  the phone (no Path) or the Path URI nearest the phone (the last value, the edge proxy's)
+  has `;ob`. Through an edge without `;ob` the reg-id is ignored — or, when the phone
+  said `Supported: outbound`, the REGISTER is refused with 439 First Hop Lacks Outbound
+  Support (§11.6).
+- GRUU (RFC 5627): `Supported: gruu` asks for the `pub-gruu` of each instance in the 200.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import sys
 import time
 
-from sipcore.headers import parse_contacts
+from sipcore.errors import SipParseError
+from sipcore.headers import parse_contacts, parse_name_addr, split_values
 from sipcore.message import SipRequest
 from sipcore.parser import MAX_MESSAGE_SIZE
 from sipcore.registrar import ContactSpec, RegisterInput
 from sipcore.syntax import frozen_builder
+from sipcore.uri import SipUri
 
 _RegisterInput = frozen_builder(RegisterInput)
 
@@ -113,3 +133,120 @@ def _local_ip_of(contact: str, via_host: str) -> str | None:
 
 # A phone's Contact and Via host repeat in every REGISTER (pure function of two strings).
 _local_ip_cached = functools.lru_cache(maxsize=16384)(_local_ip_of)
+
+
+# --- extensions: Path, outbound, GRUU --------------------------------------------------
+
+# The option tags the registrar honours in a REGISTER's Require (others are a 420).
+REGISTER_EXTENSIONS = frozenset({"path", "outbound", "gruu"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterOptions:
+    """What a REGISTER's Path / Supported / Require headers ask of the registrar."""
+
+    path: str | None = None  # the Path values as one Route value, in order
+    path_values: tuple[str, ...] = ()
+    echo_path: bool = False  # Supported: path — the 200 carries the Path (RFC 3327 §5.3)
+    outbound: bool = False  # Supported: outbound
+    gruu: bool = False  # Supported: gruu
+    reg_id_counts: bool = True  # no Path, or the edge's Path URI has ;ob
+
+    @property
+    def plain(self) -> bool:
+        """Nothing for the registrar to do beyond a REGISTER without these headers."""
+        return self.path is None and not self.outbound and not self.gruu
+
+
+PLAIN = RegisterOptions()
+
+
+class OptionsRefused(Exception):
+    """A REGISTER whose extension headers are refused: `status` and `reason`."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@functools.lru_cache(maxsize=1024)
+def _tags(lines: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(
+        item.strip().lower() for line in lines for item in line.split(",") if item.strip()
+    )
+
+
+def register_options(request: SipRequest, trusted_peer: bool) -> RegisterOptions:
+    """The extensions a REGISTER asks for (module docstring); PLAIN when none. Raises
+    OptionsRefused for a Path from an untrusted peer (403) or one that does not parse
+    (400), and for reg-id through an edge without outbound support when the phone said
+    `Supported: outbound` (439 — decided later, with the Contacts: see `options_specs`)."""
+    index = request.headers._index
+    supported = index.get("supported")
+    require = index.get("require")
+    tags = _tags(tuple(supported or ()) + tuple(require or ()))
+    lines = index.get("path")
+    path_values: tuple[str, ...] = ()
+    reg_id_counts = True
+    if lines:
+        if not trusted_peer:
+            raise OptionsRefused(403, "Path Not Accepted From This Peer")
+        path_values = _path_values(tuple(lines))
+        reg_id_counts = _has_ob(path_values[-1])
+    if not path_values and not tags & REGISTER_EXTENSIONS:
+        return PLAIN
+    return RegisterOptions(
+        path=", ".join(path_values) if path_values else None,
+        path_values=path_values,
+        echo_path=bool(path_values) and "path" in tags,
+        outbound="outbound" in tags,
+        gruu="gruu" in tags,
+        reg_id_counts=reg_id_counts,
+    )
+
+
+def _path_values(lines: tuple[str, ...]) -> tuple[str, ...]:
+    out: list[str] = []
+    for line in lines:
+        for value in split_values(line):
+            try:
+                address = parse_name_addr(value)
+            except SipParseError:
+                raise OptionsRefused(400, "Bad Path") from None
+            if not isinstance(address.uri, SipUri) or address.display_name is not None:
+                raise OptionsRefused(400, "Bad Path")
+            out.append(str(address))
+    if not out:
+        raise OptionsRefused(400, "Bad Path")
+    return tuple(out)
+
+
+def _has_ob(value: str) -> bool:
+    uri = parse_name_addr(value).uri
+    return isinstance(uri, SipUri) and uri.has_param("ob")
+
+
+def options_specs(
+    specs: tuple[ContactSpec, ...], options: RegisterOptions
+) -> tuple[ContactSpec, ...]:
+    """The Contacts as the decision sees them under `options`: without their reg-id when
+    the first hop lacks outbound support (RFC 5626 §6), or OptionsRefused 439 when the
+    phone said `Supported: outbound` (then it relies on outbound and should know)."""
+    if options.reg_id_counts or all(item.reg_id is None for item in specs):
+        return specs
+    if options.outbound:
+        raise OptionsRefused(439, "First Hop Lacks Outbound Support")
+    return tuple(dataclasses.replace(item, reg_id=None) for item in specs)
+
+
+def route_of(path: str) -> tuple[str, str, int]:
+    """(transport, host, port) of the first hop of a stored Path: its first URI's host and
+    port (5060, 5061 for sips), its transport parameter (else udp, tls for sips)."""
+    first = split_values(path)[0]
+    uri = parse_name_addr(first).uri
+    if not isinstance(uri, SipUri):
+        raise SipParseError("Path is not a SIP URI")
+    secure = uri.scheme == "sips"
+    transport = uri.transport or ("tls" if secure else "udp")
+    return transport, uri.host, uri.port or (5061 if secure else 5060)

@@ -64,6 +64,7 @@ from sipcore.server.context import (
 from sipcore.server.directory import PhoneDirectory
 from sipcore.server.listeners import BoundListeners, bind_listeners
 from sipcore.server.register import RegisterHandler
+from sipcore.server.register_request import REGISTER_EXTENSIONS
 from sipcore.server.transport import Address, Connection, ConnectionTable
 from sipcore.server.writer import WriteBehind
 from sipcore.syntax import frozen_builder
@@ -275,11 +276,12 @@ class SipService:
             return  # ACK of a non-2xx final response of ours ends there (§17.2.1)
         self._count(method, connection.transport)
         index = request.headers._index
-        if "require" in index:  # §8.2.2.3: we support no extension a client may require
-            unsupported = ", ".join(request.headers.values("require"))
-            response = make_response(request, 420, headers=[("Unsupported", unsupported)])
-            self._answer_now(request, connection, source, response)
-            return
+        if "require" in index:  # §8.2.2.3: only the registrar's extensions (path, outbound, gruu)
+            unsupported = _unsupported(request)
+            if unsupported:
+                response = make_response(request, 420, headers=[("Unsupported", unsupported)])
+                self._answer_now(request, connection, source, response)
+                return
         if method == "INVITE":  # no INVITE transactions here: 405, again for each copy
             self._answer_now(request, connection, source, self._not_handled(request))
             return
@@ -550,3 +552,12 @@ class SipService:
     async def check_sync(self, phone_id: str, *, reboot: bool) -> list[ContactOutcome]:
         """NOTIFY `Event: check-sync` (`;reboot=true`) to every registered contact."""
         return await self.client.check_sync(phone_id, reboot=reboot)
+
+
+def _unsupported(request: SipRequest) -> str:
+    """The Require option tags of `request` this server does not support (§8.2.2.3),
+    comma-separated; "" when it supports them all (a REGISTER's path, outbound, gruu)."""
+    values = request.headers.values("require")
+    if request.method != "REGISTER":
+        return ", ".join(values)
+    return ", ".join(item for item in values if item.strip().lower() not in REGISTER_EXTENSIONS)

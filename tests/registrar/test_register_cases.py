@@ -371,10 +371,11 @@ async def test_required_extension_refused_with_420(
     sip = await start_sip()
     client = await SipClient(server=sip.address("udp")).open()
     try:
-        client.send(client.register_bytes(phone.username, extra="Require: path, gruu"))
+        # path and gruu are the registrar's own extensions; 100rel is not supported
+        client.send(client.register_bytes(phone.username, extra="Require: path, 100rel, gruu"))
         refused = await client.receive()
         assert refused is not None and refused.status == 420
-        assert refused.headers.get("Unsupported") == "path, gruu"
+        assert refused.headers.get("Unsupported") == "100rel"
     finally:
         client.close()
 

@@ -139,4 +139,6 @@ def test_refresh_grant_is_the_general_decision(
     assert only_refresh
     assert len(calls) == lane_calls  # the same draws of the storm-control cut
     assert decision.upserts[0].expires == granted
-    assert decision.contacts == (ReportedContact(uri=spec.uri, expires=granted, q=spec.q),)
+    assert decision.contacts == (
+        ReportedContact(uri=spec.uri, expires=granted, q=spec.q, instance_id=spec.instance_id),
+    )
