@@ -196,7 +196,7 @@ def register_options(request: SipRequest, trusted_peer: bool) -> RegisterOptions
         reg_id_counts = _has_ob(path_values[-1])
     if not path_values and not tags & REGISTER_EXTENSIONS:
         return PLAIN
-    return RegisterOptions(
+    options = RegisterOptions(
         path=", ".join(path_values) if path_values else None,
         path_values=path_values,
         echo_path=bool(path_values) and "path" in tags,
@@ -204,6 +204,7 @@ def register_options(request: SipRequest, trusted_peer: bool) -> RegisterOptions
         gruu="gruu" in tags,
         reg_id_counts=reg_id_counts,
     )
+    return PLAIN if options.plain else options  # (Supported: path alone, straight)
 
 
 def _path_values(lines: tuple[str, ...]) -> tuple[str, ...]:
