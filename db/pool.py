@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from db.errors import DatabaseError
+from db.errors import DB_ERRORS, DatabaseError
 
 
 class _OneLine(logging.Filter):
@@ -93,7 +93,7 @@ async def ping(pool: asyncpg.Pool[Any]) -> bool:
     try:
         async with pool.acquire(timeout=2) as conn:
             return bool(await conn.fetchval("SELECT 1", timeout=2) == 1)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+    except DB_ERRORS:
         return False
 
 

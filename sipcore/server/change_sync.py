@@ -28,10 +28,11 @@ from typing import Any
 import asyncpg
 
 from db import change_sync
+from db.errors import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+_DB_ERRORS = DB_ERRORS
 # tokens per acknowledgement: a NOTIFY payload holds at most 8,000 bytes
 _TOKENS_PER_ACK = 400
 
@@ -97,29 +98,48 @@ class _Waiting:
 
 class ChangeBarrier:
     """The writer's side: `await wait()` after a commit returns once every member of
-    every node has applied it (True), or after `timeout` seconds (False, logged)."""
+    every node has applied it (True), or after `timeout` seconds (False, logged).
+
+    The acknowledgements arrive on a listening connection; when the database drops it
+    (a restart, a fail-over) the next `wait` listens again on a new one first."""
 
     def __init__(self, pool: asyncpg.Pool[Any], *, timeout: float = 2.0) -> None:
         self._pool = pool
         self.timeout = timeout
+        self._started = False
         self._listener: asyncpg.Connection[Any] | None = None
+        self._listening = asyncio.Lock()
         self._waiting: dict[str, _Waiting] = {}
 
     async def start(self) -> None:
+        await self._listen()
+        self._started = True
+
+    async def _listen(self) -> None:
         conn = await self._pool.acquire()
         try:
             await conn.add_listener(change_sync.SYNC_ACK_CHANNEL, self._acknowledged)
+            conn.add_termination_listener(self._lost)
         except BaseException:
-            await self._pool.release(conn)
+            with contextlib.suppress(*_DB_ERRORS):
+                await self._pool.release(conn)
             raise
         self._listener = conn
 
+    def _lost(self, conn: Any) -> None:
+        if self._listener is conn:
+            self._listener = None
+            log.warning("change barriers: acknowledgement connection lost; listening again "
+                        "on the next change")  # fmt: skip
+
     async def stop(self) -> None:
+        self._started = False
         for waiting in self._waiting.values():
             if not waiting.done.done():
                 waiting.done.set_result(None)
         if self._listener is not None:
             conn, self._listener = self._listener, None
+            conn.remove_termination_listener(self._lost)
             with contextlib.suppress(*_DB_ERRORS):
                 await conn.remove_listener(change_sync.SYNC_ACK_CHANNEL, self._acknowledged)
             with contextlib.suppress(*_DB_ERRORS):
@@ -136,8 +156,17 @@ class ChangeBarrier:
                 waiting.done.set_result(None)
 
     async def wait(self) -> bool:
-        if self._listener is None:
+        if not self._started:
             return True  # not started (a test app without the component)
+        if self._listener is None:
+            async with self._listening:
+                try:
+                    if self._listener is None:
+                        await self._listen()
+                        log.warning("change barriers: listening again")
+                except _DB_ERRORS as exc:
+                    log.warning("change barrier not sent: %s", exc)
+                    return False
         token = secrets.token_hex(8)
         try:
             async with self._pool.acquire() as conn:

@@ -5,6 +5,11 @@ on every insert/update/delete of a SIP phone (REST API, resetcredentials, anothe
 and the directory re-reads just that phone. A REGISTER therefore costs no database round
 trip for the lookup. When a phone's credentials change or it is deleted, `on_revoked` is
 called so the registrar drops its bindings at once (only the new credentials register).
+
+When the listening connection is lost (PostgreSQL restarted, failed over or unreachable)
+the directory keeps answering from memory and listens again on a new connection as soon
+as the database lets it, then re-reads every phone: a phone created, changed or deleted
+meanwhile is known at once, without waiting for a notification that was never heard.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from typing import Any
 import asyncpg
 
 from db import sip_directory
+from db.errors import DB_ERRORS
 from db.sip_directory import PHONES_CHANNEL, DirectoryEntry
 from sipcore.server.change_sync import SyncMember
 
 log = logging.getLogger(__name__)
 REFRESH_BATCH = 500
 RETRY_SECONDS = 0.5
+_DB_ERRORS = DB_ERRORS
 
 
 class PhoneDirectory:
@@ -37,6 +44,9 @@ class PhoneDirectory:
         self.on_changed: Callable[[DirectoryEntry], None] | None = None
         self._pending: set[str] = set()
         self._drain: asyncio.Task[None] | None = None
+        self._reconnect: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._reloading = False
         self.sync = SyncMember(pool, "directory", self._refreshing)
 
     def __len__(self) -> int:
@@ -63,24 +73,91 @@ class PhoneDirectory:
 
     async def start(self) -> None:
         """LISTEN first, then load, so no change between the two is missed."""
-        conn = await self._pool.acquire()
-        self._listen_conn = conn
-        await conn.add_listener(PHONES_CHANNEL, self._notified)
-        await self.sync.join(conn)
+        self._stopping = False
+        conn = await self._listen()
         entries = await sip_directory.load_directory(conn)
         for entry in entries:
             self.put(entry)
         log.info("phone directory loaded: %d phones", len(entries))
 
+    async def _listen(self) -> Any:
+        conn = await self._pool.acquire()
+        try:
+            await conn.add_listener(PHONES_CHANNEL, self._notified)
+            await self.sync.join(conn)
+            conn.add_termination_listener(self._lost)
+        except BaseException:
+            with contextlib.suppress(*_DB_ERRORS):
+                await self._pool.release(conn)
+            raise
+        self._listen_conn = conn
+        return conn
+
+    def _lost(self, conn: Any) -> None:
+        """The listening connection closed: listen again (and catch up) once we can."""
+        if self._listen_conn is conn:
+            self._listen_conn = None
+        if self._stopping or (self._reconnect is not None and not self._reconnect.done()):
+            return
+        log.warning("phone directory: notification connection lost; answering from memory")
+        self._reconnect = asyncio.get_running_loop().create_task(self._relisten(conn))
+
+    async def _relisten(self, lost: Any) -> None:
+        with contextlib.suppress(*_DB_ERRORS):
+            await self._pool.release(lost)  # the pool discards a closed connection
+        failures = 0
+        while not self._stopping and self._listen_conn is None:
+            await asyncio.sleep(RETRY_SECONDS)
+            self._reloading = True  # barrier requests wait for the reload below
+            try:
+                conn = await self._listen()
+                try:
+                    count = await self._reload(conn)
+                except BaseException:
+                    self._listen_conn = None
+                    conn.remove_termination_listener(self._lost)
+                    with contextlib.suppress(*_DB_ERRORS):
+                        await self._pool.release(conn)
+                    raise
+            except _DB_ERRORS as exc:
+                failures += 1
+                if failures == 1:  # once: the writer and /healthz say the rest
+                    log.info("phone directory: cannot listen for changes yet: %s", exc)
+                continue
+            finally:
+                self._reloading = False
+            self.sync.settled()
+            log.warning("phone directory: listening again; %d phones re-read", count)
+
+    async def _reload(self, conn: Any) -> int:
+        """Re-read every phone after a gap in the notifications: apply what changed and
+        drop what is gone (revoking bindings as a notification would have)."""
+        entries = await sip_directory.load_directory(conn)
+        found = {entry.phone_id: entry for entry in entries}
+        for phone_id in [phone_id for phone_id in self._by_id if phone_id not in found]:
+            self._apply(phone_id, None)
+        for entry in entries:
+            if self._by_id.get(entry.phone_id) != entry:
+                self._apply(entry.phone_id, entry)
+        return len(entries)
+
     async def stop(self) -> None:
+        self._stopping = True
         for task in list(self._tasks):
             task.cancel()
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *_DB_ERRORS):
+                await self._reconnect
+            self._reconnect = None
         if self._listen_conn is not None:
             conn, self._listen_conn = self._listen_conn, None
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            conn.remove_termination_listener(self._lost)
+            with contextlib.suppress(*_DB_ERRORS):
                 await conn.remove_listener(PHONES_CHANNEL, self._notified)
             await self.sync.leave(conn)
-            await self._pool.release(conn)
+            with contextlib.suppress(*_DB_ERRORS):
+                await self._pool.release(conn)
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         """Coalesce notifications: a burst (gate locks of a building of phones) is read
@@ -93,7 +170,11 @@ class PhoneDirectory:
 
     def _refreshing(self) -> bool:
         """Whether notifications received are still being applied (change barriers wait)."""
-        return bool(self._pending) or (self._drain is not None and not self._drain.done())
+        return (
+            self._reloading
+            or bool(self._pending)
+            or (self._drain is not None and not self._drain.done())
+        )
 
     async def _drain_pending(self) -> None:
         await asyncio.sleep(0)  # let the rest of this burst arrive
@@ -113,7 +194,7 @@ class PhoneDirectory:
         try:
             async with self._pool.acquire() as conn:
                 found = await sip_directory.phone_entries(conn, phone_ids)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DB_ERRORS as exc:
             log.warning("directory refresh of %d phones failed: %s", len(phone_ids), exc)
             self._pending.update(phone_ids)  # retried by the drain
             return False

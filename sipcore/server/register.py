@@ -255,8 +255,8 @@ class RegisterHandler:
             return begun
         try:
             await self.service.writer.submit(begun.job)
-        except WriteFailed:
-            return self._write_failed(request)
+        except WriteFailed as failure:
+            return self._write_failed(request, failure)
         response = self._committed(request, begun, ctx)
         metrics.REGISTER_LATENCY.observe(time.perf_counter() - started)
         return response
@@ -326,7 +326,7 @@ class RegisterHandler:
         response: SipResponse | bytes
         try:
             if failure is not None:
-                response = self._write_failed(request)
+                response = self._write_failed(request, failure)
             else:
                 response = self._committed(request, begun, ctx)
                 metrics.REGISTER_LATENCY.observe(time.perf_counter() - started)
@@ -480,8 +480,12 @@ class RegisterHandler:
         return True
 
     @staticmethod
-    def _write_failed(request: SipRequest) -> SipResponse:
+    def _write_failed(request: SipRequest, failure: WriteFailed) -> SipResponse:
+        """503 + Retry-After while the database cannot be written; 500 when it refused
+        this request's own rows (trying again would not help; the writer logged why)."""
         metrics.REGISTRATIONS.labels(result="error").inc()
+        if failure.rejected:
+            return make_response(request, 500, "Binding Not Stored")
         retry = str(random.randint(5, 30))
         return make_response(request, 503, headers=[("Retry-After", retry)])
 

@@ -16,6 +16,18 @@ as whole-row upserts.
 
 `saturated` tells the registrar when to shed *new* registrations (503 + Retry-After)
 while refreshes of known bindings still go through (storm control).
+
+When the database is away (restarting, failing over, unreachable) every batch fails
+with `WriteFailed` and its REGISTERs are answered 503; the flusher tries the next batch
+on a new connection 0.2 s later, so registrations are committed again as soon as the
+database answers. That is logged when it starts, every 10 s while it lasts, and when it
+ends — not once per batch. When the database refuses a batch's *rows* (a data or
+integrity error: one request's value out of range, say), the batch's jobs are written
+again one at a time, so only the request at fault fails (`WriteFailed.rejected`).
+
+Rows are written in key order (bindings by phone and contact, statuses by phone):
+writers of two nodes or workers touching the same rows take their locks in the same
+order instead of each other's reverse.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +47,44 @@ import asyncpg
 from db import bindings as binding_queries
 from db import phone_status as status_queries
 from db.bindings import StoredBinding
+from db.errors import DB_ERRORS
 from db.phone_status import EventWrite, StatusWrite
 
 log = logging.getLogger(__name__)
 
 
 class WriteFailed(Exception):
-    """The batch holding this job did not commit; nothing of it is durable."""
+    """The batch holding this job did not commit; nothing of it is durable.
+
+    `rejected`: the database refused this job's own rows (a data or integrity error) —
+    sending the request again will not help. Otherwise the database could not be
+    written (unreachable, restarting): the request may be retried later."""
+
+    def __init__(self, message: str, *, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
+# The database refused the rows themselves, not the connection: a value out of range
+# or of the wrong form (asyncpg's own encoding errors are ValueErrors), a constraint, a
+# row or payload over a size limit.
+_DATA_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+    ValueError,
+)
+_RETRY_SECONDS = 0.2  # after a failed batch: do not spin against a database that is down
+_OUTAGE_LOG_SECONDS = 10.0
+
+
+class _AfterCommit(Exception):
+    """The rows of a batch that needed a second statement were refused after the first
+    statement had committed (its events among them)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 # Told when a job's batch committed (None) or did not (the failure).
@@ -118,6 +162,9 @@ class WriteBehind:
         self._conn: Any = None  # the leased connection (a pool proxy), None between leases
         self._stopping = False
         self._in_flight = 0
+        self._failing_since: float | None = None  # monotonic time of the first failure
+        self._failing_logged = 0.0
+        self._refused = 0  # requests failed since then
         self.batches = 0
         self.committed = 0
 
@@ -188,49 +235,120 @@ class WriteBehind:
         batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
         if not batch:
             return
-        folded = _Folded()
-        for job, _ in batch:
-            folded.add(job)
         self._in_flight = len(batch)
         try:
-            await self._write(folded)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            log.error("binding write of %d requests failed: %s", len(batch), exc)
-            _fail(batch, WriteFailed(str(exc)))
-            await self._release()
-            await asyncio.sleep(0.2)  # do not spin against a database that is down
+            await self._write(_fold(batch))
+        except _AfterCommit as exc:
+            await self._one_by_one(batch, exc.cause, events=False)
+            return
+        except _DATA_ERRORS as exc:
+            await self._one_by_one(batch, exc)
+            return
+        except DB_ERRORS as exc:
+            await self._unavailable(batch, exc)
+            return
+        except Exception as exc:  # a bug: the flusher must outlive it
+            log.exception("binding write of %d requests failed", len(batch))
+            await self._unavailable(batch, exc, terminate=True)
             return
         except BaseException:  # cancelled mid-write: whether it committed is unknown
             _fail(batch, WriteFailed("the writer was stopped during the commit"))
-            if self._conn is not None:
-                self._conn.terminate()
-            await self._release()
+            await self._release(terminate=True)
             raise
         finally:
             self._in_flight = 0
+        self._done(batch)
+
+    def _done(self, batch: list[tuple[WriteJob, Waiter]]) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "binding writes commit again after %.1f s; %d requests were refused meanwhile",
+                time.monotonic() - self._failing_since,
+                self._refused,
+            )
+            self._failing_since = None
         self.batches += 1
         self.committed += len(batch)
         for _, waiter in batch:
             _resolve(waiter, None)
 
-    async def _release(self) -> None:
+    async def _unavailable(
+        self, batch: list[tuple[WriteJob, Waiter]], exc: Exception, *, terminate: bool = False
+    ) -> None:
+        """The database could not be written: fail the batch, drop the connection, and
+        say so once when it starts and every few seconds while it lasts."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = self._failing_logged = now
+            self._refused = 0
+            log.error("binding writes fail, REGISTERs are answered 503 until the database "
+                      "is back: %s", _short(exc))  # fmt: skip
+        elif now - self._failing_logged >= _OUTAGE_LOG_SECONDS:
+            self._failing_logged = now
+            log.error(
+                "binding writes still fail after %.0f s (%d requests refused): %s",
+                now - self._failing_since,
+                self._refused + len(batch),
+                _short(exc),
+            )
+        self._refused += len(batch)
+        _fail(batch, WriteFailed(str(exc)))
+        await self._release(terminate=terminate)
+        await asyncio.sleep(_RETRY_SECONDS)
+
+    async def _one_by_one(
+        self, batch: list[tuple[WriteJob, Waiter]], exc: Exception, *, events: bool = True
+    ) -> None:
+        """The database refused a batch's rows: write its jobs one at a time, in order,
+        so that only the request at fault fails. `events=False`: the batch's events
+        were committed already (by its first statement, see `_AfterCommit`)."""
+        if len(batch) > 1:
+            log.info("binding write of %d requests refused (%s); writing them one by one",
+                     len(batch), _short(exc))  # fmt: skip
+        for index, (job, waiter) in enumerate(batch):
+            folded = _fold([(job, waiter)])
+            if not events:
+                folded.events.clear()
+            try:
+                await self._write(folded)
+            except _AfterCommit as refused:
+                _reject(job, waiter, refused.cause)
+            except _DATA_ERRORS as refused:
+                _reject(job, waiter, refused)
+            except DB_ERRORS as failed:
+                await self._unavailable(batch[index:], failed)
+                return
+            except Exception as failed:
+                log.exception("binding write of one request failed")
+                await self._unavailable(batch[index:], failed, terminate=True)
+                return
+            else:
+                self._done([(job, waiter)])
+
+    async def _release(self, *, terminate: bool = False) -> None:
+        """Give the leased connection back; `terminate`: close it first (its state is
+        unknown)."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            with contextlib.suppress(*DB_ERRORS):
+                if terminate:
+                    conn.terminate()
                 await self._pool.release(conn)
 
     async def _write(self, folded: _Folded) -> None:
         if self._conn is None:
             self._conn = await self._pool.acquire()
         conn = self._conn
-        upserts = [item for item in folded.bindings.values() if isinstance(item, StoredBinding)]
-        removals = [key for key, item in folded.bindings.items() if item is None]
-        expired = [key for key, item in folded.bindings.items() if item == _EXPIRED]
+        # key order: see the module docstring (a batch holds each key once)
+        keys = sorted(folded.bindings)
+        upserts = [item for key in keys if isinstance(item := folded.bindings[key], StoredBinding)]
+        removals = [key for key in keys if folded.bindings[key] is None]
+        expired = [key for key in keys if folded.bindings[key] == _EXPIRED]
         # A binding new to its phone comes with a phone.registered event: it has no row to
         # refresh. Every other upsert is tried as a refresh (cseq and expiry only) first,
         # and so is every status that only moves the expiry.
         new = {item.phone_id for item in folded.events if item.type == _REGISTERED}
-        statuses = list(folded.statuses.values())
+        statuses = [folded.statuses[phone_id] for phone_id in sorted(folded.statuses)]
         narrow = [
             item.phone_id not in new and status_queries.status_shape(item) is not None
             for item in statuses
@@ -251,18 +369,46 @@ class WriteBehind:
                 # after the rest of the batch committed: should this fail, its waiters
                 # are told so although most of the batch is durable — harmless, they
                 # answer 503 and the phone registers again.
-                await binding_queries.write_batch(
-                    conn, upserts=missed.bindings, statuses=missed.statuses
-                )
+                try:
+                    await binding_queries.write_batch(
+                        conn, upserts=missed.bindings, statuses=missed.statuses
+                    )
+                except _DATA_ERRORS as exc:
+                    raise _AfterCommit(exc) from exc
             return
         async with conn.transaction():  # phones dropped first, then the rest of the batch
-            for phone_id in folded.drop_phones:
+            for phone_id in sorted(set(folded.drop_phones)):
                 await binding_queries.delete_phone_bindings(conn, phone_id)
             missed = await write()
             if missed:
                 await binding_queries.write_batch(
                     conn, upserts=missed.bindings, statuses=missed.statuses
                 )
+
+
+def _fold(batch: list[tuple[WriteJob, Waiter]]) -> _Folded:
+    folded = _Folded()
+    for job, _ in batch:
+        folded.add(job)
+    return folded
+
+
+def _short(exc: Exception) -> str:
+    """An error in one line of bounded length (asyncpg's encoding errors quote the whole
+    argument array)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _reject(job: WriteJob, waiter: Waiter, exc: Exception) -> None:
+    phones = sorted(
+        {item.phone_id for item in job.upserts}
+        | {key[0] for key in job.removals}
+        | {item.phone_id for item in job.statuses}
+    )
+    log.warning("binding rows of phone %s refused by the database: %s",
+                ", ".join(phones) or "?", _short(exc))  # fmt: skip
+    _resolve(waiter, WriteFailed(_short(exc), rejected=True))
 
 
 def _fail(batch: list[tuple[WriteJob, Waiter]], exc: WriteFailed) -> None:

@@ -164,21 +164,37 @@ async def test_refresh_rewrites_the_row_and_moves_the_expiry(
         await writer.stop()
 
 
-async def test_a_failed_batch_fails_its_waiters_and_the_next_one_commits(
+async def test_a_refused_row_fails_its_own_request_only(
     pool: asyncpg.Pool[Any], customer_id: str
 ) -> None:
-    phone = await new_phone(pool, customer_id)
+    """A batch of good requests with bad ones among them — a CSeq out of the column's
+    range (refused by asyncpg's encoder) and a NUL character in a User-Agent (refused by
+    PostgreSQL itself): the good ones commit, each bad one fails alone as rejected, and
+    the writer goes on."""
+    phones = [await new_phone(pool, customer_id) for _ in range(6)]
     writer = WriteBehind(pool, limit=100, node=NODE)
     writer.start()
     try:
-        good = writer.submit_nowait(WriteJob(upserts=(binding(phone.id, "sip:a@h"),)))
-        bad = writer.submit_nowait(WriteJob(upserts=(binding(phone.id, "sip:b@h", cseq=2**40),)))
-        for future in (good, bad):  # one batch: all of it or nothing
-            with pytest.raises(WriteFailed):
-                await future
-        assert await stored(pool, phone.id) == {}
-        await writer.submit(WriteJob(upserts=(binding(phone.id, "sip:a@h"),)))
-        assert list(await stored(pool, phone.id)) == ["sip:a@h"]
+        bad = {1: {"cseq": 2**40}, 4: {"user_agent": "Phone\x00/1.0"}}
+        futures = [
+            writer.submit_nowait(
+                WriteJob(
+                    upserts=(binding(phone.id, "sip:a@h", **bad.get(n, {})),),
+                    statuses=(status(phone.id),),
+                )
+            )
+            for n, phone in enumerate(phones)
+        ]
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        for n, outcome in enumerate(outcomes):
+            if n in bad:
+                assert isinstance(outcome, WriteFailed) and outcome.rejected, outcome
+                assert await stored(pool, phones[n].id) == {}
+            else:
+                assert outcome is None, outcome
+                assert list(await stored(pool, phones[n].id)) == ["sip:a@h"]
+        await writer.submit(WriteJob(upserts=(binding(phones[1].id, "sip:a@h"),)))
+        assert list(await stored(pool, phones[1].id)) == ["sip:a@h"]
         assert writer.pending == 0
     finally:
         await writer.stop()
@@ -292,8 +308,9 @@ async def test_submit_then_is_told_the_outcome_in_submission_order(
     pool: asyncpg.Pool[Any], customer_id: str
 ) -> None:
     """The registrar's path: callbacks run after the commit (the rows are there when they
-    run), in order, with None; a failed batch tells every callback WriteFailed; a callback
-    that raises does not stop the others or the writer."""
+    run), in order, with None; a request whose row the database refuses is told
+    WriteFailed while the rest of its batch commits; a callback that raises does not stop
+    the others or the writer."""
     phone = await new_phone(pool, customer_id)
     writer = WriteBehind(pool, limit=100, node=NODE)
     writer.start()
@@ -327,11 +344,13 @@ async def test_submit_then_is_told_the_outcome_in_submission_order(
         writer.submit_then(WriteJob(upserts=(binding(phone.id, "sip:d@h"),)), then("d", False))
         writer.submit_then(
             WriteJob(upserts=(binding(phone.id, "sip:e@h", cseq=2**40),)), then("e", True)
-        )  # one batch: all of it or nothing
+        )  # one batch: d commits, e is refused
         await asyncio.wait_for(done.wait(), 10)
         assert [name for name, _ in told] == ["d", "e"]
-        assert all(isinstance(failure, WriteFailed) for _, failure in told)
-        assert "sip:d@h" not in await stored(pool, phone.id)
+        assert told[0][1] is None
+        assert isinstance(told[1][1], WriteFailed) and told[1][1].rejected
+        assert "sip:d@h" in await stored(pool, phone.id)
+        assert "sip:e@h" not in await stored(pool, phone.id)
     finally:
         await writer.stop()
 

@@ -1,0 +1,180 @@
+"""What the outage tests share: sipfleet on a PostgreSQL the test controls, phones that
+register in a loop and remember every answer, and the check that no 200 was lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from tests import factories
+from tests.process import SipfleetProcess, start_sipfleet
+from tests.prov.sipclient import SipPhone
+from tests.workers_support import ADMIN_TOKEN
+
+DATABASE = "sipfleet"
+
+
+async def create_database(admin_uri: str) -> None:
+    conn = await asyncpg.connect(admin_uri)
+    try:
+        await conn.execute(f"CREATE DATABASE {DATABASE}")
+    finally:
+        await conn.close()
+
+
+def start_node(data_dir: Path, database_url: str, workers: str = "2") -> SipfleetProcess:
+    return start_sipfleet(
+        data_dir,
+        workers=workers,
+        env={
+            "SIPFLEET_DATABASE_URL": database_url,
+            "SIPFLEET_ADMIN_TOKEN": ADMIN_TOKEN,
+            "SIPFLEET_AUTH_FAILURE_LIMIT": "100000",
+        },
+    )
+
+
+def healthz(node: SipfleetProcess) -> int:
+    """/healthz's status, on a fresh connection (any worker may answer)."""
+    try:
+        with urllib.request.urlopen(node.base_url + "/healthz", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+async def make_phones(uri: str, count: int) -> tuple[str, str, str, list[factories.TestPhone]]:
+    """(customer, extension, model, phones) written straight to the database."""
+    conn = await asyncpg.connect(uri)
+    try:
+        customer = await factories.customer(conn, "Outage")
+        extension = await factories.extension(conn, customer, "100")
+        model = await factories.model_id(conn, "yealink-t54w")
+        phones = [await factories.phone(conn, customer, extension_id=extension)
+                  for _ in range(count)]  # fmt: skip
+    finally:
+        await conn.close()
+    return customer, extension, model, phones
+
+
+@dataclass
+class Attempt:
+    at: float  # monotonic time the answer (or the time-out) came
+    call_id: str
+    status: int  # 0: no answer
+
+
+@dataclass
+class LoopPhone(SipPhone):
+    """A phone that registers again and again over one UDP socket (so its Contact stays
+    the same) with a new Call-ID each time, remembering each authenticated attempt."""
+
+    phone_id: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    _call_id: str = ""
+
+    def _register_request(self, cseq: int, call_id: str, auth: str | None) -> bytes:
+        if auth is not None:
+            self._call_id = call_id
+        return super()._register_request(cseq, call_id, auth)
+
+    @property
+    def contact(self) -> str:
+        host, port = self.local
+        return f"sip:{self.username}@{host}:{port};transport=udp"
+
+    async def attempt(self, timeout: float = 2.0) -> int:
+        self._call_id = ""
+        try:
+            status = await self._register_once(timeout)
+        except TimeoutError:
+            status = 0
+            while not self._queue.empty():  # a late answer must not be taken for the next
+                self._queue.get_nowait()
+        if self._call_id:
+            self.attempts.append(Attempt(time.monotonic(), self._call_id, status))
+        return status
+
+
+class RegisterLoad:
+    """`phones` registering in a loop, each `pause` seconds after its last answer."""
+
+    def __init__(self, node: SipfleetProcess, phones: list[Any], pause: float = 0.05) -> None:
+        self.phones = [
+            LoopPhone(p.username, p.password, ("127.0.0.1", node.sip_port), "udp", phone_id=p.id)
+            for p in phones
+        ]
+        self.pause = pause
+        self._running = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for phone in self.phones:
+            await phone.open()
+        self._running = True
+        self._tasks = [asyncio.create_task(self._loop(phone)) for phone in self.phones]
+
+    async def _loop(self, phone: LoopPhone) -> None:
+        while self._running:
+            await phone.attempt()
+            await asyncio.sleep(self.pause)
+
+    async def stop(self) -> None:
+        self._running = False
+        await asyncio.gather(*self._tasks)
+        for phone in self.phones:
+            await phone.close()
+
+    def statuses(self, since: float = 0.0, until: float = float("inf")) -> Counter[int]:
+        return Counter(a.status for p in self.phones for a in p.attempts if since <= a.at < until)
+
+    def first_ok_after(self, moment: float) -> float | None:
+        """When the first 200 after `moment` came."""
+        times = [
+            a.at for p in self.phones for a in p.attempts if a.at >= moment and a.status == 200
+        ]
+        return min(times) if times else None
+
+    def all_ok_after(self, moment: float) -> float | None:
+        """When every phone had had a 200 after `moment` (None: some never did)."""
+        firsts = []
+        for phone in self.phones:
+            times = [a.at for a in phone.attempts if a.at >= moment and a.status == 200]
+            if not times:
+                return None
+            firsts.append(min(times))
+        return max(firsts)
+
+
+async def lost_bindings(uri: str, phones: list[LoopPhone]) -> list[str]:
+    """Phones whose last 200 is not what the bindings table holds: the row must exist
+    with the phone's contact and the Call-ID of the last acknowledged REGISTER or of one
+    sent after it (one answered 503 may still have committed: its commit's answer was
+    lost with the connection)."""
+    conn = await asyncpg.connect(uri)
+    try:
+        rows = await conn.fetch("SELECT phone_id, contact, call_id FROM bindings")
+    finally:
+        await conn.close()
+    stored: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        stored.setdefault(str(row["phone_id"]), []).append((row["contact"], row["call_id"]))
+    lost = []
+    for phone in phones:
+        acked = [i for i, a in enumerate(phone.attempts) if a.status == 200]
+        if not acked:
+            continue
+        allowed = {a.call_id for a in phone.attempts[acked[-1] :]}
+        held = stored.get(phone.phone_id, [])
+        if not any(contact == phone.contact and call_id in allowed for contact, call_id in held):
+            lost.append(f"{phone.username}: acked {phone.attempts[acked[-1]].call_id}, "
+                        f"stored {held}")  # fmt: skip
+    return lost
