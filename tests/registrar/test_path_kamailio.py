@@ -1,0 +1,135 @@
+"""Through a real SIP proxy: a phone registers to sipfleet through Kamailio (a minimal
+loose-routing proxy, kamailio_path.cfg, that adds Path with ;received), and sipfleet's
+check-sync NOTIFY and keep-alive OPTIONS to that phone go through the proxy and reach it,
+although the phone registered a Contact nobody can reach directly."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from sipcore.message import SipRequest
+from tests.process import free_port
+from tests.registrar.conftest import new_phone
+from tests.registrar.sipclient import SipClient
+from tests.registrar.test_path_outbound import register
+
+KAMAILIO = shutil.which("kamailio") or shutil.which("/usr/sbin/kamailio")
+CONFIG = Path(__file__).with_name("kamailio_path.cfg")
+PROXY_IP = "127.0.0.9"
+
+pytestmark = pytest.mark.skipif(KAMAILIO is None, reason="kamailio is not installed")
+
+
+class Proxy:
+    def __init__(self, run_dir: Path, sipfleet: tuple[str, int]) -> None:
+        assert KAMAILIO is not None
+        self.port = free_port()
+        self.log_path = run_dir / "kamailio.log"
+        command = [
+            KAMAILIO, "-f", str(CONFIG), "-DD", "-E", "-m", "32", "-M", "8",
+            "-Y", str(run_dir), "-P", str(run_dir / "kamailio.pid"),
+            "-A", f"LISTEN_IP={PROXY_IP}", "-A", f"LISTEN_PORT={self.port}",
+            "-A", f'SIPFLEET="sip:{sipfleet[0]}:{sipfleet[1]}"',
+        ]  # fmt: skip
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def _started(proxy: Proxy) -> None:
+    """Kamailio is up once it answers an OPTIONS (its 404: no Route, not a REGISTER)."""
+    probe = await SipClient(server=(PROXY_IP, proxy.port)).open()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if proxy.process.poll() is not None:
+                raise AssertionError(f"kamailio exited:\n{proxy.log()}")
+            probe.send(
+                (
+                    f"OPTIONS sip:{PROXY_IP}:{proxy.port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{probe.local_port};branch=z9hG4bK{time.monotonic_ns()}\r\n"
+                    "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\n"
+                    f"To: <sip:{PROXY_IP}>\r\nCall-ID: {time.monotonic_ns()}@probe\r\n"
+                    "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                ).encode()
+            )
+            if await probe.receive(timeout=0.3) is not None:
+                return
+        raise AssertionError(f"kamailio did not answer:\n{proxy.log()}")
+    finally:
+        probe.close()
+
+
+async def test_requests_to_a_phone_registered_through_kamailio_take_its_path(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str, tmp_path: Path
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip(
+        trusted_proxies=(ipaddress.ip_network(f"{PROXY_IP}/32"),), keepalive_interval=1
+    )
+    proxy = Proxy(tmp_path, sip.address("udp"))
+    client: SipClient | None = None
+    try:
+        await _started(proxy)
+        client = await SipClient(server=(PROXY_IP, proxy.port)).open()
+        contact = "<sip:phone@192.0.2.9:5060>"  # TEST-NET: reachable only through the Path
+        ok = await register(
+            client, phone.username, phone.password, contact=contact, extra="Supported: path"
+        )
+        assert ok is not None and ok.status == 200, (ok, proxy.log())
+        (path,) = ok.headers.get_all("Path")  # the proxy's Path, echoed
+        assert f"@{PROXY_IP}:{proxy.port};lr;received=" in path, path
+        (binding,) = sip.service.bindings_of(phone.id)
+        assert binding.path == path and binding.source_ip == PROXY_IP
+        # check-sync: sipfleet -> Kamailio (Route from the Path) -> the phone's address
+        task = asyncio.ensure_future(
+            sip.service.client.check_sync(phone.id, reboot=True, timeout=3.0)
+        )
+        while not task.done():
+            await client.receive(timeout=0.1)
+        assert [(o.status, o.outcome) for o in task.result()] == [(200, "ok")], proxy.log()
+        notify = next(r for r in client.requests if r.method == "NOTIFY")
+        assert notify.uri == "sip:phone@192.0.2.9:5060"  # the Contact as Request-URI
+        assert notify.headers.get("Event") == "check-sync;reboot=true"
+        assert notify.headers.get_all("Route") == []  # the proxy consumed its own Route
+        vias = notify.headers.values("Via")
+        assert len(vias) == 2 and f"{PROXY_IP}:{proxy.port}" in vias[0]  # via the proxy
+        # keep-alive OPTIONS take the same way, and the phone's answers keep it reachable
+        for _ in range(40):
+            await client.receive(timeout=0.1)
+            if any(isinstance(r, SipRequest) and r.method == "OPTIONS" for r in client.requests):
+                break
+        options = next(r for r in client.requests if r.method == "OPTIONS")
+        assert options.uri == "sip:phone@192.0.2.9:5060"
+        assert f"{PROXY_IP}:{proxy.port}" in options.headers.values("Via")[0]
+        for _ in range(20):
+            await client.receive(timeout=0.1)
+            if sip.service.registrar.keepalive.rtt(phone.id, binding.contact) is not None:
+                break
+        assert sip.service.registrar.keepalive.rtt(phone.id, binding.contact) is not None
+        assert phone.id in sip.service.online_phones()
+    finally:
+        if client is not None:
+            client.close()
+        proxy.stop()
