@@ -49,6 +49,8 @@ from db import presence as pdb
 from db import subscriptions as sdb
 from sipcore import metrics
 from sipcore.errors import SipParseError
+from sipcore.headers import ContactList, split_values
+from sipcore.location import Binding
 from sipcore.message import SipRequest, SipResponse, make_response, new_tag
 from sipcore.presence import coalesce, quirks, subscription
 from sipcore.presence.state import (
@@ -546,7 +548,7 @@ class PresenceService(NotifySender):
                 local_uri=str(request.to().uri),
                 remote_uri=str(request.from_().uri),
                 remote_target=str(contacts.contacts[0].uri),
-                route_set=tuple(request.headers.values("record-route")),
+                route_set=route_set(request, self.sip.bindings_of(phone.phone_id), contacts),
                 local_cseq=0,
                 remote_cseq=request.cseq().number,
             ),
@@ -656,3 +658,22 @@ def _event_id(event: str) -> str | None:
         if name.strip().lower() == "id" and value.strip():
             return value.strip()
     return None
+
+
+def route_set(
+    request: SipRequest, bindings: list[Binding], contacts: ContactList
+) -> tuple[str, ...]:
+    """The route set of a new subscription's dialog: the SUBSCRIBE's Record-Route
+    (RFC 3261 §12.1.1); without one, the Path of the subscriber's registration through an
+    edge proxy (RFC 3327) — the binding of the SUBSCRIBE's Contact, else the phone's one
+    binding with a Path — so that its NOTIFYs take the edge back to the phone, as requests
+    to that binding do."""
+    recorded = tuple(request.headers.values("record-route"))
+    if recorded:
+        return recorded
+    target = str(contacts.contacts[0].uri)
+    routed = [item for item in bindings if item.path is not None]
+    chosen = next((item for item in routed if item.contact == target), None)
+    if chosen is None and len(routed) == 1:
+        chosen = routed[0]
+    return tuple(split_values(chosen.path)) if chosen is not None and chosen.path else ()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sipcore.location import Binding
 from sipcore.message import SipRequest, SipResponse
 from sipcore.presence import coalesce
 from sipcore.presence.state import ExtensionState
@@ -30,6 +31,8 @@ class SipPort(Protocol):
     ) -> SipResponse | None: ...
 
     def add_binding_listener(self, callback: BindingListener) -> None: ...
+
+    def bindings_of(self, phone_id: str) -> list[Binding]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

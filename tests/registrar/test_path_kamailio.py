@@ -1,7 +1,8 @@
 """Through a real SIP proxy: a phone registers to sipfleet through Kamailio (a minimal
 loose-routing proxy, kamailio_path.cfg, that adds Path with ;received), and sipfleet's
 check-sync NOTIFY and keep-alive OPTIONS to that phone go through the proxy and reach it,
-although the phone registered a Contact nobody can reach directly."""
+although the phone registered a Contact nobody can reach directly; so do the NOTIFYs of
+a subscription made through the proxy, which does not record-route."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ import asyncpg
 import pytest
 
 from sipcore.message import SipRequest
+from sipcore.server.presence_service import PresenceConfig, PresenceService
+from tests import factories
+from tests.presence.watcher import Endpoint
 from tests.process import free_port
 from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import SipClient
+from tests.registrar.sipclient import REALM, SipClient
 from tests.registrar.test_path_outbound import register
 
 KAMAILIO = shutil.which("kamailio") or shutil.which("/usr/sbin/kamailio")
@@ -39,7 +43,8 @@ class Proxy:
             KAMAILIO, "-f", str(CONFIG), "-DD", "-E", "-m", "32", "-M", "8",
             "-Y", str(run_dir), "-P", str(run_dir / "kamailio.pid"),
             "-A", f"LISTEN_IP={PROXY_IP}", "-A", f"LISTEN_PORT={self.port}",
-            "-A", f'SIPFLEET="sip:{sipfleet[0]}:{sipfleet[1]}"',
+            "-A", f'SIPFLEET="sip:{sipfleet[0]}:{sipfleet[1]}"', "-A", f'SIPFLEET_IP="{sipfleet[0]}"',
+            "-A", f"SIPFLEET_PORT={sipfleet[1]}",
         ]  # fmt: skip
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -132,4 +137,43 @@ async def test_requests_to_a_phone_registered_through_kamailio_take_its_path(
     finally:
         if client is not None:
             client.close()
+        proxy.stop()
+
+
+async def test_notifies_of_a_subscription_through_kamailio_take_the_path(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str, tmp_path: Path
+) -> None:
+    async with pool.acquire() as conn:
+        await factories.extension(conn, customer_id, "101")
+        watcher = await factories.phone(conn, customer_id)
+    sip = await start_sip(trusted_proxies=(ipaddress.ip_network(f"{PROXY_IP}/32"),))
+    await sip.service.directory.refresh(watcher.id)
+    presence = PresenceService(
+        sip=sip.service,
+        pool=pool,
+        config=PresenceConfig(
+            realm=REALM, node="test-node", min_expires=1, max_expires=3600,
+            default_expires=3600, notify_min_interval=0.0,
+        ),
+    )  # fmt: skip
+    await presence.start()
+    proxy = Proxy(tmp_path, sip.address("udp"))
+    endpoint: Endpoint | None = None
+    try:
+        await _started(proxy)
+        endpoint = await Endpoint(watcher.username, watcher.password, (PROXY_IP, proxy.port)).open()
+        registered = await endpoint.register()
+        assert registered.status == 200, proxy.log()
+        assert sip.service.bindings_of(watcher.id)[0].path is not None
+        subscribed, _ = await endpoint.subscribe("101")
+        assert subscribed.status == 200, proxy.log()
+        assert subscribed.headers.get("record-route") is None  # no route set from the proxy
+        notify = await endpoint.next_notify()
+        vias = notify.headers["via"]
+        assert len(vias) == 2 and f"{PROXY_IP}:{proxy.port}" in vias[0], vias  # via the proxy
+        assert "route" not in notify.headers  # the proxy consumed the Route from the Path
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+        await presence.stop()
         proxy.stop()
