@@ -581,10 +581,18 @@ class PresenceService(NotifySender):
     def _ok(self, request: SipRequest, granted: int, live: LiveSub, tag: str) -> SipResponse:
         transport, host, port = live.via
         suffix = "" if transport == "udp" else f";transport={transport}"
+        # RFC 3261 §12.1.1: the Record-Route of a dialog-forming request is copied into
+        # its 2xx, so the subscriber's refreshes take the same proxies (an edge) as the
+        # NOTIFYs do
+        routes = [("Record-Route", rr) for rr in request.headers.values("record-route")]
         return make_response(
             request,
             200,
-            headers=[("Expires", str(granted)), ("Contact", f"<sip:{host}:{port}{suffix}>")],
+            headers=[
+                *routes,
+                ("Expires", str(granted)),
+                ("Contact", f"<sip:{host}:{port}{suffix}>"),
+            ],
             to_tag=tag,
         )
 
