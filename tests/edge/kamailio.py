@@ -33,6 +33,7 @@ class Edge:
     log_path: Path
     ctl: str
     nodes: int
+    node_port: int  # where the nodes reach the edge (Path, Record-Route on their side)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -66,17 +67,20 @@ def start_edge(
     run_dir: Path, nodes: list[tuple[str, int]], *, ip: str = "127.0.0.5",
     defines: dict[str, str] | None = None,
 ) -> Edge:  # fmt: skip
-    """Start Kamailio in the foreground on `ip` and a free port, nodes in dispatcher set
-    1; return once it answers an OPTIONS addressed to itself."""
+    """Start Kamailio in the foreground on `ip` with a free port for the phones (`port`)
+    and another for the nodes, the nodes in dispatcher set 1; return once it answers an
+    OPTIONS addressed to itself."""
     assert KAMAILIO is not None, "kamailio is not installed"
     run_dir.mkdir(parents=True, exist_ok=True)
     ds_list = run_dir / "dispatcher.list"
     ds_list.write_text("".join(f"1 sip:{host}:{port}\n" for host, port in nodes))
-    port = free_port()
+    port, node_side = free_port(), free_port()
     ctl = f"unix:{run_dir / 'ctl'}"
     values = {
+        # as deployed: one port for the phones, another one for the nodes
         "LISTEN_IP": ip,
-        "LISTEN_PORT": str(port),
+        "LISTEN_PORT": str(node_side),
+        "PUBLIC_PORT": str(port),
         "DS_LIST": f'"{ds_list}"',
         "CTL_SOCKET": f'"{ctl}"',
         "CHILDREN": "2",
@@ -90,7 +94,7 @@ def start_edge(
     log_path = run_dir / "kamailio.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=run_dir)
-    edge = Edge(process, ip, port, log_path, ctl, len(nodes))
+    edge = Edge(process, ip, port, log_path, ctl, len(nodes), node_side)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:

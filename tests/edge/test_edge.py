@@ -426,7 +426,7 @@ async def test_reprovision_reaches_a_phone_behind_nat_through_the_edge(
         holders = {_port_of(bindings[p["_id"]][0]) for p in created}
         for phone, sip in zip(created, phones, strict=True):
             node, path, _ = bindings[phone["_id"]]
-            assert path and f"{edge.ip}:{edge.port}" in path, (node, path)
+            assert path and f"{edge.ip}:{edge.node_port};" in path, (node, path)
             for asked in (node_a, node_b):
                 before = len(sip.notifies)
                 status, body, _ = await Http(asked.base_url).request(
