@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from db import errors as db_errors
 from db import pool as db_pool
 from provisioning import appkeys
 from provisioning.api.common import MAX_BODY_SIZE
@@ -45,6 +46,9 @@ ROUTE_MODULES: list[str] = [
     "provisioning.api.ringtones",
 ]
 
+DATABASE_UNAVAILABLE = ApiError(
+    503, "service_unavailable", "The database is unavailable; try again in a few seconds"
+)
 _PRINCIPAL = web.RequestKey("sipfleet.principal", Principal)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -58,7 +62,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(error)
     except web.HTTPException:
         raise
-    except Exception:
+    except Exception as exc:
+        if db_errors.unavailable(exc):  # one line: /healthz and the writer say the rest
+            log.warning("%s %s: database unavailable (%s)", request.method, request.path,
+                        type(exc).__name__)  # fmt: skip
+            response = error_response(DATABASE_UNAVAILABLE)
+            response.headers["Retry-After"] = "5"
+            return response
         log.exception("internal error on %s %s", request.method, request.path)
         return error_response(ApiError(500, "internal_error", "Internal error"))
 

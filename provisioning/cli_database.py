@@ -62,11 +62,10 @@ def describe_target(settings: Settings) -> str:
     if not settings.database_url:
         return f"data_dir {settings.data_path}"
     parts = urlsplit(settings.database_url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
+    # every host:port as given (a fail-over URL names several; `.port` refuses those)
+    hosts = parts.netloc.rpartition("@")[2]
     user = f"{parts.username}@" if parts.username else ""
-    return f"database_url {parts.scheme}://{user}{host}{parts.path}"
+    return f"database_url {parts.scheme}://{user}{hosts}{parts.path}"
 
 
 def _check_data_dir(data_dir: Path) -> None:

@@ -30,7 +30,6 @@ of (vendor, model, MAC, User-Agent) and is cached the same way.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -40,6 +39,7 @@ from typing import Any
 
 import asyncpg
 
+from db.errors import DB_ERRORS
 from db.events import append_event
 from db.ip_policy import PhonePolicy, phone_policy
 from db.phone_status import EventWrite
@@ -59,7 +59,7 @@ from sipcore.metrics import GATE_DENIALS, GATE_LOCKS
 
 log = logging.getLogger(__name__)
 
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+_DB_ERRORS = DB_ERRORS
 _LOCK_ATTEMPTS = 3
 _DECISION_CACHE_LIMIT = 50_000  # (policy, source) pairs; cleared whole when full
 _METRIC_REASONS = {

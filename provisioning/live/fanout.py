@@ -33,6 +33,7 @@ from typing import Any
 import asyncpg
 
 from db import events as event_queries
+from db.errors import DB_ERRORS
 from db.events import EVENTS_CHANNEL, Event
 from provisioning.auth import Principal
 from sipcore import metrics
@@ -192,7 +193,7 @@ class EventFanout:
         while True:
             try:
                 await self._listen_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except DB_ERRORS:
                 log.warning("event LISTEN connection failed; retrying")
             await asyncio.sleep(RECONNECT_SECONDS)
 
@@ -217,7 +218,7 @@ class EventFanout:
             self._wake.clear()
             try:
                 await self._fetch_new()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except DB_ERRORS:
                 log.warning("reading the event log failed; retrying")
                 await asyncio.sleep(RECONNECT_SECONDS)
 

@@ -5,7 +5,8 @@ per fetch: asyncpg resets every released connection (`UNLISTEN *; RESET ALL; …
 file server's read needs no such reset (no session state, no transaction), so it keeps
 `size` connections of the pool for itself and passes them from fetch to fetch. A
 connection that fails is given back to the pool (which discards a closed one) and
-replaced with a fresh one.
+replaced with a fresh one; so is one found closed before a fetch uses it (PostgreSQL
+restarted meanwhile), so that the first fetches after an outage do not fail on it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+
+from db.errors import DB_ERRORS
 
 
 class ConnectionLease:
@@ -44,9 +47,16 @@ class ConnectionLease:
                 yield conn
             return
         conn = await self._idle.get()
+        if _closed(conn):
+            conn = await self._replace(conn)
         try:
             yield conn
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+        except (
+            OSError,
+            asyncpg.InterfaceError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InternalClientError,
+        ):
             conn = await self._replace(conn)
             raise
         finally:
@@ -57,9 +67,18 @@ class ConnectionLease:
         (the next fetch then fails and tries again)."""
         try:
             fresh = await self._pool.acquire()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        except DB_ERRORS:
             return broken
         self._held[self._held.index(broken)] = fresh
-        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        with contextlib.suppress(*DB_ERRORS):
             await self._pool.release(broken)
         return fresh
+
+
+def _closed(conn: asyncpg.Connection[Any]) -> bool:
+    """Whether `conn` can no longer be used: closed by the server, or (asyncpg gives a
+    closed connection back to its pool by itself) no longer ours."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True

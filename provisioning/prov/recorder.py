@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 
 from db import provisioning as prov_db
+from db.errors import DB_ERRORS
 from db.provisioning import Fetch
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class FetchRecorder:
                 try:
                     await self._write(batch)
                     self.written += len(batch)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except DB_ERRORS as exc:
                     log.warning("could not record %d config fetches: %s", len(batch), exc)
                     return
 

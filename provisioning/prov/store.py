@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 
 from db import templates as template_db
+from db.errors import DB_ERRORS
 from db.provisioning import PROV_CHANNEL
 from db.sip_directory import PHONES_CHANNEL
 from provisioning.prov.records import PhoneRecords
@@ -33,7 +34,7 @@ from sipcore.server.change_sync import SyncMember
 log = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = 1.0
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+_DB_ERRORS = DB_ERRORS
 
 
 class TemplateStore:

@@ -28,6 +28,7 @@ import asyncpg
 
 from db import events as event_queries
 from db import redirects as queries
+from db.errors import DB_ERRORS
 from db.redirects import RedirectJob
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
@@ -124,12 +125,12 @@ class RedirectRunner:
         if self.reconcile_at_start:
             try:
                 await sync.reconcile(self.pool, self.settings)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("redirect: start-up reconciliation failed: %s", type(exc).__name__)
         while True:
             try:
                 done = await self.run_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("redirect: cannot read pending work: %s", type(exc).__name__)
                 done = 0
             if done:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from db import bans as queries
+from db.errors import DB_ERRORS
 from db.events import append_event
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ POLL_INTERVAL = 1.0
 POLL_MARGIN = 5.0  # seconds each poll reaches back before the previous one
 PRUNE_INTERVAL = 3600.0
 LOAD_LIMIT = 65536  # bans read at once (the limiter holds as many)
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+_DB_ERRORS = DB_ERRORS
 
 
 class BanBook:

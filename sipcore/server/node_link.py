@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from db import node_requests as queries
+from db.errors import DB_ERRORS
 from sipcore.location import Binding
 from sipcore.server.client import CHECK_SYNC_TIMEOUT
 from sipcore.server.context import ContactOutcome
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 REPLY_MARGIN = 2.0  # seconds beyond the remote node's own check-sync timeout
 WATCH_INTERVAL = 5.0  # how often the LISTEN connection is checked (and replaced if lost)
 MAX_REPLY_CONTACTS = 20  # a reply must fit one NOTIFY payload
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_DB_ERRORS = DB_ERRORS
 
 
 class NodeLink:

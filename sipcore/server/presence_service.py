@@ -47,6 +47,7 @@ import asyncpg
 
 from db import presence as pdb
 from db import subscriptions as sdb
+from db.errors import DB_ERRORS, unavailable
 from sipcore import metrics
 from sipcore.errors import SipParseError
 from sipcore.headers import ContactList, split_values
@@ -157,8 +158,12 @@ class PresenceService(NotifySender):
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("presence task failed", exc_info=task.exception())
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        if unavailable(exc):  # one line: the writer and /healthz say the rest
+            log.warning("presence task failed, database unavailable: %s", exc)
+        else:
+            log.error("presence task failed", exc_info=exc)
 
     # --- changes -------------------------------------------------------------------------
 
@@ -324,15 +329,22 @@ class PresenceService(NotifySender):
     # --- timers --------------------------------------------------------------------------
 
     async def _sweep_forever(self) -> None:
+        failing = False  # the database is away: said once, not four times a second
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             try:
                 await self._ensure_listening()
                 await self._sweep(time.time())
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("presence sweep failed: %s", exc)
+            except DB_ERRORS as exc:
+                if not failing:
+                    log.warning("presence sweep failed (retrying): %s", exc)
+                failing = True
             except Exception:  # the sweeper must outlive any one bad round
                 log.exception("presence sweep failed")
+            else:
+                if failing:
+                    log.warning("presence sweep works again")
+                failing = False
 
     async def _ensure_listening(self) -> None:
         """LISTEN again on a fresh connection if the database dropped ours; states changed

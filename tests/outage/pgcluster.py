@@ -16,11 +16,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pgserver
+import psutil
 
 BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 _RUN_AS = "pgserver" if os.geteuid() == 0 else None
@@ -70,18 +70,28 @@ class PgServer:
                 "max_connections = 200\n"
             )
 
-    def init(self) -> PgServer:
-        """initdb (trust authentication, replication from loopback allowed)."""
+    def init(self, *, synchronous_standby: bool = False) -> PgServer:
+        """initdb (trust authentication, replication from loopback allowed).
+        `synchronous_standby`: a commit returns once a standby has it too (without a
+        standby connected, commits wait for one)."""
         _run("initdb", "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
              "--encoding=utf8")  # fmt: skip
         self._configure()
+        if synchronous_standby:
+            self._set("synchronous_standby_names = '*'")
         return self
 
+    def _set(self, line: str) -> None:
+        with (self.pgdata / "postgresql.conf").open("a") as out:
+            out.write(line + "\n")
+
     def standby_of(self, primary: PgServer) -> PgServer:
-        """A streaming-replication standby of `primary` (pg_basebackup -R)."""
+        """A streaming-replication standby of `primary` (pg_basebackup -R). Promoted,
+        it waits for no standby of its own."""
         _run("pg_basebackup", "-D", str(self.pgdata), "-h", "127.0.0.1", "-p",
              str(primary.port), "-U", "postgres", "-R", "-X", "stream", "-c", "fast")  # fmt: skip
         self._configure()  # its own port (the copied configuration names the primary's)
+        self._set("synchronous_standby_names = ''")
         return self
 
     def start(self) -> None:
@@ -93,16 +103,14 @@ class PgServer:
         _run("pg_ctl", "-D", str(self.pgdata), "-w", "-m", mode, "stop")
 
     def kill(self) -> None:
-        """SIGKILL the postmaster (its backends exit when they notice it is gone)."""
+        """SIGKILL the postmaster and every backend at once, as if its host died."""
         pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+        postmaster = psutil.Process(pid)
+        processes = [postmaster, *postmaster.children(recursive=True)]
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(processes, timeout=10)
 
     def promote(self) -> None:
         _run("pg_ctl", "-D", str(self.pgdata), "-w", "promote")

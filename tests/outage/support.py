@@ -17,7 +17,7 @@ import asyncpg
 from tests import factories
 from tests.process import SipfleetProcess, start_sipfleet
 from tests.prov.sipclient import SipPhone
-from tests.workers_support import ADMIN_TOKEN
+from tests.workers_support import ADMIN_TOKEN, Http
 
 DATABASE = "sipfleet"
 
@@ -42,6 +42,24 @@ def start_node(data_dir: Path, database_url: str, workers: str = "2") -> Sipflee
     )
 
 
+def http_get(node: SipfleetProcess, path: str, headers: dict[str, str] | None = None,
+             ) -> tuple[int, bytes, dict[str, str]]:  # fmt: skip
+    """(status, body, headers) of a GET on a fresh connection."""
+    request = urllib.request.Request(node.base_url + path, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read(), dict(exc.headers)
+
+
+def fetch_config(node: SipfleetProcess, mac: str) -> int:
+    """A Yealink T54W fetching its configuration file: the status."""
+    colons = ":".join(mac.lower()[i : i + 2] for i in range(0, 12, 2))
+    agent = {"User-Agent": f"Yealink SIP-T54W 96.86.0.100 {colons}"}
+    return http_get(node, f"/prov/{mac.lower()}.cfg", agent)[0]
+
+
 def healthz(node: SipfleetProcess) -> int:
     """/healthz's status, on a fresh connection (any worker may answer)."""
     try:
@@ -52,14 +70,18 @@ def healthz(node: SipfleetProcess) -> int:
 
 
 async def make_phones(uri: str, count: int) -> tuple[str, str, str, list[factories.TestPhone]]:
-    """(customer, extension, model, phones) written straight to the database."""
+    """(customer, extension, model, phones) written straight to the database; the
+    phones are Yealink T54W with MAC addresses 001565000000, 001565000001, …"""
     conn = await asyncpg.connect(uri)
     try:
         customer = await factories.customer(conn, "Outage")
         extension = await factories.extension(conn, customer, "100")
         model = await factories.model_id(conn, "yealink-t54w")
-        phones = [await factories.phone(conn, customer, extension_id=extension)
-                  for _ in range(count)]  # fmt: skip
+        phones = [
+            await factories.phone(conn, customer, extension_id=extension, model="yealink-t54w",
+                                  mac_address=f"001565{n:06X}")
+            for n in range(count)
+        ]  # fmt: skip
     finally:
         await conn.close()
     return customer, extension, model, phones
@@ -79,7 +101,13 @@ class LoopPhone(SipPhone):
 
     phone_id: str = ""
     attempts: list[Attempt] = field(default_factory=list)
+    no_retry_after: int = 0  # 503 answers without Retry-After
     _call_id: str = ""
+
+    def _received(self, data: bytes) -> None:
+        if data.startswith(b"SIP/2.0 503") and b"\r\nretry-after:" not in data.lower():
+            self.no_retry_after += 1
+        super()._received(data)
 
     def _register_request(self, cseq: int, call_id: str, auth: str | None) -> bytes:
         if auth is not None:
@@ -178,3 +206,22 @@ async def lost_bindings(uri: str, phones: list[LoopPhone]) -> list[str]:
             lost.append(f"{phone.username}: acked {phone.attempts[acked[-1]].call_id}, "
                         f"stored {held}")  # fmt: skip
     return lost
+
+
+async def register_new_phone(node: SipfleetProcess, customer: str, extension: str,
+                              model: str) -> list[int]:  # fmt: skip
+    """Create a phone through the API, then REGISTER it at once, several times over
+    fresh sockets (each may reach either worker): the statuses."""
+    body = {"customer": customer, "extension": extension, "sipPhoneModel": model}
+    status, phone, _ = await Http(node.base_url).request("PUT", "/api/pbx/sipphone", body)
+    assert status == 201, phone
+    statuses = []
+    for _ in range(6):
+        client = SipPhone(phone["username"], phone["password"], ("127.0.0.1", node.sip_port),
+                          "udp")  # fmt: skip
+        await client.open()
+        try:
+            statuses.append(await client._register_once(3.0))
+        finally:
+            await client.close()
+    return statuses

@@ -6,12 +6,14 @@ the bindings table afterwards; during the outage REGISTERs get 503 with Retry-Af
 (never a 200), /healthz says 503; within seconds of PostgreSQL's return registrations
 are answered 200 again and /healthz says 200; a phone created through the API after the
 outage registers at once on every worker (the directory listens again and re-read what
-changed meanwhile).
+changed meanwhile). While PostgreSQL is down the REST API and configuration fetches
+answer 503 with Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,14 +25,16 @@ from tests.outage.support import (
     DATABASE,
     RegisterLoad,
     create_database,
+    fetch_config,
     healthz,
+    http_get,
     lost_bindings,
     make_phones,
+    register_new_phone,
     start_node,
 )
 from tests.process import SipfleetProcess, free_port
-from tests.prov.sipclient import SipPhone
-from tests.workers_support import Http
+from tests.workers_support import ADMIN_TOKEN
 
 PHONES = 30
 OUTAGE_SECONDS = 3.0
@@ -60,25 +64,6 @@ async def node(tmp_path: Path, postgres: PgServer) -> AsyncIterator[SipfleetProc
         assert "not confirmed" not in running.log(), running.log()
 
 
-async def _register_new_phone(node: SipfleetProcess, customer: str, extension: str,
-                              model: str) -> list[int]:  # fmt: skip
-    """Create a phone through the API, then REGISTER it at once, several times over
-    fresh sockets (each may reach either worker): the statuses."""
-    body = {"customer": customer, "extension": extension, "sipPhoneModel": model}
-    status, phone, _ = await Http(node.base_url).request("PUT", "/api/pbx/sipphone", body)
-    assert status == 201, phone
-    statuses = []
-    for _ in range(6):
-        client = SipPhone(phone["username"], phone["password"], ("127.0.0.1", node.sip_port),
-                          "udp")  # fmt: skip
-        await client.open()
-        try:
-            statuses.append(await client._register_once(3.0))
-        finally:
-            await client.close()
-    return statuses
-
-
 async def test_postgres_restart_under_registration_load(
     node: SipfleetProcess, postgres: PgServer
 ) -> None:
@@ -90,10 +75,15 @@ async def test_postgres_restart_under_registration_load(
         await asyncio.sleep(1.0)
         assert load.statuses()[200] > PHONES, load.statuses()
 
+        fetched_before = await asyncio.to_thread(fetch_config, node, phones[0].mac_address)
         await asyncio.to_thread(postgres.stop, "fast")
         down = time.monotonic()
         await asyncio.sleep(1.0)
         health_down = await asyncio.to_thread(healthz, node)
+        api_down = await asyncio.to_thread(
+            http_get, node, "/api/customers", {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        fetched_down = await asyncio.to_thread(fetch_config, node, phones[0].mac_address)
         await asyncio.sleep(OUTAGE_SECONDS - 1.0)
         during = load.statuses(down + 0.5, time.monotonic())
         await asyncio.to_thread(postgres.start)
@@ -106,8 +96,18 @@ async def test_postgres_restart_under_registration_load(
         await load.stop()
 
     assert health_down == 503
+    # the REST API and configuration fetches answer 503 (the API's JSON error shape,
+    # Retry-After) instead of failing with a 500
+    status, body, headers = api_down
+    assert status == 503 and headers.get("Retry-After") == "5", api_down
+    assert json.loads(body) == {
+        "code": 503, "message": "service_unavailable",
+        "description": "The database is unavailable; try again in a few seconds",
+    }  # fmt: skip
+    assert (fetched_before, fetched_down) == (200, 503)
     assert during[503] > 0, during
     assert during[200] == 0, during  # nothing can commit while PostgreSQL is down
+    assert sum(phone.no_retry_after for phone in load.phones) == 0
     assert recovered is not None, load.statuses(up)
     print(
         f"outage {up - down:.1f} s; statuses during it {dict(during)}; "
@@ -115,5 +115,7 @@ async def test_postgres_restart_under_registration_load(
     )
     assert await lost_bindings(uri, load.phones) == []
     assert await asyncio.to_thread(healthz, node) == 200
-    statuses = await _register_new_phone(node, customer, extension, model)
+    fetched = [await asyncio.to_thread(fetch_config, node, phone.mac_address) for phone in phones]
+    assert fetched == [200] * len(fetched)
+    statuses = await register_new_phone(node, customer, extension, model)
     assert statuses == [200] * len(statuses), statuses
