@@ -71,6 +71,9 @@ async def test_path_from_a_trusted_proxy_is_stored_echoed_and_routed(
         async with pool.acquire() as conn:
             stored = await conn.fetchval("SELECT path FROM bindings WHERE phone_id = $1", phone.id)
         assert stored == hop
+        # another node (or this one after a restart) loads it with the binding
+        other = await start_sip(trusted_proxies=LOOPBACK)
+        assert [b.path for b in other.service.bindings_of(phone.id)] == [hop]
         # check-sync goes to the first hop, with the Path as its Route set
         outcomes = await check_sync(sip, phone.id, edge)
         assert [(o.status, o.outcome) for o in outcomes] == [(200, "ok")]
