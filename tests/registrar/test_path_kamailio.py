@@ -2,7 +2,8 @@
 loose-routing proxy, kamailio_path.cfg, that adds Path with ;received), and sipfleet's
 check-sync NOTIFY and keep-alive OPTIONS to that phone go through the proxy and reach it,
 although the phone registered a Contact nobody can reach directly; so do the NOTIFYs of
-a subscription made through the proxy, which does not record-route."""
+a subscription made through the proxy, which does not record-route; and pjsua2 with
+outbound over TCP through the proxy (Path with ;ob) answers the keep-alives."""
 
 from __future__ import annotations
 
@@ -176,4 +177,45 @@ async def test_notifies_of_a_subscription_through_kamailio_take_the_path(
         if endpoint is not None:
             endpoint.close()
         await presence.stop()
+        proxy.stop()
+
+
+@pytest.mark.pjsua
+async def test_pjsua_with_outbound_over_tcp_through_kamailio(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str, tmp_path: Path
+) -> None:
+    """pjsua2 registers over TCP to the proxy with outbound; the proxy's Path has ;ob, so
+    the reg-id counts, and sipfleet's keep-alive OPTIONS reach pjsua2 through the proxy
+    (over the phone's own TCP connection to it) and are answered."""
+    from tests.registrar.sipphone import poll
+    from tests.registrar.test_outbound_pjsua import INSTANCE, OutboundPhone
+
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip(
+        trusted_proxies=(ipaddress.ip_network(f"{PROXY_IP}/32"),), keepalive_interval=1
+    )
+    proxy = Proxy(tmp_path, sip.address("udp"))
+    pj_phone: Any = None
+    try:
+        await _started(proxy)
+        pj_phone = OutboundPhone(
+            phone.username, phone.password, f"sip:{REALM}", transport="tcp", reg_id=1,
+            local_ip="127.0.1.31", proxy=f"sip:{PROXY_IP}:{proxy.port};lr",
+        )  # fmt: skip
+        assert await asyncio.to_thread(pj_phone.register) == 200, proxy.log()
+        ok = pj_phone.account.messages[-1]
+        assert "Require: outbound" in ok and "Path: <sip:edge@" in ok, ok
+        (binding,) = sip.service.bindings_of(phone.id)
+        assert binding.reg_id == 1 and binding.instance_id == INSTANCE
+        assert binding.path is not None and ";ob" in binding.path
+        assert "transport%3dtcp" in binding.path.lower()  # (escaped) the phone's TCP flow
+        keepalive = sip.service.registrar.keepalive
+        for _ in range(80):  # pjsua2 answers the OPTIONS while polled
+            await asyncio.to_thread(poll, 0.05)
+            if keepalive.rtt(phone.id, binding.contact) is not None:
+                break
+        assert keepalive.rtt(phone.id, binding.contact) is not None, proxy.log()
+    finally:
+        if pj_phone is not None:
+            await asyncio.to_thread(pj_phone.close)
         proxy.stop()
