@@ -59,6 +59,7 @@ from sipcore.server.register_request import (
     OptionsRefused,
     RegisterOptions,
     contact_specs_cached,
+    first_hop_outbound,
     fits,
     http_date,
     interned,
@@ -341,7 +342,7 @@ class RegisterHandler:
         """An authenticated REGISTER: a refresh of the phone's one binding by
         `_begin_refresh`, anything else (or what it declines) by `_begin`. A REGISTER with
         Path, Supported or Require headers first has its extensions read
-        (`register_options`); one that asks for any goes to `_begin`."""
+        (`register_options`); one that asks for more than a Path goes to `_begin`."""
         options = PLAIN
         index = request.headers._index
         try:
@@ -350,13 +351,15 @@ class RegisterHandler:
                 options = register_options(
                     request, bool(trusted) and is_trusted_peer(ctx.source_ip, trusted)
                 )
-            if options is PLAIN:
-                begun = self._begin_refresh(request, phone, ctx)
+            if options is PLAIN or options.path_only:
+                begun = self._begin_refresh(request, phone, ctx, options)
                 if begun is not None:
                     return begun
             register = register_input(request)
-            if not options.reg_id_counts:
-                register = replace(register, contacts=options_specs(register.contacts, options))
+            if any(item.reg_id is not None for item in register.contacts):
+                specs = options_specs(register.contacts, options, request)
+                if specs is not register.contacts:
+                    register = replace(register, contacts=specs)
         except SipParseError as exc:
             metrics.REGISTRATIONS.labels(result="bad_request").inc()
             return make_response(request, 400, exc.reason)
@@ -367,18 +370,24 @@ class RegisterHandler:
         return self._begin(request, register, phone, ctx, options)
 
     def _begin_refresh(
-        self, request: SipRequest, phone: AuthenticatedPhone, ctx: RequestContext
+        self,
+        request: SipRequest,
+        phone: AuthenticatedPhone,
+        ctx: RequestContext,
+        options: RegisterOptions = PLAIN,
     ) -> _Begun | None:
         """The REGISTER nearly every phone sends: its one Contact again, from the flow of
-        its one binding. Decided by `refresh_grant` (equal to the general decision, see
-        there) and written as `_begin` would; None for anything else, and `_begin` decides.
-        The same flow means the flow counts and stream bookkeeping do not change."""
+        its one binding (and through an edge proxy, the same Path again). Decided by
+        `refresh_grant` (equal to the general decision, see there) and written as `_begin`
+        would; None for anything else, and `_begin` decides. The same flow means the flow
+        counts and stream bookkeeping do not change."""
         old = self.service.location.only_binding(phone.phone_id)
         if (
             old is None
             or old.source_port != ctx.source_port
             or old.source_ip != ctx.source_ip
             or old.transport != ctx.transport
+            or old.path != options.path
         ):
             return None
         lines = request.headers._index.get("contact")
@@ -393,6 +402,8 @@ class RegisterHandler:
         if star or len(specs) != 1:
             return None
         spec = specs[0]
+        if spec.reg_id is not None and not first_hop_outbound(request, options):
+            return None  # `_begin` drops the reg-id or refuses
         call_id = request.call_id
         granted = refresh_grant(
             old, call_id, cseq, spec, expires_header, self.policy, random.random
@@ -406,10 +417,13 @@ class RegisterHandler:
                     uri=spec.uri, expires=granted, q=spec.q, instance_id=spec.instance_id
                 ),
             ),
+            options.path_values if options.echo_path else (),
         )
         if not fits(ctx.transport, len(ok)):
             return None  # `_begin` refuses it
-        new = self._binding(spec, granted, phone, call_id, cseq, request, ctx, time.time())
+        new = self._binding(
+            spec, granted, phone, call_id, cseq, request, ctx, time.time(), options.path
+        )
         job = register_job(phone, (old,), (new,), (), request.user_agent, ctx)
         return _Begun(phone, [new], (), ok, job, replaces=old)
 
@@ -429,8 +443,10 @@ class RegisterHandler:
         decision = decide_register(current, register, self.policy, now, random.random)
         if not decision.ok:
             return self._refusal(request, decision)
-        if options is PLAIN:
-            ok = self._ok(request, decision.contacts)
+        if options is PLAIN or options.path_only:
+            ok = self._ok(
+                request, decision.contacts, options.path_values if options.echo_path else ()
+            )
         else:
             ok = self._ok_with(request, decision, register, phone, options)
         if not fits(ctx.transport, len(ok)):
@@ -506,12 +522,16 @@ class RegisterHandler:
         return make_response(request, decision.status, decision.reason, headers=headers)
 
     @staticmethod
-    def _ok(request: SipRequest, contacts: tuple[ReportedContact, ...]) -> bytes:
-        """§10.3 step 8: every current binding with its remaining expiry."""
+    def _ok(
+        request: SipRequest, contacts: tuple[ReportedContact, ...], path: tuple[str, ...] = ()
+    ) -> bytes:
+        """§10.3 step 8: every current binding with its remaining expiry (and the Path to
+        echo, RFC 3327 §5.3)."""
         headers = []
         for item in contacts:
             q = f";q={item.q:g}" if item.q is not None else ""
             headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}"))
+        headers.extend(("Path", value) for value in path)
         headers.append(("Date", http_date()))
         return response_bytes(request, 200, headers=headers)
 

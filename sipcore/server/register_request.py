@@ -14,10 +14,10 @@ Require header (the plain REGISTER pays two dict look-ups):
   a SIP URI name-addr is a 400. The Path is echoed in the 200 only when the phone said
   `Supported: path` (§5.3).
 - Outbound (RFC 5626 §6): a Contact's reg-id counts when the REGISTER came straight from
-  the phone (no Path) or the Path URI nearest the phone (the last value, the edge proxy's)
-  has `;ob`. Through an edge without `;ob` the reg-id is ignored — or, when the phone
-  said `Supported: outbound`, the REGISTER is refused with 439 First Hop Lacks Outbound
-  Support (§11.6).
+  the phone (one Via, no Path) or the Path URI nearest the phone (the last value, the
+  edge proxy's) has `;ob`. Through a proxy without Path or an edge without `;ob` the
+  reg-id is ignored — or, when the phone said `Supported: outbound`, the REGISTER is
+  refused with 439 First Hop Lacks Outbound Support (§11.6).
 - GRUU (RFC 5627): `Supported: gruu` asks for the `pub-gruu` of each instance in the 200.
 """
 
@@ -157,6 +157,12 @@ class RegisterOptions:
         """Nothing for the registrar to do beyond a REGISTER without these headers."""
         return self.path is None and not self.outbound and not self.gruu
 
+    @property
+    def path_only(self) -> bool:
+        """A Path and nothing else (what an edge proxy adds to every REGISTER): the 200 is
+        the plain one, with the Path echoed when asked."""
+        return not self.outbound and not self.gruu
+
 
 PLAIN = RegisterOptions()
 
@@ -228,13 +234,24 @@ def _has_ob(value: str) -> bool:
     return isinstance(uri, SipUri) and uri.has_param("ob")
 
 
+def first_hop_outbound(request: SipRequest, options: RegisterOptions) -> bool:
+    """Does the hop next to the phone support outbound (RFC 5626 §6)? Through an edge
+    with Path: its Path URI has `;ob`; without Path: only when the REGISTER came straight
+    from the phone (one Via) — a proxy that adds no Path cannot keep a flow for it."""
+    if options.path is not None:
+        return options.reg_id_counts
+    lines = request.headers._index.get("via", ())
+    return len(lines) == 1 and ("," not in lines[0] or len(split_values(lines[0])) == 1)
+
+
 def options_specs(
-    specs: tuple[ContactSpec, ...], options: RegisterOptions
+    specs: tuple[ContactSpec, ...], options: RegisterOptions, request: SipRequest
 ) -> tuple[ContactSpec, ...]:
-    """The Contacts as the decision sees them under `options`: without their reg-id when
-    the first hop lacks outbound support (RFC 5626 §6), or OptionsRefused 439 when the
-    phone said `Supported: outbound` (then it relies on outbound and should know)."""
-    if options.reg_id_counts or all(item.reg_id is None for item in specs):
+    """The Contacts as the decision sees them: `specs` itself when their reg-ids count,
+    else without their reg-id when the first hop lacks outbound support
+    (`first_hop_outbound`), or OptionsRefused 439 when the phone said
+    `Supported: outbound` (then it relies on outbound and should know, §11.6)."""
+    if all(item.reg_id is None for item in specs) or first_hop_outbound(request, options):
         return specs
     if options.outbound:
         raise OptionsRefused(439, "First Hop Lacks Outbound Support")

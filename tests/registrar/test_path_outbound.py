@@ -88,6 +88,11 @@ async def test_path_from_a_trusted_proxy_is_stored_echoed_and_routed(
         assert again is not None and again.status == 200
         assert again.headers.get_all("Path") == []
         assert sip.service.bindings_of(phone.id)[0].path == hop
+        again = await register(
+            edge, phone.username, phone.password, contact=contact,
+            extra=f"Path: {hop}\r\nSupported: path",
+        )  # fmt: skip
+        assert again is not None and again.headers.get_all("Path") == [hop]
         # the same phone straight, without Path: the binding loses it
         direct = await register(edge, phone.username, phone.password, contact=contact)
         assert direct is not None and direct.status == 200
@@ -255,3 +260,30 @@ async def test_dead_udp_outbound_flow_is_dropped_by_the_keepalive(
         assert any(isinstance(r, SipRequest) and r.method == "OPTIONS" for r in client.requests)
     finally:
         client.close()
+
+
+async def test_reg_id_through_a_proxy_without_path(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    """A REGISTER relayed by a proxy that adds no Path (two Vias): that hop keeps no flow
+    for the phone, so its reg-id does not count (RFC 5626 §6)."""
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip(trusted_proxies=LOOPBACK)
+    relay = await SipClient(server=sip.address("udp")).open()
+    try:
+        contact = f'<sip:phone@127.0.0.1:5099>;+sip.instance="{INSTANCE}";reg-id=1'
+        below = "Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKphone1;rport=5099"
+        refused = await register(
+            relay, phone.username, phone.password, contact=contact,
+            extra=f"{below}\r\nSupported: outbound",
+        )  # fmt: skip
+        assert refused is not None and refused.status == 439
+        ok = await register(relay, phone.username, phone.password, contact=contact, extra=below)
+        assert ok is not None and ok.status == 200
+        assert [b.reg_id for b in sip.service.bindings_of(phone.id)] == [None]
+        # and its refresh (the refresh lane) keeps it so
+        ok = await register(relay, phone.username, phone.password, contact=contact, extra=below)
+        assert ok is not None and ok.status == 200
+        assert [b.reg_id for b in sip.service.bindings_of(phone.id)] == [None]
+    finally:
+        relay.close()
