@@ -6,6 +6,7 @@ node's event stream learns of an event once it is committed (multi-node setups).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,18 @@ WITH inserted AS (
 )
 SELECT inserted.*, pg_notify('{EVENTS_CHANNEL}', inserted.id::text) FROM inserted
 """
+# Many events in one statement, one notification for the lot (the listeners read the log
+# after their last id, so one wake-up is all they need).
+_INSERT_MANY = f"""
+WITH inserted AS (
+    INSERT INTO events (type, phone_id, customer_id, details)
+    SELECT type, phone_id, customer_id, details::jsonb
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+         AS v(type, phone_id, customer_id, details)
+    RETURNING id
+)
+SELECT count(*) AS n, pg_notify('{EVENTS_CHANNEL}', max(id)::text) FROM inserted
+"""
 _AFTER = f"""
 SELECT {_COLUMNS} FROM events
 WHERE id > $1 AND ($2::text[] IS NULL OR customer_id = ANY($2::text[]))
@@ -77,6 +90,21 @@ async def append_event(
     row = await conn.fetchrow(_INSERT, event_type, phone_id, customer_id, details or {})
     assert row is not None
     return _event(row)
+
+
+async def append_events(
+    conn: asyncpg.Connection[Any],
+    events: list[tuple[str, str | None, str | None, dict[str, Any]]],
+) -> None:
+    """Append (type, phone id, customer id, details) events, in order, in one statement."""
+    if events:
+        await conn.execute(
+            _INSERT_MANY,
+            [e[0] for e in events],
+            [e[1] for e in events],
+            [e[2] for e in events],
+            [json.dumps(e[3]) for e in events],
+        )
 
 
 async def events_after(

@@ -8,6 +8,8 @@ Ordering: `lock_state` takes the extension's row lock (creating the row on first
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,6 +77,33 @@ SELECT EXISTS (
       AND ($2::text IS NULL OR p.id <> $2)
 )
 """
+# Batched forms for the registrar's binding changes (a boot storm brings hundreds a
+# second): one statement each for a whole batch. Rows are locked in extension id order,
+# so two workers' batches over the same extensions cannot deadlock.
+_LOCK_MANY = """
+INSERT INTO presence_state (extension_id)
+SELECT id FROM unnest($1::text[]) AS v(id) ORDER BY id
+ON CONFLICT (extension_id) DO UPDATE SET extension_id = EXCLUDED.extension_id
+RETURNING extension_id, seq, state
+"""
+_ONLINE_MANY = """
+SELECT v.extension_id, EXISTS (
+    SELECT 1 FROM bindings b JOIN sip_phones p ON p.id = b.phone_id
+    WHERE p.extension_id = v.extension_id AND b.expires_at > now() AND NOT b.unreachable
+      AND (v.except_phone IS NULL OR p.id <> v.except_phone)
+) AS online
+FROM unnest($1::text[], $2::text[]) AS v(extension_id, except_phone)
+"""
+_STORE_MANY = f"""
+WITH stored AS (
+    UPDATE presence_state s SET seq = s.seq + 1, state = v.state::jsonb, updated = now()
+    FROM unnest($1::text[], $2::text[]) AS v(extension_id, state)
+    WHERE s.extension_id = v.extension_id RETURNING s.extension_id, s.seq
+)
+SELECT stored.extension_id, stored.seq,
+       pg_notify('{PRESENCE_CHANNEL}', stored.extension_id || ':' || stored.seq)
+FROM stored
+"""
 _EXT_COLUMNS = "e.id, e.customer_id, e.number, e.name"
 _BY_NUMBER = f"""
 SELECT {_EXT_COLUMNS} FROM extensions e JOIN customers c ON c.id = e.customer_id
@@ -82,6 +111,13 @@ WHERE e.number = $1 AND ($2::text[] IS NULL OR e.customer_id = ANY($2::text[]))
 ORDER BY e.customer_id
 """
 _BY_ID = f"SELECT {_EXT_COLUMNS} FROM extensions e WHERE e.id = $1"
+# (phone, extension or NULL) pairs -> the extension: the given one, else the phone's
+_OF_BINDINGS = f"""
+SELECT v.ord, {_EXT_COLUMNS}
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS v(phone_id, extension_id, ord)
+LEFT JOIN sip_phones p ON v.extension_id IS NULL AND p.id = v.phone_id
+JOIN extensions e ON e.id = coalesce(v.extension_id, p.extension_id)
+"""
 _OF_PHONE = f"""
 SELECT {_EXT_COLUMNS} FROM sip_phones p JOIN extensions e ON e.id = p.extension_id
 WHERE p.id = $1
@@ -162,6 +198,44 @@ async def extension_online(
 ) -> bool:
     """True when any phone of the extension (but `except_phone`) has a live binding."""
     return bool(await conn.fetchval(_ONLINE, extension_id, except_phone))
+
+
+async def lock_states(
+    conn: asyncpg.Connection[Any], extension_ids: list[str]
+) -> dict[str, StoredState]:
+    """`lock_state` for many extensions in one statement (rows created on first use),
+    locked in id order."""
+    rows = await conn.fetch(_LOCK_MANY, extension_ids)
+    return {row["extension_id"]: _stored(row) for row in rows}
+
+
+async def extensions_online_except(
+    conn: asyncpg.Connection[Any], pairs: Sequence[tuple[str, str | None]]
+) -> dict[str, bool]:
+    """`extension_online` for many (extension, phone to leave out) pairs at once."""
+    rows = await conn.fetch(_ONLINE_MANY, [p[0] for p in pairs], [p[1] for p in pairs])
+    return {row["extension_id"]: bool(row["online"]) for row in rows}
+
+
+async def store_states(
+    conn: asyncpg.Connection[Any], states: dict[str, dict[str, Any]]
+) -> dict[str, int]:
+    """`store_state` for many extensions in one statement; their new sequence numbers."""
+    ids = list(states)
+    rows = await conn.fetch(_STORE_MANY, ids, [json.dumps(states[i]) for i in ids])
+    return {row["extension_id"]: int(row["seq"]) for row in rows}
+
+
+async def extensions_of_bindings(
+    conn: asyncpg.Connection[Any], changes: list[tuple[str, str | None]]
+) -> list[ExtensionRef | None]:
+    """For each (phone id, extension id or None) pair, in order: the extension (the
+    phone's own when none is given), None for a phone without one."""
+    rows = await conn.fetch(_OF_BINDINGS, [c[0] for c in changes], [c[1] for c in changes])
+    found: list[ExtensionRef | None] = [None] * len(changes)
+    for row in rows:
+        found[row["ord"] - 1] = _ext(row)
+    return found
 
 
 async def extensions_by_number(

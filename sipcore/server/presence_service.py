@@ -74,8 +74,10 @@ from sipcore.server.presence_changes import (
     IMPLICIT_CALL,
     PhoneOnline,
     commit_change,
+    commit_online_changes,
     parse_call_update,
     record_event,
+    record_events,
 )
 from sipcore.server.presence_fanout import NotifySender
 from sipcore.server.presence_notify import notify_request
@@ -96,6 +98,7 @@ log = logging.getLogger(__name__)
 _Key = TypeVar("_Key")
 
 SWEEP_INTERVAL = 0.25
+BINDING_BATCH = 500  # registrar on/off changes committed together, at most
 PUBLISH_EVENTS = ("presence", "dialog")
 
 
@@ -115,7 +118,8 @@ class PresenceService(NotifySender):
         self._last_pub_sweep = 0.0
         self._next_expiry = 0.0  # no subscription here expires before this
         self._committing: dict[str, list[int]] = {}  # see `change`
-        self._binding_lock = asyncio.Lock()
+        self._binding_changes: list[tuple[str, str | None, bool]] = []
+        self._binding_drain: asyncio.Future[None] | None = None
         self._per_phone: dict[str | None, int] = {}
         # new SUBSCRIBEs being set up (awaiting the database), by phone and by extension
         self._pending_phone: dict[str | None, int] = {}
@@ -184,8 +188,7 @@ class PresenceService(NotifySender):
                 return await self.change(extension, change, conn=own)
         # While our commit is in flight, our own pg_notify may arrive before its result:
         # the sequences heard meanwhile are kept and reloaded only if still newer after.
-        heard = self._committing.setdefault(extension.id, [0, 0])  # [in flight, newest]
-        heard[0] += 1
+        self._committing.setdefault(extension.id, [0, 0])[0] += 1  # [in flight, newest]
         try:
             new = await self._change_fast(conn, extension, change)
             if new is None:
@@ -194,15 +197,21 @@ class PresenceService(NotifySender):
                 if new is not None:
                     self._apply_state(new)
         finally:
-            heard[0] -= 1
-            if heard[0] == 0:
-                self._committing.pop(extension.id, None)
-                watched = self.watched.get(extension.id)
-                if heard[1] and watched is not None and is_newer(watched.state.seq, heard[1]):
-                    self._spawn(self._reload(extension.id))
+            self._commit_done(extension.id)
         if new is not None:
             self._spawn(self._record(extension, [new]))
         return new
+
+    def _commit_done(self, extension_id: str) -> None:
+        """One commit of the extension's state has its result: once none is in flight,
+        reload if a newer sequence was heard meanwhile (another writer's)."""
+        heard = self._committing[extension_id]
+        heard[0] -= 1
+        if heard[0] == 0:
+            self._committing.pop(extension_id, None)
+            watched = self.watched.get(extension_id)
+            if heard[1] and watched is not None and is_newer(watched.state.seq, heard[1]):
+                self._spawn(self._reload(extension_id))
 
     async def _change_fast(
         self,
@@ -237,21 +246,45 @@ class PresenceService(NotifySender):
                     await record_event(conn, extension, state)
 
     def on_binding(self, phone_id: str, extension_id: str | None, online: bool) -> None:
-        """The registrar's local binding change: re-check the extension's registrations."""
-        self._spawn(self._binding_changed(phone_id, extension_id, online))
+        """The registrar's local binding change: re-check the extension's registrations.
+        Changes queue up while a batch commits and go together in the next one, in the
+        order they came (so a phone's on/off changes commit in order)."""
+        self._binding_changes.append((phone_id, extension_id, online))
+        if self._binding_drain is None or self._binding_drain.done():
+            self._binding_drain = asyncio.ensure_future(self._drain_binding_changes())
+            self._tasks.add(self._binding_drain)
+            self._binding_drain.add_done_callback(self._task_done)
 
-    async def _binding_changed(self, phone_id: str, extension_id: str | None, online: bool) -> None:
-        async with self._binding_lock:  # FIFO: a phone's on/off changes commit in order
-            await self._binding_commit(phone_id, extension_id, online)
+    async def _drain_binding_changes(self) -> None:
+        while self._binding_changes:
+            batch = self._binding_changes[:BINDING_BATCH]
+            del self._binding_changes[:BINDING_BATCH]
+            try:
+                await self._commit_binding_changes(batch)
+            except DB_ERRORS as exc:
+                log.warning("presence: %d registration changes not applied: %s", len(batch), exc)
 
-    async def _binding_commit(self, phone_id: str, extension_id: str | None, online: bool) -> None:
+    async def _commit_binding_changes(self, batch: list[tuple[str, str | None, bool]]) -> None:
         async with self.pool.acquire() as conn:
-            if extension_id is None:
-                ext = await pdb.extension_of_phone(conn, phone_id)
-            else:
-                ext = await pdb.extension_by_id(conn, extension_id)
-        if ext is not None:
-            await self.change(ext, PhoneOnline(phone_id=phone_id, online=online))
+            refs = await pdb.extensions_of_bindings(conn, [(p, e) for p, e, _ in batch])
+            changes = [
+                (ref, PhoneOnline(phone_id=phone_id, online=online))
+                for ref, (phone_id, _, online) in zip(refs, batch, strict=True)
+                if ref is not None
+            ]
+            ids = {ref.id for ref, _ in changes}
+            for extension_id in ids:
+                self._committing.setdefault(extension_id, [0, 0])[0] += 1
+            try:
+                async with conn.transaction():
+                    changed = await commit_online_changes(conn, changes)
+                for _, state in changed:
+                    self._apply_state(state)
+            finally:
+                for extension_id in ids:
+                    self._commit_done(extension_id)
+            if changed:
+                await record_events(conn, changed)
 
     def _on_pg_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         extension_id, _, seq_text = payload.partition(":")
