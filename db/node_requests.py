@@ -18,6 +18,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -31,7 +32,7 @@ PAYLOAD_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and mor
 
 _BINDING_COLUMNS = ", ".join(item.name for item in dataclasses.fields(StoredBinding))
 _PHONE_NODES = """
-SELECT node, contact, transport FROM bindings
+SELECT node, contact, transport, instance_id, reg_id, expires_at FROM bindings
 WHERE phone_id = $1 AND expires_at > now()
 ORDER BY node NULLS FIRST, contact
 """
@@ -50,12 +51,21 @@ class HeldBinding:
     node: str | None
     contact: str
     transport: str
+    instance_id: str | None = None  # an RFC 5626 outbound flow: instance and reg-id
+    reg_id: int | None = None
+    expires_at: datetime | None = None
 
 
 async def phone_binding_nodes(conn: asyncpg.Connection[Any], phone_id: str) -> list[HeldBinding]:
     """The phone's unexpired bindings and the node holding each."""
     rows = await conn.fetch(_PHONE_NODES, phone_id)
-    return [HeldBinding(row["node"], row["contact"], row["transport"]) for row in rows]
+    return [
+        HeldBinding(
+            row["node"], row["contact"], row["transport"], row["instance_id"], row["reg_id"],
+            row["expires_at"],
+        )
+        for row in rows
+    ]  # fmt: skip
 
 
 async def adopt_bindings(

@@ -406,9 +406,20 @@ class ClientTransactions:
         return protocol
 
     async def check_sync(
-        self, phone_id: str, *, reboot: bool, timeout: float = CHECK_SYNC_TIMEOUT
+        self,
+        phone_id: str,
+        *,
+        reboot: bool,
+        timeout: float = CHECK_SYNC_TIMEOUT,
+        skip_instances: frozenset[str] = frozenset(),
     ) -> list[ContactOutcome]:
         bindings = self.service.location.bindings_of(phone_id)
+        if skip_instances:
+            bindings = [
+                item
+                for item in bindings
+                if not (item.outbound and item.instance_id in skip_instances)
+            ]
         entry = self.service.directory.by_id(phone_id)
         if not bindings or entry is None:
             return []

@@ -14,6 +14,9 @@ phone whose flow another node holds.
   holds each contact, sends locally what is ours and asks the others over
   `sipfleet_node_request`; each answers on `sipfleet_node_reply` with its contacts'
   outcomes. Contacts of a node that does not answer in time are reported as "timeout".
+  The flows of one outbound instance (RFC 5626) held by several nodes are one device: only
+  the node of its newest flow sends to it (the others are told to skip the instance), so
+  the phone gets one NOTIFY; that node tries its own other flows if the newest is dead.
 - Adoption: a node id no longer running (a host restarted with fewer workers) leaves
   bindings nobody loads; `adopt` moves them to this node and into its memory.
 """
@@ -183,12 +186,19 @@ class NodeLink:
         except _DB_ERRORS as exc:
             log.warning("check-sync: bindings not readable, sending locally only: %s", exc)
             held = []
+        owner = instance_owners(held)
         others: dict[str, list[queries.HeldBinding]] = {}
         for item in held:
-            if item.node is not None and item.node != self.node:
+            if item.node is None or item.node == self.node:
+                continue
+            if item.instance_id is None or owner.get(item.instance_id, item.node) == item.node:
                 others.setdefault(item.node, []).append(item)
-        local = self.sip.check_sync(phone_id, reboot=reboot)
-        asks = [self._ask(node, phone_id, reboot, items) for node, items in others.items()]
+        skip_here = frozenset(key for key, node in owner.items() if node != self.node)
+        local = self.sip.check_sync(phone_id, reboot=reboot, skip_instances=skip_here)
+        asks = [
+            self._ask(node, phone_id, reboot, items, [k for k, n in owner.items() if n != node])
+            for node, items in others.items()
+        ]
         results = await asyncio.gather(local, *asks)
         mine = results[0]
         seen = {item.contact for item in mine}
@@ -198,12 +208,21 @@ class NodeLink:
         return out
 
     async def _ask(
-        self, node: str, phone_id: str, reboot: bool, held: list[queries.HeldBinding]
+        self,
+        node: str,
+        phone_id: str,
+        reboot: bool,
+        held: list[queries.HeldBinding],
+        skip: list[str],
     ) -> list[ContactOutcome]:
         request_id = secrets.token_hex(8)
         future: asyncio.Future[list[ContactOutcome]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        message = {"id": request_id, "node": node, "phone": phone_id, "reboot": reboot}
+        message: dict[str, Any] = {
+            "id": request_id, "node": node, "phone": phone_id, "reboot": reboot,
+        }  # fmt: skip
+        if skip:
+            message["skip"] = skip
         try:
             async with self.pool.acquire() as conn:
                 await queries.notify(conn, queries.REQUEST_CHANNEL, message)
@@ -225,13 +244,16 @@ class NodeLink:
             if data.get("node") != self.node:
                 return
             request_id, phone_id, reboot = str(data["id"]), str(data["phone"]), bool(data["reboot"])
+            skip = frozenset(str(item) for item in data.get("skip") or ())
         except (ValueError, KeyError, TypeError):
             log.warning("node link: unreadable node request")
             return
-        self._spawn(self._answer(request_id, phone_id, reboot))
+        self._spawn(self._answer(request_id, phone_id, reboot, skip))
 
-    async def _answer(self, request_id: str, phone_id: str, reboot: bool) -> None:
-        outcomes = await self.sip.check_sync(phone_id, reboot=reboot)
+    async def _answer(
+        self, request_id: str, phone_id: str, reboot: bool, skip: frozenset[str]
+    ) -> None:
+        outcomes = await self.sip.check_sync(phone_id, reboot=reboot, skip_instances=skip)
         contacts = [dataclasses.asdict(item) for item in outcomes[:MAX_REPLY_CONTACTS]]
         for item in contacts:
             item["outcome"] = str(item["outcome"])[:200]
@@ -254,6 +276,23 @@ class NodeLink:
             log.warning("node link: unreadable node reply")
             return
         future.set_result(outcomes)
+
+
+def instance_owners(held: Sequence[queries.HeldBinding]) -> dict[str, str | None]:
+    """For each outbound instance among a phone's bindings, the node holding its newest
+    flow (latest expiry): the one node that sends it check-sync."""
+    newest: dict[str, queries.HeldBinding] = {}
+    for item in held:
+        if item.instance_id is None or item.reg_id is None:
+            continue
+        best = newest.get(item.instance_id)
+        if best is None or _expiry(item) > _expiry(best):
+            newest[item.instance_id] = item
+    return {key: item.node for key, item in newest.items()}
+
+
+def _expiry(item: queries.HeldBinding) -> float:
+    return item.expires_at.timestamp() if item.expires_at is not None else 0.0
 
 
 def _md5(text: str) -> str:

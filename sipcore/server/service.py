@@ -549,9 +549,14 @@ class SipService:
         on that flow, a fresh branch)."""
         return await self.client.send(request, binding_or_target, timeout)
 
-    async def check_sync(self, phone_id: str, *, reboot: bool) -> list[ContactOutcome]:
-        """NOTIFY `Event: check-sync` (`;reboot=true`) to every registered contact."""
-        return await self.client.check_sync(phone_id, reboot=reboot)
+    async def check_sync(
+        self, phone_id: str, *, reboot: bool, skip_instances: frozenset[str] = frozenset()
+    ) -> list[ContactOutcome]:
+        """NOTIFY `Event: check-sync` (`;reboot=true`) to every registered device (but
+        the outbound instances in `skip_instances`, which another node reaches)."""
+        return await self.client.check_sync(
+            phone_id, reboot=reboot, skip_instances=skip_instances
+        )
 
 
 def _unsupported(request: SipRequest) -> str:

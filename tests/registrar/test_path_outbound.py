@@ -287,3 +287,41 @@ async def test_reg_id_through_a_proxy_without_path(
         assert [b.reg_id for b in sip.service.bindings_of(phone.id)] == [None]
     finally:
         relay.close()
+
+
+async def test_flows_of_one_instance_on_two_nodes_get_one_check_sync(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    """Two TCP flows of one instance reach two nodes (workers): check-sync asked of either
+    node is sent once, by the node of the newest flow, and the other flow stays quiet."""
+    from sipcore.server.node_link import NodeLink
+
+    phone = await new_phone(pool, customer_id)
+    nodes = [await start_sip(node_id="node-a"), await start_sip(node_id="node-b")]
+    links = [
+        NodeLink(sip.service, pool, node)
+        for sip, node in zip(nodes, ("node-a", "node-b"), strict=True)
+    ]
+    for link in links:
+        await link.start()
+    clients = [await SipClient(server=sip.address("tcp"), transport="tcp").open() for sip in nodes]
+    try:
+        for reg_id, client in enumerate(clients, 1):  # flow 2, on node-b, is the newest
+            ok = await register(
+                client, phone.username, phone.password, contact=_outbound_contact(client, reg_id),
+                extra="Supported: outbound", expires=300 + reg_id * 100,
+            )  # fmt: skip
+            assert ok is not None and ok.status == 200
+        for asked in links:  # whichever node the API asks
+            for client in clients:
+                client.requests.clear()
+            task = asyncio.ensure_future(asked.check_sync(phone.id, reboot=False))
+            while not task.done():
+                await asyncio.gather(*(client.receive(timeout=0.1) for client in clients))
+            assert [(o.status, o.outcome) for o in task.result()] == [(200, "ok")]
+            assert [len(client.requests) for client in clients] == [0, 1]
+    finally:
+        for client in clients:
+            client.close()
+        for link in links:
+            await link.stop()
