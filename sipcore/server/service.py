@@ -35,6 +35,7 @@ from typing import Any
 
 import asyncpg
 
+from db.errors import unavailable
 from sipcore import metrics
 from sipcore.edge import client_address, is_trusted_peer
 from sipcore.errors import SipParseError
@@ -424,20 +425,29 @@ class SipService:
             response = self._error_response(request, exc.status_hint, exc.reason, ctx)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("%s handler failed (Call-ID %s)", request.method, request.call_id)
-            response = self._error_response(request, 500, "Server Internal Error", ctx)
+        except Exception as exc:
+            if unavailable(exc):  # the database is away: try again later (one log line)
+                log.warning("%s refused, database unavailable (Call-ID %s): %s",
+                            request.method, request.call_id, type(exc).__name__)  # fmt: skip
+                response = self._error_response(request, 503, "Service Unavailable", ctx,
+                                                retry=True)  # fmt: skip
+            else:
+                log.exception("%s handler failed (Call-ID %s)", request.method, request.call_id)
+                response = self._error_response(request, 500, "Server Internal Error", ctx)
         if response is None:
             return  # the handler answered itself (send_response), or not at all (Timer J)
         self._finish(request, key, ctx.connection, (ctx.source_ip, ctx.source_port), response)
 
     def _error_response(
-        self, request: SipRequest, status: int, reason: str, ctx: RequestContext
-    ) -> SipResponse | None:
-        """An error response to the request, or None when its own headers are too broken
-        to build one (a To that does not parse): then it is dropped and counted."""
+        self, request: SipRequest, status: int, reason: str, ctx: RequestContext,
+        *, retry: bool = False,
+    ) -> SipResponse | None:  # fmt: skip
+        """An error response to the request (`retry`: with a Retry-After), or None when
+        its own headers are too broken to build one (a To that does not parse): then it
+        is dropped and counted."""
+        headers = [("Retry-After", retry_after(random.randint))] if retry else []
         try:
-            return make_response(request, status, reason)
+            return make_response(request, status, reason, headers=headers)
         except SipParseError as exc:
             self.on_bad_input(ctx.transport)
             log.debug("%s from %s:%d not answerable: %s", request.method, ctx.source_ip,

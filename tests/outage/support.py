@@ -100,6 +100,7 @@ class LoopPhone(SipPhone):
     the same) with a new Call-ID each time, remembering each authenticated attempt."""
 
     phone_id: str = ""
+    mac: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     no_retry_after: int = 0  # 503 answers without Retry-After
     _call_id: str = ""
@@ -112,7 +113,13 @@ class LoopPhone(SipPhone):
     def _register_request(self, cseq: int, call_id: str, auth: str | None) -> bytes:
         if auth is not None:
             self._call_id = call_id
-        return super()._register_request(cseq, call_id, auth)
+        data = super()._register_request(cseq, call_id, auth)
+        if not self.mac:
+            return data
+        # the User-Agent of the model, with the phone's MAC as a Yealink sends it
+        colons = ":".join(self.mac.lower()[i : i + 2] for i in range(0, 12, 2))
+        agent = f"User-Agent: Yealink SIP-T54W 96.86.0.100 {colons}".encode()
+        return data.replace(b"User-Agent: sipfleet-test-phone", agent)
 
     @property
     def contact(self) -> str:
@@ -137,7 +144,14 @@ class RegisterLoad:
 
     def __init__(self, node: SipfleetProcess, phones: list[Any], pause: float = 0.05) -> None:
         self.phones = [
-            LoopPhone(p.username, p.password, ("127.0.0.1", node.sip_port), "udp", phone_id=p.id)
+            LoopPhone(
+                p.username,
+                p.password,
+                ("127.0.0.1", node.sip_port),
+                "udp",
+                phone_id=p.id,
+                mac=p.mac_address or "",
+            )
             for p in phones
         ]
         self.pause = pause
