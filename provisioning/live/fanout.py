@@ -6,7 +6,9 @@ transaction, so each node learns of every committed event, whichever node wrote 
 fan-out holds one connection LISTENing on that channel; a notification only wakes a
 single fetch task, which reads the log after the last id it has seen (so a burst of
 notifications costs one query, and a notification lost while reconnecting costs nothing:
-the next fetch catches up, and a periodic wake covers a silent connection).
+the next fetch catches up, and a periodic wake covers a silent connection). While no
+stream is open on this process the task reads at most once a second; a stream that opens
+first brings the fan-out up to date, then joins (`subscribe_caught_up`).
 
 Ids come from a sequence, so a transaction that took id 10 may commit after the one that
 took 11. The fetcher remembers such holes for `HOLE_SECONDS` and looks for them again,
@@ -44,6 +46,7 @@ HOLE_SECONDS = 10.0
 HOLE_SPAN = 2000  # holes further back than this many ids are given up (bounds re-reads)
 FETCH_BATCH = 500
 POLL_SECONDS = 5.0
+IDLE_FETCH_SECONDS = 1.0  # how often the log is read while no stream is open
 RECONNECT_SECONDS = 1.0
 
 
@@ -98,8 +101,12 @@ class EventFanout:
         queue_limit: int = 10_000,
         poll_seconds: float = POLL_SECONDS,
         revalidate_seconds: float = 60.0,
+        idle_fetch_seconds: float = IDLE_FETCH_SECONDS,
     ) -> None:
         self.pool = pool
+        self.idle_fetch_seconds = idle_fetch_seconds
+        self._fetching = asyncio.Lock()  # one reader of the log at a time
+        self._joined = asyncio.Event()  # a stream subscribed (ends the idle pause)
         self.heartbeat_seconds = heartbeat_seconds
         self.revalidate_seconds = revalidate_seconds
         self.queue_limit = queue_limit
@@ -160,6 +167,7 @@ class EventFanout:
             subscriber.drop("shutdown")
             return subscriber
         self._subscribers.add(subscriber)
+        self._joined.set()
         metrics.EVENT_STREAM_CLIENTS.set(len(self._subscribers))
         return subscriber
 
@@ -217,10 +225,34 @@ class EventFanout:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             self._wake.clear()
             try:
-                await self._fetch_new()
+                async with self._fetching:
+                    await self._fetch_new()
             except DB_ERRORS:
                 log.warning("reading the event log failed; retrying")
                 await asyncio.sleep(RECONNECT_SECONDS)
+            if not self._subscribers:
+                # Nobody is streaming: read the log at most once per `idle_fetch_seconds`
+                # (the metrics still count every event, a little later) instead of once
+                # per commit — in a boot storm every phone's events would otherwise cost
+                # each worker of each node a query. A stream that opens now catches up
+                # at once (`subscribe_caught_up`), and its live events flow from then on.
+                self._joined.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._joined.wait(), self.idle_fetch_seconds)
+
+    async def subscribe_caught_up(
+        self, principal: Principal, on_drop: Callable[[], None] | None = None
+    ) -> Subscriber:
+        """`subscribe`, after reading the log up to now: while no stream was open the
+        fan-out may lag behind the log, and what it has not read yet was committed before
+        this stream opened (a client resuming from an id gets it from the backlog)."""
+        if not self._subscribers and not self._stopping:
+            try:
+                async with self._fetching:
+                    await self._fetch_new()
+            except DB_ERRORS:
+                log.warning("reading the event log failed; the stream starts from later events")
+        return self.subscribe(principal, on_drop)
 
     async def _fetch_new(self) -> None:
         """Publish everything committed since the last fetch, holes included."""

@@ -216,7 +216,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
         }
     )
-    subscriber = fanout.subscribe(principal, on_drop=lambda: _abort(request))
+    subscriber = await fanout.subscribe_caught_up(principal, on_drop=lambda: _abort(request))
     try:
         await response.prepare(request)
         await response.write(f"retry: {RETRY_MILLISECONDS}\n: connected\n\n".encode())

@@ -268,3 +268,34 @@ def test_encoding_is_shared_per_event_object_never_per_id() -> None:
     assert encoded(first, True) is encoded(first, True)
     assert b'"customer":"B"' in encoded(same_id, True)
     assert encoded(first, False).startswith(b"event: phone.registered\n")
+
+
+async def test_with_no_stream_open_the_log_is_read_in_pauses_and_a_new_stream_catches_up(
+    live: Any, pool: Any, tenants: Tenants, fanout: EventFanout
+) -> None:
+    fanout.idle_fetch_seconds = 30.0  # a pause far longer than this test
+    fanout._joined.set()  # ends a pause begun with the fixture's length
+    first = await append(pool, "phone.registered", tenants.phone_a)
+    for _ in range(100):  # read at once, then the fetch task pauses
+        if fanout.last_id >= first:
+            break
+        await asyncio.sleep(0.02)
+    before = metrics.EVENTS.labels("phone.config_fetched")._value.get()
+    # events committed while nobody streams: not read one by one
+    ids = [await append(pool, "phone.config_fetched", tenants.phone_a, n=i) for i in range(5)]
+    await asyncio.sleep(0.3)
+    assert fanout.last_id < ids[-1]
+    # a stream opening now brings the fan-out up to date before it joins: none of those
+    # (committed before it opened) reach it, and the events after it do, at once
+    reader = await open_stream(live, tenants.admin)
+    assert fanout.last_id >= ids[-1]
+    assert metrics.EVENTS.labels("phone.config_fetched")._value.get() == before + 5
+    later = await append(pool, "phone.registered", tenants.phone_a)
+    message = await reader.event(timeout=2)
+    assert (message.id, message.event) == (str(later), "phone.registered")
+    await reader.no_event(0.3)
+    # a stream resuming from an id gets the ones it missed from the log, once each
+    resumed = await open_stream(live, tenants.admin, **{"Last-Event-ID": str(ids[2])})
+    missed = await resumed.events(3)
+    assert [int(m.id or 0) for m in missed] == [ids[3], ids[4], later]
+    await resumed.no_event(0.3)
