@@ -53,6 +53,15 @@ class Edge:
         assert found, out
         return int(found.group(1))
 
+    def states(self) -> dict[str, str]:
+        """Each node's dispatcher flags (`kamcmd dispatcher.list`): "AP" active, "IP"
+        inactive (probing goes on)."""
+        out = subprocess.run(
+            [KAMCMD, "-s", self.ctl, "dispatcher.list"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout  # fmt: skip
+        return dict(re.findall(r"URI:\s*(\S+)\s+FLAGS:\s*(\S+)", out))
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -363,12 +363,20 @@ async def test_phones_behind_nat_through_the_edge_survive_a_node_killed(
         moved = [p["_id"] for p in created if on[p["_id"]] is node_a]
         await asyncio.to_thread(_kill_tree, node_a, "kill")
 
+        # the edge's OPTIONS probes find it silent: marked down within a few seconds
+        node_a_uri, node_b_uri = (f"sip:127.0.0.1:{n.sip_port}" for n in (node_a, node_b))
+        assert edge.states()[node_a_uri].startswith("A")
+        while not edge.states()[node_a_uri].startswith("I"):
+            assert time.monotonic() < killed_at + 8, edge.states()
+            await asyncio.sleep(0.2)
+        assert edge.states()[node_b_uri].startswith("A")
+
         # its phones are still online: their bindings were committed before their 200
         for phone_id in moved:
             assert (await _status(node_b, phone_id))["online"] is True
 
         # on their next refresh (due at most EXPIRES - 5 s after registering) the edge
-        # finds node A silent, marks it down and sends them to node B
+        # sends them to node B
         deadline = killed_at + EXPIRES + 5
         while time.monotonic() < deadline:
             bindings = await _bindings(pool)
