@@ -13,6 +13,13 @@ queue is saturated a REGISTER that would add a new binding gets 503 with a rando
 Retry-After; refreshes of known bindings still go through (storm control). The rows
 themselves are built in `sipcore.server.binding_rows`.
 
+Extensions (`sipcore.server.register_request.register_options`, read only when the
+REGISTER has Path, Supported or Require headers): a trusted edge's Path is kept with the
+binding and echoed; outbound flows (RFC 5626) get `Require: outbound` and Flow-Timer, and
+a direct flow that fails loses its binding (`flow_failed`); `Supported: gruu` puts each
+instance's `pub-gruu` in the 200. A REGISTER asking only for Path takes the same lanes as
+a plain one.
+
 The same module owns the other ways bindings end: expiry (`tick`, event
 `phone.expired`), revocation when a phone's credentials change or it is deleted, and
 reachability (`sipcore.server.keepalive`). Every online/offline transition is announced
@@ -531,7 +538,8 @@ class RegisterHandler:
         for item in contacts:
             q = f";q={item.q:g}" if item.q is not None else ""
             headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}"))
-        headers.extend(("Path", value) for value in path)
+        if path:
+            headers.extend(("Path", value) for value in path)
         headers.append(("Date", http_date()))
         return response_bytes(request, 200, headers=headers)
 
