@@ -37,6 +37,7 @@ for a phone already over a limit lowered since.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -227,12 +228,18 @@ def _same_flow(current: Sequence[Binding], spec: ContactSpec) -> list[Binding]:
     ]
 
 
-def pub_gruu(aor: str, instance_id: str) -> str:
+# An instance ID a GRUU can carry as it is: a URN whose characters a URI parameter takes
+# unescaped (RFC 5627 §3.1 would escape the others; phones send urn:uuid:…).
+_GRUU_INSTANCE = re.compile(r"<(urn:[A-Za-z0-9][A-Za-z0-9\-.:_]*)>")
+
+
+def pub_gruu(aor: str, instance_id: str) -> str | None:
     """The public GRUU of an instance of `aor` (RFC 5627 §3.1): the AOR with a `gr`
     parameter naming the instance, stable for as long as the instance ID is — so it is
     computed, never stored. `instance_id` is the `+sip.instance` value without its quotes
-    (`<urn:uuid:…>`); the angle brackets are dropped."""
-    return f"{aor};gr={instance_id.strip('<>')}"
+    (`<urn:uuid:…>`); None for one that is not such a URN (no GRUU is issued for it)."""
+    match = _GRUU_INSTANCE.fullmatch(instance_id)
+    return f"{aor};gr={match.group(1)}" if match else None
 
 
 def contact_counts(bindings: Sequence[tuple[str, str | None]]) -> tuple[int, int]:

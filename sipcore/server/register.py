@@ -561,8 +561,8 @@ class RegisterHandler:
         for item in decision.contacts:
             q = f";q={item.q:g}" if item.q is not None else ""
             extra = ""
-            if options.gruu and item.instance_id:
-                gruu = pub_gruu(aor, item.instance_id)
+            gruu = pub_gruu(aor, item.instance_id) if options.gruu and item.instance_id else None
+            if gruu is not None:
                 extra = f';+sip.instance="{item.instance_id}";pub-gruu="{gruu}"'
             headers.append(("Contact", f"<{item.uri}>;expires={item.expires}{q}{extra}"))
         if options.echo_path:

@@ -325,3 +325,24 @@ async def test_flows_of_one_instance_on_two_nodes_get_one_check_sync(
             client.close()
         for link in links:
             await link.stop()
+
+
+async def test_gruu_only_for_an_instance_that_is_a_plain_urn(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip()
+    client = await SipClient(server=sip.address("udp")).open()
+    try:
+        odd = f'{client.contact()};+sip.instance="<urn:uuid:a b\\"c>"'
+        ok = await register(client, phone.username, phone.password, contact=odd,
+                            extra="Supported: gruu")  # fmt: skip
+        assert ok is not None and ok.status == 200
+        (line,) = ok.headers.get_all("Contact")
+        assert "pub-gruu" not in line and "+sip.instance" not in line
+        # without Supported: gruu, none either
+        plain = f'{client.contact()};+sip.instance="{INSTANCE}"'
+        ok = await register(client, phone.username, phone.password, contact=plain)
+        assert ok is not None and "pub-gruu" not in ok.headers.get_all("Contact")[0]
+    finally:
+        client.close()
