@@ -2,7 +2,8 @@
 """Registrations through the Kamailio edge (deploy/edge/kamailio.cfg) to one and to two
 sipfleet nodes on one PostgreSQL, with the SIPp harness of bench/registrar.
 
-For each layout (`1` node, `2` nodes), on a fresh database of one standalone PostgreSQL
+For each layout (`d1`: one node, SIPp straight at it, for the edge's cost; `1`, `2`: one
+and two nodes behind the edge), on a fresh database of one standalone PostgreSQL
 (pgserver, the one sipfleet embeds, started here in its own directory):
   - the nodes start as `sipfleet serve` with `workers = WORKERS` each, the edge's address
     in trusted_proxies; Kamailio starts in front of them (single port, UDP workers
@@ -21,7 +22,7 @@ workers), PostgreSQL, SIPp; in cores over the step and in ms per registration.
 
     bench/edge/run.sh            (writes $OUT/summary.md, $OUT/steps.tsv)
 
-env: OUT (/tmp/sipfleet-bench/edge)  NUSERS (2000)  WORKERS (2)  LAYOUTS ("1 2")
+env: OUT (/tmp/sipfleet-bench/edge)  NUSERS (2000)  WORKERS (2)  LAYOUTS ("d1 1 2")
      FIRST_RATES ("250 500 1000 1500 2000")  REFRESH_RATES ("1000 2000 3000 4000 5000 6000")
      MIN_COUNT (10000)  MIN_SECS (8)  PAUSE (2)  KAM_CHILDREN (4)
 """
@@ -51,7 +52,8 @@ SHARED = Path(os.environ.get("SHARED_HARNESS", "/work/shared/bench/harness"))
 OUT = Path(os.environ.get("OUT", "/tmp/sipfleet-bench/edge")).resolve()
 NUSERS = int(os.environ.get("NUSERS", "2000"))
 WORKERS = os.environ.get("WORKERS", "2")
-LAYOUTS = [int(n) for n in os.environ.get("LAYOUTS", "1 2").split()]
+# "1", "2": nodes behind the edge; "d1": one node with SIPp straight at it (no edge)
+LAYOUTS = os.environ.get("LAYOUTS", "d1 1 2").split()
 FIRST_RATES = [int(r) for r in os.environ.get("FIRST_RATES", "250 500 1000 1500 2000").split()]
 REFRESH_RATES = [
     int(r) for r in os.environ.get("REFRESH_RATES", "1000 2000 3000 4000 5000 6000").split()
@@ -118,16 +120,22 @@ def harness() -> Path:
 
 
 class Layout:
-    def __init__(self, nodes: int, pg_uri: str, pg_pid: int) -> None:
+    def __init__(self, nodes: int, pg_uri: str, pg_pid: int, direct: bool = False) -> None:
         self.count = nodes
+        self.direct = direct
         self.pg_uri = pg_uri
         self.pg_pid = pg_pid
-        self.dir = OUT / f"nodes{nodes}"
+        self.dir = OUT / f"{'direct' if direct else 'nodes'}{nodes}"
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         self.nodes: list[subprocess.Popen[bytes]] = []
         self.edge: subprocess.Popen[bytes] | None = None
         self.batches = 0
+
+    @property
+    def name(self) -> str:
+        nodes = f"{self.count} node{'s' if self.count > 1 else ''}"
+        return f"{nodes}, no edge" if self.direct else f"edge + {nodes}"
 
     def env(self, index: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SIPFLEET_")}
@@ -156,6 +164,8 @@ class Layout:
                 stdout=log_file, stderr=subprocess.STDOUT,
             ))  # fmt: skip
             wait_http(f"http://127.0.0.1:{NODE_HTTP[index]}/healthz", self.nodes[-1])
+        if self.direct:
+            return
         ds_list = self.dir / "dispatcher.list"
         ds_list.write_text("".join(f"1 sip:127.0.0.1:{NODE_SIP[i]}\n" for i in range(self.count)))
         defines = {
@@ -212,8 +222,9 @@ class Layout:
         before = {name: ticks(pid) for name, pid in groups.items()}
         t0 = time.monotonic()
         env = {**os.environ, "DOMAIN": REALM, "TRANSPORT": "u1"}
+        host, port = ("127.0.0.1", NODE_SIP[0]) if self.direct else (EDGE_IP, EDGE_PORT)
         line = subprocess.run(
-            ["bash", str(HARNESS / "sipp_step.sh"), EDGE_IP, str(EDGE_PORT), str(csv), str(rate),
+            ["bash", str(HARNESS / "sipp_step.sh"), host, str(port), str(csv), str(rate),
              str(count), label, str(self.dir / "sipp")],
             env=env, capture_output=True, text=True, check=False,
         ).stdout.strip().splitlines()  # fmt: skip
@@ -236,7 +247,7 @@ class Layout:
 
         clean = failed == "0" and retr == "0" and ok == str(count)
         row = {
-            "layout": f"{self.count} node{'s' if self.count > 1 else ''}", "kind": kind,
+            "layout": self.name, "kind": kind,
             "rate_asked": rate, "count": count, "ok": ok, "failed": failed, "retrans": retr,
             "rate_achieved": achieved, "rtd1_ms": rtd1, "rtd2_ms": rtd2, "clean": int(clean),
             "load": load, "kamailio_cores": cores(spent["kamailio"]),
@@ -285,18 +296,20 @@ async def fresh_database(admin_uri: str, name: str) -> str:
     return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
 
 
-def run_layout(nodes: int, server: Any, pg_pid: int) -> None:
-    uri = asyncio.run(fresh_database(server.uri, f"edge_bench_{nodes}"))
+def run_layout(name: str, server: Any, pg_pid: int) -> None:
+    direct = name.startswith("d")
+    nodes = int(name.lstrip("d"))
+    uri = asyncio.run(fresh_database(server.uri, f"edge_bench_{name}"))
     subprocess.run(
         [PY, "-m", "provisioning", "db", "upgrade"], cwd=ROOT, check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "SIPFLEET_DATABASE_URL": uri,
              "SIPFLEET_DATA_DIR": str(OUT / "cli")},
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    layout = Layout(nodes, uri, pg_pid)
+    layout = Layout(nodes, uri, pg_pid, direct)
     try:
         layout.start()
-        log(f"{nodes} node(s) of {WORKERS} workers behind kamailio {EDGE_IP}:{EDGE_PORT}")
+        log(f"{layout.name}: {WORKERS} workers per node")
         refresh_csv: Path | None = None
         for rate in FIRST_RATES:
             csv = layout.new_batch()
@@ -337,13 +350,36 @@ def main() -> None:
     pg_pid = int((pg_dir / "postgres" / "postmaster.pid").read_text().split()[0])
     log(f"PostgreSQL pid {pg_pid}")
     try:
-        for nodes in LAYOUTS:
-            run_layout(nodes, server, pg_pid)
+        for name in LAYOUTS:
+            run_layout(name, server, pg_pid)
     finally:
         server.stop()
         with open(OUT / "machine.txt", "a") as f:
             f.write(f"end={time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n")
             f.write(f"uptime_end={subprocess.getoutput('uptime')}\n")
+        (OUT / "summary.md").write_text(summary())
+        log(f"summary: {OUT / 'summary.md'}")
+
+
+def summary() -> str:
+    """The steps as a Markdown table, and the highest clean rate of each layout and kind."""
+    rows = [line.split("\t") for line in (OUT / "steps.tsv").read_text().splitlines()]
+    header, body = rows[0], rows[1:]
+    cols = ["layout", "kind", "rate_asked", "ok", "failed", "retrans", "rate_achieved",
+            "rtd2_ms", "clean", "load", "kamailio_cores", "node_cores_each", "pg_cores",
+            "sipp_cores", "kamailio_ms", "nodes_ms", "pg_ms"]  # fmt: skip
+    index = [header.index(c) for c in cols]
+    out = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    out += ["| " + " | ".join(row[i] for i in index) + " |" for row in body]
+    best: dict[tuple[str, str], int] = {}
+    for row in body:
+        key = (row[0], row[1])
+        best.setdefault(key, 0)
+        if row[header.index("clean")] == "1":
+            best[key] = max(best[key], int(row[header.index("rate_asked")]))
+    out += ["", "| layout | kind | highest clean rate asked |", "| --- | --- | --- |"]
+    out += [f"| {layout} | {kind} | {rate}/s |" for (layout, kind), rate in best.items()]
+    return "\n".join(out) + "\n"
 
 
 HARNESS = Path()
