@@ -3,7 +3,9 @@
 Every `keepalive_interval` seconds each binding is checked once, spread evenly over the
 interval so probes do not come in bursts: a UDP contact gets an OPTIONS (a client
 transaction, retransmitted) and any response counts as alive — its round-trip time is
-kept; a TCP/TLS/WS contact is alive while the connection its REGISTER came on is open.
+kept; a TCP/TLS/WS contact is alive while the connection its REGISTER came on is open —
+unless it registered through an edge proxy (Path): that connection is the proxy's, so the
+phone gets an OPTIONS through it, whatever the transport.
 After `keepalive_max_missed` failed checks in a row the binding is marked unreachable;
 when a phone has no reachable binding left it is offline (`phone.unreachable`, status
 row, binding listeners), well before the binding's expiry. A later answer or a
@@ -102,7 +104,7 @@ class Keepalive:
 
     async def _check(self, binding: Binding) -> tuple[bool, float | None]:
         service = self.handler.service
-        if binding.transport != "udp":
+        if binding.transport != "udp" and binding.path is None:
             connection = service.connections.get(
                 binding.transport, binding.source_ip, binding.source_port
             )

@@ -346,3 +346,33 @@ async def test_gruu_only_for_an_instance_that_is_a_plain_urn(
         assert ok is not None and "pub-gruu" not in ok.headers.get_all("Contact")[0]
     finally:
         client.close()
+
+
+async def test_keepalive_through_an_edge_over_tcp_is_an_options(
+    pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
+) -> None:
+    """Through an edge over TCP the connection is the edge's, not the phone's: the phone
+    is probed with an OPTIONS through the edge (over that connection, Route from the
+    Path), and its answers are what keep it reachable."""
+    phone = await new_phone(pool, customer_id)
+    sip = await start_sip(trusted_proxies=LOOPBACK, keepalive_interval=1)
+    edge = await SipClient(server=sip.address("tcp"), transport="tcp").open()
+    try:
+        hop = f"<sip:127.0.0.1:{edge.local_port};transport=tcp;lr;received=sip:192.0.2.8:5070>"
+        contact = "<sip:phone@192.0.2.8:5070;transport=tcp>"
+        ok = await register(
+            edge, phone.username, phone.password, contact=contact, extra=f"Path: {hop}"
+        )
+        assert ok is not None and ok.status == 200
+        (binding,) = sip.service.bindings_of(phone.id)
+        keepalive = sip.service.registrar.keepalive
+        for _ in range(40):
+            await edge.receive(timeout=0.1)
+            if keepalive.rtt(phone.id, binding.contact) is not None:
+                break
+        options = [r for r in edge.requests if r.method == "OPTIONS"]
+        assert options and options[0].headers.get_all("Route") == [hop]
+        assert options[0].uri == "sip:phone@192.0.2.8:5070;transport=tcp"
+        assert keepalive.rtt(phone.id, binding.contact) is not None
+    finally:
+        edge.close()
