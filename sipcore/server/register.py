@@ -410,7 +410,7 @@ class RegisterHandler:
             return None
         spec = specs[0]
         if spec.reg_id is not None and not first_hop_outbound(request, options):
-            return None  # `_begin` drops the reg-id or refuses
+            return None  # `_begin` drops the reg-id
         call_id = request.call_id
         granted = refresh_grant(
             old, call_id, cseq, spec, expires_header, self.policy, random.random

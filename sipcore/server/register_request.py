@@ -16,8 +16,10 @@ Require header (the plain REGISTER pays two dict look-ups):
 - Outbound (RFC 5626 §6): a Contact's reg-id counts when the REGISTER came straight from
   the phone (one Via, no Path) or the Path URI nearest the phone (the last value, the
   edge proxy's) has `;ob`. Through a proxy without Path or an edge without `;ob` the
-  reg-id is ignored — or, when the phone said `Supported: outbound`, the REGISTER is
-  refused with 439 First Hop Lacks Outbound Support (§11.6).
+  reg-id is ignored and the 200 has no `Require: outbound`, which tells the phone that
+  outbound is not in use. (439 First Hop Lacks Outbound Support, §11.6, is not sent:
+  pjsip-based phones, outbound on by default over TCP/TLS, do not retry without outbound
+  after a 439, so they would never register through such an edge.)
 - GRUU (RFC 5627): `Supported: gruu` asks for the `pub-gruu` of each instance in the 200.
 """
 
@@ -186,8 +188,7 @@ def _tags(lines: tuple[str, ...]) -> frozenset[str]:
 def register_options(request: SipRequest, trusted_peer: bool) -> RegisterOptions:
     """The extensions a REGISTER asks for (module docstring); PLAIN when none. Raises
     OptionsRefused for a Path from an untrusted peer (403) or one that does not parse
-    (400), and for reg-id through an edge without outbound support when the phone said
-    `Supported: outbound` (439 — decided later, with the Contacts: see `options_specs`)."""
+    (400)."""
     index = request.headers._index
     supported = index.get("supported")
     require = index.get("require")
@@ -248,13 +249,10 @@ def options_specs(
     specs: tuple[ContactSpec, ...], options: RegisterOptions, request: SipRequest
 ) -> tuple[ContactSpec, ...]:
     """The Contacts as the decision sees them: `specs` itself when their reg-ids count,
-    else without their reg-id when the first hop lacks outbound support
-    (`first_hop_outbound`), or OptionsRefused 439 when the phone said
-    `Supported: outbound` (then it relies on outbound and should know, §11.6)."""
+    else without their reg-id (the first hop lacks outbound support: `first_hop_outbound`;
+    see the module docstring for why this is not a 439)."""
     if all(item.reg_id is None for item in specs) or first_hop_outbound(request, options):
         return specs
-    if options.outbound:
-        raise OptionsRefused(439, "First Hop Lacks Outbound Support")
     return tuple(dataclasses.replace(item, reg_id=None) for item in specs)
 
 

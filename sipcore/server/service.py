@@ -564,9 +564,7 @@ class SipService:
     ) -> list[ContactOutcome]:
         """NOTIFY `Event: check-sync` (`;reboot=true`) to every registered device (but
         the outbound instances in `skip_instances`, which another node reaches)."""
-        return await self.client.check_sync(
-            phone_id, reboot=reboot, skip_instances=skip_instances
-        )
+        return await self.client.check_sync(phone_id, reboot=reboot, skip_instances=skip_instances)
 
 
 def _unsupported(request: SipRequest) -> str:
