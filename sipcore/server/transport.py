@@ -4,7 +4,9 @@ Each transport turns bytes into whole messages and hands them to a `MessageSink`
 SIP server) together with the `Connection` they came on; the sink answers through the
 same object. Nothing here understands SIP beyond framing:
 
-- UDP: one datagram is one message (§18.3); a datagram over 64 KiB is dropped.
+- UDP: one datagram is one message (§18.3); a datagram over 64 KiB is dropped. A STUN
+  Binding request on the port (an outbound flow's keep-alive, RFC 5626 §4.4.2) is
+  answered here (`sipcore.stun`).
 - TCP/TLS: `StreamFramer` cuts messages by Content-Length (§18.3) and reports CRLF
   keep-alive pings, answered with a CRLF pong (RFC 5626 §4.4.1). A framing error closes
   the connection (the stream cannot be resynchronised). The listeners' accept loop is in
@@ -50,6 +52,7 @@ from sipcore.edge import is_trusted_peer
 from sipcore.framing import PONG, FramedMessage, KeepAlivePing, StreamFramer
 from sipcore.parser import MAX_MESSAGE_SIZE
 from sipcore.server.descriptors import DescriptorGuard, connection_budget
+from sipcore.stun import binding_response, is_stun
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,11 @@ class UdpSocket(asyncio.DatagramProtocol):
             if data == self._probe and self._probe_sent is not None:
                 self._probe_delay = time.monotonic() - self._probe_sent
                 self._probe_sent = None
+            return
+        if data[:1] < b"\x40" and is_stun(data):  # an outbound flow's keep-alive
+            answer = binding_response(data, *source)
+            if answer is not None and self.transport is not None:
+                self.transport.sendto(answer, addr)
             return
         try:
             self.sink.on_message(UdpPeer(self, source), data, source)
