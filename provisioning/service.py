@@ -13,6 +13,7 @@ supervisor owns the data directory, database and sockets and runs one node per w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -47,6 +48,12 @@ from sipcore.server.descriptors import raise_open_files_limit
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 3.0
+EMBEDDED_CHECK_SECONDS = 1.0  # how often the embedded PostgreSQL is checked (and restarted)
+# Connections the kernel queues for a worker's HTTP socket while it is busy (the kernel caps
+# it at net.core.somaxconn). aiohttp's default, 128, overflows within a tenth of a second
+# when a building's phones boot at once (two fetches each, each on a new connection): a
+# dropped SYN is retried by the phone only after 1, 3, 7 s, so queueing is kinder.
+HTTP_BACKLOG = 4096
 
 
 class StartupError(Exception):
@@ -68,6 +75,7 @@ async def open_database(settings: Settings, *, upgrade: bool = True) -> AsyncIte
         datadir.prepare(settings.data_path)
         embedded = await asyncio.to_thread(start_embedded, settings.data_path)
         dsn = embedded.uri
+    keeper = None
     try:
         pool = await create_pool(dsn, max_size=settings.database_pool_size)
         try:
@@ -76,12 +84,36 @@ async def open_database(settings: Settings, *, upgrade: bool = True) -> AsyncIte
                     applied = await migrate.upgrade(conn)
                 if applied:
                     log.info("applied migrations %s", applied)
+            if embedded is not None:
+                keeper = asyncio.get_running_loop().create_task(_keep_running(embedded))
             yield Database(pool=pool, embedded=embedded)
         finally:
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
             await pool.close()
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+async def _keep_running(embedded: EmbeddedPostgres) -> None:
+    """The embedded PostgreSQL is part of this service: when it stops under it (killed,
+    the OOM killer, a crash), start it again — the same socket, so every pool reconnects
+    by itself. Without this the service would answer 503 until restarted."""
+    while True:
+        await asyncio.sleep(EMBEDDED_CHECK_SECONDS)
+        if await asyncio.to_thread(embedded.running):
+            continue
+        log.warning("the embedded PostgreSQL in %s is not running; starting it again",
+                    embedded.pgdata)  # fmt: skip
+        try:
+            await asyncio.to_thread(embedded.start_again)
+        except DatabaseError as exc:
+            log.error("%s", exc)
+            continue
+        log.warning("the embedded PostgreSQL runs again")
 
 
 async def ensure_admin_token(pool: asyncpg.Pool[Any], settings: Settings) -> Path | None:
@@ -238,7 +270,9 @@ async def running_node(
             host, port = settings.http_address
             site: web.BaseSite
             if http_socket is not None:
-                site = web.SockSite(runner, http_socket, ssl_context=ssl_context)
+                site = web.SockSite(
+                    runner, http_socket, ssl_context=ssl_context, backlog=HTTP_BACKLOG
+                )
             else:
                 site = web.TCPSite(
                     runner,
@@ -247,6 +281,7 @@ async def running_node(
                     ssl_context=ssl_context,
                     reuse_address=True,
                     reuse_port=shared or None,
+                    backlog=HTTP_BACKLOG,
                 )
             try:
                 await site.start()
