@@ -240,8 +240,9 @@ class RegisterHandler:
         contacts = tuple(item.contact for item in gone)
         self.apply(phone_id, entry.extension_id if entry else None, (), contacts)
         remaining = self.service.location.bindings_of(phone_id)
-        job = WriteJob(
-            removals=tuple((phone_id, contact) for contact in contacts),
+        job = WriteJob(  # as an expiry: only rows this node still holds (not one the
+            # phone has since registered through another worker or node)
+            expirations=tuple((phone_id, contact) for contact in contacts),
             statuses=(status_row(phone_id, remaining, None, None),),
             events=tuple(event_row("phone.unreachable", customer, item) for item in gone),
         )
