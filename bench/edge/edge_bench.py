@@ -334,6 +334,10 @@ def run_layout(name: str, server: Any, pg_pid: int) -> None:
 
 def main() -> None:
     global HARNESS
+    # stopped by SIGTERM or SIGINT (even started in the background, where a shell ignores
+    # SIGINT): unwind, so every process started here is stopped
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench.log").write_text("")
     (OUT / "steps.tsv").write_text(HEADER + "\n")
