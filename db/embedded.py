@@ -34,6 +34,31 @@ class EmbeddedPostgres:
     uri: str
     started: bool = True
 
+    def running(self) -> bool:
+        """Whether its postmaster is alive (ready or not: it may be recovering)."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return False
+        return _alive(pid)
+
+    def start_again(self) -> None:
+        """Start the server again after it stopped under us (killed, crashed, stopped from
+        outside): the same data directory and socket, so the same URI."""
+        _remove_stale_pid_file(self.pgdata)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+            import pgserver
+
+            try:
+                # the instance of this data directory (pgserver keeps one per process)
+                server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+                server.ensure_postgres_running()
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+                raise DatabaseError(
+                    f"the embedded PostgreSQL in {self.pgdata} did not start again ({exc})"
+                ) from None
+
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are rolled back)."""
         from pgserver import _commands
@@ -47,6 +72,17 @@ class EmbeddedPostgres:
             log.info("embedded PostgreSQL was not running: %s", exc)
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a live postgres process (a zombie is not)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return bool(process.status() != psutil.STATUS_ZOMBIE and process.name() == "postgres")
+    except psutil.Error:
+        return False
+
+
 def _remove_stale_pid_file(pgdata: Path) -> None:
     """Drop `postmaster.pid` when its server is gone.
 
@@ -54,19 +90,12 @@ def _remove_stale_pid_file(pgdata: Path) -> None:
     is left as a zombie (no init reaping it, as in some containers) would be taken
     for a running one, and the connection then refused.
     """
-    import psutil
-
     pid_file = pgdata / "postmaster.pid"
     try:
         pid = int(pid_file.read_text().split("\n", 1)[0])
     except (OSError, ValueError):
         return
-    try:
-        process = psutil.Process(pid)
-        alive = process.status() != psutil.STATUS_ZOMBIE and process.name() == "postgres"
-    except psutil.Error:
-        alive = False
-    if not alive:
+    if not _alive(pid):
         log.info("removing stale %s (pid %d is gone)", pid_file, pid)
         pid_file.unlink(missing_ok=True)
         # the socket lock names the same dead pid; PostgreSQL would refuse to start

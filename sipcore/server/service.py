@@ -198,8 +198,11 @@ class SipService:
                 await self.registrar.tick(time.time())
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("SIP timer tick failed")
+            except Exception as exc:
+                if unavailable(exc):  # the writer and /healthz say the rest
+                    log.warning("SIP timer tick failed, database unavailable: %s", exc)
+                else:
+                    log.exception("SIP timer tick failed")
 
     async def _probe_forever(self) -> None:
         """Sample the lag every OVERLOAD_PROBE_INTERVAL and feed `self.overload`."""

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,10 +108,7 @@ class PgServer:
         pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
         postmaster = psutil.Process(pid)
         processes = [postmaster, *postmaster.children(recursive=True)]
-        for process in processes:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.send_signal(signal.SIGKILL)
-        psutil.wait_procs(processes, timeout=10)
+        kill_all(processes)
 
     def promote(self) -> None:
         _run("pg_ctl", "-D", str(self.pgdata), "-w", "promote")
@@ -125,6 +123,23 @@ class PgServer:
         if (self.pgdata / "postmaster.pid").exists():
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self.stop("immediate")
+
+
+def kill_all(processes: list[psutil.Process]) -> None:
+    """SIGKILL them and wait until each is gone or a zombie (its parent, now init,
+    may not reap it at once)."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    for process in processes:
+        while time.monotonic() < deadline:
+            try:
+                if process.status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.01)
 
 
 class PgCluster:
