@@ -4,6 +4,7 @@ sipfleet nodes: the same configuration file a deployment uses, its addresses giv
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ KAMAILIO = shutil.which("kamailio") or (
 )
 
 
+PR_SET_PDEATHSIG = 1
 KAMCMD = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
 
 
@@ -72,6 +74,15 @@ class Edge:
                 self.process.wait()
 
 
+def die_with_parent() -> None:
+    """In a child before exec: SIGTERM when the process that started it dies, so a test
+    run that is killed (pjsua2 aborts the whole process on some errors) leaves no edge
+    or node behind. Call the starting function from the main thread: the signal follows
+    the thread that forked."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_edge(
     run_dir: Path, nodes: list[tuple[str, int]], *, ip: str = "127.0.0.5",
     defines: dict[str, str] | None = None,
@@ -102,7 +113,10 @@ def start_edge(
         command += ["-A", f"{name}={value}"]
     log_path = run_dir / "kamailio.log"
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=run_dir)
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, cwd=run_dir,
+            preexec_fn=die_with_parent,
+        )  # fmt: skip
     edge = Edge(process, ip, port, log_path, ctl, len(nodes), node_side)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
