@@ -381,3 +381,34 @@ async def test_the_gather_window_groups_requests_arriving_apart_into_one_commit(
             assert writer.batches >= 2
     finally:
         await writer.stop()
+
+
+async def test_two_writers_on_the_same_rows_in_opposite_orders_do_not_deadlock(
+    pool: asyncpg.Pool[Any], customer_id: str
+) -> None:
+    """Two writers (two nodes, or two workers of one) commit batches touching the same
+    phones' bindings and statuses, submitted in opposite orders. Each writes its rows in
+    key order, so neither holds a row lock the other needs while waiting for one the
+    other holds: every job commits (a deadlock would fail one batch's jobs)."""
+    phones = [await new_phone(pool, customer_id) for _ in range(300)]
+    writers = [WriteBehind(pool, limit=1000, node=node) for node in ("node-a", "node-b")]
+    for writer in writers:
+        writer.start()
+    try:
+        for cseq in range(1, 6):
+            futures = [
+                writer.submit_nowait(
+                    WriteJob(
+                        upserts=(binding(phone.id, "sip:a@h", cseq=cseq, node=writer._node),),
+                        statuses=(status(phone.id),),
+                    )
+                )
+                for writer, order in zip(writers, (phones, phones[::-1]), strict=True)
+                for phone in order
+            ]
+            outcomes = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [outcome for outcome in outcomes if outcome is not None]
+            assert failed == [], failed[:3]
+    finally:
+        for writer in writers:
+            await writer.stop()
