@@ -223,12 +223,15 @@ async def lost_bindings(uri: str, phones: list[LoopPhone]) -> list[str]:
 
 
 async def register_new_phone(node: SipfleetProcess, customer: str, extension: str,
-                              model: str) -> list[int]:  # fmt: skip
-    """Create a phone through the API, then REGISTER it at once, several times over
-    fresh sockets (each may reach either worker): the statuses."""
+                             model: str, created: list[str] | None = None) -> list[int]:  # fmt: skip
+    """Create a phone through the API (its id appended to `created`), then REGISTER it
+    at once, several times over fresh sockets (each may reach either worker): the
+    statuses."""
     body = {"customer": customer, "extension": extension, "sipPhoneModel": model}
     status, phone, _ = await Http(node.base_url).request("PUT", "/api/pbx/sipphone", body)
     assert status == 201, phone
+    if created is not None:
+        created.append(phone["_id"])
     statuses = []
     for _ in range(6):
         client = SipPhone(phone["username"], phone["password"], ("127.0.0.1", node.sip_port),

@@ -18,8 +18,10 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from tests.live.sse import SseReader
 from tests.outage.pgcluster import PgCluster, PgServer
 from tests.outage.support import (
     DATABASE,
@@ -69,6 +71,9 @@ async def test_postgres_restart_under_registration_load(
 ) -> None:
     uri = postgres.uri(DATABASE)
     customer, extension, model, phones = await make_phones(uri, PHONES)
+    session = aiohttp.ClientSession()
+    events = await session.get(node.base_url + "/api/events",
+                               headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # fmt: skip
     load = RegisterLoad(node, phones)
     await load.start()
     try:
@@ -117,5 +122,18 @@ async def test_postgres_restart_under_registration_load(
     assert await asyncio.to_thread(healthz, node) == 200
     fetched = [await asyncio.to_thread(fetch_config, node, phone.mac_address) for phone in phones]
     assert fetched == [200] * len(fetched)
-    statuses = await register_new_phone(node, customer, extension, model)
+    created: list[str] = []
+    statuses = await register_new_phone(node, customer, extension, model, created)
     assert statuses == [200] * len(statuses), statuses
+    # the event stream opened before the outage goes on: it delivers the new phone's
+    # registration (its fan-out listens again and reads the event log from where it was)
+    try:
+        reader = SseReader(events)
+        deadline = time.monotonic() + 10
+        while True:
+            message = await reader.event(timeout=max(0.1, deadline - time.monotonic()))
+            if message.json.get("phone") == created[0] and message.event == "phone.registered":
+                break
+    finally:
+        events.close()
+        await session.close()
