@@ -322,6 +322,10 @@ class WriteBehind:
                 log.exception("binding write of one request failed")
                 await self._unavailable(batch[index:], failed, terminate=True)
                 return
+            except BaseException:  # cancelled: this job's outcome is unknown, the rest unwritten
+                _fail(batch[index:], WriteFailed("the writer was stopped during the commit"))
+                await self._release(terminate=True)
+                raise
             else:
                 self._done([(job, waiter)])
 
