@@ -74,60 +74,62 @@ async def test_postgres_restart_under_registration_load(
     session = aiohttp.ClientSession()
     events = await session.get(node.base_url + "/api/events",
                                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # fmt: skip
-    load = RegisterLoad(node, phones)
-    await load.start()
     try:
-        await asyncio.sleep(1.0)
-        assert load.statuses()[200] > PHONES, load.statuses()
+        load = RegisterLoad(node, phones)
+        await load.start()
+        try:
+            await asyncio.sleep(1.0)
+            assert load.statuses()[200] > PHONES, load.statuses()
 
-        fetched_before = await asyncio.to_thread(fetch_config, node, phones[0].mac_address)
-        await asyncio.to_thread(postgres.stop, "fast")
-        down = time.monotonic()
-        await asyncio.sleep(1.0)
-        health_down = await asyncio.to_thread(healthz, node)
-        api_down = await asyncio.to_thread(
-            http_get, node, "/api/customers", {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            fetched_before = await asyncio.to_thread(fetch_config, node, phones[0].mac_address)
+            await asyncio.to_thread(postgres.stop, "fast")
+            down = time.monotonic()
+            await asyncio.sleep(1.0)
+            health_down = await asyncio.to_thread(healthz, node)
+            api_down = await asyncio.to_thread(
+                http_get, node, "/api/customers", {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
+            fetched_down = await asyncio.to_thread(fetch_config, node, phones[0].mac_address)
+            await asyncio.sleep(OUTAGE_SECONDS - 1.0)
+            during = load.statuses(down + 0.5, time.monotonic())
+            await asyncio.to_thread(postgres.start)
+            up = time.monotonic()
+            while load.all_ok_after(up) is None and time.monotonic() - up < RECOVERY_LIMIT:
+                await asyncio.sleep(0.1)
+            recovered = load.all_ok_after(up)
+            await asyncio.sleep(0.5)
+        finally:
+            await load.stop()
+
+        assert health_down == 503
+        # the REST API and configuration fetches answer 503 (the API's JSON error shape,
+        # Retry-After) instead of failing with a 500
+        status, body, headers = api_down
+        assert status == 503 and headers.get("Retry-After") == "5", api_down
+        assert json.loads(body) == {
+            "code": 503, "message": "service_unavailable",
+            "description": "The database is unavailable; try again in a few seconds",
+        }  # fmt: skip
+        assert (fetched_before, fetched_down) == (200, 503)
+        assert during[503] > 0, during
+        assert during[200] == 0, during  # nothing can commit while PostgreSQL is down
+        assert sum(phone.no_retry_after for phone in load.phones) == 0
+        assert recovered is not None, load.statuses(up)
+        print(
+            f"outage {up - down:.1f} s; statuses during it {dict(during)}; "
+            f"all phones registered {recovered - up:.2f} s after PostgreSQL's return"
         )
-        fetched_down = await asyncio.to_thread(fetch_config, node, phones[0].mac_address)
-        await asyncio.sleep(OUTAGE_SECONDS - 1.0)
-        during = load.statuses(down + 0.5, time.monotonic())
-        await asyncio.to_thread(postgres.start)
-        up = time.monotonic()
-        while load.all_ok_after(up) is None and time.monotonic() - up < RECOVERY_LIMIT:
-            await asyncio.sleep(0.1)
-        recovered = load.all_ok_after(up)
-        await asyncio.sleep(0.5)
-    finally:
-        await load.stop()
-
-    assert health_down == 503
-    # the REST API and configuration fetches answer 503 (the API's JSON error shape,
-    # Retry-After) instead of failing with a 500
-    status, body, headers = api_down
-    assert status == 503 and headers.get("Retry-After") == "5", api_down
-    assert json.loads(body) == {
-        "code": 503, "message": "service_unavailable",
-        "description": "The database is unavailable; try again in a few seconds",
-    }  # fmt: skip
-    assert (fetched_before, fetched_down) == (200, 503)
-    assert during[503] > 0, during
-    assert during[200] == 0, during  # nothing can commit while PostgreSQL is down
-    assert sum(phone.no_retry_after for phone in load.phones) == 0
-    assert recovered is not None, load.statuses(up)
-    print(
-        f"outage {up - down:.1f} s; statuses during it {dict(during)}; "
-        f"all phones registered {recovered - up:.2f} s after PostgreSQL's return"
-    )
-    assert await lost_bindings(uri, load.phones) == []
-    assert await asyncio.to_thread(healthz, node) == 200
-    fetched = [await asyncio.to_thread(fetch_config, node, phone.mac_address) for phone in phones]
-    assert fetched == [200] * len(fetched)
-    created: list[str] = []
-    statuses = await register_new_phone(node, customer, extension, model, created)
-    assert statuses == [200] * len(statuses), statuses
-    # the event stream opened before the outage goes on: it delivers the new phone's
-    # registration (its fan-out listens again and reads the event log from where it was)
-    try:
+        assert await lost_bindings(uri, load.phones) == []
+        assert await asyncio.to_thread(healthz, node) == 200
+        fetched = [
+            await asyncio.to_thread(fetch_config, node, phone.mac_address) for phone in phones
+        ]
+        assert fetched == [200] * len(fetched)
+        created: list[str] = []
+        statuses = await register_new_phone(node, customer, extension, model, created)
+        assert statuses == [200] * len(statuses), statuses
+        # the event stream opened before the outage goes on: it delivers the new phone's
+        # registration (its fan-out listens again and reads the event log from where it was)
         reader = SseReader(events)
         deadline = time.monotonic() + 10
         while True:
