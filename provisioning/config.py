@@ -268,6 +268,12 @@ class Settings:
     config_fetch_event_interval: int = _setting(
         300, "seconds between phone.config_fetched events of a phone re-fetching the same body"
     )
+    provisioning_queue_limit_ms: int = _setting(
+        2000,
+        "load shedding: a per-MAC fetch whose request waited longer than this in the "
+        "server's queues gets 503 + Retry-After (5-30 s) before any database work, so a "
+        "boot storm drains instead of timing out; 0 disables",
+    )
     # Zero-touch provisioning: the vendors' redirect services (provisioning/redirect/)
     redirect_retry_seconds: int = _setting(
         30, "first wait before a failed redirect-service call is retried; doubles each time"

@@ -198,7 +198,7 @@ GATE_LOCKS = Counter(
 CONFIG_FETCHES = Counter(
     "sipfleet_config_fetches",
     "Provisioning file requests, by vendor (yealink, snom, grandstream, polycom, cisco, mitel, "
-    "fanvil, gigaset, unknown) and result (ok, not_found, denied, discovered, error)",
+    "fanvil, gigaset, unknown) and result (ok, not_found, denied, busy, discovered, error)",
     ["vendor", "result"],
     registry=REGISTRY,
 )

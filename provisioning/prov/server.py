@@ -1,6 +1,9 @@
 """The provisioning file server: `GET /prov/<file>` and `GET /prov/<secret>/<file>`.
 
 A per-MAC file is served only when every check passes, in this order:
+0. the request has not waited in the server's queues longer than
+   `provisioning_queue_limit_ms` (else 503 + Retry-After at once, nothing looked up or
+   recorded: load shedding in a boot storm, `busy.py`);
 1. the address is not banned for failed HTTP authentication, and the scanner throttle lets
    it ask for per-MAC files (else 429, `throttle.py`);
 2. with `provisioning_http_auth` on, the request carries this MAC's HTTP Basic credentials
@@ -56,6 +59,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import random
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -75,6 +79,7 @@ from provisioning.gate.forwarded import forwarded_client, request_client
 from provisioning.gate.identity import check_fetch_mac
 from provisioning.gate.service import EventThrottle
 from provisioning.hub import ServiceHub
+from provisioning.prov.busy import StaleFetches, request_age
 from provisioning.prov.cache import RenderCache, phone_key
 from provisioning.prov.httpauth import credentials_valid
 from provisioning.prov.lease import ConnectionLease
@@ -90,6 +95,7 @@ from provisioning.vendors.filenames import FileRequest
 from provisioning.vendors.useragent import UserAgentInfo, parse_user_agent
 from sipcore import metrics
 from sipcore.gateport import AllowAll, GateSubject
+from sipcore.overload import retry_after
 from sipcore.ratelimit import FailureLimiter
 from sipcore.server.limiter import SharedFailureLimiter
 
@@ -99,7 +105,9 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="sipfleet provisioning"'}
 _VENDOR_SEEN = web.RequestKey("sipfleet.prov_vendor", str)
 # `sipfleet_config_fetches{result}` by the status answered
-_FETCH_RESULTS = {200: "ok", 401: "denied", 403: "denied", 404: "not_found", 429: "denied"}
+_FETCH_RESULTS = {
+    200: "ok", 401: "denied", 403: "denied", 404: "not_found", 429: "denied", 503: "busy",
+}  # fmt: skip
 _MAX_EVENT_MEMORY = 200_000  # phones whose last config_fetched event is remembered
 # Phones and scanners send a handful of distinct strings over and over: parse each once.
 _match_cached = functools.lru_cache(maxsize=8192)(filenames.match_file)
@@ -183,6 +191,7 @@ class ProvServer:
         self.cache = cache or RenderCache()
         self.lease = lease or ConnectionLease(pool, size=0)
         self.records = templates.records
+        self.stale = StaleFetches(settings.provisioning_queue_limit_ms / 1000)
         # `is None`, not `or`: a limiter with nothing counted yet is empty, so falsy
         self.auth_limiter = (
             auth_limiter
@@ -243,6 +252,10 @@ class ProvServer:
         )
         if file.mac is None:
             return self._common(fetch)
+        transport = request.transport
+        age = request_age(transport.get_extra_info("socket")) if transport is not None else None
+        if self.stale.stale(age):
+            return _plain(503, "Busy, retry later", {"Retry-After": retry_after(random.randint)})
         return await self._device(fetch, file.mac, ringtone_id)
 
     def _common(self, fetch: Request) -> web.Response:
