@@ -30,6 +30,8 @@
 #      PY (.venv/bin/python)  MAX_SECONDS (180: a phone not online this long after its own
 #        start gives up)
 #      PROFILE=1: py-spy record of each worker during the first storm (needs py-spy; PYSPY)
+#      REUSE_FLEET=1: keep the fleet an earlier run created through the API in $OUT (same
+#        NPHONES; the code under test upgrades its schema when it starts, as on an upgrade)
 # Writes $OUT/summary.md (one table, one row a storm) and $OUT/storm-<rate>/ (client JSON,
 # verify.json, server log).
 set -uo pipefail
@@ -110,15 +112,20 @@ sys_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/sta
 overflows() { nstat -az TcpExtListenOverflows 2>/dev/null | awk '/ListenOverflows/{print $2}'; }
 
 # ------------------------------------------------------------------ the fleet, once
-rm -rf "$DATA" "$FLEET"
-start_sipfleet "$OUT/create.log" || exit 1
-log "creating $NPHONES phones through the API"
-"$PY" "$HERE/fleet.py" --api "http://127.0.0.1:$HTTP_PORT" --token-file "$DATA/admin-token" \
-  --count "$NPHONES" --out "$OUT/phones.tsv" 2>&1 | tee -a "$OUT/run.log" >&2
-[ "$(wc -l < "$OUT/phones.tsv")" = "$NPHONES" ] || { log "fleet not created"; exit 1; }
-stop_sipfleet
-cp -a "$DATA" "$FLEET"
-log "fleet created; data directory kept in $FLEET ($(du -sh "$FLEET" | cut -f1))"
+if [ -n "${REUSE_FLEET:-}" ] && [ -d "$FLEET" ] && [ -f "$OUT/phones.tsv" ] \
+    && [ "$(wc -l < "$OUT/phones.tsv")" = "$NPHONES" ]; then
+  log "REUSE_FLEET: the fleet of an earlier run in $FLEET (created through the API then)"
+else
+  rm -rf "$DATA" "$FLEET"
+  start_sipfleet "$OUT/create.log" || exit 1
+  log "creating $NPHONES phones through the API"
+  "$PY" "$HERE/fleet.py" --api "http://127.0.0.1:$HTTP_PORT" --token-file "$DATA/admin-token" \
+    --count "$NPHONES" --out "$OUT/phones.tsv" 2>&1 | tee -a "$OUT/run.log" >&2
+  [ "$(wc -l < "$OUT/phones.tsv")" = "$NPHONES" ] || { log "fleet not created"; exit 1; }
+  stop_sipfleet
+  cp -a "$DATA" "$FLEET"
+  log "fleet created; data directory kept in $FLEET ($(du -sh "$FLEET" | cut -f1))"
+fi
 
 # ------------------------------------------------------------------ one storm
 storm() {  # RATE -> appends a line to $OUT/storms.jsonl; returns 0 if clean
@@ -184,7 +191,7 @@ storm() {  # RATE -> appends a line to $OUT/storms.jsonl; returns 0 if clean
 }
 
 # ------------------------------------------------------------------ the storms
-: > "$OUT/storms.jsonl"
+: > "$OUT/storms.jsonl"; rm -f "$OUT/profiled"
 {
   echo "start=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "machine=$(nproc) CPUs ($(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/{printf "%.1f GB", $2/1048576}' /proc/meminfo), kernel $(uname -r)"
