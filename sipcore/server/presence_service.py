@@ -593,7 +593,9 @@ class PresenceService(NotifySender):
                 local_uri=str(request.to().uri),
                 remote_uri=str(request.from_().uri),
                 remote_target=str(contacts.contacts[0].uri),
-                route_set=route_set(request, self.sip.bindings_of(phone.phone_id), contacts),
+                route_set=route_set(
+                    request, self.sip.bindings_of(phone.phone_id), contacts, ctx.source_ip
+                ),
                 local_cseq=0,
                 remote_cseq=request.cseq().number,
             ),
@@ -714,18 +716,19 @@ def _event_id(event: str) -> str | None:
 
 
 def route_set(
-    request: SipRequest, bindings: list[Binding], contacts: ContactList
+    request: SipRequest, bindings: list[Binding], contacts: ContactList, source_ip: str
 ) -> tuple[str, ...]:
     """The route set of a new subscription's dialog: the SUBSCRIBE's Record-Route
-    (RFC 3261 §12.1.1); without one, the Path of the subscriber's registration through an
-    edge proxy (RFC 3327) — the binding of the SUBSCRIBE's Contact, else the phone's one
-    binding with a Path — so that its NOTIFYs take the edge back to the phone, as requests
-    to that binding do."""
+    (RFC 3261 §12.1.1); without one, when the SUBSCRIBE came from the edge proxy the
+    subscriber registered through (`source_ip`), the Path of that registration (RFC 3327)
+    — the binding of the SUBSCRIBE's Contact, else the phone's one binding with a Path
+    there — so that its NOTIFYs take the edge back to the phone, as requests to that
+    binding do."""
     recorded = tuple(request.headers.values("record-route"))
     if recorded:
         return recorded
     target = str(contacts.contacts[0].uri)
-    routed = [item for item in bindings if item.path is not None]
+    routed = [item for item in bindings if item.path is not None and item.source_ip == source_ip]
     chosen = next((item for item in routed if item.contact == target), None)
     if chosen is None and len(routed) == 1:
         chosen = routed[0]
