@@ -199,6 +199,12 @@ LEFT JOIN ringtones rt ON rt.id = p.ringer->>'tone' AND rt.customer_id = p.custo
 WHERE p.mac_address = $1
 ORDER BY coalesce(p.handset_index, -1), p.id
 """
+# The same for many MACs at once (a boot storm's cache misses), grouped by MAC.
+_PHONES_FOR_MACS = _PHONES_FOR_MAC.replace(
+    "WHERE p.mac_address = $1\nORDER BY ",
+    "WHERE p.mac_address = ANY($1::text[])\nORDER BY p.mac_address, ",
+)
+assert _PHONES_FOR_MACS != _PHONES_FOR_MAC
 _KEY_COLUMNS = (
     "key_index",
     "key_function",
@@ -280,6 +286,16 @@ def _phone(row: asyncpg.Record) -> ProvisionedPhone:
 async def phones_for_mac(conn: asyncpg.Connection[Any], mac_address: str) -> list[ProvisionedPhone]:
     """Every SIP phone record of a MAC (one, or one per handset of a DECT base)."""
     return [_phone(row) for row in await conn.fetch(_PHONES_FOR_MAC, mac_address)]
+
+
+async def phones_for_macs(
+    conn: asyncpg.Connection[Any], mac_addresses: Sequence[str]
+) -> dict[str, list[ProvisionedPhone]]:
+    """`phones_for_mac` of many MACs in one statement; MACs without a phone are absent."""
+    found: dict[str, list[ProvisionedPhone]] = {}
+    for row in await conn.fetch(_PHONES_FOR_MACS, list(mac_addresses)):
+        found.setdefault(row["mac_address"], []).append(_phone(row))
+    return found
 
 
 async def record_fetches(conn: asyncpg.Connection[Any], fetches: Sequence[Fetch]) -> None:

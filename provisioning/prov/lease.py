@@ -29,6 +29,11 @@ class ConnectionLease:
         self._idle: asyncio.Queue[asyncpg.Connection[Any]] = asyncio.Queue()
         self._held: list[asyncpg.Connection[Any]] = []
 
+    @property
+    def size(self) -> int:
+        """How many connections it holds once started (0: it borrows from the pool)."""
+        return self._size
+
     async def start(self) -> None:
         for _ in range(self._size):
             conn = await self._pool.acquire()

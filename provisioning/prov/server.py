@@ -79,6 +79,7 @@ from provisioning.gate.forwarded import forwarded_client, request_client
 from provisioning.gate.identity import check_fetch_mac
 from provisioning.gate.service import EventThrottle
 from provisioning.hub import ServiceHub
+from provisioning.prov.batchread import BatchedRecordReader
 from provisioning.prov.busy import StaleFetches, request_age
 from provisioning.prov.cache import RenderCache, phone_key
 from provisioning.prov.httpauth import credentials_valid
@@ -192,6 +193,7 @@ class ProvServer:
         self.lease = lease or ConnectionLease(pool, size=0)
         self.records = templates.records
         self.stale = StaleFetches(settings.provisioning_queue_limit_ms / 1000)
+        self.reader = BatchedRecordReader(self.records, self.lease, readers=max(2, self.lease.size))
         # `is None`, not `or`: a limiter with nothing counted yet is empty, so falsy
         self.auth_limiter = (
             auth_limiter
@@ -350,10 +352,7 @@ class ProvServer:
         entry = self.records.get(mac)
         if entry is not None:
             return entry
-        token = self.records.generation
-        async with self.lease.connection() as conn:
-            phones = await prov_db.phones_for_mac(conn, mac)
-        return self.records.put(mac, phones, token=token)
+        return await self.reader.read(mac)
 
     def _secret_ok(self, phone: ProvisionedPhone, secret: str | None) -> bool:
         expected = phone.provisioning_secret
