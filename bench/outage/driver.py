@@ -9,7 +9,10 @@ over its own UDP socket, a new Call-ID each time). Then:
   started again;
 - `failover`: the primary is killed (postmaster and backends, SIGKILL) and the standby
   promoted (`pg_ctl promote`) `--outage` seconds later; `database_url` names both hosts
-  with `target_session_attrs=read-write`.
+  with `target_session_attrs=read-write`;
+- `partition`: sipfleet reaches PostgreSQL through a TCP proxy that stops forwarding for
+  `--outage` seconds (nothing refused, nothing reset: packets dropped), then forwards
+  what it held back.
 
 Every second while PostgreSQL is away it reads /healthz, `GET /api/customers`, a phone's
 configuration fetch and an OPTIONS over SIP. The report: REGISTER answers by status
@@ -37,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import asyncpg
 
+from tests.outage.blackhole import BlackHoleProxy
 from tests.outage.pgcluster import PgCluster, PgServer
 from tests.outage.support import (
     DATABASE,
@@ -104,6 +108,7 @@ async def wait_synchronous(primary: PgServer) -> None:
 async def run(args: argparse.Namespace) -> str:
     cluster = PgCluster()
     node = None
+    proxy = None
     try:
         primary = cluster.server("primary", free_port())
         primary.init(synchronous_standby=args.scenario == "failover")
@@ -116,16 +121,22 @@ async def run(args: argparse.Namespace) -> str:
             await wait_synchronous(primary)
             url = (f"postgresql://postgres@{primary.host},{standby.host}/{DATABASE}"
                    "?target_session_attrs=read-write")  # fmt: skip
+        proxy = None
+        if args.scenario == "partition":
+            proxy = await BlackHoleProxy(("127.0.0.1", primary.port)).start()
+            url = f"postgresql://postgres@{proxy.host}/{DATABASE}"
         await create_database(primary.uri())
         work = Path(tempfile.mkdtemp(prefix="sf-outage-bench-"))
         node = await asyncio.to_thread(start_node, work / "node", url)
         customer, extension, model, phones = await make_phones(primary.uri(DATABASE), args.phones)
         mac = phones[0].mac_address or ""
-        load = RegisterLoad(node, phones, pause=args.pause)
+        load = RegisterLoad(node, phones, pause=args.pause, timeout=args.answer_timeout)
         await load.start()
         await asyncio.sleep(args.warmup)
         stopping = time.monotonic()
-        if args.scenario == "restart":
+        if proxy is not None:
+            proxy.cut = True
+        elif args.scenario == "restart":
             await asyncio.to_thread(primary.stop, "fast")
         else:
             await asyncio.to_thread(primary.kill)
@@ -135,7 +146,9 @@ async def run(args: argparse.Namespace) -> str:
             await asyncio.sleep(1.0)
             for what, status in (await asyncio.to_thread(probe, node, mac)).items():
                 seen.setdefault(what, Counter())[status] += 1
-        if args.scenario == "restart":
+        if proxy is not None:
+            proxy.cut = False
+        elif args.scenario == "restart":
             await asyncio.to_thread(primary.start)
         else:
             assert standby is not None
@@ -161,6 +174,8 @@ async def run(args: argparse.Namespace) -> str:
     finally:
         if node is not None:
             node.stop()
+        if proxy is not None:
+            await proxy.close()
         cluster.close()
 
     def since(moment: float | None) -> str:
@@ -168,14 +183,16 @@ async def run(args: argparse.Namespace) -> str:
 
     before, during, later = (load.statuses(0, down), load.statuses(down, up),
                              load.statuses(up))  # fmt: skip
-    how = "pg_ctl stop -m fast" if args.scenario == "restart" else "SIGKILL of the primary"
-    event = "PostgreSQL started again" if args.scenario == "restart" else "standby promoted"
+    how = {"restart": "pg_ctl stop -m fast", "failover": "SIGKILL of the primary",
+           "partition": "cutting the proxy"}[args.scenario]  # fmt: skip
+    event = {"restart": "PostgreSQL started again", "failover": "standby promoted",
+             "partition": "the network back"}[args.scenario]  # fmt: skip
     lines = [
         f"scenario {args.scenario}: {args.phones} phones, each registering again {args.pause} s "
         f"after its answer; PostgreSQL away {up - down:.1f} s ({how} took "
         f"{down - stopping:.2f} s before that)",
         f"- REGISTER answers before: {dict(before)}; during: {dict(during)}; after: {dict(later)}"
-        " (0 = no answer within 2 s)",
+        f" (0 = no answer within {args.answer_timeout:g} s)",
         f"- 503 answers without Retry-After: {sum(p.no_retry_after for p in load.phones)}",
         f"- from '{event}' to the first 200: {since(first_ok)}; to every phone registered "
         f"again: {since(all_ok)}; to /healthz 200: {since(health_back)}",
@@ -196,11 +213,17 @@ async def run(args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", choices=("restart", "failover"), default="restart")
+    parser.add_argument(
+        "--scenario", choices=("restart", "failover", "partition"), default="restart"
+    )
     parser.add_argument("--outage", type=float, default=60.0, help="seconds PostgreSQL is away")
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--pause", type=float, default=0.5)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--answer-timeout", type=float, default=32.0,
+        help="seconds a phone waits for each answer (a SIP client transaction: 64*T1)",
+    )  # fmt: skip
     parser.add_argument("--after", type=float, default=5.0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()

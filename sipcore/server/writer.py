@@ -21,7 +21,11 @@ When the database is away (restarting, failing over, unreachable) every batch fa
 with `WriteFailed` and its REGISTERs are answered 503; the flusher tries the next batch
 on a new connection 0.2 s later, so registrations are committed again as soon as the
 database answers. That is logged when it starts, every 10 s while it lasts, and when it
-ends — not once per batch. When the database refuses a batch's *rows* (a data or
+ends — not once per batch. A batch the database does not answer within `WRITE_TIMEOUT`
+seconds (the network to it drops packets: nothing refused, nothing reset) fails the
+same way: its connection is closed and its REGISTERs are answered 503 instead of
+waiting for the connection's 30 s command timeout, past the phones' own SIP transaction
+timeout. When the database refuses a batch's *rows* (a data or
 integrity error: one request's value out of range, say), the batch's jobs are written
 again one at a time, so only the request at fault fails (`WriteFailed.rejected`).
 
@@ -76,6 +80,16 @@ _DATA_ERRORS: tuple[type[Exception], ...] = (
 )
 _RETRY_SECONDS = 0.2  # after a failed batch: do not spin against a database that is down
 _OUTAGE_LOG_SECONDS = 10.0
+WRITE_TIMEOUT = 5.0  # a batch not committed by then fails (503); a commit takes milliseconds
+_ABANDON_SECONDS = 30.0  # how long a write that timed out may take to end before it is cancelled
+
+
+class _NoAnswer(TimeoutError):
+    """The database did not answer a batch in time; `task` is the write, still ending."""
+
+    def __init__(self, seconds: float, task: asyncio.Task[None]) -> None:
+        super().__init__(f"no answer from the database within {seconds:.0f} s")
+        self.task = task
 
 
 class _AfterCommit(Exception):
@@ -150,8 +164,11 @@ class WriteBehind:
         max_batch: int = 1000,
         node: str = "",
         gather: float = 0.0,
+        timeout: float = WRITE_TIMEOUT,
     ) -> None:
         self._pool = pool
+        self._timeout = timeout
+        self._stuck: asyncio.Task[None] | None = None  # a write that timed out, still ending
         self._node = node
         self._limit = limit
         self._max_batch = max_batch
@@ -193,6 +210,10 @@ class WriteBehind:
             self._task = None
             while self._queue:  # the flusher was cancelled from outside
                 await self._flush_once()
+            if self._stuck is not None:
+                self._stuck.cancel()
+                await asyncio.wait({self._stuck})
+                self._stuck = None
             await self._release()
 
     async def submit(self, job: WriteJob) -> None:
@@ -235,9 +256,19 @@ class WriteBehind:
         batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
         if not batch:
             return
+        if self._stuck is not None:
+            if not self._stuck.done():
+                # a write the database did not answer has not ended yet (its connection
+                # attempt is waiting): answer at once rather than queue behind it
+                await self._unavailable(
+                    batch, TimeoutError("the database does not answer"), release=False
+                )
+                return
+            self._stuck = None
+            await self._release(terminate=True)  # whatever it leased, in whatever state
         self._in_flight = len(batch)
         try:
-            await self._write(_fold(batch))
+            await self._write_bounded(_fold(batch))
         except _AfterCommit as exc:
             await self._one_by_one(batch, exc.cause, events=False)
             return
@@ -259,6 +290,21 @@ class WriteBehind:
             self._in_flight = 0
         self._done(batch)
 
+    async def _write_bounded(self, folded: _Folded) -> None:
+        """`_write`, given `WRITE_TIMEOUT` seconds: then its connection is closed (a
+        statement waiting for an answer fails at once) and `_NoAnswer` raised."""
+        task = asyncio.ensure_future(self._write(folded))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self._timeout)
+        except BaseException:
+            task.cancel()
+            raise
+        if not done:
+            if self._conn is not None:
+                self._conn.terminate()
+            raise _NoAnswer(self._timeout, task)
+        task.result()
+
     def _done(self, batch: list[tuple[WriteJob, Waiter]]) -> None:
         if self._failing_since is not None:
             log.warning(
@@ -273,10 +319,16 @@ class WriteBehind:
             _resolve(waiter, None)
 
     async def _unavailable(
-        self, batch: list[tuple[WriteJob, Waiter]], exc: Exception, *, terminate: bool = False
+        self,
+        batch: list[tuple[WriteJob, Waiter]],
+        exc: Exception,
+        *,
+        terminate: bool = False,
+        release: bool = True,
     ) -> None:
-        """The database could not be written: fail the batch, drop the connection, and
-        say so once when it starts and every few seconds while it lasts."""
+        """The database could not be written: fail the batch, drop the connection (not
+        with `release=False`: a write that timed out may still be using it), and say so
+        once when it starts and every few seconds while it lasts."""
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = self._failing_logged = now
@@ -293,7 +345,13 @@ class WriteBehind:
             )
         self._refused += len(batch)
         _fail(batch, WriteFailed(str(exc)))
-        await self._release(terminate=terminate)
+        if isinstance(exc, _NoAnswer):  # batches fail at once until it ends (`_flush_once`)
+            self._stuck = exc.task
+            exc.task.add_done_callback(_retrieve)
+            asyncio.get_running_loop().call_later(_ABANDON_SECONDS, exc.task.cancel)
+            return
+        if release:
+            await self._release(terminate=terminate)
         await asyncio.sleep(_RETRY_SECONDS)
 
     async def _one_by_one(
@@ -310,7 +368,7 @@ class WriteBehind:
             if not events:
                 folded.events.clear()
             try:
-                await self._write(folded)
+                await self._write_bounded(folded)
             except _AfterCommit as refused:
                 _reject(job, waiter, refused.cause)
             except _DATA_ERRORS as refused:
@@ -388,6 +446,13 @@ class WriteBehind:
                 await binding_queries.write_batch(
                     conn, upserts=missed.bindings, statuses=missed.statuses
                 )
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """The outcome of a write that timed out is dropped: its requests were answered 503
+    (it may still have committed, which a 503 allows)."""
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it
 
 
 def _fold(batch: list[tuple[WriteJob, Waiter]]) -> _Folded:

@@ -44,13 +44,16 @@ def start_node(data_dir: Path, database_url: str, workers: str = "2") -> Sipflee
 
 def http_get(node: SipfleetProcess, path: str, headers: dict[str, str] | None = None,
              ) -> tuple[int, bytes, dict[str, str]]:  # fmt: skip
-    """(status, body, headers) of a GET on a fresh connection."""
+    """(status, body, headers) of a GET on a fresh connection; status 0: no answer
+    within 10 s."""
     request = urllib.request.Request(node.base_url + path, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return int(response.status), response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read(), dict(exc.headers)
+    except OSError:  # timed out
+        return 0, b"", {}
 
 
 def fetch_config(node: SipfleetProcess, mac: str) -> int:
@@ -61,12 +64,15 @@ def fetch_config(node: SipfleetProcess, mac: str) -> int:
 
 
 def healthz(node: SipfleetProcess) -> int:
-    """/healthz's status, on a fresh connection (any worker may answer)."""
+    """/healthz's status, on a fresh connection (any worker may answer); 0: no answer
+    within 5 s."""
     try:
         with urllib.request.urlopen(node.base_url + "/healthz", timeout=5) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+    except OSError:  # timed out
+        return 0
 
 
 async def make_phones(uri: str, count: int) -> tuple[str, str, str, list[factories.TestPhone]]:
@@ -140,9 +146,12 @@ class LoopPhone(SipPhone):
 
 
 class RegisterLoad:
-    """`phones` registering in a loop, each `pause` seconds after its last answer."""
+    """`phones` registering in a loop, each `pause` seconds after its last answer (or
+    after `timeout` seconds without one)."""
 
-    def __init__(self, node: SipfleetProcess, phones: list[Any], pause: float = 0.05) -> None:
+    def __init__(
+        self, node: SipfleetProcess, phones: list[Any], pause: float = 0.05, timeout: float = 2.0
+    ) -> None:
         self.phones = [
             LoopPhone(
                 p.username,
@@ -155,6 +164,7 @@ class RegisterLoad:
             for p in phones
         ]
         self.pause = pause
+        self.timeout = timeout  # for an answer to each request of an attempt
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -166,7 +176,7 @@ class RegisterLoad:
 
     async def _loop(self, phone: LoopPhone) -> None:
         while self._running:
-            await phone.attempt()
+            await phone.attempt(self.timeout)
             await asyncio.sleep(self.pause)
 
     async def stop(self) -> None:
