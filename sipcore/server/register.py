@@ -364,9 +364,12 @@ class RegisterHandler:
                 if begun is not None:
                     return begun
             register = register_input(request)
-            if any(item.reg_id is not None for item in register.contacts):
-                specs = options_specs(register.contacts, options, request)
-                if specs is not register.contacts:
+            contacts = register.contacts
+            if len(contacts) == 1 and contacts[0].reg_id is None:
+                pass  # (the common REGISTER: nothing to check)
+            elif any(item.reg_id is not None for item in contacts):
+                specs = options_specs(contacts, options, request)
+                if specs is not contacts:
                     register = replace(register, contacts=specs)
         except SipParseError as exc:
             metrics.REGISTRATIONS.labels(result="bad_request").inc()
