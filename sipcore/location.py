@@ -27,8 +27,9 @@ class Binding:
 
     `path` is the REGISTER's Path header values (RFC 3327) as one comma-separated Route
     value, when a trusted edge proxy added them: requests to the phone carry it as their
-    Route set and go to its first hop. `reg_id` is set only for an RFC 5626 outbound
-    registration (with `instance_id`); such a binding is one flow of its instance.
+    Route set and go to its first hop. A binding with both `instance_id` and `reg_id` is
+    one flow of an RFC 5626 outbound registration (`outbound`); the registrar drops a
+    Contact's reg-id when the hop next to the phone keeps no flow for it.
     """
 
     phone_id: str
