@@ -98,6 +98,7 @@ class Attempt:
     at: float  # monotonic time the answer (or the time-out) came
     call_id: str
     status: int  # 0: no answer
+    sent: float = 0.0  # monotonic time the attempt began
 
 
 @dataclass
@@ -134,6 +135,7 @@ class LoopPhone(SipPhone):
 
     async def attempt(self, timeout: float = 2.0) -> int:
         self._call_id = ""
+        sent = time.monotonic()
         try:
             status = await self._register_once(timeout)
         except TimeoutError:
@@ -141,7 +143,7 @@ class LoopPhone(SipPhone):
             while not self._queue.empty():  # a late answer must not be taken for the next
                 self._queue.get_nowait()
         if self._call_id:
-            self.attempts.append(Attempt(time.monotonic(), self._call_id, status))
+            self.attempts.append(Attempt(time.monotonic(), self._call_id, status, sent))
         return status
 
 

@@ -1,0 +1,102 @@
+"""The network to PostgreSQL drops packets (nothing refused, nothing reset) for a few
+seconds: `sipfleet serve` (two workers) reaches PostgreSQL through a proxy that stops
+forwarding. REGISTERs are answered 503 with Retry-After within the writer's 5 s limit
+(not left unanswered until the connection's 30 s command timeout, past a phone's own
+32 s transaction timeout), /healthz says 503; when the network is back every phone
+registers again within seconds and no 200 is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.outage.blackhole import BlackHoleProxy
+from tests.outage.pgcluster import PgCluster, PgServer
+from tests.outage.support import (
+    DATABASE,
+    RegisterLoad,
+    create_database,
+    healthz,
+    lost_bindings,
+    make_phones,
+    start_node,
+)
+from tests.process import SipfleetProcess, free_port
+
+PHONES = 20
+CUT_SECONDS = 10.0
+ANSWER_WITHIN = 7.0  # the writer's 5 s, and the batch ahead
+
+
+@pytest.fixture
+async def postgres() -> AsyncIterator[PgServer]:
+    cluster = PgCluster()
+    try:
+        server = cluster.server("pg", free_port()).init()
+        await asyncio.to_thread(server.start)
+        await create_database(server.uri())
+        yield server
+    finally:
+        await asyncio.to_thread(cluster.close)
+
+
+@pytest.fixture
+async def proxy(postgres: PgServer) -> AsyncIterator[BlackHoleProxy]:
+    running = await BlackHoleProxy(("127.0.0.1", postgres.port)).start()
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+@pytest.fixture
+async def node(tmp_path: Path, proxy: BlackHoleProxy) -> AsyncIterator[SipfleetProcess]:
+    url = f"postgresql://postgres@{proxy.host}/{DATABASE}"
+    running = await asyncio.to_thread(start_node, tmp_path / "node", url)
+    try:
+        yield running
+    finally:
+        await asyncio.to_thread(running.stop)
+        assert "Traceback" not in running.log(), running.log()
+
+
+async def test_registers_are_answered_503_while_the_database_does_not_answer(
+    node: SipfleetProcess, proxy: BlackHoleProxy, postgres: PgServer
+) -> None:
+    _, _, _, phones = await make_phones(postgres.uri(DATABASE), PHONES)
+    load = RegisterLoad(node, phones, timeout=32.0)
+    await load.start()
+    try:
+        # every phone registered once (a first registration locks its OPEN phone: the
+        # IP gate's own write, not the binding writer's)
+        start = time.monotonic()
+        while load.all_ok_after(0) is None and time.monotonic() - start < 10:
+            await asyncio.sleep(0.1)
+        assert load.all_ok_after(0) is not None, load.statuses()
+        proxy.cut = True
+        cut = time.monotonic()
+        await asyncio.sleep(CUT_SECONDS - 2.0)
+        health = await asyncio.to_thread(healthz, node)
+        await asyncio.sleep(2.0)
+        proxy.cut = False
+        back = time.monotonic()
+        while load.all_ok_after(back) is None and time.monotonic() - back < 15:
+            await asyncio.sleep(0.1)
+        recovered = load.all_ok_after(back)
+        await asyncio.sleep(0.5)
+    finally:
+        await load.stop()
+    assert health == 503
+    # every REGISTER begun while the network was cut was answered 503 (with Retry-After)
+    # within ANSWER_WITHIN seconds
+    begun = [a for p in load.phones for a in p.attempts if cut < a.sent and a.at < back]
+    assert begun and {a.status for a in begun} == {503}, {a.status for a in begun}
+    assert max(a.at - a.sent for a in begun) < ANSWER_WITHIN
+    assert sum(phone.no_retry_after for phone in load.phones) == 0
+    assert recovered is not None, load.statuses(back)
+    print(f"every phone registered again {recovered - back:.2f} s after the network came back")
+    assert await lost_bindings(postgres.uri(DATABASE), load.phones) == []
