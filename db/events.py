@@ -61,6 +61,7 @@ SELECT {_COLUMNS} FROM events
 WHERE id > $1 AND ($2::text[] IS NULL OR customer_id = ANY($2::text[]))
 ORDER BY id LIMIT $3
 """
+_AFTER_BRIEF = "SELECT id, type FROM events WHERE id > $1 ORDER BY id LIMIT $2"
 _LATEST = f"""
 SELECT {_COLUMNS} FROM events
 WHERE ($1::text[] IS NULL OR customer_id = ANY($1::text[]))
@@ -115,6 +116,14 @@ async def events_after(
 ) -> list[Event]:
     """Events with id > after_id, oldest first; `customer_ids=None` means all tenants."""
     return [_event(row) for row in await conn.fetch(_AFTER, after_id, customer_ids, limit)]
+
+
+async def event_types_after(
+    conn: asyncpg.Connection[Any], after_id: int, limit: int = 500
+) -> list[tuple[int, str]]:
+    """(id, type) of the events with id > after_id, oldest first: what a reader that
+    only counts them needs (no details to decode)."""
+    return [(row[0], row[1]) for row in await conn.fetch(_AFTER_BRIEF, after_id, limit)]
 
 
 async def latest_events(
