@@ -50,10 +50,12 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 3.0
 EMBEDDED_CHECK_SECONDS = 1.0  # how often the embedded PostgreSQL is checked (and restarted)
 # Connections the kernel queues for a worker's HTTP socket while it is busy (the kernel caps
-# it at net.core.somaxconn). aiohttp's default, 128, overflows within a tenth of a second
-# when a building's phones boot at once (two fetches each, each on a new connection): a
-# dropped SYN is retried by the phone only after 1, 3, 7 s, so queueing is kinder.
-HTTP_BACKLOG = 4096
+# it at net.core.somaxconn). aiohttp's default, 128, overflowed within a tenth of a second
+# when a building's phones booted at once (two fetches each, each on a new connection); but
+# a queue longer than a second or two of a worker's work only makes every phone in it wait
+# until it times out (4,096: 9,337 fetch time-outs in a 10,000-phone storm). Beyond this,
+# the kernel drops the SYN and the phone tries again a second later, at no cost here.
+HTTP_BACKLOG = 1024
 
 
 class StartupError(Exception):
