@@ -81,6 +81,9 @@ _DATA_ERRORS: tuple[type[Exception], ...] = (
 _RETRY_SECONDS = 0.2  # after a failed batch: do not spin against a database that is down
 _OUTAGE_LOG_SECONDS = 10.0
 WRITE_TIMEOUT = 5.0  # a batch not committed by then fails (503); a commit takes milliseconds
+# ... and while writes fail: the requests queued behind a batch that timed out are not
+# made to wait another WRITE_TIMEOUT for a database that has not answered
+FAILING_WRITE_TIMEOUT = 1.5
 _ABANDON_SECONDS = 30.0  # how long a write that timed out may take to end before it is cancelled
 
 
@@ -88,7 +91,7 @@ class _NoAnswer(TimeoutError):
     """The database did not answer a batch in time; `task` is the write, still ending."""
 
     def __init__(self, seconds: float, task: asyncio.Task[None]) -> None:
-        super().__init__(f"no answer from the database within {seconds:.0f} s")
+        super().__init__(f"no answer from the database within {seconds:g} s")
         self.task = task
 
 
@@ -294,15 +297,18 @@ class WriteBehind:
         """`_write`, given `WRITE_TIMEOUT` seconds: then its connection is closed (a
         statement waiting for an answer fails at once) and `_NoAnswer` raised."""
         task = asyncio.ensure_future(self._write(folded))
+        timeout = self._timeout
+        if self._failing_since is not None:
+            timeout = min(timeout, FAILING_WRITE_TIMEOUT)
         try:
-            done, _ = await asyncio.wait({task}, timeout=self._timeout)
+            done, _ = await asyncio.wait({task}, timeout=timeout)
         except BaseException:
             task.cancel()
             raise
         if not done:
             if self._conn is not None:
                 self._conn.terminate()
-            raise _NoAnswer(self._timeout, task)
+            raise _NoAnswer(timeout, task)
         task.result()
 
     def _done(self, batch: list[tuple[WriteJob, Waiter]]) -> None:

@@ -29,7 +29,7 @@ from tests.process import SipfleetProcess, free_port
 
 PHONES = 20
 CUT_SECONDS = 10.0
-ANSWER_WITHIN = 7.0  # the writer's 5 s, and the batch ahead
+ANSWER_WITHIN = 8.0  # the writer's 5 s for the batch ahead, then 1.5 s while failing
 
 
 @pytest.fixture
