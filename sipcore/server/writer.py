@@ -81,9 +81,11 @@ _DATA_ERRORS: tuple[type[Exception], ...] = (
 _RETRY_SECONDS = 0.2  # after a failed batch: do not spin against a database that is down
 _OUTAGE_LOG_SECONDS = 10.0
 WRITE_TIMEOUT = 5.0  # a batch not committed by then fails (503); a commit takes milliseconds
-# ... and while writes fail: the requests queued behind a batch that timed out are not
-# made to wait another WRITE_TIMEOUT for a database that has not answered
-FAILING_WRITE_TIMEOUT = 1.5
+# ... and while writes fail, one still waiting for a connection by then: the requests
+# queued behind a batch that timed out are not made to wait another WRITE_TIMEOUT for a
+# database that has not answered (a batch that has its connection keeps WRITE_TIMEOUT:
+# a slow database is not taken for an absent one)
+FAILING_CONNECT_TIMEOUT = 1.5
 _ABANDON_SECONDS = 30.0  # how long a write that timed out may take to end before it is cancelled
 
 
@@ -294,21 +296,24 @@ class WriteBehind:
         self._done(batch)
 
     async def _write_bounded(self, folded: _Folded) -> None:
-        """`_write`, given `WRITE_TIMEOUT` seconds: then its connection is closed (a
-        statement waiting for an answer fails at once) and `_NoAnswer` raised."""
+        """`_write`, given `WRITE_TIMEOUT` seconds (`FAILING_CONNECT_TIMEOUT` to get a
+        connection while writes fail): then its connection is closed (a statement
+        waiting for an answer fails at once) and `_NoAnswer` raised."""
         task = asyncio.ensure_future(self._write(folded))
-        timeout = self._timeout
+        first = self._timeout
         if self._failing_since is not None:
-            timeout = min(timeout, FAILING_WRITE_TIMEOUT)
+            first = min(first, FAILING_CONNECT_TIMEOUT)
         try:
-            done, _ = await asyncio.wait({task}, timeout=timeout)
+            done, _ = await asyncio.wait({task}, timeout=first)
+            if not done and self._conn is not None and first < self._timeout:
+                done, _ = await asyncio.wait({task}, timeout=self._timeout - first)
         except BaseException:
             task.cancel()
             raise
         if not done:
             if self._conn is not None:
                 self._conn.terminate()
-            raise _NoAnswer(timeout, task)
+            raise _NoAnswer(self._timeout if self._conn is not None else first, task)
         task.result()
 
     def _done(self, batch: list[tuple[WriteJob, Waiter]]) -> None:
