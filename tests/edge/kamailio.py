@@ -56,8 +56,8 @@ class Edge:
         return int(found.group(1))
 
     def states(self) -> dict[str, str]:
-        """Each node's dispatcher flags (`kamcmd dispatcher.list`): "AP" active, "IP"
-        inactive (probing goes on)."""
+        """Each node's dispatcher flags (`kamcmd dispatcher.list`): first "A" active or
+        "I" inactive, then "P" while it is being probed ("X" otherwise)."""
         out = subprocess.run(
             [KAMCMD, "-s", self.ctl, "dispatcher.list"],
             capture_output=True, text=True, timeout=5, check=True,

@@ -361,13 +361,16 @@ async def test_phones_behind_nat_through_the_edge_survive_a_node_killed(
         assert confirmed.h("call-id") == sub.call_id
 
         # 3. node A dies (kill -9, every process of it)
+        node_a_uri, node_b_uri = (f"sip:127.0.0.1:{n.sip_port}" for n in (node_a, node_b))
+        assert {uri: flags[0] for uri, flags in edge.states().items()} == {
+            node_a_uri: "A",
+            node_b_uri: "A",
+        }  # both active
         killed_at = time.monotonic()
         moved = [p["_id"] for p in created if on[p["_id"]] is node_a]
         await asyncio.to_thread(_kill_tree, node_a, "kill")
 
         # the edge's OPTIONS probes find it silent: marked down within a few seconds
-        node_a_uri, node_b_uri = (f"sip:127.0.0.1:{n.sip_port}" for n in (node_a, node_b))
-        assert edge.states()[node_a_uri].startswith("A")
         while not edge.states()[node_a_uri].startswith("I"):
             assert time.monotonic() < killed_at + 8, edge.states()
             await asyncio.sleep(0.2)
