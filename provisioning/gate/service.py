@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 _DB_ERRORS = DB_ERRORS
 _LOCK_ATTEMPTS = 3
+UNRECORDED_LOG_SECONDS = 10.0
 _DECISION_CACHE_LIMIT = 50_000  # (policy, source) pairs; cleared whole when full
 _METRIC_REASONS = {
     "locked_mismatch": "locked",
@@ -166,6 +167,8 @@ class IpGate:
         self._decisions: dict[tuple[Policy, str, int], Decision] = {}
         self._verdicts: dict[str, GateVerdict] = {}  # admit_now's allowed verdicts by reason
         self._locks = LockWriter(pool)
+        self._unrecorded = 0  # events not written since the last log line about it
+        self._unrecorded_logged: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, pool: asyncpg.Pool[Any]) -> IpGate:
@@ -399,4 +402,17 @@ class IpGate:
                     details=details,
                 )
         except _DB_ERRORS as exc:
-            log.error("gate: phone %s: cannot record %s: %s", subject.phone_id, kind, exc)
+            # while the database is away every refused phone would say so: one line per
+            # UNRECORDED_LOG_SECONDS, with how many events went unrecorded
+            self._unrecorded += 1
+            now = self._clock()
+            if (
+                self._unrecorded_logged is None
+                or now - self._unrecorded_logged >= UNRECORDED_LOG_SECONDS
+            ):
+                log.error(
+                    "gate: %d event(s) not recorded, the database failing (last: %s of phone "
+                    "%s): %s", self._unrecorded, kind, subject.phone_id, exc,
+                )  # fmt: skip
+                self._unrecorded = 0
+                self._unrecorded_logged = now

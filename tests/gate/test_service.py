@@ -321,3 +321,28 @@ async def test_cached_decisions_follow_a_policy_change(
     clock.now += 10
     assert not await allowed(roaming, "127.0.2.5")
     assert await allowed(replace(roaming, ip_countries=("DK",)), "127.0.2.5")
+
+
+async def test_events_lost_to_a_failing_database_are_logged_once_per_interval(
+    pool: asyncpg.Pool[Any], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While PostgreSQL is away every refused phone's event fails to be written: one log
+    line per interval says how many, not one per REGISTER."""
+    phone = await make_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
+    item = await subject(pool, phone.id)
+    gone = await create_pool(database_url, max_size=2)
+    await gone.close()  # every acquire now fails: the database is "away"
+    clock = Clock()
+    gate = IpGate(pool=gone, geo=GeoDatabase(None), clock=clock)
+    caplog.set_level("ERROR", logger="provisioning.gate.service")
+    for n in range(30):  # 30 addresses: 30 denials, each wanting its event
+        verdict = await gate.admit(
+            item, source_ip=f"127.0.3.{n + 1}", channel="sip:REGISTER", user_agent=None
+        )
+        assert not verdict.allowed  # a lost event never turns into an allow
+    lines = [r.getMessage() for r in caplog.records if "not recorded" in r.getMessage()]
+    assert len(lines) == 1 and "1 event(s)" in lines[0]
+    clock.now += 11
+    await gate.admit(item, source_ip="127.0.3.200", channel="prov", user_agent=None)
+    lines = [r.getMessage() for r in caplog.records if "not recorded" in r.getMessage()]
+    assert len(lines) == 2 and "30 event(s)" in lines[1]
