@@ -289,11 +289,12 @@ async def phones_for_mac(conn: asyncpg.Connection[Any], mac_address: str) -> lis
 
 
 async def phones_for_macs(
-    conn: asyncpg.Connection[Any], mac_addresses: Sequence[str]
+    conn: asyncpg.Connection[Any], mac_addresses: Sequence[str], *, timeout: float | None = None
 ) -> dict[str, list[ProvisionedPhone]]:
-    """`phones_for_mac` of many MACs in one statement; MACs without a phone are absent."""
+    """`phones_for_mac` of many MACs in one statement; MACs without a phone are absent.
+    `timeout` (seconds): TimeoutError past it instead of the pool's command timeout."""
     found: dict[str, list[ProvisionedPhone]] = {}
-    for row in await conn.fetch(_PHONES_FOR_MACS, list(mac_addresses)):
+    for row in await conn.fetch(_PHONES_FOR_MACS, list(mac_addresses), timeout=timeout):
         found.setdefault(row["mac_address"], []).append(_phone(row))
     return found
 

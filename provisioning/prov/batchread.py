@@ -20,6 +20,11 @@ from db import provisioning as prov_db
 from provisioning.prov.lease import ConnectionLease
 from provisioning.prov.records import Entry, PhoneRecords
 
+# A read the database does not answer in this time fails (the fetch gets 503 + Retry-After)
+# rather than waiting out the pool's 30 s command timeout, long past the phone's own
+# time-out (a network partition to PostgreSQL: nothing refused, nothing answered).
+READ_TIMEOUT = 5.0
+
 
 class BatchedRecordReader:
     def __init__(
@@ -55,7 +60,7 @@ class BatchedRecordReader:
             token = self._records.generation
             try:
                 async with self._lease.connection() as conn:
-                    found = await prov_db.phones_for_macs(conn, macs)
+                    found = await prov_db.phones_for_macs(conn, macs, timeout=READ_TIMEOUT)
             except Exception as exc:  # every fetch of the batch sees the failure
                 _fail(batch, exc)
                 continue

@@ -61,8 +61,13 @@ class ConnectionLease:
             asyncpg.InterfaceError,
             asyncpg.PostgresConnectionError,
             asyncpg.InternalClientError,
-        ):
-            conn = await self._replace(conn)
+        ) as exc:
+            # A query that timed out (the database not answering: a network partition)
+            # says nothing of the connection, and replacing it would first wait for a new
+            # one (the pool's 10 s connect time-out) before the fetch is answered 503; if
+            # it is broken, its next query says so and it is replaced then.
+            if not isinstance(exc, TimeoutError):
+                conn = await self._replace(conn)
             raise
         finally:
             self._idle.put_nowait(conn)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +32,20 @@ from tests.process import SipfleetProcess, free_port
 PHONES = 20
 CUT_SECONDS = 10.0
 ANSWER_WITHIN = 8.0  # the writer's 5 s for the batch ahead, then 1.5 s while failing
+
+
+def _fetch(node: SipfleetProcess, mac: str) -> tuple[int, str | None, float]:
+    """(status, Retry-After, seconds) of a Yealink's fetch of its per-MAC file."""
+    ua = "Yealink SIP-T54W 96.86.0.100 " + ":".join(mac[i : i + 2] for i in range(0, 12, 2))
+    request = urllib.request.Request(
+        f"{node.base_url}/prov/{mac.lower()}.cfg", headers={"User-Agent": ua.lower()}
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=40) as response:
+            return int(response.status), None, time.monotonic() - started
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.headers.get("Retry-After"), time.monotonic() - started
 
 
 @pytest.fixture
@@ -79,7 +95,11 @@ async def test_registers_are_answered_503_while_the_database_does_not_answer(
         assert load.all_ok_after(0) is not None, load.statuses()
         proxy.cut = True
         cut = time.monotonic()
-        await asyncio.sleep(CUT_SECONDS - 2.0)
+        # a phone's configuration fetch meanwhile: 503 with Retry-After within the file
+        # server's 5 s read limit, not after the connection's 30 s command timeout
+        fetch, _ = await asyncio.gather(
+            asyncio.to_thread(_fetch, node, phones[0].mac_address), asyncio.sleep(CUT_SECONDS - 2.0)
+        )
         health = await asyncio.to_thread(healthz, node)
         await asyncio.sleep(2.0)
         proxy.cut = False
@@ -88,9 +108,15 @@ async def test_registers_are_answered_503_while_the_database_does_not_answer(
             await asyncio.sleep(0.1)
         recovered = load.all_ok_after(back)
         await asyncio.sleep(0.5)
+        # and fetches are served again (the connection whose read timed out, or its
+        # replacement): a couple of tries, as a phone retries after Retry-After
+        after = [await asyncio.to_thread(_fetch, node, phones[1].mac_address) for _ in range(3)]
     finally:
         await load.stop()
     assert health == 503
+    status, retry_after, took = fetch
+    assert (status, retry_after is not None) == (503, True) and took < ANSWER_WITHIN, fetch
+    assert after[-1][0] == 200, after
     # every REGISTER begun while the network was cut was answered 503 (with Retry-After)
     # within ANSWER_WITHIN seconds
     begun = [a for p in load.phones for a in p.attempts if cut < a.sent and a.at < back]
