@@ -118,10 +118,6 @@ FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS v(phone_id, extension_id,
 LEFT JOIN sip_phones p ON v.extension_id IS NULL AND p.id = v.phone_id
 JOIN extensions e ON e.id = coalesce(v.extension_id, p.extension_id)
 """
-_OF_PHONE = f"""
-SELECT {_EXT_COLUMNS} FROM sip_phones p JOIN extensions e ON e.id = p.extension_id
-WHERE p.id = $1
-"""
 _PUB_COLUMNS = "etag, extension_id, event, phone_id, document, expires_at"
 _PUB_INSERT = f"""
 INSERT INTO presence_publications (etag, extension_id, event, phone_id, document, expires_at)
@@ -247,11 +243,6 @@ async def extensions_by_number(
 
 async def extension_by_id(conn: asyncpg.Connection[Any], extension_id: str) -> ExtensionRef | None:
     row = await conn.fetchrow(_BY_ID, extension_id)
-    return None if row is None else _ext(row)
-
-
-async def extension_of_phone(conn: asyncpg.Connection[Any], phone_id: str) -> ExtensionRef | None:
-    row = await conn.fetchrow(_OF_PHONE, phone_id)
     return None if row is None else _ext(row)
 
 

@@ -168,7 +168,8 @@ LEFT JOIN LATERAL (
     LEFT JOIN extensions ox ON ox.id = o.extension_id
 ) keys ON true
 """
-_PHONES_FOR_MAC = f"""
+# Many MACs at once (a boot storm's cache misses come together), grouped by MAC.
+_PHONES_FOR_MACS = f"""
 SELECT p.id, p.customer_id, c.active AS customer_active, c.provisioning_secret,
        p.mac_address, p.handset_index, p.handset_address, p.serial,
        m.name AS model_name, m.vendor, m.model, m.kind, m.line_keys, m.accounts,
@@ -196,15 +197,9 @@ LEFT JOIN sip_phone_models sp ON p.side_panel IS NOT NULL
 LEFT JOIN extensions e ON e.id = p.extension_id
 LEFT JOIN ringtones rt ON rt.id = p.ringer->>'tone' AND rt.customer_id = p.customer_id
 {_KEY_TARGETS}
-WHERE p.mac_address = $1
-ORDER BY coalesce(p.handset_index, -1), p.id
+WHERE p.mac_address = ANY($1::text[])
+ORDER BY p.mac_address, coalesce(p.handset_index, -1), p.id
 """
-# The same for many MACs at once (a boot storm's cache misses), grouped by MAC.
-_PHONES_FOR_MACS = _PHONES_FOR_MAC.replace(
-    "WHERE p.mac_address = $1\nORDER BY ",
-    "WHERE p.mac_address = ANY($1::text[])\nORDER BY p.mac_address, ",
-)
-assert _PHONES_FOR_MACS != _PHONES_FOR_MAC
 _KEY_COLUMNS = (
     "key_index",
     "key_function",
@@ -285,7 +280,7 @@ def _phone(row: asyncpg.Record) -> ProvisionedPhone:
 
 async def phones_for_mac(conn: asyncpg.Connection[Any], mac_address: str) -> list[ProvisionedPhone]:
     """Every SIP phone record of a MAC (one, or one per handset of a DECT base)."""
-    return [_phone(row) for row in await conn.fetch(_PHONES_FOR_MAC, mac_address)]
+    return (await phones_for_macs(conn, [mac_address])).get(mac_address, [])
 
 
 async def phones_for_macs(
