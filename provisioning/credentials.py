@@ -1,6 +1,6 @@
 """SIP credentials: generation, encryption at rest and digest HA1 hashes.
 
-DESIGN.md: usernames and passwords are 32 characters of `[a-zA-Z0-9]` drawn with
+Usernames and passwords are 32 characters of `[a-zA-Z0-9]` drawn with
 `secrets`, never chosen by a client. Configs need the password in clear, so it is stored
 AES-GCM encrypted under the service's secret key, next to the HA1 hashes (RFC 7616 §3.4.2:
 H(username:realm:password), MD5 and SHA-256) that the registrar checks against.

@@ -12,7 +12,7 @@ Public API:
     FramingError(reason)             400; a stream that cannot be framed (§18.3): the
                                      connection must be closed.
 
-The I/O side turns `status_hint` into a response (STYLE.md: one error hierarchy per layer).
+The I/O side turns `status_hint` into a response (one error hierarchy per layer).
 Reasons never contain credentials; they are safe to log and to put in a reason phrase.
 """
 

@@ -1,6 +1,6 @@
 """What the SIP core asks of the IP policy gate, without importing it.
 
-DESIGN.md: sipcore never imports provisioning; the gate is handed to the SIP service
+sipcore never imports provisioning; the gate is handed to the SIP service
 when the service is assembled, as an object with this shape. The SIP core calls it after
 digest authentication succeeded and before any binding or subscription is made.
 """

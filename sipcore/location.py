@@ -99,7 +99,7 @@ def _compact(binding: Binding) -> None:
 class LocationService:
     """Bindings of every phone held by this node.
 
-    Memory per binding is what limits a node (issue 3: under 200 MB per 100,000), so:
+    Memory per binding is what limits a node (the aim: under 200 MB per 100,000), so:
     a phone with one binding — nearly all of them — maps to that Binding itself, not to a
     one-entry dict (≈200 bytes saved each); only phones with several contacts get a dict
     by contact. The expiry index files phone ids (the binding's own string: 8 bytes an

@@ -1,5 +1,5 @@
-"""Failed-authentication limiter per source address (DESIGN.md, Registrar: "repeated
-failures from one source address are rate-limited and then ignored for a while").
+"""Failed-authentication limiter per source address: repeated
+failures from one source address are rate-limited and then ignored for a while.
 
 Public API:
     FailureLimiter(*, limit: int, window: float, ban: float, capacity: int = 65536)

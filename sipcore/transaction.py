@@ -186,7 +186,7 @@ class _Slot:
 class ServerTransactions:
     """The table of non-INVITE server transactions.
 
-    Sized for the registrar under load (issue 3: every answered UDP REGISTER is kept for
+    Sized for the registrar under load (every answered UDP REGISTER is kept for
     Timer J, 32 s — 32,000 at 1,000/s): one dict from the key string to the value,
     which in COMPLETED — nearly every entry — is just the response bytes already sent;
     a `_Trying` or `_Proceeding` marker before. No object, tuple or float per entry.

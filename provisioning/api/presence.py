@@ -1,6 +1,6 @@
 """`POST /api/presence/{number}`: call state pushed by the PBX that carries the calls.
 
-Body (DESIGN.md, Presence and BLF):
+Body:
 
     {"state": "trying" | "early" | "confirmed" | "terminated",   RFC 4235 dialog state
      "direction": "initiator" | "recipient",                       optional

@@ -1,4 +1,4 @@
-"""Field tables of the `000_…txt` and `001_…txt` routes (snake_case, DESIGN.md).
+"""Field tables of the `000_…txt` and `001_…txt` routes (snake_case).
 
 Scalars reuse the SIP phone API's `Scalar` and checker (`provisioning.phones.parse`), so a
 MAC, a VLAN or a boolean is judged the same way on every route; the few kinds those
@@ -186,7 +186,7 @@ USER_CREATE_ONLY: dict[str, Scalar] = {
 USER_REQUIRED = ("vendor", "model")
 USER_SECRETS = ("web_password", "door_password1", "door_password2")
 
-# snake_case field → camelCase key in `sip_phones.device` (DESIGN.md, Identities; the
+# snake_case field → camelCase key in `sip_phones.device` (the
 # provisioning loader reads these names).
 DEVICE_KEYS: dict[str, str] = {
     "template": "template",

@@ -1,4 +1,4 @@
-"""Phones of a user (000 `/users/{id}/phones`): users are extensions (DESIGN.md).
+"""Phones of a user (000 `/users/{id}/phones`): users are extensions.
 
 Assigning creates (or, for a MAC the customer already has on an unassigned record, takes
 over) a SIP phone record through the SIP phone service, so `/api/pbx/sipphone` shows the

@@ -1,4 +1,4 @@
-"""The IP policy gate: OPEN / LOCKED / ROAMING per phone (DESIGN.md, IP policy gate).
+"""The IP policy gate: OPEN / LOCKED / ROAMING per phone.
 
 `decision` is the pure verdict, `geoip` the country lookup, `countries` the ISO codes,
 `identity` the User-Agent check, `forwarded` the trusted HTTP edges, and `service.IpGate`

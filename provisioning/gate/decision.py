@@ -7,7 +7,7 @@ address, the geo lookup's answer) -> allow, allow-and-lock, or deny with a reaso
   the switch atomic in the database (`provisioning.gate.service`).
 - LOCKED: only from `ip.address`.
 - ROAMING: only from addresses whose country (a GeoIP lookup) is in `ip.countries`. No
-  database, or no country for the address, is a deny (DESIGN.md, IP policy gate).
+  database, or no country for the address, is a deny.
 
 Addresses are compared as addresses, not text: `::ffff:1.2.3.4` (an IPv4-mapped IPv6
 address, RFC 4291 §2.5.5.2, what a dual-stack socket reports for an IPv4 peer) equals

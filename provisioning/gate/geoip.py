@@ -1,7 +1,7 @@
 """The country of an address, from a MaxMind-format (.mmdb) database read with `geoip2`.
 
 ROAMING phones are allowed from the countries in `ip.countries`; this module answers "which
-country is this address in" (DESIGN.md, IP policy gate).
+country is this address in".
 
 - The database's own `metadata().database_type` picks the query: a City database
   (`GeoIP2-City`, `GeoLite2-City`, `DBIP-City-Lite`) is read with `Reader.city()`, a

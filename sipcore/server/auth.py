@@ -1,6 +1,6 @@
 """Authenticating a request from a phone: digest, failure rate limit, then the IP gate.
 
-DESIGN.md, Registrar: MD5 and SHA-256 challenges with qop=auth and HMAC-signed nonces
+MD5 and SHA-256 challenges with qop=auth and HMAC-signed nonces
 (`sipcore.digest`); an unknown username is challenged exactly like a known one with a
 wrong password (same headers, and the same hashing work through the digest module's
 dummy HA1), so usernames cannot be enumerated. Failures from one source address are

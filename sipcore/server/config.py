@@ -1,7 +1,7 @@
 """What the SIP service needs to know, without importing the provisioning package.
 
-`provisioning.sip_component` builds it from the service `Settings` (DESIGN.md: imports
-run provisioning → sipcore → db).
+`provisioning.sip_component` builds it from the service `Settings` (imports run
+provisioning → sipcore → db).
 """
 
 from __future__ import annotations

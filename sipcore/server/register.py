@@ -5,7 +5,7 @@ pure decision (`sipcore.registrar.decide_register`) against the phone's bindings
 memory; a refusal answers at once and changes nothing. Changes go to the durable-write
 queue together with the phone's status row and its events (`phone.registered`,
 `phone.unregistered`) and the handler waits for the commit — only then are they applied
-in memory and the 200 OK sent (DESIGN.md: a 200 is sent only after the commit). The 200
+in memory and the 200 OK sent (a 200 is sent only after the commit). The 200
 is built before the write: one that would not fit the transport (a UDP datagram, the
 message size limit) is never preceded by a commit — the REGISTER gets 403 "Contact List
 Too Large" and changes nothing. When the

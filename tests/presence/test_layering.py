@@ -1,4 +1,4 @@
-"""sipcore.presence is sans-IO and imports only downwards (DESIGN.md, STYLE.md)."""
+"""sipcore.presence is sans-IO and imports only downwards."""
 
 from __future__ import annotations
 

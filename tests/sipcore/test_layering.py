@@ -1,4 +1,4 @@
-"""The SIP core outside sipcore/server stays sans-IO (STYLE.md)."""
+"""The SIP core outside sipcore/server stays sans-IO."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The compact server transaction table (issue 3): one string key, timers in time slots.
+"""The compact server transaction table: one string key, timers in time slots.
 
 Same behaviour as RFC 3261 §17.2.2 asks — absorb retransmissions, resend the last
 response, free after Timer J — with timers that may fire up to one slot late, never early.
