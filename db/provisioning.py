@@ -114,7 +114,7 @@ class Fetch:
     file: str
     time: datetime
     # write a `phone.config_fetched` event for it (the server leaves repeats of an unchanged
-    # body out, see `provisioning.prov.server`); config_loaded and the sighting always
+    # body out, see `provisioning.fileserver.server`); config_loaded and the sighting always
     event: bool = True
 
 

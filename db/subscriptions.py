@@ -1,7 +1,7 @@
 """Subscriptions (RFC 6665) held by each node, kept so that a restarted node resumes them.
 
 The document is the subscription's dialog and transport as the presence service writes
-it (sipcore.server.presence_service); the database does not look inside it.
+it (sipcore.server.presence.service); the database does not look inside it.
 """
 
 from __future__ import annotations

@@ -1,3 +1,3 @@
-from provisioning.cli import main
+from provisioning.app.cli import main
 
 raise SystemExit(main())

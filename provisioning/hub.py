@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass(slots=True)
 class ServiceHub:
-    """Live components, filled by `provisioning.service` as they start."""
+    """Live components, filled by `provisioning.app.service` as they start."""
 
     node_id: str = ""
     sip: Any = None  # sipcore.server SIP service (registrar, notifier, check-sync sender)

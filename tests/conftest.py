@@ -145,7 +145,7 @@ async def api(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
 ) -> Any:
     """An aiohttp test client on the real app (every route module), real database."""
-    from provisioning.app import create_app
+    from provisioning.app.http import create_app
 
     app = create_app(settings=settings, pool=pool, secret_box=secret_box)
     return await aiohttp_client(app)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import advertise
-from provisioning.advertise import advertised_host, startup_lines, with_advertised_host
+from provisioning.app import advertise
+from provisioning.app.advertise import advertised_host, startup_lines, with_advertised_host
 from provisioning.config import ConfigError, Settings
 from tests.process import start_sipfleet
 

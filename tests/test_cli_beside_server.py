@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from provisioning import datadir
+from provisioning.app import datadir
 from tests.process import base_env, sipfleet_command, start_sipfleet, wait_healthy
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioning.app.components.sip import sip_config
 from provisioning.config import (
     ConfigError,
     ListenAddress,
@@ -14,7 +15,6 @@ from provisioning.config import (
     load_settings,
     parse_sip_listen,
 )
-from provisioning.sip_component import sip_config
 
 
 def test_defaults_work_without_anything() -> None:

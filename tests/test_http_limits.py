@@ -20,9 +20,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from provisioning.app.service import running_node
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from provisioning.service import running_node
 from tests import factories
 from tests.conftest import insert_token
 from tests.process import start_sipfleet

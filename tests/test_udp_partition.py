@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioning.config import ConfigError, Settings, validate
-from sipcore.server.listeners import bind_udp_socket, partition_by_phone
+from sipcore.server.transport.listeners import bind_udp_socket, partition_by_phone
 from sipcore.udp_partition import (
     FALL_BACK,
     MAX_INSNS,

@@ -27,12 +27,12 @@ def test_default_starts_one_worker_per_cpu_and_says_so(tmp_path: Path, database_
         wait_for(lambda: printed.search(service.log()), 60, "the line naming the workers")
         log = service.log()
         if cpus > 1:
-            assert f"INFO provisioning.workers: started {running}" in log, log
+            assert f"INFO provisioning.app.workers: started {running}" in log, log
             assert len(worker_pids(service)) == cpus
             for index in range(cpus):
                 assert f"worker {index} of {cpus} ready" in log, log
         else:  # one CPU: one process, no supervisor
-            assert f"INFO provisioning.service: running as {running}" in log, log
+            assert f"INFO provisioning.app.service: running as {running}" in log, log
             assert worker_pids(service) == []
     finally:
         assert service.stop() == 0
@@ -67,7 +67,7 @@ async def test_too_many_connections_for_the_database_are_warned_about(
         log = service.log()
         assert len(worker_pids(service)) == 2
         assert re.search(
-            rf"WARNING provisioning.workers: workers: 2 worker processes with "
+            rf"WARNING provisioning.app.workers: workers: 2 worker processes with "
             rf"database_pool_size {limit} may open {2 * limit + 1} database connections, "
             rf"more than the \d+ the database allows",
             log,

@@ -20,7 +20,7 @@ ADMIN_TOKEN = "sft_workers-test-admin-token"
 
 
 def worker_pids(service: SipfleetProcess) -> list[int]:
-    """PIDs of the worker processes (children running provisioning.workers)."""
+    """PIDs of the worker processes (children running provisioning.app.workers)."""
     try:
         children = psutil.Process(service.process.pid).children()
     except psutil.NoSuchProcess:
@@ -28,7 +28,7 @@ def worker_pids(service: SipfleetProcess) -> list[int]:
     pids = []
     for child in children:
         try:
-            if "provisioning.workers" in " ".join(child.cmdline()):
+            if "provisioning.app.workers" in " ".join(child.cmdline()):
                 pids.append(child.pid)
         except psutil.NoSuchProcess:
             continue

@@ -661,7 +661,7 @@ def server_processes(service: SipfleetProcess) -> dict[str, psutil.Process]:
     for child in out["supervisor"].children():
         with contextlib.suppress(psutil.NoSuchProcess):
             line = " ".join(child.cmdline())
-            if "provisioning.workers" in line:
+            if "provisioning.app.workers" in line:
                 out[f"worker pid {child.pid}"] = child
     return out
 

@@ -40,9 +40,9 @@ from sipcore.presence import coalesce  # noqa: E402
 from sipcore.presence.state import CallUpdate, Change, ExtensionState, apply  # noqa: E402
 from sipcore.presence.subscription import Subscription, SubscriptionDialog  # noqa: E402
 from sipcore.server.context import Target  # noqa: E402
-from sipcore.server.presence_changes import parse_call_update  # noqa: E402
-from sipcore.server.presence_service import PresenceConfig, PresenceService  # noqa: E402
-from sipcore.server.presence_types import LiveSub, Watched  # noqa: E402
+from sipcore.server.presence.changes import parse_call_update  # noqa: E402
+from sipcore.server.presence.model import LiveSub, Watched  # noqa: E402
+from sipcore.server.presence.service import PresenceConfig, PresenceService  # noqa: E402
 from sipcore.server.service import SipService  # noqa: E402
 
 RESPONDER = r"""

@@ -47,15 +47,15 @@ import sipcore.server.service as service_module
 from db import migrate
 from db.embedded import start_embedded
 from db.pool import create_pool
+from provisioning.app.components.sip import sip_config
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox, new_credentials
 from provisioning.gate.geoip import GeoDatabase
 from provisioning.gate.service import IpGate
-from provisioning.sip_component import sip_config
 from sipcore.fastreg import parse_udp_register
 from sipcore.server.config import ListenerSpec
 from sipcore.server.service import SipService
-from sipcore.server.transport import Address, Connection
+from sipcore.server.transport.connections import Address, Connection
 
 REALM = "bench.test"
 LOCAL = ("127.0.0.1", 5090)

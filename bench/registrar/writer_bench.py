@@ -40,7 +40,7 @@ from db.bindings import StoredBinding
 from db.embedded import EmbeddedPostgres, start_embedded
 from db.phone_status import EventWrite, StatusWrite
 from db.pool import create_pool
-from sipcore.server.writer import WriteBehind, WriteJob
+from sipcore.server.registrar.writer import WriteBehind, WriteJob
 
 HERE = Path(__file__).resolve().parent
 NODE = "bench|udp:127.0.0.1:5090"

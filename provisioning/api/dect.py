@@ -20,7 +20,7 @@ from provisioning import appkeys
 from provisioning.api import redirects
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.api.customers import page, page_params
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.dect import bases, members
 from provisioning.errors import not_found

@@ -23,7 +23,7 @@ from provisioning.api.customers import (
     query_id,
     resolve_customer,
 )
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError, not_found
 

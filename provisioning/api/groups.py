@@ -27,7 +27,7 @@ from provisioning.api.customers import (
     resolve_customer,
     text_field,
 )
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError, not_found, raise_collected
 

@@ -1,7 +1,7 @@
 """Route module of the live view: event stream, session, fleet reads, dashboard, metrics.
 
-Registered in `provisioning.app.ROUTE_MODULES`. The event fan-out normally comes from
-`provisioning.live_component` (on `app[HUB].events`); an app made without the service
+Registered in `provisioning.app.http.ROUTE_MODULES`. The event fan-out normally comes from
+`provisioning.app.components.live` (on `app[HUB].events`); an app made without the service
 (tests, tools) starts its own at the first stream request, so `/api/events` works
 wherever the app runs.
 Open streams are closed on shutdown, before aiohttp waits for in-flight handlers.

@@ -17,7 +17,7 @@ from db import provisioning as prov_db
 from db.provisioning import CatalogueModel
 from provisioning import appkeys
 from provisioning.api.common import json_response
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError
 from provisioning.vendors import render

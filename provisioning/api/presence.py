@@ -29,7 +29,7 @@ from aiohttp import web
 from db import presence as pdb
 from provisioning import appkeys
 from provisioning.api.common import json_response, read_json_object
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError, not_found, raise_collected
 from sipcore.presence.dialog_info import DIALOG_STATES, DIRECTIONS, DialogInfoError
@@ -41,7 +41,7 @@ from sipcore.presence.state import (
     SetVoicemail,
     state_from_json,
 )
-from sipcore.server.presence_service import commit_change, parse_call_update, record_event
+from sipcore.server.presence.service import commit_change, parse_call_update, record_event
 
 NUMBER = re.compile(r"^[0-9]{3,64}$")
 URI = re.compile(r"^(sips?|tel):[^\s<>\"]{1,250}$")

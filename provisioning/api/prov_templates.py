@@ -22,7 +22,7 @@ from db import templates as queries
 from db.templates import CustomTemplate
 from provisioning import appkeys
 from provisioning.api.common import json_response, read_json_object
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError
 from provisioning.vendors import render

@@ -16,13 +16,13 @@ from aiohttp import web
 
 from provisioning import appkeys
 from provisioning.api.common import object_id
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.credentials import reveal_password
 from provisioning.dect.interface import DEFAULT_INTERFACE, interface_host
 from provisioning.errors import ApiError
+from provisioning.fileserver.loader import server_info
 from provisioning.phones import service
-from provisioning.prov.loader import server_info
 
 _KINDS = {"png": "image/png", "svg": "image/svg+xml"}
 

@@ -20,7 +20,7 @@ from db import phones as phone_queries
 from db import redirects as queries
 from provisioning import appkeys
 from provisioning.api.common import json_response, object_id
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.dect import bases
 from provisioning.errors import ApiError
@@ -28,7 +28,7 @@ from provisioning.phones import service
 from provisioning.phones.render import phone_json
 from provisioning.redirect import desired, sync
 
-HUB_KEY = "redirects"  # provisioning.redirect_component puts its runner there
+HUB_KEY = "redirects"  # provisioning.app.components.redirect puts its runner there
 
 
 async def after_change(

@@ -24,11 +24,11 @@ from db import seen_phones as queries
 from db.seen_phones import SeenPhone
 from provisioning import appkeys
 from provisioning.api.common import json_response, read_json_object
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError
-from provisioning.prov.httpauth import provisioning_password
-from provisioning.prov.macs import normalise_mac
+from provisioning.fileserver.httpauth import provisioning_password
+from provisioning.fileserver.macs import normalise_mac
 
 _NOT_FOUND = "Phone not found"
 _PAGE = 100

@@ -21,7 +21,7 @@ from db.phone_models import PhoneModel
 from provisioning import appkeys
 from provisioning.api.common import json_response, read_json_object
 from provisioning.api.customers import page, page_params
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError, not_found, raise_collected
 from provisioning.phones.parse import is_http_url

@@ -4,7 +4,7 @@ The base settings live on every handset record's `device` document (copied there
 `provisioning.dect.bases.refresh_handsets` and on member creation) and its sealed device
 secrets, so the provisioning loader, which already reads the records of a MAC and opens
 their secrets, needs only `dect_for` to fill `PhoneContext.dect`:
-`dect=dect_for(phone, box)` in `provisioning.prov.loader.build_context`.
+`dect=dect_for(phone, box)` in `provisioning.fileserver.loader.build_context`.
 """
 
 from __future__ import annotations

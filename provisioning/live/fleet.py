@@ -19,7 +19,7 @@ from db import fleet as queries
 from db.fleet import STATES, FleetPhone, PhoneFilter
 from provisioning import appkeys
 from provisioning.api.common import OBJECT_ID, json_response
-from provisioning.app import authenticate
+from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError, raise_collected
 

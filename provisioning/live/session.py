@@ -37,7 +37,7 @@ from cryptography.exceptions import InvalidTag
 
 from provisioning import appkeys
 from provisioning.api.common import json_response, read_json_object
-from provisioning.app import SESSION_RESOLVER, authenticate
+from provisioning.app.http import SESSION_RESOLVER, authenticate
 from provisioning.auth import SESSION_COOKIE, principal_for_token
 from provisioning.credentials import SecretBox
 from provisioning.errors import ApiError

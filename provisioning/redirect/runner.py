@@ -32,7 +32,7 @@ from db.errors import DB_ERRORS
 from db.redirects import RedirectJob
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from provisioning.prov.httpauth import provisioning_password
+from provisioning.fileserver.httpauth import provisioning_password
 from provisioning.redirect import registry, sync
 from provisioning.redirect.model import RedirectError, Send, Target, VendorClient, scrub
 from provisioning.redirect.transport import aiohttp_sender

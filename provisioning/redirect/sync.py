@@ -17,7 +17,7 @@ import asyncpg
 from db import redirects as queries
 from db.redirects import RedirectJob, SubjectRow
 from provisioning.config import Settings
-from provisioning.prov.loader import server_info
+from provisioning.fileserver.loader import server_info
 from provisioning.redirect import desired, registry
 from provisioning.redirect.desired import Current, Facts, Plan
 

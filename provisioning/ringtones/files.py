@@ -1,6 +1,6 @@
 """The file name a phone fetches its custom ringtone by: `{mac}-ringtone-{id}.wav`.
 
-The MAC puts the fetch through every check a config fetch passes (`provisioning.prov.
+The MAC puts the fetch through every check a config fetch passes (`provisioning.fileserver.
 server`: throttle, HTTP Basic auth, the customer's secret path, rejection, the MAC in the
 User-Agent, the IP gate); the id must be the ringtone one of the MAC's records uses. The
 name ends in `.wav` because Yealink takes the downloaded file's name as the ringtone's

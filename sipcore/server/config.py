@@ -1,6 +1,6 @@
 """What the SIP service needs to know, without importing the provisioning package.
 
-`provisioning.sip_component` builds it from the service `Settings` (imports run
+`provisioning.app.components.sip` builds it from the service `Settings` (imports run
 provisioning → sipcore → db).
 """
 
@@ -31,7 +31,7 @@ class SipConfig:
     max_expires: int = 3600
     default_expires: int = 3600
     expires_spread_percent: int = 10
-    max_contacts: int = 10  # per phone (`sipcore.registrar.RegistrarPolicy`)
+    max_contacts: int = 10  # per phone (`sipcore.registrar.decision.RegistrarPolicy`)
     nonce_lifetime: int = 300
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     auth_failure_limit: int = 10
@@ -40,7 +40,8 @@ class SipConfig:
     keepalive_interval: int = 30
     keepalive_max_missed: int = 2
     tcp_idle_timeout: int = 600
-    # stream connections (`sipcore.server.transport.ConnectionTable`): open at once from one
+    # stream connections (`sipcore.server.transport.connections.ConnectionTable`): open at
+    # once from one
     # address (0: no limit), and seconds idle before a request on one authenticates
     connections_per_address: int = 64
     unauthenticated_timeout: int = 30

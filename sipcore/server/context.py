@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sipcore.message import SipRequest, SipResponse
-from sipcore.server.transport import Connection
+from sipcore.server.transport.connections import Connection
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,6 +1,6 @@
 """The SIP service: listeners, dispatch, server transactions, response routing, public API.
 
-Theory of operation. Transports (`sipcore.server.transport`, `.websocket`) deliver whole
+Theory of operation. Transports (`sipcore.server.transport.connections`, `.websocket`) deliver whole
 messages to `SipService.on_message`. A request is parsed, its top Via stamped with
 received/rport (RFC 3261 §18.2.1, RFC 3581 §4) and looked up in the server transaction
 table (§17.2.3: branch + sent-by + method): a retransmission gets the stored response
@@ -10,7 +10,7 @@ OPTIONS here; others plug in with `register_method`); methods sipfleet knows but
 not handle get 405 with Allow, unknown ones 501 (§8.2.1). Responses go back over the
 connection they came on (stream transports, §18.2.2) or, for UDP, to the source address
 and rport port (RFC 3581 §4) or the Via's sent-by port. A response is matched to our own
-client transaction by its top Via branch (`sipcore.server.client`).
+client transaction by its top Via branch (`sipcore.server.transport.client`).
 
 Overload control (`sipcore.overload`): every `OVERLOAD_PROBE_INTERVAL` the service
 measures how long work waits (the age of a probe datagram each UDP listener sends to
@@ -51,8 +51,7 @@ from sipcore.message import (
 )
 from sipcore.overload import OverloadControl, OverloadPolicy, retry_after, sheddable
 from sipcore.parser import parse_message
-from sipcore.server.auth import Authenticator
-from sipcore.server.client import ClientTransactions
+from sipcore.registrar.request import REGISTER_EXTENSIONS
 from sipcore.server.config import SipConfig
 from sipcore.server.context import (
     AuthOutcome,
@@ -62,12 +61,13 @@ from sipcore.server.context import (
     RequestContext,
     Target,
 )
-from sipcore.server.directory import PhoneDirectory
-from sipcore.server.listeners import BoundListeners, bind_listeners
-from sipcore.server.register import RegisterHandler
-from sipcore.server.register_request import REGISTER_EXTENSIONS
-from sipcore.server.transport import Address, Connection, ConnectionTable
-from sipcore.server.writer import WriteBehind
+from sipcore.server.registrar.auth import Authenticator
+from sipcore.server.registrar.directory import PhoneDirectory
+from sipcore.server.registrar.register import RegisterHandler
+from sipcore.server.registrar.writer import WriteBehind
+from sipcore.server.transport.client import ClientTransactions
+from sipcore.server.transport.connections import Address, Connection, ConnectionTable
+from sipcore.server.transport.listeners import BoundListeners, bind_listeners
 from sipcore.syntax import frozen_builder
 from sipcore.transaction import ServerKey, ServerTransactions, Timers, server_key
 

@@ -16,7 +16,7 @@ _HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`provisioning.app.authenticate` stores the principal under a plain string key, which
+    """`provisioning.app.http.authenticate` stores the principal under a plain string key, which
     aiohttp 3.14 answers with NotAppKeyWarning (an error under filterwarnings=error). The
     warning is harmless at run time; until app.py uses a web.RequestKey, ignore it here."""
     for item in items:
@@ -81,7 +81,7 @@ async def shared_pool(shared_db: tuple[str, Any]) -> AsyncIterator[Any]:
 async def shared_api(
     aiohttp_client: Any, shared_pool: Any, shared_db: tuple[str, Any], tmp_path: Path
 ) -> Any:
-    from provisioning.app import create_app
+    from provisioning.app.http import create_app
     from provisioning.config import Settings
     from provisioning.credentials import SecretBox
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from tests import factories
 from tests.conftest import bearer, insert_token
 

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from sipcore.server.limiter import EXACT_LIMIT, RING, SharedFailureLimiter
-from sipcore.sharedmem import Region
+from sipcore.server.registrar.limiter import EXACT_LIMIT, RING, SharedFailureLimiter
+from sipcore.server.sharedmem import Region
 
 
 def _pair(**settings: float) -> tuple[SharedFailureLimiter, SharedFailureLimiter, Region]:

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from provisioning.components import ServiceContext
+from provisioning.app.context import ServiceContext
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
@@ -39,7 +39,7 @@ async def _client(
     with_prov: bool,
     with_sip: bool,
 ) -> Any:
-    from provisioning.app import create_app
+    from provisioning.app.http import create_app
 
     hub = ServiceHub(node_id="test")
     app = create_app(
@@ -49,11 +49,11 @@ async def _client(
         settings=settings, pool=pool, secret_box=secret_box, hub=hub, app=app, ssl_context=None
     )
     if with_sip:
-        from provisioning import sip_component
+        from provisioning.app.components import sip as sip_component
 
         await stack.enter_async_context(sip_component.run(ctx))
     if with_prov:
-        from provisioning import prov_component
+        from provisioning.app.components import fileserver as prov_component
 
         await stack.enter_async_context(prov_component.run(ctx))
     client = await aiohttp_client(app)
@@ -133,7 +133,7 @@ def base_body(**overrides: Any) -> dict[str, Any]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`provisioning.app.authenticate` stores the principal under a str request key, which
+    """`provisioning.app.http.authenticate` stores the principal under a str request key, which
     this aiohttp warns about (NotAppKeyWarning); not ours to fix, so not an error here."""
     for item in items:
         if "tests/dect/" in str(item.fspath).replace("\\", "/"):

@@ -13,7 +13,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from provisioning.components import ServiceContext
+from provisioning.app.context import ServiceContext
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
@@ -21,7 +21,7 @@ from tests import factories
 
 from .geodb import write_geo_db
 
-prov_component = pytest.importorskip("provisioning.prov_component")
+prov_component = pytest.importorskip("provisioning.app.components.fileserver")
 
 MAC = "805EC0123456"
 UA = "Yealink SIP-T54W 96.85.0.5 80:5e:c0:12:34:56"
@@ -36,8 +36,8 @@ async def prov_url(
     aiohttp_server: Any,
 ) -> AsyncIterator[str]:
     """The app with the gate and the file server components, on a real port."""
-    from provisioning import gate_component
-    from provisioning.app import create_app
+    from provisioning.app.components import gate as gate_component
+    from provisioning.app.http import create_app
 
     configured = replace(
         settings,

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from db.pool import create_pool
-from provisioning.components import ServiceContext
+from provisioning.app.context import ServiceContext
 from provisioning.config import Settings
 from provisioning.gate.geoip import GeoDatabase
 from provisioning.gate.service import IpGate, subject_from_policy
@@ -250,7 +250,7 @@ async def test_component_puts_the_gate_on_the_hub(
 ) -> None:
     from aiohttp import web
 
-    from provisioning import gate_component
+    from provisioning.app.components import gate as gate_component
 
     path = write_geo_db(tmp_path / "geo.mmdb")
     configured = Settings(**{**_fields(settings), "geoip_database": str(path)})

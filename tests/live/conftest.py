@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
 from tests.conftest import bearer
 from tests.live.conftest import LIVE_ROUTES, Tenants

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from db.events import append_event
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from provisioning.hub import ServiceHub
 from tests.live.browser import artifact, chromium_page, needs_chromium
 from tests.live.conftest import LIVE_ROUTES, Tenants

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
 from tests.live.conftest import LIVE_ROUTES, Tenants
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from provisioning.hub import ServiceHub
 from tests.conftest import bearer, insert_token
 from tests.live.browser import artifact, chromium_page, needs_chromium

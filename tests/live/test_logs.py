@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from provisioning.logs import configure_logging, log_context, redact
+from provisioning.app.logs import configure_logging, log_context, redact
 
 
 @pytest.fixture

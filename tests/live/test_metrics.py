@@ -6,7 +6,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from sipcore import metrics
 from tests.conftest import bearer
 from tests.live.conftest import LIVE_ROUTES, Tenants

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from db.events import append_event
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
 from provisioning.credentials import SecretBox
 from provisioning.live.session import open_session, seal_session

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from provisioning.live.session import CSRF_HEADER
 from tests.conftest import bearer, insert_token
 from tests.live.conftest import LIVE_ROUTES, Tenants

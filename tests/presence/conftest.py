@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from provisioning.app import create_app
+from provisioning.app.http import create_app
 from provisioning.config import Settings
 from provisioning.hub import ServiceHub
 from tests import factories
@@ -48,7 +48,7 @@ class Server:
 
 
 def sip_test_config(**overrides: Any) -> Any:
-    from provisioning.sip_component import sip_config
+    from provisioning.app.components.sip import sip_config
     from sipcore.server.config import ListenerSpec
 
     settings = Settings(data_dir="/tmp/unused", sip_domain="sipfleet.test",
@@ -74,7 +74,7 @@ def sip_test_config(**overrides: Any) -> Any:
 async def start_server(
     pool: asyncpg.Pool[Any], aiohttp_client: Any, settings: Settings, secret_box: Any
 ) -> AsyncIterator[Callable[..., Any]]:
-    from sipcore.server.presence_service import PresenceConfig, PresenceService
+    from sipcore.server.presence.service import PresenceConfig, PresenceService
     from sipcore.server.service import SipService
 
     started: list[Server] = []

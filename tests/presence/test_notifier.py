@@ -177,7 +177,7 @@ async def test_lost_listen_connection_is_reestablished(start_server: Any) -> Non
     from db import presence as pdb
     from sipcore.presence.dialog_info import Dialog
     from sipcore.presence.state import CallUpdate
-    from sipcore.server.presence_service import commit_change
+    from sipcore.server.presence.service import commit_change
 
     server = await start_server()
     watcher = await server.phone("102")

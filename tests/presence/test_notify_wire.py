@@ -15,9 +15,9 @@ from sipcore.presence.dialog_info import Dialog
 from sipcore.presence.state import ExtensionState
 from sipcore.presence.subscription import Subscription, SubscriptionDialog
 from sipcore.server.context import Target
-from sipcore.server.presence_notify import make_wire, notify_bytes, notify_request
-from sipcore.server.presence_types import LiveSub, Watched
-from sipcore.server.transport import UdpPeer, UdpSocket
+from sipcore.server.presence.model import LiveSub, Watched
+from sipcore.server.presence.notify import make_wire, notify_bytes, notify_request
+from sipcore.server.transport.connections import UdpPeer, UdpSocket
 
 VIA_PREFIX = "SIP/2.0/UDP 192.0.2.1:5060;branch="
 BRANCH = "z9hG4bKtest1x2a"

@@ -10,12 +10,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from provisioning.components import ServiceContext
+from provisioning.app.context import ServiceContext
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
 
-# Ours, whether or not provisioning/app.py lists them yet (others' may be mid-change).
+# Ours, whether or not provisioning/app/http.py lists them yet (others' may be mid-change).
 OWN_ROUTE_MODULES = [
     "provisioning.api.seen_phones",
     "provisioning.api.prov_templates",
@@ -26,7 +26,7 @@ OWN_ROUTE_MODULES = [
 def gate_component() -> Any:
     """The real IP gate component when it exists, else None (the server then allows all)."""
     try:
-        from provisioning import gate_component as module
+        from provisioning.app.components import gate as module
     except ImportError:
         return None
     return module
@@ -58,8 +58,8 @@ async def running(
     with_sip: bool,
     route_modules: list[str] | None = None,
 ) -> AsyncIterator[Any]:
-    from provisioning import prov_component
-    from provisioning.app import create_app
+    from provisioning.app.components import fileserver as prov_component
+    from provisioning.app.http import create_app
 
     hub = ServiceHub(node_id="test")
     # only our route modules: others' may be mid-change in the shared tree
@@ -78,7 +78,7 @@ async def running(
         if gate is not None:
             await stack.enter_async_context(gate.run(ctx))
         if with_sip:
-            from provisioning import sip_component
+            from provisioning.app.components import sip as sip_component
 
             await stack.enter_async_context(sip_component.run(ctx))
         server = await stack.enter_async_context(prov_component.run(ctx))
@@ -113,7 +113,7 @@ async def prov_sip(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`provisioning.app.authenticate` stores the principal under a str request key, which
+    """`provisioning.app.http.authenticate` stores the principal under a str request key, which
     this aiohttp warns about (NotAppKeyWarning); not ours to fix, so not an error here."""
     for item in items:
         if "tests/prov/" in str(item.fspath).replace("\\", "/"):

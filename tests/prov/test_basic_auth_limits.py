@@ -19,7 +19,7 @@ import pytest
 
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from provisioning.prov.httpauth import provisioning_password
+from provisioning.fileserver.httpauth import provisioning_password
 from sipcore.ratelimit import FailureLimiter
 from tests import factories
 from tests.conftest import bearer

@@ -14,7 +14,7 @@ import asyncpg
 
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from provisioning.prov.busy import StaleFetches, request_age
+from provisioning.fileserver.busy import StaleFetches, request_age
 from tests import factories
 from tests.prov.conftest import running
 

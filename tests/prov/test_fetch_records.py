@@ -23,7 +23,7 @@ from db import provisioning as prov_db
 from db.bindings import StoredBinding
 from db.phone_status import StatusWrite
 from db.provisioning import Fetch
-from provisioning.prov.recorder import FetchRecorder
+from provisioning.fileserver.recorder import FetchRecorder
 from tests import factories
 from tests.process import start_sipfleet
 from tests.workers_support import WORKER_HEADER

@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from provisioning.prov.httpauth import provisioning_password
-from provisioning.prov.throttle import UnknownMacThrottle
+from provisioning.fileserver.httpauth import provisioning_password
+from provisioning.fileserver.throttle import UnknownMacThrottle
 from tests import factories
 from tests.conftest import bearer, insert_token
 

@@ -100,7 +100,7 @@ async def test_https_when_a_certificate_is_configured(
         raise AssertionError("no HTTPS answer")
 
     try:
-        from provisioning.prov.httpauth import provisioning_password
+        from provisioning.fileserver.httpauth import provisioning_password
         from tests.factories import TEST_SECRET_KEY
         from tests.prov.test_fileserver_checks import basic
 

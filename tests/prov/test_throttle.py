@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from provisioning.prov.throttle import UnknownMacThrottle, address_key
-from sipcore.sharedmem import Region
+from provisioning.fileserver.throttle import UnknownMacThrottle, address_key
+from sipcore.server.sharedmem import Region
 
 
 class Clock:

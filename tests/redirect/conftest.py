@@ -131,7 +131,7 @@ async def make_stack(
     settings: Settings,
     secret_box: SecretBox,
 ) -> Stack:
-    from provisioning.app import create_app
+    from provisioning.app.http import create_app
 
     hub = ServiceHub(node_id="test")
     app = create_app(

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from db import redirects as queries
-from provisioning.components import ServiceContext
+from provisioning.app.context import ServiceContext
 from provisioning.hub import ServiceHub
 from provisioning.redirect.runner import RedirectRunner
 from tests.live.sse import SseReader
@@ -49,8 +49,9 @@ async def test_the_service_registers_in_the_background_and_streams_the_event(
     vendors: Vendors,
     tenant: Tenant,
 ) -> None:
-    from provisioning import live_component, redirect_component
-    from provisioning.app import create_app
+    from provisioning.app.components import live as live_component
+    from provisioning.app.components import redirect as redirect_component
+    from provisioning.app.http import create_app
 
     configured = vendor_settings(settings, vendors)
     hub = ServiceHub(node_id="test")
@@ -150,7 +151,7 @@ async def test_no_credential_is_logged_shown_or_stored(
     caplog: pytest.LogCaptureFixture,
     http_auth: bool,
 ) -> None:
-    from provisioning.prov.httpauth import provisioning_password
+    from provisioning.fileserver.httpauth import provisioning_password
 
     caplog.set_level(logging.DEBUG)
     configured = vendor_settings(settings, vendors, provisioning_http_auth=http_auth)

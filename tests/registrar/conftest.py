@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from provisioning.app.components.sip import sip_config
 from provisioning.config import Settings
-from provisioning.sip_component import sip_config
 from sipcore.server.config import ListenerSpec
 from sipcore.server.service import SipService
 from tests import factories

@@ -16,7 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from sipcore import metrics
-from sipcore.server.websocket import websocket_handler
+from sipcore.server.transport.websocket import websocket_handler
 from tests.registrar.conftest import new_phone
 from tests.registrar.sipclient import SipClient
 

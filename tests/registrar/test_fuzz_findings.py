@@ -110,7 +110,7 @@ async def test_a_binding_with_a_long_contact_moves_between_nodes(
     bytes) moves to another node: the move trigger's pg_notify failed, which failed the
     whole group commit — every REGISTER of that batch, any phone — and stalled the writer.
     Now the notification names the contact by its hash and the old node still forgets it."""
-    from sipcore.server.node_link import NodeLink
+    from sipcore.server.nodes.node_link import NodeLink
 
     phone = await new_phone(pool, customer_id)
     first = await start_sip(node_id="node-a")

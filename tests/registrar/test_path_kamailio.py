@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from sipcore.message import SipRequest
-from sipcore.server.presence_service import PresenceConfig, PresenceService
+from sipcore.server.presence.service import PresenceConfig, PresenceService
 from tests import factories
 from tests.presence.watcher import Endpoint
 from tests.process import free_port

@@ -8,14 +8,14 @@ import pytest
 from sipcore.location import Binding
 from sipcore.message import SipRequest
 from sipcore.parser import parse_message
-from sipcore.registrar import (
+from sipcore.registrar.decision import (
     ContactSpec,
     RegisterInput,
     RegistrarPolicy,
     decide_register,
     pub_gruu,
 )
-from sipcore.server.register_request import (
+from sipcore.registrar.request import (
     PLAIN,
     OptionsRefused,
     first_hop_outbound,

@@ -289,7 +289,7 @@ async def test_flows_of_one_instance_on_two_nodes_get_one_check_sync(
 ) -> None:
     """Two TCP flows of one instance reach two nodes (workers): check-sync asked of either
     node is sent once, by the node of the newest flow, and the other flow stays quiet."""
-    from sipcore.server.node_link import NodeLink
+    from sipcore.server.nodes.node_link import NodeLink
 
     phone = await new_phone(pool, customer_id)
     nodes = [await start_sip(node_id="node-a"), await start_sip(node_id="node-b")]

@@ -388,7 +388,7 @@ async def test_failed_auth_log_carries_phone_and_call_id_never_the_password(
     client = await SipClient(server=sip.address("udp")).open()
     wrong = "wrong" * 6 + "xx"
     try:
-        with caplog.at_level(logging.INFO, logger="sipcore.server.auth"):
+        with caplog.at_level(logging.INFO, logger="sipcore.server.registrar.auth"):
             client.send(client.register_bytes(phone.username))
             challenge = await client.receive()
             assert challenge is not None

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from sipcore.location import Binding, LocationService
-from sipcore.registrar import (
+from sipcore.registrar.decision import (
     ContactSpec,
     RegisterInput,
     RegistrarPolicy,

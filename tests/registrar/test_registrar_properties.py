@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipcore.location import Binding
-from sipcore.registrar import (
+from sipcore.registrar.decision import (
     ContactSpec,
     RegisterInput,
     RegistrarPolicy,

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from sipcore.message import SipResponse
 from sipcore.parser import parse_message
-from sipcore.server.websocket import websocket_handler
+from sipcore.server.transport.websocket import websocket_handler
 from tests.registrar.conftest import new_phone
 from tests.registrar.sipclient import REALM, SipClient, authorization
 

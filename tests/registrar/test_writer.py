@@ -15,7 +15,7 @@ from db import bindings as binding_queries
 from db import phone_status as status_queries
 from db.bindings import StoredBinding
 from db.phone_status import EventWrite, StatusWrite
-from sipcore.server.writer import WriteBehind, WriteFailed, WriteJob
+from sipcore.server.registrar.writer import WriteBehind, WriteFailed, WriteJob
 from tests.registrar.conftest import new_phone
 
 NODE = "node-a"

@@ -9,9 +9,9 @@ import pytest
 
 from db.bindings import StoredBinding
 from sipcore.location import Binding
-from sipcore.registrar import RegistrarPolicy
+from sipcore.registrar.decision import RegistrarPolicy
 from sipcore.server.context import RequestContext
-from sipcore.server.writer import WriteJob
+from sipcore.server.registrar.writer import WriteJob
 from sipcore.syntax import frozen_builder
 
 

@@ -73,9 +73,9 @@ async def _app(
     secret_box: SecretBox,
     stack: AsyncExitStack,
 ) -> Any:
-    from provisioning import prov_component
-    from provisioning.app import create_app
-    from provisioning.components import ServiceContext
+    from provisioning.app.components import fileserver as prov_component
+    from provisioning.app.context import ServiceContext
+    from provisioning.app.http import create_app
     from provisioning.hub import ServiceHub
     from tests.prov.conftest import synced_prov_fetches
 

@@ -1,0 +1,3 @@
+"""The presence notifier's I/O side: SUBSCRIBE, PUBLISH, NOTIFY fan-out, stored
+subscriptions.
+"""

@@ -1,0 +1,3 @@
+"""Transports (UDP, TCP, TLS, WebSocket), their listeners and the client transactions
+sipfleet sends over them.
+"""
