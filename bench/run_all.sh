@@ -12,15 +12,15 @@
 # Output: $BASE/<name>/ (registrar/summary.md, provisioning/output.txt,
 # presence/output.txt + sipfleet-n1000.json) and $BASE/run_all.md (commands, exit codes,
 # durations). The benchmarks start and stop their own servers; nothing stays running.
-# env: BASE (/tmp/sipfleet-bench)  ONLY ("registrar provisioning presence")
+# env: BASE (bench/out)  ONLY ("registrar provisioning presence")
 #      WORKERS (sipfleet worker processes: SIPFLEET_WORKERS for the registrar, `--workers N`
 #      for the Python benchmarks once their --help offers it)  TRANSPORT (u1|un, registrar)
 #      QUICK=1: registrar QUICK=1, 1,000 phones / 5 s, 100 watchers / 2 fan-out rounds
 set -uo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-PY=${PY:-/work/venv/bin/python}
-BASE=${BASE:-/tmp/sipfleet-bench}
+PY=${PY:-$ROOT/.venv/bin/python}
+BASE=${BASE:-$ROOT/bench/out}
 ONLY=${ONLY:-"registrar provisioning presence"}
 WORKERS=${WORKERS:-}
 export TRANSPORT=${TRANSPORT:-u1}

@@ -24,7 +24,7 @@
 #      CLIENTS (1: load-client processes)  WORKERS (nproc)  SETTLE (5 s after start)
 #      SEARCH=1: after every rate of RATES (in the order given), bisect between the highest
 #        clean rate and the lowest dirty rate above it, down to REFINE (100/s) apart
-#      OUT (/tmp/sipfleet-bench/bootstorm)  SIP_PORT (5290)  HTTP_PORT (8290)
+#      OUT (bench/out/bootstorm)  SIP_PORT (5290)  HTTP_PORT (8290)
 #      SRC (default: `git archive HEAD` of this checkout into $OUT/src, so the run measures
 #        one commit and not files others are editing; SRC=/work/main: the working tree)
 #      PY (.venv/bin/python)  MAX_SECONDS (180: a phone not online this long after its own
@@ -38,7 +38,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PY=${PY:-$ROOT/.venv/bin/python}
-OUT=${OUT:-/tmp/sipfleet-bench/bootstorm}
+OUT=${OUT:-$ROOT/bench/out/bootstorm}
 NPHONES=${NPHONES:-10000}; RATES=${RATES:-1000}; ADDRESSES=${ADDRESSES:-50}
 CLIENTS=${CLIENTS:-1}; WORKERS=${WORKERS:-$(nproc)}; SETTLE=${SETTLE:-5}
 SIP_PORT=${SIP_PORT:-5290}; HTTP_PORT=${HTTP_PORT:-8290}; MAX_SECONDS=${MAX_SECONDS:-180}

@@ -22,7 +22,7 @@ workers), PostgreSQL, SIPp; in cores over the step and in ms per registration.
 
     bench/edge/run.sh            (writes $OUT/summary.md, $OUT/steps.tsv)
 
-env: OUT (/tmp/sipfleet-bench/edge)  NUSERS (2000)  WORKERS (2)  LAYOUTS ("d1 1 2")
+env: OUT (bench/out/edge)  NUSERS (2000)  WORKERS (2)  LAYOUTS ("d1 1 2")
      FIRST_RATES ("250 500 1000 1500 2000")  REFRESH_RATES ("1000 2000 3000 4000 5000 6000")
      MIN_COUNT (10000)  MIN_SECS (8)  PAUSE (2)  KAM_CHILDREN (4)  KAM_SHM (1024 MB)
      KAM_MALLOC (tlsf: Kamailio's -x)
@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from db.embedded import start_embedded  # noqa: E402
 
 SHARED = Path(os.environ.get("SHARED_HARNESS", "/work/shared/bench/harness"))
-OUT = Path(os.environ.get("OUT", "/tmp/sipfleet-bench/edge")).resolve()
+OUT = Path(os.environ.get("OUT", ROOT / "bench/out/edge")).resolve()
 NUSERS = int(os.environ.get("NUSERS", "2000"))
 WORKERS = os.environ.get("WORKERS", "2")
 # "1", "2": nodes behind the edge; "d1": one node with SIPp straight at it (no edge)

@@ -6,7 +6,7 @@
 #   flock /tmp/sipfleet-bench.lock bench/edge/run.sh
 #   QUICK=1 bench/edge/run.sh                      # one short pass, to try the set-up
 #
-# Needs Debian's kamailio and sip-tester (SIPp); writes $OUT (/tmp/sipfleet-bench/edge):
+# Needs Debian's kamailio and sip-tester (SIPp); writes $OUT (bench/out/edge):
 # steps.tsv (one line per step), bench.log, machine.txt (with `uptime` at start and end).
 set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)

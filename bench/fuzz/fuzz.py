@@ -23,7 +23,10 @@ registers afterwards, and the server's own counters (parse errors, refused conne
 The server runs with `auth_failure_limit` set out of reach: the fuzzer sends from one
 address, and a ban after ten bad digests would have it fuzz only the ban's drop path.
 
-    .venv/bin/python bench/fuzz/fuzz.py --messages 100000 --out bench/fuzz/results/run.md
+The report and the server's log go to `--out` (default
+bench/out/fuzz/fuzz-<messages>-seed<seed>.md and .log; bench/out/ is not tracked by git).
+
+    .venv/bin/python bench/fuzz/fuzz.py --messages 100000 --seed 30
     .venv/bin/python bench/fuzz/fuzz.py --messages 1000000 --rate 4000 --workers 2
 """
 
@@ -759,8 +762,14 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--phones", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", help="write the report (markdown) here too")
+    parser.add_argument(
+        "--out",
+        help="the report (markdown; the server log beside it, .log) "
+        "(default: bench/out/fuzz/fuzz-<messages>-seed<seed>.md)",
+    )
     args = parser.parse_args()
+    if not args.out:
+        args.out = str(ROOT / "bench/out/fuzz" / f"fuzz-{args.messages}-seed{args.seed}.md")
 
     data_dir = Path(tempfile.mkdtemp(prefix="sipfleet-fuzz-"))
     env = {

@@ -11,11 +11,11 @@
 #
 # env: PHONES (200)  PAUSE (0.5 s between a phone's answer and its next REGISTER)
 #      OUTAGE (60 s)  OUTAGE_FAILOVER (10 s from the kill to the promotion)
-#      OUT (/tmp/sipfleet-bench/outage)  PY (.venv/bin/python)
+#      OUT (bench/out/outage)  PY (.venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
-OUT=${OUT:-/tmp/sipfleet-bench/outage}
+OUT=${OUT:-bench/out/outage}
 PHONES=${PHONES:-200}
 PAUSE=${PAUSE:-0.5}
 mkdir -p "$OUT"

@@ -9,8 +9,11 @@ loopback, presence with `notify_min_interval_ms`), and runs
 trigger `POST /api/presence/102 {"state": …}`. Everything it starts is stopped at the end
 (the server by its PID, PostgreSQL by pgserver), also on error.
 
-    python bench/presence/run.py -n 1000 --json bench/presence/results/ours-n1000.json
-    python bench/presence/run.py -n 100 --mode fanout --rounds 2      # a smoke run
+    .venv/bin/python bench/presence/run.py -n 1000
+    .venv/bin/python bench/presence/run.py -n 100 --mode fanout --rounds 2      # a smoke run
+
+blf_fanout's JSON results go to `--json` (default bench/out/presence/<label>-n<N>.json;
+bench/out/ is not tracked by git).
 
 At the end it prints sipfleet's CPU per NOTIFY of each phase (the process's CPU seconds
 as the tool measured them from /proc, divided by the NOTIFYs: the fan-out phase sends
@@ -86,7 +89,9 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.1)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--notify-interval-ms", type=int, default=0)
-    parser.add_argument("--json", help="blf_fanout's JSON results")
+    parser.add_argument(
+        "--json", help="blf_fanout's JSON results (default: bench/out/presence/<label>-n<N>.json)"
+    )
     parser.add_argument("--label", default="sipfleet")
     args = parser.parse_args()
     if not 0 < args.watchers <= 5000:
@@ -130,7 +135,12 @@ def main() -> int:
             "--interval", str(args.interval), "--duration", str(args.duration),
             "--cpu-pid", f"sipfleet={node.process.pid}", "--label", args.label,
         ]  # fmt: skip
-        results = Path(args.json) if args.json else work / "results.json"
+        results = (
+            Path(args.json)
+            if args.json
+            else ROOT / "bench/out/presence" / f"{args.label}-n{args.watchers}.json"
+        )
+        results.parent.mkdir(parents=True, exist_ok=True)
         command += ["--json", str(results)]
         code = subprocess.run(command, check=False, timeout=900).returncode
         if results.exists():

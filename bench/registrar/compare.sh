@@ -30,7 +30,7 @@
 # KPG_PORT (not the system cluster), sipfleet and its embedded PostgreSQL in
 # $OUT/sipfleet/data.
 #
-# env: OUT (/tmp/sipfleet-bench/registrar)  NUSERS (10000)  WORKERS (sipfleet workers: nproc)
+# env: OUT (bench/out/registrar)  NUSERS (10000)  WORKERS (sipfleet workers: nproc)
 #      FIRST_RATES ("100 200 300 500 1000 2000 3000 4000 5000")  FIRST_REFINE (100)
 #      REFRESH_RATES ("1000 2000 3000 4000 5000 6000 8000"; RATES is read as well)
 #      REFINE_STEP (250, refreshes)  MIN_COUNT (20000)  MIN_SECS (15)  WARM_RATE (500)
@@ -60,7 +60,7 @@ HERE=$(cd "$(dirname "$SELF")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SHARED=${SHARED_HARNESS:-/work/shared/bench/harness}
 PY=${PY:-$ROOT/.venv/bin/python}
-OUT=${OUT:-/tmp/sipfleet-bench/registrar}
+OUT=${OUT:-$ROOT/bench/out/registrar}
 if [ -n "${QUICK:-}" ]; then
   FIRST_RATES=${FIRST_RATES:-"250 500"}; REFRESH_RATES=${REFRESH_RATES:-${RATES:-"500 1000"}}
   MIN_SECS=${MIN_SECS:-5}; MIN_COUNT=${MIN_COUNT:-0}; PAUSE=${PAUSE:-1}; SETTLE=${SETTLE:-2}

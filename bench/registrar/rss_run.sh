@@ -8,21 +8,25 @@
 #        rss_run.sh measure        for each RATE: restart sipfleet, RSS at rest, refresh,
 #                                  RSS after, RSS 40 s later
 #        rss_run.sh stop           stop the embedded PostgreSQL
-# env: OUT (default /tmp/mem-s3/run; keeps pg/, users.csv, key between setup and measure),
+# env: OUT (default bench/out/registrar/rss; keeps pg/, users.csv, key between setup and measure),
 #      COUNT (100000), RATES ("1000 2500"), WARM_RATE (600), SECONDS_PER_STEP (60),
 #      TREE (the sipfleet source tree to run, default this repository — point it at an
 #      older checkout for a before/after), LABEL (tags the output lines),
 #      TRACED=1 (sipfleet under tracemalloc via memory.py --serve-traced: ~2x the CPU, so
 #      use a lower RATE; snapshots at rest / after / 40 s later in $OUT/snaps-LABEL-RATE,
 #      and `memory.py --diff` of them in the log).
-# Run a COPY of this script (bash reads a script as it runs: editing it mid-run breaks the run).
+# Run a COPY of this script (bash reads a script as it runs: editing it mid-run breaks the run):
+#   cp bench/registrar/rss_run.sh /tmp/rss_run.sh; ROOT=$PWD /tmp/rss_run.sh setup
+# `setup` calls bench/registrar/pg.py and make_phones.py, removed in 5981606 (phones
+# inserted straight into PostgreSQL are not what the API produces): only `measure` and
+# `stop` of an existing $OUT run as they are.
 # Ports: SIP udp 5190, HTTP 8190, SIPp 5161 (PORT, HTTP, LOCAL_PORT). Each SIPp step holds `flock /tmp/sipfleet-bench.lock` and lasts ≤ 90 s.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=${ROOT:-$(cd "$HERE/../../../.." && pwd)}  # ROOT=… when run from a copy of this script
+ROOT=${ROOT:-$(cd "$HERE/../.." && pwd)}  # ROOT=… when run from a copy of this script
 TREE=${TREE:-$ROOT}
 HARNESS=${HARNESS:-/work/shared/bench/harness}
-OUT=${OUT:-/tmp/mem-s3/run}
+OUT=${OUT:-$ROOT/bench/out/registrar/rss}
 COUNT=${COUNT:-100000}
 RATES=${RATES:-"1000 2500"}
 WARM_RATE=${WARM_RATE:-600}
@@ -32,7 +36,7 @@ PORT=${PORT:-5190}  # not run.sh's ports: another benchmark may be running besid
 HTTP=${HTTP:-8190}
 export LOCAL_PORT=${LOCAL_PORT:-5161}  # SIPp's own port
 REALM=bench.test
-PY=${PY:-/work/venv/bin/python}
+PY=${PY:-$ROOT/.venv/bin/python}
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 LOG="$OUT/rss.log"
 PGDIR="$OUT/pg"

@@ -13,7 +13,7 @@ Prints messages/s (per CPU second of this process, and per wall second) for:
   pair         one whole registration as SIPp drives it: challenge, then auth+200
                (reported per registration; two messages each)
 
-Run: python bench/parser_bench.py [seconds-per-case]   (default 1.0)
+Run: .venv/bin/python bench/registrar/parser_bench.py [seconds-per-case]   (default 1.0)
 """
 
 from __future__ import annotations
