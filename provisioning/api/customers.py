@@ -15,8 +15,8 @@ from aiohttp import web
 from db import customers as queries
 from db.customers import Customer
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import OBJECT_ID, json_response, object_id, read_json_object
-from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError, access_denied, not_found
 

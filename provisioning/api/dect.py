@@ -18,9 +18,9 @@ from db import phones as phone_queries
 from db.dect import DectBase
 from provisioning import appkeys
 from provisioning.api import redirects
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.api.customers import page, page_params
-from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.dect import bases, members
 from provisioning.errors import not_found

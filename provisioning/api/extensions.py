@@ -15,6 +15,7 @@ from aiohttp import web
 from db import extensions as queries
 from db.extensions import DuplicateNumberError, Extension
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.api.customers import (
     check_keys,
@@ -23,7 +24,6 @@ from provisioning.api.customers import (
     query_id,
     resolve_customer,
 )
-from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError, not_found
 

@@ -18,6 +18,7 @@ from db import extensions as extension_queries
 from db import groups as queries
 from db.groups import GroupMember, PickupGroup, Queue
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.api.customers import (
     check_keys,
@@ -27,7 +28,6 @@ from provisioning.api.customers import (
     resolve_customer,
     text_field,
 )
-from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError, not_found, raise_collected
 

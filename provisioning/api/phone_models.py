@@ -16,8 +16,8 @@ from aiohttp import web
 from db import provisioning as prov_db
 from db.provisioning import CatalogueModel
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response
-from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError
 from provisioning.vendors import render

@@ -28,8 +28,8 @@ from aiohttp import web
 
 from db import presence as pdb
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, read_json_object
-from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError, not_found, raise_collected
 from sipcore.presence.dialog_info import DIALOG_STATES, DIRECTIONS, DialogInfoError

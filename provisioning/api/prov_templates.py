@@ -21,8 +21,8 @@ from aiohttp import web
 from db import templates as queries
 from db.templates import CustomTemplate
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, read_json_object
-from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError
 from provisioning.vendors import render

@@ -15,8 +15,8 @@ import segno
 from aiohttp import web
 
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import object_id
-from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.credentials import reveal_password
 from provisioning.dect.interface import DEFAULT_INTERFACE, interface_host

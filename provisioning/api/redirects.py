@@ -19,8 +19,8 @@ from aiohttp import web
 from db import phones as phone_queries
 from db import redirects as queries
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, object_id
-from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.dect import bases
 from provisioning.errors import ApiError

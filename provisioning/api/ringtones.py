@@ -23,9 +23,9 @@ from aiohttp import web
 from db import ringtones as queries
 from db.ringtones import Ringtone
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, object_id
 from provisioning.api.customers import page, page_params, query_id, resolve_customer
-from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError, not_found
 from provisioning.phones.render import iso_time

@@ -23,8 +23,8 @@ from db import provisioning as prov_db
 from db import seen_phones as queries
 from db.seen_phones import SeenPhone
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, read_json_object
-from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError
 from provisioning.fileserver.httpauth import provisioning_password

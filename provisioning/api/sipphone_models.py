@@ -19,9 +19,9 @@ from aiohttp import web
 from db import phone_models as queries
 from db.phone_models import PhoneModel
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, read_json_object
 from provisioning.api.customers import page, page_params
-from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError, not_found, raise_collected
 from provisioning.phones.parse import is_http_url

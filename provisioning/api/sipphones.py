@@ -19,9 +19,9 @@ from db import phones as queries
 from db.phones import PhoneRecord
 from provisioning import appkeys
 from provisioning.api import redirects
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, object_id, read_json_object
 from provisioning.api.customers import page, page_params, query_id
-from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.errors import ApiError
 from provisioning.phones import service

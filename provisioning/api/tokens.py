@@ -16,9 +16,9 @@ from aiohttp import web
 from db import tokens as queries
 from db.tokens import TokenRecord
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import OBJECT_ID, json_response, object_id, read_json_object
 from provisioning.api.customers import check_keys, resolve_customer
-from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal, hash_token, new_token, parse_level
 from provisioning.errors import ApiError, access_denied, not_found
 

@@ -15,8 +15,8 @@ from db import phones as phone_queries
 from db.phones import PhoneRecord
 from provisioning import appkeys
 from provisioning.api import redirects
+from provisioning.api.access import authenticate
 from provisioning.api.common import json_response, object_id, read_json_object
-from provisioning.app.http import authenticate
 from provisioning.auth import Level, Principal
 from provisioning.dect import user_phones
 

@@ -18,8 +18,8 @@ from db import events as event_queries
 from db import fleet as queries
 from db.fleet import STATES, FleetPhone, PhoneFilter
 from provisioning import appkeys
+from provisioning.api.access import authenticate
 from provisioning.api.common import OBJECT_ID, json_response
-from provisioning.app.http import authenticate
 from provisioning.auth import Level
 from provisioning.errors import ApiError, raise_collected
 

@@ -36,8 +36,8 @@ from aiohttp import web
 from cryptography.exceptions import InvalidTag
 
 from provisioning import appkeys
+from provisioning.api.access import SESSION_RESOLVER, authenticate
 from provisioning.api.common import json_response, read_json_object
-from provisioning.app.http import SESSION_RESOLVER, authenticate
 from provisioning.auth import SESSION_COOKIE, principal_for_token
 from provisioning.credentials import SecretBox
 from provisioning.errors import ApiError

@@ -26,7 +26,7 @@ from aiohttp import web
 from db import events as event_queries
 from db.events import Event
 from provisioning import appkeys
-from provisioning.app.http import SESSION_RESOLVER, authenticate
+from provisioning.api.access import SESSION_RESOLVER, authenticate
 from provisioning.auth import Level, bearer_token, principal_for_token
 from provisioning.errors import ApiError
 from provisioning.live.fanout import EventFanout, Subscriber

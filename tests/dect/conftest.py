@@ -12,6 +12,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+import provisioning.api.customers
+import provisioning.api.dect
+import provisioning.api.extensions
+import provisioning.api.qrcode
+import provisioning.api.sipphones
+import provisioning.api.user_phones
 from provisioning.app.context import ServiceContext
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
@@ -20,12 +26,12 @@ from tests import factories
 from tests.conftest import bearer, insert_token
 
 ROUTE_MODULES = [
-    "provisioning.api.customers",
-    "provisioning.api.extensions",
-    "provisioning.api.sipphones",
-    "provisioning.api.dect",
-    "provisioning.api.user_phones",
-    "provisioning.api.qrcode",
+    provisioning.api.customers.setup,
+    provisioning.api.extensions.setup,
+    provisioning.api.sipphones.setup,
+    provisioning.api.dect.setup,
+    provisioning.api.user_phones.setup,
+    provisioning.api.qrcode.setup,
 ]
 
 
@@ -43,7 +49,7 @@ async def _client(
 
     hub = ServiceHub(node_id="test")
     app = create_app(
-        settings=settings, pool=pool, secret_box=secret_box, hub=hub, route_modules=ROUTE_MODULES
+        settings=settings, pool=pool, secret_box=secret_box, hub=hub, routes=ROUTE_MODULES
     )
     ctx = ServiceContext(
         settings=settings, pool=pool, secret_box=secret_box, hub=hub, app=app, ssl_context=None

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+import provisioning.api.live_routes
 from provisioning.app.http import create_app
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
@@ -17,7 +18,7 @@ from provisioning.live.fanout import EventFanout
 from tests import factories
 from tests.conftest import insert_token
 
-LIVE_ROUTES = ["provisioning.api.live_routes"]
+LIVE_ROUTES = [provisioning.api.live_routes.setup]
 
 
 @dataclass
@@ -80,6 +81,6 @@ async def live(
         pool=pool,
         secret_box=secret_box,
         hub=ServiceHub(node_id="test", events=fanout),
-        route_modules=LIVE_ROUTES,
+        routes=LIVE_ROUTES,
     )
     return await aiohttp_client(app)

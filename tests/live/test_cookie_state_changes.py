@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+import provisioning.api.sipphones
 from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
 from tests.conftest import bearer
@@ -33,7 +34,7 @@ async def test_a_session_cookie_cannot_reset_credentials(
         settings=settings,
         pool=pool,
         secret_box=secret_box,
-        route_modules=[*LIVE_ROUTES, "provisioning.api.sipphones"],
+        routes=[*LIVE_ROUTES, provisioning.api.sipphones.setup],
     )
     client = await aiohttp_client(app)
     assert (await client.post("/api/session", json={"token": tenants.admin})).status == 200

@@ -30,7 +30,7 @@ async def base_url(pool: Any, aiohttp_server: Any, settings: Any, secret_box: An
         pool=pool,
         secret_box=secret_box,
         hub=ServiceHub(node_id="browser"),
-        route_modules=LIVE_ROUTES,
+        routes=LIVE_ROUTES,
     )
     server = await aiohttp_server(app, host="127.0.0.1")
     return f"http://127.0.0.1:{server.port}"

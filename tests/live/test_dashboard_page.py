@@ -34,7 +34,7 @@ async def test_cookie_is_secure_behind_a_trusted_https_proxy(
             settings=dataclasses.replace(settings, trusted_proxies=trusted),
             pool=pool,
             secret_box=secret_box,
-            route_modules=LIVE_ROUTES,
+            routes=LIVE_ROUTES,
         )
         client = await aiohttp_client(app)
         response = await client.post(

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+import provisioning.api.tokens
 from provisioning.app.http import create_app
 from provisioning.hub import ServiceHub
 from tests.conftest import bearer, insert_token
@@ -25,7 +26,7 @@ async def base_url(pool: Any, aiohttp_server: Any, settings: Any, secret_box: An
         pool=pool,
         secret_box=secret_box,
         hub=ServiceHub(node_id="browser"),
-        route_modules=[*LIVE_ROUTES, "provisioning.api.tokens"],
+        routes=[*LIVE_ROUTES, provisioning.api.tokens.setup],
     )
     server = await aiohttp_server(app, host="127.0.0.1")
     return f"http://127.0.0.1:{server.port}"

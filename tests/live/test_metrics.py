@@ -107,7 +107,7 @@ async def test_metrics_token_when_configured(
 
     guarded = dataclasses.replace(settings, metrics_token="scrape-secret")
     client = await aiohttp_client(
-        create_app(settings=guarded, pool=pool, secret_box=secret_box, route_modules=LIVE_ROUTES)
+        create_app(settings=guarded, pool=pool, secret_box=secret_box, routes=LIVE_ROUTES)
     )
     response = await client.get("/metrics")
     assert response.status == 401

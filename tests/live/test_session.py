@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import provisioning.api.tokens
 from db.events import append_event
 from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
@@ -92,7 +93,7 @@ async def test_cookie_does_not_authorize_writes(
         settings=settings,
         pool=pool,
         secret_box=secret_box,
-        route_modules=[*LIVE_ROUTES, "provisioning.api.tokens"],
+        routes=[*LIVE_ROUTES, provisioning.api.tokens.setup],
     )
     client = await aiohttp_client(app)
     await client.post("/api/session", json={"token": tenants.admin})

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import provisioning.api.tokens
 from provisioning.app.http import create_app
 from provisioning.live.session import CSRF_HEADER
 from tests.conftest import bearer, insert_token
@@ -19,7 +20,7 @@ async def client(aiohttp_client: Any, pool: Any, settings: Any, secret_box: Any)
         settings=settings,
         pool=pool,
         secret_box=secret_box,
-        route_modules=[*LIVE_ROUTES, "provisioning.api.tokens"],
+        routes=[*LIVE_ROUTES, provisioning.api.tokens.setup],
     )
     return await aiohttp_client(app)
 

@@ -10,16 +10,20 @@ from typing import Any
 import asyncpg
 import pytest
 
+import provisioning.api.phone_models
+import provisioning.api.prov_templates
+import provisioning.api.seen_phones
 from provisioning.app.context import ServiceContext
+from provisioning.app.http import RouteSetup
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
 
 # Ours, whether or not provisioning/app/http.py lists them yet (others' may be mid-change).
 OWN_ROUTE_MODULES = [
-    "provisioning.api.seen_phones",
-    "provisioning.api.prov_templates",
-    "provisioning.api.phone_models",
+    provisioning.api.seen_phones.setup,
+    provisioning.api.prov_templates.setup,
+    provisioning.api.phone_models.setup,
 ]
 
 
@@ -56,7 +60,7 @@ async def running(
     secret_box: SecretBox,
     *,
     with_sip: bool,
-    route_modules: list[str] | None = None,
+    routes: list[RouteSetup] | None = None,
 ) -> AsyncIterator[Any]:
     from provisioning.app.components import fileserver as prov_component
     from provisioning.app.http import create_app
@@ -68,7 +72,7 @@ async def running(
         pool=pool,
         secret_box=secret_box,
         hub=hub,
-        route_modules=OWN_ROUTE_MODULES if route_modules is None else route_modules,
+        routes=OWN_ROUTE_MODULES if routes is None else routes,
     )
     ctx = ServiceContext(
         settings=settings, pool=pool, secret_box=secret_box, hub=hub, app=app, ssl_context=None

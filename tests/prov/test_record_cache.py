@@ -13,6 +13,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+import provisioning.api.extensions
+import provisioning.api.sipphones
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from tests import factories
@@ -22,7 +24,11 @@ from tests.prov.conftest import OWN_ROUTE_MODULES, running
 MAC = "0015654AA937"
 URL = f"/prov/{MAC.lower()}.cfg"
 UA = "Yealink SIP-T54W 96.86.0.100 00:15:65:4a:a9:37"
-API_MODULES = [*OWN_ROUTE_MODULES, "provisioning.api.sipphones", "provisioning.api.extensions"]
+API_MODULES = [
+    *OWN_ROUTE_MODULES,
+    provisioning.api.sipphones.setup,
+    provisioning.api.extensions.setup,
+]
 
 
 @pytest.fixture
@@ -30,7 +36,7 @@ async def prov_api(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
 ) -> AsyncIterator[Any]:
     async with running(
-        aiohttp_client, pool, settings, secret_box, with_sip=False, route_modules=API_MODULES
+        aiohttp_client, pool, settings, secret_box, with_sip=False, routes=API_MODULES
     ) as client:
         yield client
 

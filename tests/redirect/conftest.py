@@ -10,6 +10,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+import provisioning.api.customers
+import provisioning.api.dect
+import provisioning.api.extensions
+import provisioning.api.live_routes
+import provisioning.api.sipphones
+import provisioning.api.user_phones
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
@@ -17,12 +23,12 @@ from provisioning.redirect.runner import RedirectRunner
 from tests.redirect import fakes
 
 ROUTE_MODULES = [
-    "provisioning.api.customers",
-    "provisioning.api.extensions",
-    "provisioning.api.sipphones",
-    "provisioning.api.dect",
-    "provisioning.api.user_phones",
-    "provisioning.api.live_routes",
+    provisioning.api.customers.setup,
+    provisioning.api.extensions.setup,
+    provisioning.api.sipphones.setup,
+    provisioning.api.dect.setup,
+    provisioning.api.user_phones.setup,
+    provisioning.api.live_routes.setup,
 ]
 
 # Credentials of the accounts: distinctive, so a test can look for them anywhere.
@@ -135,7 +141,7 @@ async def make_stack(
 
     hub = ServiceHub(node_id="test")
     app = create_app(
-        settings=settings, pool=pool, secret_box=secret_box, hub=hub, route_modules=ROUTE_MODULES
+        settings=settings, pool=pool, secret_box=secret_box, hub=hub, routes=ROUTE_MODULES
     )
     runner = RedirectRunner(pool, settings, secret_box, reconcile=False)
     client = await aiohttp_client(app)

@@ -56,7 +56,7 @@ async def test_the_service_registers_in_the_background_and_streams_the_event(
     configured = vendor_settings(settings, vendors)
     hub = ServiceHub(node_id="test")
     app = create_app(
-        settings=configured, pool=pool, secret_box=secret_box, hub=hub, route_modules=ROUTE_MODULES
+        settings=configured, pool=pool, secret_box=secret_box, hub=hub, routes=ROUTE_MODULES
     )
     ctx = ServiceContext(
         settings=configured, pool=pool, secret_box=secret_box, hub=hub, app=app, ssl_context=None

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+import provisioning.api.sipphone_models
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from tests import factories
@@ -27,7 +28,7 @@ VOICEMAIL = "*97"
 INTERVAL = 720  # minutes
 ZONE = "America/New_York"  # EST5EDT,M3.2.0,M11.1.0: second Sunday of March, first of November
 CASE = {case.model.split("-")[0]: case for case in CASES}
-MODULES = [*ROUTE_MODULES, "provisioning.api.sipphone_models"]
+MODULES = [*ROUTE_MODULES, provisioning.api.sipphone_models.setup]
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ async def app(
         settings, voicemail_number=VOICEMAIL, provisioning_interval=INTERVAL
     )
     async with running(
-        aiohttp_client, pool, deployed, secret_box, with_sip=False, route_modules=MODULES
+        aiohttp_client, pool, deployed, secret_box, with_sip=False, routes=MODULES
     ) as client:
         yield client
 
@@ -54,7 +55,7 @@ async def plain(
 
     quiet = dataclasses.replace(settings, provisioning_interval=0)
     async with running(
-        aiohttp_client, pool, quiet, secret_box, with_sip=False, route_modules=MODULES
+        aiohttp_client, pool, quiet, secret_box, with_sip=False, routes=MODULES
     ) as client:
         yield client
 
@@ -394,7 +395,7 @@ async def test_phones_from_before_get_one_at_start(
         owner = bearer(await insert_token(conn, "OWNER", customer_id=customer))
         old = await factories.phone(conn, customer, model=case.model, mac_address=case.mac)
     async with running(
-        aiohttp_client, pool, settings, secret_box, with_sip=False, route_modules=MODULES
+        aiohttp_client, pool, settings, secret_box, with_sip=False, routes=MODULES
     ) as app:
         shown = await app.get(f"/api/pbx/sipphone/{old.id}", headers=owner)
         password = (await shown.json())["webPassword"]

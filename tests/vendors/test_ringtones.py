@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+import provisioning.api.ringtones
+import provisioning.api.sipphone_models
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from tests import factories
@@ -47,9 +49,13 @@ async def app(
 ) -> AsyncIterator[Any]:
     from tests.prov.conftest import running
 
-    modules = [*ROUTE_MODULES, "provisioning.api.ringtones", "provisioning.api.sipphone_models"]
+    modules = [
+        *ROUTE_MODULES,
+        provisioning.api.ringtones.setup,
+        provisioning.api.sipphone_models.setup,
+    ]
     async with running(
-        aiohttp_client, pool, settings, secret_box, with_sip=False, route_modules=modules
+        aiohttp_client, pool, settings, secret_box, with_sip=False, routes=modules
     ) as client:
         yield client
 

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+import provisioning.api.sipphone_models
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.phones.capabilities import OPTIONAL_SETTINGS, USER_PHONE_SETTINGS
@@ -85,7 +86,7 @@ async def _app(
         pool=pool,
         secret_box=secret_box,
         hub=hub,
-        route_modules=[*ROUTE_MODULES, "provisioning.api.sipphone_models"],
+        routes=[*ROUTE_MODULES, provisioning.api.sipphone_models.setup],
     )
     ctx = ServiceContext(
         settings=settings, pool=pool, secret_box=secret_box, hub=hub, app=app, ssl_context=None
