@@ -37,6 +37,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+. "$ROOT/bench/common/lib.sh"
 PY=${PY:-$ROOT/.venv/bin/python}
 OUT=${OUT:-$ROOT/bench/out/bootstorm}
 NPHONES=${NPHONES:-10000}; RATES=${RATES:-1000}; ADDRESSES=${ADDRESSES:-50}
@@ -50,13 +51,7 @@ log() { echo "[$(date -u +%T)] $*" | tee -a "$OUT/run.log" >&2; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # ------------------------------------------------------------------ the code under test
-if [ -z "${SRC:-}" ]; then
-  SRC=$OUT/src; rm -rf "$SRC"; mkdir -p "$SRC"
-  git -C "$ROOT" archive HEAD | tar -x -C "$SRC"
-  COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
-else
-  COMMIT="$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)$(git -C "$SRC" diff --quiet HEAD 2>/dev/null || echo '+uncommitted')"
-fi
+code_under_test "$OUT/src"; COMMIT=$SRC_COMMIT
 log "sipfleet $COMMIT from $SRC; $NPHONES phones; rates $RATES; $ADDRESSES addresses; $CLIENTS client process(es); workers=$WORKERS"
 
 # ------------------------------------------------------------------ sipfleet
@@ -93,20 +88,7 @@ PROFILE_PIDS=
 trap cleanup EXIT
 
 # ------------------------------------------------------------------ CPU accounting
-tree_pids() {  # PID -> it and its descendants
-  local p=${1:-} c
-  [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-  echo "$p"; for c in $(ps -o pid= --ppid "$p"); do tree_pids "$c"; done
-}
-ticks() {  # ROOT_PID -> utime+stime+cutime+cstime of each live process of its tree (children
-  # that exited inside the window, reaped by a live parent, are counted; none twice)
-  local t=0 p v
-  for p in $(tree_pids "$1"); do
-    v=$(awk '{print $14+$15+$16+$17}' "/proc/$p/stat" 2>/dev/null) \
-      && [ -n "$v" ] && t=$((t + v))
-  done
-  echo $t
-}
+# tree_pids PID, tree_ticks PID (CPU ticks of the tree): bench/common/lib.sh
 pg_root() { head -1 "$DATA/postgres/postmaster.pid" 2>/dev/null; }
 sys_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 overflows() { nstat -az TcpExtListenOverflows 2>/dev/null | awk '/ListenOverflows/{print $2}'; }
@@ -135,7 +117,7 @@ storm() {  # RATE -> appends a line to $OUT/storms.jsonl; returns 0 if clean
   sleep "$SETTLE"
   pgr=$(pg_root)
   # the idle server's own CPU over 3 s (timers, housekeeping): the baseline
-  local i0 i1; i0=$(( $(ticks $SF) + $(ticks "$pgr") )); sleep 3; i1=$(( $(ticks $SF) + $(ticks "$pgr") ))
+  local i0 i1; i0=$(( $(tree_ticks $SF) + $(tree_ticks "$pgr") )); sleep 3; i1=$(( $(tree_ticks $SF) + $(tree_ticks "$pgr") ))
   "$PY" "$HERE/verify.py" --data-dir "$DATA" --src "$SRC" --snapshot "$d/dbstats-before.json" 2>> "$d/client.log"
   local load0; load0=$(cut -d' ' -f1-3 /proc/loadavg)
   t0=$(python3 -c "import time; print(f'{time.time() + 2:.3f}')")
@@ -156,7 +138,7 @@ storm() {  # RATE -> appends a line to $OUT/storms.jsonl; returns 0 if clean
   fi
   # CPU from T0 (the clients only wait until then)
   while [ "$(python3 -c "import time; print(int(time.time() < $t0))")" = 1 ]; do sleep 0.05; done
-  s0=$(ticks $SF); p0=$(ticks "$pgr"); o0=$(overflows); read -r b0 tot0 < <(sys_busy)
+  s0=$(tree_ticks $SF); p0=$(tree_ticks "$pgr"); o0=$(overflows); read -r b0 tot0 < <(sys_busy)
   # until every client has written its result (all its phones online or given up)
   while true; do
     local n=0
@@ -166,11 +148,11 @@ storm() {  # RATE -> appends a line to $OUT/storms.jsonl; returns 0 if clean
     [ $alive = 0 ] && { log "rate $rate: a client died, see $d/client.log"; break; }
     sleep 0.1
   done
-  s1=$(ticks $SF); p1=$(ticks "$pgr"); o1=$(overflows); read -r b1 tot1 < <(sys_busy)
+  s1=$(tree_ticks $SF); p1=$(tree_ticks "$pgr"); o1=$(overflows); read -r b1 tot1 < <(sys_busy)
   local t1; t1=$(date +%s.%N)
   # the writes still queued when the last 200 went out: CPU of the next 3 s, apart
   sleep 3
-  local s2 p2; s2=$(ticks $SF); p2=$(ticks "$pgr")
+  local s2 p2; s2=$(tree_ticks $SF); p2=$(tree_ticks "$pgr")
   "$PY" "$HERE/verify.py" --api "http://127.0.0.1:$HTTP_PORT" --token-file "$DATA/admin-token" \
     --data-dir "$DATA" --t0 "$t0" --src "$SRC" --before "$d/dbstats-before.json" > "$d/verify.json" 2>> "$d/client.log"
   local load1; load1=$(cut -d' ' -f1-3 /proc/loadavg)

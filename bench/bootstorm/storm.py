@@ -45,6 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common.phones import YEALINK_UA, yealink_user_agent
+
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 T1, T2, TIMER_F = 0.5, 4.0, 32.0
 
@@ -52,11 +56,6 @@ T1, T2, TIMER_F = 0.5, 4.0, 32.0
 def address(n: int) -> str:
     """The n-th source address: 127.0.1.1, 127.0.1.2, … 127.0.1.250, 127.0.2.1, …"""
     return f"127.0.{1 + n // 250}.{1 + n % 250}"
-
-
-def colon_mac(mac: str) -> str:
-    mac = mac.lower()
-    return ":".join(mac[i : i + 2] for i in range(0, 12, 2))
 
 
 # ------------------------------------------------------------------------------- HTTP
@@ -200,10 +199,10 @@ class Phone:
     @property
     def user_agent(self) -> str:
         """What a T54W sends on its provisioning fetches: model, firmware, its MAC."""
-        return f"Yealink SIP-T54W 96.86.0.100 {colon_mac(self.mac)}"
+        return yealink_user_agent(self.mac)
 
     #: what it sends in SIP (no MAC there: provisioning.gate.identity)
-    sip_user_agent = "Yealink SIP-T54W 96.86.0.100"
+    sip_user_agent = YEALINK_UA
 
     def received(self, data: bytes, addr: tuple[str, int]) -> None:
         if data.startswith(b"SIP/2.0 "):

@@ -40,16 +40,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common.harness import prepare as prepare_harness  # noqa: E402
+from bench.common.pg import fresh_database  # noqa: E402
+from bench.common.phones import YEALINK_UA  # noqa: E402
 from db.embedded import start_embedded  # noqa: E402
 
-SHARED = Path(os.environ.get("SHARED_HARNESS", "/work/shared/bench/harness"))
 OUT = Path(os.environ.get("OUT", ROOT / "bench/out/edge")).resolve()
 NUSERS = int(os.environ.get("NUSERS", "2000"))
 WORKERS = os.environ.get("WORKERS", "2")
@@ -76,7 +77,6 @@ NODE_SIP = [5191, 5192]
 NODE_HTTP = [8191, 8192]
 REALM = "bench.test"
 TOKEN = "sft_edge-bench-admin-token"
-UA = "Yealink SIP-T54W 96.86.0.100"
 HZ = os.sysconf("SC_CLK_TCK")
 HEADER = ("layout\tkind\trate_asked\tcount\tok\tfailed\tretrans\trate_achieved\trtd1_ms\trtd2_ms"
           "\tclean\tload\tkamailio_cores\tnodes_cores\tpg_cores\tsipp_cores"
@@ -108,22 +108,6 @@ def ticks(root: int | None) -> int:
         except (OSError, ValueError):
             continue
     return total
-
-
-def harness() -> Path:
-    """The shared harness, but for its scenario's User-Agent: the phones are Yealinks (a
-    User-Agent naming another device takes the IP gate's mismatch path)."""
-    target = OUT / "harness"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for name in ("sipp_step.sh", "parse_sipp.py", "gen_users.py"):
-        (target / name).symlink_to(SHARED / name)
-    scenario = (SHARED / "register_auth.xml").read_text()
-    assert "User-Agent: sipp-bench" in scenario
-    (target / "register_auth.xml").write_text(
-        scenario.replace("User-Agent: sipp-bench", f"User-Agent: {UA}")
-    )
-    return target
 
 
 class Layout:
@@ -292,17 +276,6 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
     raise SystemExit(f"{url}: not healthy")
 
 
-async def fresh_database(admin_uri: str, name: str) -> str:
-    conn = await asyncpg.connect(admin_uri)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    base, _, query = admin_uri.partition("?")
-    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-
-
 def run_layout(name: str, server: Any, pg_pid: int) -> None:
     direct = name.startswith("d")
     nodes = int(name.lstrip("d"))
@@ -348,7 +321,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench.log").write_text("")
     (OUT / "steps.tsv").write_text(HEADER + "\n")
-    HARNESS = harness()
+    HARNESS = prepare_harness(OUT / "harness", YEALINK_UA)
     with open(OUT / "machine.txt", "w") as f:
         f.write(f"start={time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n")
         f.write(f"nproc={os.cpu_count()}\nuptime={subprocess.getoutput('uptime')}\n")

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 
+from bench.common.pg import fresh_database  # noqa: E402
 from db import migrate  # noqa: E402
 from db.embedded import start_embedded  # noqa: E402
 from tests import factories  # noqa: E402
@@ -100,16 +101,7 @@ def main() -> int:
     pg = start_embedded(work / "pg")
     node = None
     try:
-        base, _, query = pg.uri.partition("?")
-        admin_uri = pg.uri
-
-        async def create() -> None:
-            conn = await asyncpg.connect(admin_uri)
-            await conn.execute("CREATE DATABASE blfbench")
-            await conn.close()
-
-        asyncio.run(create())
-        uri = base.rsplit("/", 1)[0] + "/blfbench" + (f"?{query}" if query else "")
+        uri = asyncio.run(fresh_database(pg.uri, "blfbench"))
         users = work / "users.csv"
         token = asyncio.run(seed(uri, args.watchers, users))
         node = start_sipfleet(

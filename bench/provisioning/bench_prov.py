@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
+from bench.common.phones import yealink_user_agent  # noqa: E402
 from db import migrate  # noqa: E402
 from db.embedded import start_embedded  # noqa: E402
 from provisioning.credentials import SecretBox, new_credentials  # noqa: E402
@@ -164,16 +165,11 @@ end
 """
 
 
-def _ua(mac: str) -> str:
-    colons = ":".join(mac[i : i + 2] for i in range(0, 12, 2)).lower()
-    return f"Yealink SIP-T54W 96.86.0.100 {colons}"
-
-
 def drive_wrk(
     base: str, macs: list[str], seconds: float, connections: int, root: Path
 ) -> dict[str, Any]:
     """The same load from wrk (C, one thread): the load generator takes far less CPU."""
-    items = ",".join(f'{{"/prov/{m.lower()}.cfg","{_ua(m)}"}}' for m in macs)
+    items = ",".join(f'{{"/prov/{m.lower()}.cfg","{yealink_user_agent(m)}"}}' for m in macs)
     script = root / "fetch.lua"
     script.write_text(_WRK_SCRIPT % items)
     done = subprocess.run(
@@ -215,7 +211,9 @@ async def drive_once(base: str, macs: list[str], connections: int) -> dict[str, 
             while order:
                 mac = order.pop()
                 url = f"{base}/prov/{mac.lower()}.cfg"
-                async with session.get(url, headers={"User-Agent": _ua(mac)}) as response:
+                async with session.get(
+                    url, headers={"User-Agent": yealink_user_agent(mac)}
+                ) as response:
                     await response.read()
                     statuses[response.status] = statuses.get(response.status, 0) + 1
 

@@ -58,6 +58,7 @@ set -uo pipefail
 SELF=$(readlink -f "$0")
 HERE=$(cd "$(dirname "$SELF")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+. "$ROOT/bench/common/lib.sh"
 SHARED=${SHARED_HARNESS:-/work/shared/bench/harness}
 PY=${PY:-$ROOT/.venv/bin/python}
 OUT=${OUT:-$ROOT/bench/out/registrar}
@@ -84,22 +85,7 @@ export TRANSPORT
 log() { echo "[$(date -u +%T)] $*" | tee -a "$OUT/compare.log" >&2; }
 
 # ------------------------------------------------------------------ process accounting
-tree_pids() {  # ROOT_PID -> the PID and all its descendants (only while ROOT is alive)
-  local p=${1:-} c
-  [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0
-  echo "$p"
-  for c in $(ps -o pid= --ppid "$p"); do tree_pids "$c"; done
-}
-snap() {  # ROOT_PID -> CPU ticks of its tree: utime+stime of every live process, plus the
-  # cutime+cstime of each (its children that exited and were reaped: PostgreSQL backends
-  # closed by an idle pool, autovacuum workers) — so a process that exits inside a step
-  # is neither lost nor counted from its birth
-  local p t=0 v
-  for p in $(tree_pids "${1:-}"); do
-    v=$(awk '{print $14+$15+$16+$17}' "/proc/$p/stat" 2>/dev/null) && [ -n "$v" ] && t=$((t + v))
-  done
-  echo $t
-}
+# tree_pids ROOT_PID, tree_ticks ROOT_PID (CPU ticks of the tree): bench/common/lib.sh
 delta_ticks() { echo $(( $2 - $1 )); }  # SNAP_BEFORE SNAP_AFTER -> ticks spent
 cores() { printf '%.2f' "$(echo "scale=3; $1 / $HZ / $2" | bc)"; }  # TICKS WALL_S
 ms_per() { [ "${2:-0}" -gt 0 ] 2>/dev/null && printf '%.3f' "$(echo "scale=6; $1 * 1000 / $HZ / $2" | bc)" || echo "?"; }  # TICKS N
@@ -119,12 +105,12 @@ run_step() {
   local f_label f_rate f_count created ok failed retr achieved elapsed rtd1 rtd2 _srv _pg sippc busy rc
   tree_pids "$srv" | wc -l > "$d/server_processes"
   load=$(cut -d' ' -f1 /proc/loadavg)
-  s0=$(snap "$srv"); p0=$(snap "$pgroot"); t0=$(date +%s.%N)
+  s0=$(tree_ticks "$srv"); p0=$(tree_ticks "$pgroot"); t0=$(date +%s.%N)
   line=$(DOMAIN=$DOMAIN bash "$HARNESS/sipp_step.sh" 127.0.0.1 "$port" "$csv" "$rate" "$count" "$label" "$d/sipp" $(tree_pids "$srv"))
   t1=$(date +%s.%N)
-  s1=$(snap "$srv"); p1=$(snap "$pgroot")
+  s1=$(tree_ticks "$srv"); p1=$(tree_ticks "$pgroot")
   sleep "$TAIL"
-  s2=$(snap "$srv"); p2=$(snap "$pgroot")
+  s2=$(tree_ticks "$srv"); p2=$(tree_ticks "$pgroot")
   wall=$(echo "$t1 - $t0" | bc)
   IFS=$'\t' read -r f_label f_rate f_count created ok failed retr achieved elapsed rtd1 rtd2 _srv _pg sippc busy rc <<< "$line"
   local clean=0
@@ -215,23 +201,16 @@ if [ "$TRANSPORT" = un ] && [ "$NOFILE" != unlimited ] && [ "$NOFILE" -le 50000 
 fi
 
 # the code under test: a commit, not the working tree others are editing
-if [ -z "${SRC:-}" ]; then
-  SRC=$OUT/src; rm -rf "$SRC"; mkdir -p "$SRC"
-  git -C "$ROOT" archive HEAD | tar -x -C "$SRC"
-  SF_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
-else
-  SF_COMMIT="$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null)$(git -C "$SRC" diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
-fi
+code_under_test "$OUT/src"; SF_COMMIT=$SRC_COMMIT
 
 # the harness: ../shared/bench/harness as it is, but for the User-Agent of its scenario,
 # which says what the phones are — sipfleet's are yealink-t54w, and a User-Agent naming
 # another device ("sipp-bench") is recorded as a phone.mismatch and takes the gate's slow
 # path: that is not what a fleet of Yealinks costs. Kamailio ignores it.
-HARNESS=$OUT/harness; rm -rf "$HARNESS"; mkdir -p "$HARNESS"
-for f in sipp_step.sh parse_sipp.py gen_users.py; do ln -s "$SHARED/$f" "$HARNESS/$f"; done
+HARNESS=$OUT/harness
 SIP_USER_AGENT=${SIP_USER_AGENT:-Yealink SIP-T54W 96.86.0.100}
-sed "s|User-Agent: sipp-bench|User-Agent: $SIP_USER_AGENT|" "$SHARED/register_auth.xml" > "$HARNESS/register_auth.xml"
-grep -q "User-Agent: $SIP_USER_AGENT" "$HARNESS/register_auth.xml" || { log "cannot set the scenario's User-Agent"; exit 1; }
+SHARED_HARNESS=$SHARED "$PY" "$ROOT/bench/common/harness.py" "$HARNESS" "$SIP_USER_AGENT" \
+  || { log "cannot prepare the harness in $HARNESS"; exit 1; }
 
 # ------------------------------------------------------------------ cleanup (also on error)
 kam_main() { [ -s "$KPIDF" ] && cat "$KPIDF"; }
