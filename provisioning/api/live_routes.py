@@ -21,7 +21,7 @@ from provisioning.live.fanout import EventFanout
 async def _stop_own_fanout(app: web.Application) -> AsyncIterator[None]:
     yield
     hub = app[appkeys.HUB]
-    owned = hub.extras.pop(stream.OWNED_FANOUT, None)
+    owned, hub.owned_events = hub.owned_events, None
     if isinstance(owned, EventFanout):
         await owned.stop()
         if hub.events is owned:

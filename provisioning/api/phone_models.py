@@ -57,7 +57,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 def _overrides(request: web.Request) -> Any:
-    server = request.app[appkeys.HUB].extras.get("prov")
+    server = request.app[appkeys.HUB].fileserver
     return server.templates.overrides if server is not None else {}
 
 

@@ -69,7 +69,7 @@ def _is_builtin(filename: str) -> bool:
 
 
 def _overrides(request: web.Request) -> Any:
-    server = request.app[appkeys.HUB].extras.get("prov")
+    server = request.app[appkeys.HUB].fileserver
     return server.templates.overrides if server is not None else {}
 
 
@@ -82,7 +82,7 @@ def _check(request: web.Request, filename: str, content: str) -> None:
 
 async def _reload(request: web.Request) -> None:
     """This node's file server sees the change at once (others by notification)."""
-    server = request.app[appkeys.HUB].extras.get("prov")
+    server = request.app[appkeys.HUB].fileserver
     if server is not None:
         await server.templates.reload()
 

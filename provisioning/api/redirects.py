@@ -28,8 +28,6 @@ from provisioning.phones import service
 from provisioning.phones.render import phone_json
 from provisioning.redirect import desired, sync
 
-HUB_KEY = "redirects"  # provisioning.app.components.redirect puts its runner there
-
 
 async def after_change(
     conn: asyncpg.Connection[Any], request: web.Request, kind: str, subject_id: str
@@ -39,7 +37,7 @@ async def after_change(
 
 
 def wake(request: web.Request) -> None:
-    runner = request.app[appkeys.HUB].extras.get(HUB_KEY)
+    runner = request.app[appkeys.HUB].redirects
     if runner is not None:
         runner.wake()
 

@@ -165,7 +165,7 @@ def _sip_service(request: web.Request) -> Any:
     sip = hub.sip
     if sip is None or not hasattr(sip, "check_sync"):
         raise ApiError(503, "sip", "The SIP service is not running")
-    return hub.extras.get("node_link") or sip
+    return hub.node_link or sip
 
 
 def outcome_json(outcome: Any) -> dict[str, Any]:

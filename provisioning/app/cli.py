@@ -12,8 +12,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -22,7 +21,9 @@ from db import tokens as token_queries
 from db.errors import DatabaseError
 from provisioning.app.cli_database import CliDatabaseError, describe_target, open_cli_database
 from provisioning.app.logs import configure_logging
-from provisioning.app.service import StartupError, serve
+from provisioning.app.runloop import run_main
+from provisioning.app.serve import serve
+from provisioning.app.service import StartupError
 from provisioning.auth import Level, hash_token, new_token
 from provisioning.config import ENV_PREFIX, SETTING_FIELDS, ConfigError, Settings, load_settings
 
@@ -79,16 +80,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_file=args.config, overrides=overrides)
 
 
-def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    try:
-        import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(main())
-    except ImportError:
-        asyncio.run(main())
-
-
 def _serve(settings: Settings) -> None:
     async def main() -> None:
         stop = asyncio.Event()
@@ -97,7 +88,7 @@ def _serve(settings: Settings) -> None:
             loop.add_signal_handler(signum, stop.set)
         await serve(settings, stop)
 
-    _run(main)
+    run_main(main)
 
 
 def _argument_text(option: str, value: str) -> str:
@@ -160,7 +151,7 @@ def _token_create(settings: Settings, args: argparse.Namespace) -> None:
                 raise ConfigError(f"{option}: no {noun} {value!r} in {database.where}") from None
         print(token)
 
-    _run(main)
+    run_main(main)
 
 
 def _db(settings: Settings, command: str) -> None:
@@ -176,7 +167,7 @@ def _db(settings: Settings, command: str) -> None:
         for row in rows:
             print(f"{row.version:04d} {row.name:<30} {'applied' if row.applied else 'pending'}")
 
-    _run(main)
+    run_main(main)
 
 
 def _one_line(message: str, where: str | None) -> str:

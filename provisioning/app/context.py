@@ -1,8 +1,6 @@
-"""The service's components, started in this order and stopped in reverse.
+"""What a component receives: `ServiceContext`, and the error it raises when it cannot start.
 
-A component is a module with `run(ctx: ServiceContext)`, an async context manager: it
-starts on enter (and may add HTTP routes to `ctx.app`, which is not frozen yet, and put
-its live object on `ctx.hub`) and stops on exit. Adding a component is one line here.
+The components themselves are listed in `provisioning.app.components`.
 """
 
 from __future__ import annotations
@@ -48,14 +46,3 @@ def node_id(settings: Settings, worker_index: int = 0) -> str:
 
 class ComponentError(Exception):
     """A component cannot start; the message is one line naming the setting at fault."""
-
-
-COMPONENTS: list[str] = [
-    "provisioning.app.components.gate",
-    "provisioning.app.components.sip",
-    "provisioning.app.components.presence",
-    "provisioning.app.components.live",
-    "provisioning.app.components.fileserver",
-    "provisioning.app.components.change_sync",
-    "provisioning.app.components.redirect",
-]

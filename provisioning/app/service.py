@@ -1,20 +1,20 @@
 """Assembling and running sipfleet: database, HTTP server, SIP listeners, shutdown.
 
 Start order: data directory (locked) and secret key, database (embedded unless a URL is
-given), migrations, first admin token, the components of `provisioning.app.context` (SIP
+given), migrations, first admin token, the components of `provisioning.app.components` (SIP
 listeners, …), HTTP. Stop order is the reverse: stop accepting HTTP and let in-flight
 requests finish, stop the components (SIP), close the pool, stop the embedded database.
 
 `running_node` is one node's part (components and HTTP) on a ready database: the whole
-service runs one; with `workers` > 1 `serve` hands over to `provisioning.app.workers`, whose
-supervisor owns the data directory, database and sockets and runs one node per worker.
+service runs one; with `workers` > 1 `provisioning.app.serve` hands over to
+`provisioning.app.workers`, whose supervisor owns the data directory, database and
+sockets and runs one node per worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import secrets
@@ -35,15 +35,14 @@ from db.embedded import EmbeddedPostgres, start_embedded
 from db.errors import DatabaseError
 from db.pool import create_pool
 from provisioning.app import datadir
-from provisioning.app.advertise import startup_lines, with_advertised_host
-from provisioning.app.context import COMPONENTS, ComponentError, ServiceContext
+from provisioning.app.components import COMPONENTS
+from provisioning.app.context import ComponentError, ServiceContext
 from provisioning.app.http import create_app
 from provisioning.app.httpserver import HttpRunner
 from provisioning.auth import hash_token, new_token
-from provisioning.config import ConfigError, Settings, describe_workers
+from provisioning.config import ConfigError, Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
-from sipcore.server.transport.descriptors import raise_open_files_limit
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +148,7 @@ async def ensure_admin_token(pool: asyncpg.Pool[Any], settings: Settings) -> Pat
         return path
 
 
-def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+def ssl_context_for(settings: Settings) -> ssl.SSLContext | None:
     if not settings.tls_cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -160,7 +159,8 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def _reason(exc: OSError) -> str:
+def os_error_reason(exc: OSError) -> str:
+    """An OSError as the short lower-case phrase a startup error line ends with."""
     return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
@@ -196,7 +196,7 @@ async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
 async def _running_service(settings: Settings) -> AsyncIterator[RunningService]:
     key = datadir.load_or_create_secret_key(settings.data_path, settings.secret_key)
     box = SecretBox(key)
-    ssl_context = _ssl_context(settings)
+    ssl_context = ssl_context_for(settings)
     try:
         database_cm = open_database(settings)
         database = await database_cm.__aenter__()
@@ -261,9 +261,9 @@ async def running_node(
         worker_count=worker_count,
     )
     async with AsyncExitStack() as components:
-        for name in COMPONENTS:
+        for component in COMPONENTS:
             try:
-                await components.enter_async_context(importlib.import_module(name).run(ctx))
+                await components.enter_async_context(component(ctx))
             except ComponentError as exc:
                 raise StartupError(str(exc)) from None
         runner = HttpRunner(app, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
@@ -289,7 +289,7 @@ async def running_node(
                 await site.start()
             except OSError as exc:
                 raise StartupError(
-                    f"http_listen: cannot listen on {host}:{port}: {_reason(exc)}"
+                    f"http_listen: cannot listen on {host}:{port}: {os_error_reason(exc)}"
                 ) from None
             http_port = runner.addresses[0][1] if runner.addresses else port
             yield RunningNode(hub=hub, app=app, runner=runner, http_port=http_port)
@@ -309,37 +309,12 @@ def _worker_header(
     return add_header
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run until `stop` is set (SIGTERM/SIGINT); with `workers` > 1 (or `auto` on more
-    than one CPU), as a supervisor of worker processes (`provisioning.app.workers`)."""
-    raise_open_files_limit()  # before any worker starts: they inherit it
-    settings = with_advertised_host(settings)  # workers get the decided host with the rest
-    if settings.worker_count != 1:
-        from provisioning.app.workers import supervise  # imports this module
-
-        await supervise(settings, stop)
-        return
-    async with running_service(settings) as service:
-        if service.admin_token_path is not None:
-            print(f"sipfleet: first admin API token written to {service.admin_token_path}")
-        running = describe_workers(settings.workers, 1)
-        log.info("running as %s", running)
-        print(
-            f"sipfleet: HTTP on {settings.http_listen}, SIP on "
-            + ", ".join(str(item) for item in settings.sip_listeners)
-            + f" ({running})",
-            flush=True,
-        )
-        print("\n".join(startup_lines(settings, service.http_port)), flush=True)
-        await stop.wait()
-        log.info("shutting down")
-
-
 __all__ = [
     "ConfigError",
     "StartupError",
     "open_database",
+    "os_error_reason",
     "running_node",
     "running_service",
-    "serve",
+    "ssl_context_for",
 ]

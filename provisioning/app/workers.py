@@ -42,13 +42,15 @@ from db import pool as pool_queries
 from db.errors import DatabaseError
 from provisioning.app import datadir
 from provisioning.app.advertise import startup_lines
+from provisioning.app.logs import configure_logging
+from provisioning.app.runloop import run_main
 from provisioning.app.service import (
     StartupError,
-    _reason,
-    _ssl_context,
     ensure_admin_token,
     open_database,
+    os_error_reason,
     running_node,
+    ssl_context_for,
 )
 from provisioning.app.shared_limits import create_regions
 from provisioning.config import ConfigError, Settings, describe_workers, validate
@@ -99,7 +101,9 @@ def check_ports(settings: Settings) -> None:
             try:
                 sock.bind((host, port))
             except OSError as exc:
-                raise StartupError(f"{setting}: cannot listen on {label}: {_reason(exc)}") from None
+                raise StartupError(
+                    f"{setting}: cannot listen on {label}: {os_error_reason(exc)}"
+                ) from None
 
 
 def bind_groups(settings: Settings, count: int) -> list[dict[SocketKey, socket.socket]]:
@@ -122,7 +126,7 @@ def bind_groups(settings: Settings, count: int) -> list[dict[SocketKey, socket.s
                         sock = bind_stream_socket(host, port, reuse_port=True)
                 except OSError as exc:
                     raise StartupError(
-                        f"{setting}: cannot listen on {label}: {_reason(exc)}"
+                        f"{setting}: cannot listen on {label}: {os_error_reason(exc)}"
                     ) from None
                 group[(kind, host, port)] = sock
             if kind == "udp" and settings.sip_udp_partition == "phone" and count > 1:
@@ -130,7 +134,7 @@ def bind_groups(settings: Settings, count: int) -> list[dict[SocketKey, socket.s
                 try:
                     partition_by_phone(groups[0][(kind, host, port)], count)
                 except (OSError, ValueError) as exc:
-                    reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
+                    reason = os_error_reason(exc) if isinstance(exc, OSError) else str(exc)
                     raise StartupError(f"sip_udp_partition: phone on {label}: {reason}") from None
     except BaseException:
         close_groups(groups)
@@ -315,7 +319,7 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
         raise StartupError(str(exc)) from None
     try:
         key = datadir.load_or_create_secret_key(settings.data_path, settings.secret_key)
-        _ssl_context(settings)  # a bad certificate is one line here, not one per worker
+        ssl_context_for(settings)  # a bad certificate is one line here, not one per worker
         check_ports(settings)
         groups = bind_groups(settings, count)
         try:
@@ -383,7 +387,7 @@ async def _worker(
     mark_branches(index if count > 1 else None)  # the answers to its requests come back here
     box = SecretBox(bytes.fromhex(settings.secret_key))
     try:
-        ssl_context = _ssl_context(settings)
+        ssl_context = ssl_context_for(settings)
         database_cm = open_database(settings, upgrade=False)
         database = await database_cm.__aenter__()
     except DatabaseError as exc:
@@ -409,9 +413,6 @@ async def _worker(
 
 def worker_main() -> int:
     """Entry point of a worker process: settings from stdin, "ready" on stdout."""
-    from provisioning.app.cli import _run
-    from provisioning.app.logs import configure_logging
-
     report = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything printed later goes where the logs go, not into the report pipe
     message = json.loads(sys.stdin.buffer.readline())
@@ -425,7 +426,7 @@ def worker_main() -> int:
     try:
         validate(settings)
         configure_logging(settings.log_format, settings.log_level)
-        _run(lambda: _worker(settings, index, count, sockets, report))
+        run_main(lambda: _worker(settings, index, count, sockets, report))
     except (ConfigError, StartupError, DatabaseError) as exc:
         with contextlib.suppress(OSError, ValueError):
             report.write(f"error {exc}\n")

@@ -89,14 +89,13 @@ from provisioning.fileserver.throttle import UnknownMacThrottle, address_key
 from provisioning.gate.forwarded import forwarded_client, request_client
 from provisioning.gate.identity import check_fetch_mac
 from provisioning.gate.service import EventThrottle
-from provisioning.hub import ServiceHub
 from provisioning.ringtones import files as ringtone_files
 from provisioning.vendors import filenames
 from provisioning.vendors.context import CommonContext
 from provisioning.vendors.filenames import FileRequest
 from provisioning.vendors.useragent import UserAgentInfo, parse_user_agent
 from sipcore import metrics
-from sipcore.gateport import AllowAll, GateSubject
+from sipcore.gateport import AllowAll, GateSubject, IpGatePort
 from sipcore.overload import retry_after
 from sipcore.ratelimit import FailureLimiter
 from sipcore.server.registrar.limiter import SharedFailureLimiter
@@ -164,7 +163,7 @@ class Request:
     authorization: str | None
 
 
-class ProvServer:
+class FileServer:
     """The `/prov/` handler and the state it keeps (throttle, templates, write queue)."""
 
     def __init__(
@@ -173,7 +172,7 @@ class ProvServer:
         settings: Settings,
         pool: asyncpg.Pool[Any],
         box: SecretBox,
-        hub: ServiceHub,
+        gate: IpGatePort | None,
         server: ServerInfo,
         templates: TemplateStore,
         recorder: FetchRecorder,
@@ -185,7 +184,7 @@ class ProvServer:
         self.settings = settings
         self.pool = pool
         self.box = box
-        self.hub = hub
+        self.gate: IpGatePort = gate if gate is not None else AllowAll()
         self.server = server
         self.templates = templates
         self.recorder = recorder
@@ -205,7 +204,6 @@ class ProvServer:
                 ban=settings.auth_ban_seconds,
             )
         )
-        self._allow_all = AllowAll()
         self._mismatches = EventThrottle(10.0)  # phone.mismatch events: one per key per 10 s
         self._networks = settings.trusted_proxy_networks  # a property that parses each time
         self._event_interval = float(settings.config_fetch_event_interval)
@@ -323,7 +321,7 @@ class ProvServer:
             denied = self._auth_denied(fetch, mac)
             if denied is not None:
                 return denied
-        verdict = await (self.hub.gate or self._allow_all).admit(
+        verdict = await self.gate.admit(
             _subject(phone), source_ip=fetch.address, channel="prov", user_agent=fetch.user_agent
         )
         if not verdict.allowed:

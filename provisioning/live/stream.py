@@ -36,9 +36,6 @@ MAX_EVENT_ID = 2**63 - 1
 RETRY_MILLISECONDS = 3000
 
 
-OWNED_FANOUT = "live.owned_fanout"
-
-
 async def fanout_of(app: web.Application) -> EventFanout:
     """The node's fan-out; an app running without the live component starts its own."""
     hub = app[appkeys.HUB]
@@ -48,7 +45,7 @@ async def fanout_of(app: web.Application) -> EventFanout:
         raise ApiError(503, "unavailable", "The event stream is not running")
     fanout = EventFanout(app[appkeys.POOL])
     hub.events = fanout
-    hub.extras[OWNED_FANOUT] = fanout
+    hub.owned_events = fanout
     await fanout.start()
     return fanout
 

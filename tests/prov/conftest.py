@@ -98,7 +98,7 @@ async def prov(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
 ) -> AsyncIterator[Any]:
     """An aiohttp test client on the app with our route modules, the real IP gate and the
-    /prov/ component; `client.prov_server` is the running `ProvServer`."""
+    /prov/ component; `client.prov_server` is the running `FileServer`."""
     async with running(aiohttp_client, pool, settings, secret_box, with_sip=False) as client:
         yield client
 

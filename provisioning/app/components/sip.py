@@ -2,9 +2,9 @@
 location service, keep-alives, check-sync and the request API other components use.
 
 Runs after the IP gate's component (which sets `ctx.hub.gate`); sets `ctx.hub.sip` to the
-`sipcore.server.service.SipService` and `ctx.hub.extras["node_link"]` to its
+`sipcore.server.service.SipService` and `ctx.hub.node_link` to its
 `sipcore.server.nodes.node_link.NodeLink` (bindings moving between nodes, check-sync across
-nodes) and `ctx.hub.extras["bans"]` to its `sipcore.server.registrar.bans.BanBook` (bans shared
+nodes) and `ctx.hub.bans` to its `sipcore.server.registrar.bans.BanBook` (bans shared
 with the other nodes). With several worker processes each is a node of its own
 (`node_id`); worker 0 also takes over the bindings of worker node ids no longer started
 (fewer workers).
@@ -97,13 +97,13 @@ async def run(ctx: ServiceContext) -> AsyncIterator[None]:
         await service.stop()
         raise
     ctx.hub.sip = service
-    ctx.hub.extras["node_link"] = link
-    ctx.hub.extras["bans"] = bans
+    ctx.hub.node_link = link
+    ctx.hub.bans = bans
     try:
         yield
     finally:
-        ctx.hub.extras.pop("node_link", None)
-        ctx.hub.extras.pop("bans", None)
+        ctx.hub.node_link = None
+        ctx.hub.bans = None
         await bans.stop()
         await link.stop()
         await service.stop()
