@@ -17,6 +17,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from sipcore.message import SipRequest, SipResponse, make_response
 from sipcore.presence import dialog_info, pidf
 from sipcore.presence.dialog_info import Dialog
 from sipcore.presence.state import CallUpdate, Change, SetPresence
@@ -128,3 +129,22 @@ def document_from_json(event: str, data: dict[str, Any]) -> Document:
                call_id=d.get("callId"), remote=d.get("remote"))
         for d in data.get("dialogs", [])
     )  # fmt: skip
+
+
+def refusal(request: SipRequest, error: SubscriptionError, *, min_expires: int) -> SipResponse:
+    """The answer to a PUBLISH refused with `error` (RFC 3903 §6): Allow-Events with 489,
+    Min-Expires with 423, Accept (the package's body type) with 415."""
+    headers = []
+    if error.status == 489:
+        headers.append(("Allow-Events", ALLOW_EVENTS))
+    if error.status == 423:
+        headers.append(("Min-Expires", str(min_expires)))
+    if error.status == 415:
+        event = (request.header("Event") or "").split(";", 1)[0].strip().lower()
+        headers.append(("Accept", EVENTS.get(event, "")))
+    return make_response(request, error.status, error.reason, headers=headers)
+
+
+def published(request: SipRequest, *, etag: str, expires: int) -> SipResponse:
+    """The 200 to an accepted PUBLISH (RFC 3903 §6): its new entity tag, granted expiry."""
+    return make_response(request, 200, headers=[("SIP-ETag", etag), ("Expires", str(expires))])

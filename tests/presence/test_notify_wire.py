@@ -1,5 +1,5 @@
-"""The fan-out's NOTIFY bytes (`presence_notify.notify_bytes`, joined from per-dialog
-parts) are exactly what the message builder serialises for the same NOTIFY, for every
+"""The fan-out's NOTIFY bytes (`sipcore.presence.notify.notify_bytes`, joined from
+per-dialog parts) are exactly what the message builder serialises for the same NOTIFY, for every
 package, with a route set and over TCP; and they parse back as that request."""
 
 from __future__ import annotations
@@ -12,12 +12,17 @@ from sipcore.message import SipRequest
 from sipcore.parser import parse_message
 from sipcore.presence import coalesce, subscription
 from sipcore.presence.dialog_info import Dialog
+from sipcore.presence.notify import (
+    body_for,
+    dialog_headers,
+    make_wire,
+    notify_bytes,
+    notify_request,
+)
 from sipcore.presence.state import ExtensionState
 from sipcore.presence.subscription import Subscription, SubscriptionDialog
 from sipcore.server.context import Target
 from sipcore.server.presence.model import LiveSub, Watched
-from sipcore.server.presence.notify import make_wire, notify_bytes, notify_request
-from sipcore.server.transport.connections import UdpPeer, UdpSocket
 
 VIA_PREFIX = "SIP/2.0/UDP 192.0.2.1:5060;branch="
 BRANCH = "z9hG4bKtest1x2a"
@@ -63,11 +68,11 @@ def test_notify_bytes_equal_the_built_request(
     live = _live(package, content_type, event_id, transport)
     watched = _watched()
     live.sub, plan = subscription.notify(live.sub, time.time())
-    peer = UdpPeer(UdpSocket(sink=None), ("198.51.100.7", 5062))  # nothing is sent here
-    wire = make_wire(live, VIA_PREFIX, peer, peer.remote)
-    data = notify_bytes(wire, BRANCH, plan, watched, live.sub)
+    body = body_for(watched.bodies, watched.state, live.sub)
+    wire = make_wire(live.sub, live.via, VIA_PREFIX)
+    data = notify_bytes(wire, BRANCH, plan, body)
 
-    built = notify_request(live, plan, watched)
+    built = notify_request(plan, body, dialog_headers(plan.dialog, plan.event, live.via))
     headers = built.headers.without("Via").with_added(
         "Via", f"{VIA_PREFIX}{BRANCH};rport", first=True
     )

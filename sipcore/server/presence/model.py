@@ -1,33 +1,65 @@
-"""What the presence service holds per subscription and per watched extension, and what it
-needs of the SIP service."""
+"""What the presence service holds per subscription and per watched extension, its
+configuration, and what it needs of the SIP service."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from sipcore.location import Binding
 from sipcore.message import SipRequest, SipResponse
 from sipcore.presence import coalesce
+from sipcore.presence.notify import Body, DialogHeaders, Local, Wire
 from sipcore.presence.state import ExtensionState
 from sipcore.presence.subscription import Subscription
-from sipcore.server.context import AuthOutcome, BindingListener, Handler, RequestContext
-from sipcore.server.transport.client import ClientTransactions
+from sipcore.server.context import AuthOutcome, BindingListener, Handler, RequestContext, Target
+from sipcore.server.transport.connections import Address, Connection
+
+Clock = Callable[[], float]  # wall-clock seconds (time.time): expiries are stored as such
+
+
+class NotifyClient(Protocol):
+    """The SIP service's client side as the fan-out uses it: a request sent as ready
+    bytes over a route that needs no I/O, its final status as a callback."""
+
+    def new_branch(self) -> str: ...
+
+    def via_prefix(self, connection: Connection) -> str: ...
+
+    def route_now(
+        self, where: Binding | RequestContext | Target
+    ) -> tuple[Connection, Address | None] | None: ...
+
+    def start(
+        self,
+        method: str,
+        branch: str,
+        data: bytes,
+        connection: Connection,
+        address: Address | None,
+        callback: Callable[[int | None], None],
+        timeout: float | None = None,
+    ) -> None: ...
 
 
 class SipPort(Protocol):
-    """What this module uses of the SIP service (`ctx.hub.sip`)."""
+    """What the presence service uses of the SIP service (`ctx.hub.sip`)."""
 
-    client: ClientTransactions  # the lean NOTIFY path (`start`, `route_now`, `via_prefix`)
+    @property
+    def client(self) -> NotifyClient: ...  # the lean NOTIFY path
 
     def register_method(self, method: str, handler: Handler) -> None: ...
 
     async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome: ...
 
     async def send_request(
-        self, request: SipRequest, *, binding_or_target: Any, timeout: float | None
+        self,
+        request: SipRequest,
+        *,
+        binding_or_target: Binding | RequestContext | Target,
+        timeout: float | None,
     ) -> SipResponse | None: ...
 
     def add_binding_listener(self, callback: BindingListener) -> None: ...
@@ -47,18 +79,28 @@ class PresenceConfig:
     max_per_resource: int = 200  # watchers of one extension here (subscriptions_per_resource)
 
 
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A subscription's NOTIFY bytes and where they go (the connection and address; for
+    the SUBSCRIBE's own flow and for UDP these never change)."""
+
+    wire: Wire
+    connection: Connection
+    address: Address | None
+
+
 @dataclass(slots=True)
 class LiveSub:
     """A subscription held by this node and how to reach its subscriber."""
 
     sub: Subscription
     phone_id: str | None
-    target: Any  # RequestContext of the SUBSCRIBE, or a Target after a restart
-    via: tuple[str, str, int]  # our transport, host, port for Via/Contact
+    target: RequestContext | Target  # the SUBSCRIBE's context, or a Target after a restart
+    via: Local  # our transport, host, port for Via/Contact
     pacer: coalesce.Pacer
     wake: asyncio.TimerHandle | None = None
-    static: tuple[str, str, list[tuple[str, str]]] | None = None  # From, To, fixed headers
-    wire: Any = None  # presence_notify.Wire: its NOTIFY's fixed bytes, made at the first send
+    static: DialogHeaders | None = None  # the NOTIFY's fixed headers, made at first use
+    outbound: Outbound | None = None  # its NOTIFY's fixed bytes, made at the first send
     answered: Callable[[int | None], None] | None = None  # the NOTIFY's completion callback
 
 
@@ -70,4 +112,4 @@ class Watched:
     customer_id: str
     state: ExtensionState
     subs: set[str] = field(default_factory=set)
-    bodies: dict[tuple[str, str], Any] = field(default_factory=dict)
+    bodies: dict[tuple[str, str], Body] = field(default_factory=dict)

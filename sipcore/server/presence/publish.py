@@ -1,6 +1,7 @@
 """PUBLISH (RFC 3903) for the presence service: create, refresh, modify, remove and expire
 publications, each turned into extension state changes (`sipcore.presence.publication`
-decides; this module stores and commits; the service fans out).
+decides; this module stores and commits; the committed states go to `StateSync.committed`,
+which fans them out).
 
 `Event: presence` from a phone is accepted for its own extension only; `Event: dialog`
 (a PBX's call state) for any extension of the publisher's customer, since sipfleet has
@@ -10,6 +11,7 @@ no separate PBX identity: any authenticated device of the customer may publish i
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,76 +20,92 @@ import asyncpg
 from db import presence as pdb
 from sipcore import metrics
 from sipcore.errors import SipParseError
-from sipcore.message import SipRequest, SipResponse, make_response
+from sipcore.message import SipRequest, SipResponse
 from sipcore.presence import publication
+from sipcore.presence.dialog import bad_request
 from sipcore.presence.state import Change, ExtensionState
 from sipcore.presence.subscription import SubscriptionError
-from sipcore.server.context import RequestContext
-from sipcore.server.presence import (
-    service as presence_service,  # a cycle: names are used at call time
-)
+from sipcore.server.context import AuthenticatedPhone, RequestContext
+from sipcore.server.presence.changes import commit_change
+from sipcore.server.presence.model import PresenceConfig, SipPort
+from sipcore.server.presence.resource import target_extension
+
+# States of an extension committed here: to fan out and record (`StateSync.committed`).
+Committed = Callable[[pdb.ExtensionRef, list[ExtensionState | None]], None]
 
 
-async def on_publish(
-    service: presence_service.PresenceService, request: SipRequest, ctx: RequestContext
-) -> SipResponse | None:
-    outcome = await service.sip.authenticate(request, ctx)
-    if outcome.phone is None:
-        return outcome.response
-    try:
-        return await _publish(service, request, outcome.phone)
-    except SubscriptionError as exc:
-        metrics.PUBLISHES.labels("sip", "rejected").inc()
-        headers = []
-        if exc.status == 489:
-            headers.append(("Allow-Events", publication.ALLOW_EVENTS))
-        if exc.status == 423:
-            headers.append(("Min-Expires", str(service.config.min_expires)))
-        if exc.status == 415:
-            event = (request.header("Event") or "").split(";", 1)[0].strip().lower()
-            headers.append(("Accept", publication.EVENTS.get(event, "")))
-        return make_response(request, exc.status, exc.reason, headers=headers)
-    except SipParseError as exc:
-        return make_response(request, 400, f"Bad Request ({exc})"[:80])
+class Publications:
+    """The PUBLISH handler and the expiry of publications."""
 
+    def __init__(
+        self,
+        *,
+        sip: SipPort,
+        pool: asyncpg.Pool[Any],
+        config: PresenceConfig,
+        committed: Committed,
+    ) -> None:
+        self.sip = sip
+        self.pool = pool
+        self.config = config
+        self.committed = committed
 
-async def _publish(
-    service: presence_service.PresenceService, request: SipRequest, phone: Any
-) -> SipResponse:
-    cfg = service.config
-    action = publication.decide(
-        event=request.header("Event"),
-        content_type=request.header("Content-Type"),
-        if_match=request.header("SIP-If-Match"),
-        expires=request.expires(),
-        body=request.body,
-        minimum=cfg.min_expires,
-        maximum=cfg.max_expires,
-        default=cfg.default_expires,
-    )
-    ext = await service._target(request.request_uri().user, phone.customer_id, phone)
-    if ext is None:
-        raise SubscriptionError(404, "Not Found")
-    if action.event == "presence" and phone.extension_id != ext.id:
-        raise SubscriptionError(403, "Presence Only For Own Extension")
-    etag = secrets.token_hex(10)
-    expires_at = datetime.now(UTC) + timedelta(seconds=action.expires)
-    async with service.pool.acquire() as conn, conn.transaction():
-        changes = await _store_publication(service, conn, action, ext, phone.phone_id, etag,
-                                                expires_at)  # fmt: skip
-        states = [await presence_service.commit_change(conn, ext, change) for change in changes]
-    for state in states:
-        if state is not None:
-            service._apply_state(state)
-    service._spawn(service._record(ext, states))
-    metrics.PUBLISHES.labels("sip", "ok").inc()
-    return make_response(
-        request, 200, headers=[("SIP-ETag", etag), ("Expires", str(action.expires))]
-    )
+    async def on_publish(self, request: SipRequest, ctx: RequestContext) -> SipResponse | None:
+        outcome = await self.sip.authenticate(request, ctx)
+        if outcome.phone is None:
+            return outcome.response
+        try:
+            return await self._publish(request, outcome.phone)
+        except SubscriptionError as exc:
+            metrics.PUBLISHES.labels("sip", "rejected").inc()
+            return publication.refusal(request, exc, min_expires=self.config.min_expires)
+        except SipParseError as exc:
+            return bad_request(request, exc)
+
+    async def _publish(self, request: SipRequest, phone: AuthenticatedPhone) -> SipResponse:
+        cfg = self.config
+        action = publication.decide(
+            event=request.header("Event"),
+            content_type=request.header("Content-Type"),
+            if_match=request.header("SIP-If-Match"),
+            expires=request.expires(),
+            body=request.body,
+            minimum=cfg.min_expires,
+            maximum=cfg.max_expires,
+            default=cfg.default_expires,
+        )
+        ext = await target_extension(self.pool, request.request_uri().user, phone)
+        if ext is None:
+            raise SubscriptionError(404, "Not Found")
+        if action.event == "presence" and phone.extension_id != ext.id:
+            raise SubscriptionError(403, "Presence Only For Own Extension")
+        etag = secrets.token_hex(10)
+        expires_at = datetime.now(UTC) + timedelta(seconds=action.expires)
+        async with self.pool.acquire() as conn, conn.transaction():
+            changes = await _store_publication(conn, action, ext, phone.phone_id, etag,
+                                               expires_at)  # fmt: skip
+            states = [await commit_change(conn, ext, change) for change in changes]
+        self.committed(ext, states)
+        metrics.PUBLISHES.labels("sip", "ok").inc()
+        return publication.published(request, etag=etag, expires=action.expires)
+
+    async def expire(self) -> None:
+        """Publications past their expiry end (RFC 3903): their state is withdrawn."""
+        done: list[tuple[pdb.ExtensionRef, ExtensionState | None]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for pub in await pdb.take_expired_publications(conn):
+                ext = await pdb.extension_by_id(conn, pub.extension_id)
+                if ext is None:
+                    continue
+                old = publication.document_from_json(pub.event, pub.document)
+                for change in await _removed(conn, pub, old):
+                    done.append((ext, await commit_change(conn, ext, change)))
+        for ext, state in done:
+            if state is not None:
+                self.committed(ext, [state])
 
 
 async def _store_publication(
-    service: presence_service.PresenceService,
     conn: asyncpg.Connection[Any],
     action: publication.PublishAction,
     ext: pdb.ExtensionRef,
@@ -136,19 +154,3 @@ async def _removed(
             doc = publication.document_from_json("presence", others[0].document)
             return publication.changes_for("presence", old, doc)
     return publication.changes_for(pub.event, old, None)
-
-
-async def expire_publications(service: presence_service.PresenceService) -> None:
-    done: list[tuple[pdb.ExtensionRef, ExtensionState | None]] = []
-    async with service.pool.acquire() as conn, conn.transaction():
-        for pub in await pdb.take_expired_publications(conn):
-            ext = await pdb.extension_by_id(conn, pub.extension_id)
-            if ext is None:
-                continue
-            old = publication.document_from_json(pub.event, pub.document)
-            for change in await _removed(conn, pub, old):
-                done.append((ext, await presence_service.commit_change(conn, ext, change)))
-    for ext, state in done:
-        if state is not None:
-            service._apply_state(state)
-            service._spawn(service._record(ext, [state]))

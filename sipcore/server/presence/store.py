@@ -1,17 +1,24 @@
-"""Subscriptions as stored in PostgreSQL (`db.subscriptions`), for resuming after a restart.
-
-See the theory of operation in `sipcore.server.presence.service` (Restart).
+"""Subscriptions as stored in PostgreSQL (`db.subscriptions`) under this node's key, so
+that a restarted node resumes them (`sipcore.server.presence.resume`): the dialog, the
+package and profile, the subscriber's transport address; CSeq and dialog-info version
+are checkpoints (RFC 3261 §12.2.1.1, RFC 4235 §4.1.2: neither may go backwards).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
 
 from db import subscriptions as sdb
 from sipcore.presence import coalesce
-from sipcore.presence.subscription import Subscription, SubscriptionDialog
+from sipcore.presence.subscription import Subscription, SubscriptionDialog, SubState
 from sipcore.server.context import RequestContext, Target
 from sipcore.server.presence import model as presence_types
+
+log = logging.getLogger("sipcore.server.presence.service")  # one logger for the service
 
 RESUME_GAP = 1_000_000  # CSeq/version jump of a resumed subscription past its checkpoint
 
@@ -80,3 +87,38 @@ def live_from_row(row: sdb.StoredSubscription, interval: float) -> presence_type
         via=(via[0], via[1], int(via[2])),
         pacer=coalesce.Pacer(interval=interval),
     )
+
+
+class SubscriptionStore:
+    """This node's stored subscriptions (`node`: its key)."""
+
+    def __init__(self, *, pool: asyncpg.Pool[Any], node: str, interval: float) -> None:
+        self.pool = pool
+        self.node = node
+        self.interval = interval  # notify_min_interval of resumed subscriptions
+
+    async def checkpoint(self, lives: list[presence_types.LiveSub]) -> None:
+        """Store the active ones of `lives` (insert or update)."""
+        active = [live for live in lives if live.sub.state is SubState.ACTIVE]
+        if not active:
+            return
+        async with self.pool.acquire() as conn:
+            await sdb.save_subscriptions(conn, self.node, [subscription_row(x) for x in active])
+
+    async def delete(self, ids: list[str]) -> None:
+        async with self.pool.acquire() as conn:
+            await sdb.delete_subscriptions(conn, ids)
+
+    async def load(self) -> list[presence_types.LiveSub]:
+        """The stored subscriptions of this node, back to life (`live_from_row`); a row
+        that cannot be read is deleted."""
+        async with self.pool.acquire() as conn:
+            stored = await sdb.node_subscriptions(conn, self.node)
+        lives: list[presence_types.LiveSub] = []
+        for row in stored:
+            try:
+                lives.append(live_from_row(row, self.interval))
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                log.warning("stored subscription %s unusable: %s", row.id, exc)
+                await self.delete([row.id])
+        return lives
