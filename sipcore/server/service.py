@@ -62,10 +62,14 @@ from sipcore.server.context import (
     Target,
 )
 from sipcore.server.registrar.auth import Authenticator
+from sipcore.server.registrar.bindings import BindingTable, OnlineListeners, ProbeHistory
+from sipcore.server.registrar.check_sync import CheckSyncNotifier
 from sipcore.server.registrar.directory import PhoneDirectory
+from sipcore.server.registrar.keepalive import Keepalive
+from sipcore.server.registrar.lifecycle import BindingLifecycle
 from sipcore.server.registrar.register import RegisterHandler
 from sipcore.server.registrar.writer import WriteBehind
-from sipcore.server.transport.client import ClientTransactions
+from sipcore.server.transport.client import RequestSender
 from sipcore.server.transport.connections import Address, Connection, ConnectionTable
 from sipcore.server.transport.listeners import BoundListeners, bind_listeners
 from sipcore.syntax import frozen_builder
@@ -130,16 +134,32 @@ class SipService:
             pool, limit=config.write_queue_limit, node=config.node_id, gather=config.write_gather
         )
         self.authenticator = Authenticator(config, self.directory, self.gate)
-        self.client = ClientTransactions(self)
-        self.registrar = RegisterHandler(self)
-        self._register_handler: Handler = self.registrar.handle
+        self.client = RequestSender(
+            connections=self.connections, listeners=lambda: self.listeners, sink=self,
+            t1=config.timer_t1, t2=config.timer_t2,
+            via_host=config.advertised_host or config.realm,
+            tcp_idle_timeout=float(config.tcp_idle_timeout),
+        )  # fmt: skip
+        self.check_sync_notifier = CheckSyncNotifier(
+            self.location, self.directory, config.realm, self.client
+        )
+        self.online_listeners = OnlineListeners()
+        self.bindings = BindingTable(
+            self.location, self.directory, self.online_listeners, ProbeHistory()
+        )
+        self.lifecycle = BindingLifecycle(pool, config.node_id, self.bindings, self.writer)
+        self.keepalive = Keepalive(
+            config, self.bindings, self.connections, self.client.send, self.writer,
+            self.lifecycle.flow_failed,
+        )  # fmt: skip
+        self.registrar = RegisterHandler(
+            config, self.bindings, self.directory, self.authenticator, self.writer
+        )
         self.listeners: BoundListeners | None = None
-        self._handlers: dict[str, Handler] = {
-            "REGISTER": self._register_handler,
-            "OPTIONS": self._options,
-        }
+        # methods other components plug in (`register_method`); REGISTER is answered by
+        # `self.registrar.handle_now`, without a task (`_dispatch`)
+        self._handlers: dict[str, Handler] = {"OPTIONS": self._options}
         self._transactions = ServerTransactions(Timers(t1=config.timer_t1, t2=config.timer_t2))
-        self._binding_listeners: list[BindingListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
@@ -153,10 +173,10 @@ class SipService:
 
     async def start(self, *, ssl_context: Any = None) -> None:
         """Load the directory and bindings, then listen (raises ListenError)."""
-        self.connections.has_bindings = self.registrar.connection_has_bindings
+        self.connections.has_bindings = self.bindings.connection_has_bindings
         await self.directory.start()
-        self.directory.on_revoked = self.registrar.revoke_phone
-        await self.registrar.load()
+        self.directory.on_revoked = self.lifecycle.revoke_phone
+        await self.lifecycle.load()
         self.writer.start()
         self.listeners = await bind_listeners(
             list(self.config.listeners), ssl_context, self, self.connections,
@@ -195,7 +215,9 @@ class SipService:
             try:
                 self._transactions.handle_timer(time.monotonic())
                 self.connections.close_idle()
-                await self.registrar.tick(time.time())
+                now = time.time()
+                await self.lifecycle.tick(now)
+                await self.keepalive.tick(now)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -245,7 +267,7 @@ class SipService:
         metrics.SIP_PARSE_ERRORS.labels(transport=transport).inc()
 
     def on_connection_closed(self, connection: Connection) -> None:
-        self.registrar.connection_closed(connection)
+        self.lifecycle.connection_closed(connection)
 
     def on_message(self, connection: Connection, data: bytes, source: Address) -> None:
         if data.startswith(b"SIP/2.0 ") and self.client.on_response_bytes(data):
@@ -400,12 +422,9 @@ class SipService:
     def _dispatch(
         self, request: SipRequest, key: ServerKey, connection: Connection, source: Address
     ) -> None:
-        handler = self._handlers.get(request.method)
-        if handler is None:
-            self._finish(request, key, connection, source, self._not_handled(request))
-            return
-        ctx = self._context(request, connection, source)
-        if handler is self._register_handler:  # the registrar answers without a task
+        ctx: RequestContext
+        if request.method == "REGISTER":  # the registrar answers without a task
+            ctx = self._context(request, connection, source)
             answer = functools.partial(self._answer_later, request, key, connection, source)
             try:
                 self.registrar.handle_now(request, ctx, answer)
@@ -415,6 +434,11 @@ class SipService:
                 log.exception("REGISTER handler failed (Call-ID %s)", request.call_id)
                 answer(make_response(request, 500, "Server Internal Error"))
             return
+        handler = self._handlers.get(request.method)
+        if handler is None:
+            self._finish(request, key, connection, source, self._not_handled(request))
+            return
+        ctx = self._context(request, connection, source)
         task = asyncio.get_running_loop().create_task(self._run_handler(handler, request, key, ctx))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -516,7 +540,7 @@ class SipService:
         )
 
     def allow_header(self) -> str:
-        return ", ".join(sorted(self._handlers))
+        return ", ".join(sorted({"REGISTER", *self._handlers}))
 
     # --- public API (ctx.hub.sip) -----------------------------------------------------
 
@@ -532,16 +556,7 @@ class SipService:
 
     def add_binding_listener(self, callback: BindingListener) -> None:
         """`callback(phone_id, extension_id, online)` when a phone goes on/offline here."""
-        self._binding_listeners.append(callback)
-
-    def notify_binding_listeners(
-        self, phone_id: str, extension_id: str | None, online: bool
-    ) -> None:
-        for callback in self._binding_listeners:
-            try:
-                callback(phone_id, extension_id, online)
-            except Exception:
-                log.exception("binding listener failed for phone %s", phone_id)
+        self.online_listeners.add(callback)
 
     def online_phones(self) -> set[str]:
         return self.location.online_phones()
@@ -567,7 +582,9 @@ class SipService:
     ) -> list[ContactOutcome]:
         """NOTIFY `Event: check-sync` (`;reboot=true`) to every registered device (but
         the outbound instances in `skip_instances`, which another node reaches)."""
-        return await self.client.check_sync(phone_id, reboot=reboot, skip_instances=skip_instances)
+        return await self.check_sync_notifier.check_sync(
+            phone_id, reboot=reboot, skip_instances=skip_instances
+        )
 
 
 def _unsupported(request: SipRequest) -> str:

@@ -83,7 +83,7 @@ async def run(ctx: ServiceContext) -> AsyncIterator[None]:
     except ListenError as exc:
         await service.stop()
         raise ComponentError(str(exc)) from None
-    link = NodeLink(service, ctx.pool, node)
+    link = NodeLink(service.bindings, service.check_sync, ctx.pool, node)
     bans = BanBook(service.authenticator, ctx.pool, node)
     try:
         await link.start()

@@ -30,8 +30,8 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -39,10 +39,18 @@ from db import node_requests as queries
 from db.errors import DB_ERRORS
 from sipcore.location import Binding
 from sipcore.server.context import ContactOutcome
-from sipcore.server.transport.client import CHECK_SYNC_TIMEOUT
+from sipcore.server.registrar.binding_rows import binding_of
+from sipcore.server.registrar.bindings import BindingTable
+from sipcore.server.registrar.check_sync import CHECK_SYNC_TIMEOUT
 
-if TYPE_CHECKING:
-    from sipcore.server.service import SipService
+
+class LocalCheckSync(Protocol):
+    """NOTIFY check-sync to the phone's devices this node holds (`SipService.check_sync`)."""
+
+    def __call__(
+        self, phone_id: str, *, reboot: bool, skip_instances: frozenset[str] = ...
+    ) -> Awaitable[list[ContactOutcome]]: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +63,15 @@ _DB_ERRORS = DB_ERRORS
 class NodeLink:
     """One per SIP service; `start` before use, `stop` at shutdown."""
 
-    def __init__(self, sip: SipService, pool: asyncpg.Pool[Any], node: str) -> None:
-        self.sip = sip
+    def __init__(
+        self,
+        bindings: BindingTable,
+        local_check_sync: LocalCheckSync,
+        pool: asyncpg.Pool[Any],
+        node: str,
+    ) -> None:
+        self.bindings = bindings
+        self._local_check_sync = local_check_sync
         self.pool = pool
         self.node = node
         self.moved = 0  # bindings dropped because another node took them over
@@ -129,10 +144,10 @@ class NodeLink:
                 return
             phone_id, cseq = str(data["phone"]), int(data.get("cseq") or 0)
             if "contact" in data:
-                current = self.sip.location.binding(phone_id, str(data["contact"]))
+                current = self.bindings.location.binding(phone_id, str(data["contact"]))
                 same_call = current is not None and current.call_id == data.get("callId")
             else:  # too long for a payload: named by their hashes (migration 0015)
-                current = _by_hash(self.sip.location.bindings_of(phone_id), data["contactMd5"])
+                current = _by_hash(self.bindings.location.bindings_of(phone_id), data["contactMd5"])
                 same_call = current is not None and _md5(current.call_id) == data["callIdMd5"]
         except (ValueError, KeyError, TypeError):
             log.warning("node link: unreadable binding-moved notification")
@@ -145,10 +160,7 @@ class NodeLink:
 
     def forget(self, binding: Binding) -> None:
         """Drop a binding from memory only: no write, no offline announcement."""
-        registrar = self.sip.registrar
-        self.sip.location.apply(binding.phone_id, (), (binding.contact,))
-        registrar._unflow(binding)  # the flow count keeps a TCP connection open
-        registrar.keepalive.forget(binding)
+        self.bindings.forget(binding)
         self.moved += 1
         log.debug(
             "binding moved to another node", extra={"phone": binding.phone_id, "node": self.node}
@@ -161,16 +173,8 @@ class NodeLink:
         async with self.pool.acquire() as conn:
             stored = await queries.adopt_bindings(conn, self.node, prefix, running)
         for item in stored:
-            binding = Binding(
-                phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
-                cseq=item.cseq, expires_at=item.expires_at.timestamp(), q=item.q,
-                transport=item.transport, source_ip=item.source_ip,
-                source_port=item.source_port, local_ip=item.local_ip,
-                user_agent=item.user_agent, instance_id=item.instance_id,
-                reg_id=item.reg_id, node=self.node, unreachable=item.unreachable,
-                path=item.path,
-            )  # fmt: skip
-            self.sip.registrar.apply(item.phone_id, None, (binding,), ())
+            binding = dataclasses.replace(binding_of(item), node=self.node)
+            self.bindings.apply(item.phone_id, None, (binding,), ())
         if stored:
             log.info("adopted %d bindings of node ids no longer running", len(stored))
         return len(stored)
@@ -194,7 +198,7 @@ class NodeLink:
             if item.instance_id is None or owner.get(item.instance_id, item.node) == item.node:
                 others.setdefault(item.node, []).append(item)
         skip_here = frozenset(key for key, node in owner.items() if node != self.node)
-        local = self.sip.check_sync(phone_id, reboot=reboot, skip_instances=skip_here)
+        local = self._local_check_sync(phone_id, reboot=reboot, skip_instances=skip_here)
         asks = [
             self._ask(node, phone_id, reboot, items, [k for k, n in owner.items() if n != node])
             for node, items in others.items()
@@ -253,7 +257,7 @@ class NodeLink:
     async def _answer(
         self, request_id: str, phone_id: str, reboot: bool, skip: frozenset[str]
     ) -> None:
-        outcomes = await self.sip.check_sync(phone_id, reboot=reboot, skip_instances=skip)
+        outcomes = await self._local_check_sync(phone_id, reboot=reboot, skip_instances=skip)
         contacts = [dataclasses.asdict(item) for item in outcomes[:MAX_REPLY_CONTACTS]]
         for item in contacts:
             item["outcome"] = str(item["outcome"])[:200]

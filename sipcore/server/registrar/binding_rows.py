@@ -3,6 +3,7 @@
 Public API:
     utc(epoch) -> datetime                     epoch seconds as an aware datetime
     stored_row(binding) -> StoredBinding       the `bindings` row of a binding
+    binding_of(row) -> Binding                 the binding in memory of a stored row
     status_row(phone_id, after, …) -> StatusWrite
                                                the phone's `status` block once `after`
                                                are its bindings
@@ -13,7 +14,8 @@ Public API:
                                                everything one REGISTER commits
 
 Pure functions (no I/O, no handler state): the REGISTER handler, the expiry sweeper and
-the reachability prober (`sipcore.server.registrar.keepalive`) build their rows the same way here.
+the reachability prober (`sipcore.server.registrar.keepalive`) build their rows the same
+way here.
 The records are built with `frozen_builder`: they are made for every REGISTER.
 """
 
@@ -46,6 +48,19 @@ def utc(epoch: float) -> datetime:
             _utc_cache.clear()
         found = _utc_cache[epoch] = datetime.fromtimestamp(epoch, UTC)
     return found
+
+
+def binding_of(item: StoredBinding) -> Binding:
+    """The binding in memory of a stored row (loading, adopting, sweeping)."""
+    return Binding(
+        phone_id=item.phone_id, contact=item.contact, call_id=item.call_id,
+        cseq=item.cseq, expires_at=item.expires_at.timestamp(), q=item.q,
+        transport=item.transport, source_ip=item.source_ip,
+        source_port=item.source_port, local_ip=item.local_ip,
+        user_agent=item.user_agent, instance_id=item.instance_id,
+        reg_id=item.reg_id, node=item.node, unreachable=item.unreachable,
+        path=item.path,
+    )  # fmt: skip
 
 
 def stored_row(item: Binding) -> StoredBinding:

@@ -12,7 +12,7 @@ row, binding listeners), well before the binding's expiry. A later answer or a
 re-REGISTER makes it reachable again.
 
 An RFC 5626 outbound flow straight from the phone is not kept as unreachable: when it
-fails the checks its binding is dropped (`RegisterHandler.flow_failed`), and requests to
+fails the checks its binding is dropped (`BindingLifecycle.flow_failed`), and requests to
 the instance take its other flows. A binding registered through an edge proxy (Path) is
 probed through that proxy (`sipcore.server.transport.client`).
 """
@@ -23,54 +23,60 @@ import asyncio
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from db.phone_status import EventWrite
 from sipcore import metrics
 from sipcore.headers import NameAddr
 from sipcore.location import Binding
-from sipcore.message import build_request, new_call_id, new_tag, new_via
+from sipcore.message import SipRequest, SipResponse, build_request, new_call_id, new_tag, new_via
+from sipcore.server.config import SipConfig
 from sipcore.server.registrar.binding_rows import event_row, status_row, stored_row
-from sipcore.server.registrar.writer import WriteFailed, WriteJob
+from sipcore.server.registrar.bindings import BindingKey, BindingTable, Flow
+from sipcore.server.registrar.writer import WriteBehind, WriteFailed, WriteJob
+from sipcore.server.transport.connections import ConnectionTable
 from sipcore.uri import parse_uri
-
-if TYPE_CHECKING:
-    from sipcore.server.registrar.register import RegisterHandler
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (phone_id, contact)
 MAX_CONCURRENT_PROBES = 2000
-
-
-@dataclass(slots=True)
-class ProbeState:
-    missed: int = 0
-    rtt: float | None = None  # seconds, of the last answered probe
+# Sends a request over a binding's flow as a client transaction: the final response, or
+# None on timeout (`sipcore.server.transport.client`).
+SendOverBinding = Callable[[SipRequest, Binding, float], Awaitable[SipResponse | None]]
 
 
 class Keepalive:
-    def __init__(self, handler: RegisterHandler) -> None:
-        self.handler = handler
-        self.states: dict[Key, ProbeState] = {}
-        self._round: deque[Key] = deque()
-        self._in_flight: set[Key] = set()
+    """Probes every binding once per `keepalive_interval` and records what it finds."""
+
+    def __init__(
+        self,
+        config: SipConfig,
+        table: BindingTable,
+        connections: ConnectionTable,
+        send: SendOverBinding,
+        writer: WriteBehind,
+        flow_failed: Callable[[Flow], None],
+    ) -> None:
+        self._config = config
+        self._table = table
+        self._connections = connections
+        self._send = send
+        self._writer = writer
+        self._flow_failed = flow_failed
+        self._round: deque[BindingKey] = deque()
+        self._per_tick = 0
+        self._in_flight: set[BindingKey] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def forget(self, binding: Binding) -> None:
-        """A binding was replaced or removed: its probe history starts over."""
-        self.states.pop((binding.phone_id, binding.contact), None)
-
     def rtt(self, phone_id: str, contact: str) -> float | None:
-        state = self.states.get((phone_id, contact))
-        return state.rtt if state else None
+        return self._table.probes.rtt(phone_id, contact)
 
     async def tick(self, now: float) -> None:
-        config = self.handler.service.config
+        config = self._config
         if config.keepalive_interval <= 0:
             return
-        location = self.handler.service.location
+        location = self._table.location
         if not self._round:
             self._round.extend((item.phone_id, item.contact) for item in location.all_bindings())
             self._per_tick = math.ceil(
@@ -88,8 +94,6 @@ class Keepalive:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    _per_tick: int = 0
-
     async def _probe(self, binding: Binding) -> None:
         key = (binding.phone_id, binding.contact)
         try:
@@ -103,13 +107,12 @@ class Keepalive:
             self._in_flight.discard(key)
 
     async def _check(self, binding: Binding) -> tuple[bool, float | None]:
-        service = self.handler.service
         if binding.transport != "udp" and binding.path is None:
-            connection = service.connections.get(
+            connection = self._connections.get(
                 binding.transport, binding.source_ip, binding.source_port
             )
             return connection is not None and not connection.closed, None
-        config = service.config
+        config = self._config
         realm = config.realm
         request = build_request(
             "OPTIONS",
@@ -123,15 +126,15 @@ class Keepalive:
         timeout = min(config.keepalive_interval * 0.9, 64 * config.timer_t1)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        response = await service.client.send(request, binding, timeout)
+        response = await self._send(request, binding, timeout)
         return response is not None, (loop.time() - started) if response is not None else None
 
     async def _record(self, binding: Binding, alive: bool, rtt: float | None) -> None:
         key = (binding.phone_id, binding.contact)
-        current = self.handler.service.location.binding(*key)
+        current = self._table.location.binding(*key)
         if current is None or current.expires_at != binding.expires_at:
             return  # refreshed or removed meanwhile: this probe is moot
-        state = self.states.setdefault(key, ProbeState())
+        state = self._table.probes.of(key)
         if alive:
             state.missed = 0
             state.rtt = rtt
@@ -139,39 +142,35 @@ class Keepalive:
                 await self._set_reachability(current, unreachable=False)
             return
         state.missed += 1
-        limit = self.handler.service.config.keepalive_max_missed
+        limit = self._config.keepalive_max_missed
         if state.missed >= limit and current.outbound and current.path is None:
-            self.handler.flow_failed((current.transport, current.source_ip, current.source_port))
+            self._flow_failed((current.transport, current.source_ip, current.source_port))
             return
         if state.missed >= limit and not current.unreachable:
             await self._set_reachability(current, unreachable=True)
 
     async def _set_reachability(self, binding: Binding, *, unreachable: bool) -> None:
-        service = self.handler.service
-        location = service.location
-        before = location.is_online(binding.phone_id)
-        updated = location.set_unreachable(binding.phone_id, binding.contact, unreachable)
+        table = self._table
+        phone_id = binding.phone_id
+        before = table.location.is_online(phone_id)
+        updated = table.set_unreachable(binding, unreachable)
         if updated is None:
             return
-        after = location.is_online(binding.phone_id)
-        entry = service.directory.by_id(binding.phone_id)
-        remaining = location.bindings_of(binding.phone_id)
+        after = table.location.is_online(phone_id)
+        remaining = table.location.bindings_of(phone_id)
         events: tuple[EventWrite, ...] = ()
         if unreachable:
             metrics.UNREACHABLE.inc()
-            customer = entry.customer_id if entry else None
-            events = (event_row("phone.unreachable", customer, updated),)
-            log.info("phone %s contact unreachable after missed keep-alives", binding.phone_id)
+            events = (event_row("phone.unreachable", table.customer_of(phone_id), updated),)
+            log.info("phone %s contact unreachable after missed keep-alives", phone_id)
         job = WriteJob(
             upserts=(stored_row(replace(updated)),),
-            statuses=(status_row(binding.phone_id, remaining, None, None),),
+            statuses=(status_row(phone_id, remaining, None, None),),
             events=events,
         )
         try:
-            await service.writer.submit(job)
+            await self._writer.submit(job)
         except WriteFailed:
-            log.warning("reachability of phone %s not recorded", binding.phone_id)
-        if before != after:
-            service.notify_binding_listeners(
-                binding.phone_id, entry.extension_id if entry else None, after
-            )
+            log.warning("reachability of phone %s not recorded", phone_id)
+        if after != before:
+            table.tell(phone_id, after)
