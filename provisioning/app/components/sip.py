@@ -77,7 +77,12 @@ async def run(ctx: ServiceContext) -> AsyncIterator[None]:
     node = ctx.node_id()
     config = sip_config(ctx.settings, secret_key=ctx.secret_box.key, node_id=node)
     service = SipService(config, ctx.pool, ctx.hub.gate or AllowAll())
-    ctx.app.router.add_get("/ws", websocket_handler(service))
+    ctx.app.router.add_get(
+        "/ws",
+        websocket_handler(
+            service, service.connections, idle_timeout=float(config.tcp_idle_timeout)
+        ),
+    )
     try:
         await service.start(ssl_context=ctx.ssl_context)
     except ListenError as exc:

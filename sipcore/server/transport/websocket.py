@@ -18,15 +18,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
 from sipcore.parser import MAX_MESSAGE_SIZE
-from sipcore.server.transport.connections import Address, Admission, Connection
-
-if TYPE_CHECKING:
-    from sipcore.server.service import SipService
+from sipcore.server.transport.connections import (
+    Address,
+    Admission,
+    Connection,
+    ConnectionTable,
+    MessageSink,
+)
 
 log = logging.getLogger(__name__)
 SEND_QUEUE_LIMIT = 1000
@@ -120,8 +122,11 @@ class WsConnection(Connection):
 
 
 def websocket_handler(
-    service: SipService,
+    sink: MessageSink, table: ConnectionTable, *, idle_timeout: float
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The `/ws` route: each WebSocket is a connection of `table` whose messages go to
+    `sink` (the SIP service)."""
+
     async def handle(request: web.Request) -> web.StreamResponse:
         offered = [
             item.strip().lower()
@@ -134,7 +139,6 @@ def websocket_handler(
         remote = (peer[0], peer[1]) if peer else ("0.0.0.0", 0)
         local = (sock[0], sock[1]) if sock else ("0.0.0.0", 0)
         transport = "wss" if request.secure else "ws"
-        table = service.connections
         admission = table.admit(transport, remote[0])
         if admission is None:
             refused = web.Response(status=503, text="too many SIP connections\n")
@@ -148,7 +152,7 @@ def websocket_handler(
             raise
         connection = WsConnection(
             ws, transport, remote, local, admission=admission,
-            idle_timeout=float(service.config.tcp_idle_timeout),
+            idle_timeout=idle_timeout,
             unauthenticated_timeout=table.unauthenticated_timeout,
         )  # fmt: skip
         table.add(connection)
@@ -162,13 +166,13 @@ def websocket_handler(
                     continue
                 connection.last_activity = time.monotonic()
                 try:
-                    service.on_message(connection, data, remote)
+                    sink.on_message(connection, data, remote)
                 except Exception:
                     log.exception("ws message from %s:%d not handled", *remote)
         finally:
             connection.finish()
             table.remove(connection)
-            service.on_connection_closed(connection)
+            sink.on_connection_closed(connection)
         return ws
 
     return handle
