@@ -46,7 +46,10 @@ async def test_simultaneous_registrations_commit_each_extension_once(start_serve
 
     async def all_online() -> bool:
         stored = await _stored(server)
-        return all(stored.get(ext[n], (0, False))[1] for n in ("101", "102", "103"))
+        if not all(stored.get(ext[n], (0, False))[1] for n in ("101", "102", "103")):
+            return False
+        # the events are written after the commit (off the watchers' path): wait for them
+        return len([e for e in await _events(server) if e["online"]]) >= 3
 
     await _until(all_online)
     events = await _events(server)
@@ -65,7 +68,9 @@ async def test_simultaneous_registrations_commit_each_extension_once(start_serve
 
     async def both_offline() -> bool:
         stored = await _stored(server)
-        return not stored[ext["101"]][1] and not stored[ext["102"]][1]
+        if stored[ext["101"]][1] or stored[ext["102"]][1]:
+            return False
+        return len([e for e in await _events(server) if not e["online"]]) >= 2
 
     await _until(both_offline)
     assert (await _stored(server))[ext["103"]][1] is True
