@@ -94,15 +94,10 @@ class Authenticator:
         return self.challenge_bytes(request, now)
 
     async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome:
-        checked = self.check_credentials(request, ctx)
-        if isinstance(checked, AuthOutcome):
-            return checked
-        subject, phone = checked
-        verdict = await self.gate.admit(
-            subject, source_ip=ctx.remote_ip, channel=f"sip:{request.method}",
-            user_agent=request.user_agent,
-        )  # fmt: skip
-        return self.admitted(request, verdict, phone, ctx.connection)
+        """`authenticate_now`, awaiting the gate when it needs I/O (the handlers that run
+        in a task: SUBSCRIBE, PUBLISH)."""
+        outcome = self.authenticate_now(request, ctx)
+        return await outcome.finish() if isinstance(outcome, Pending) else outcome
 
     def authenticate_now(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome | Pending:
         """`authenticate` without awaiting when the gate needs no I/O (its decision is
