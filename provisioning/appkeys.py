@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-
-if TYPE_CHECKING:
-    from provisioning.hub import ServiceHub
+from provisioning.hub import ServiceHub
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL: web.AppKey[asyncpg.Pool[Any]] = web.AppKey("pool")

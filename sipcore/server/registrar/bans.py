@@ -25,16 +25,14 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
 from db import bans as queries
 from db.errors import DB_ERRORS
 from db.events import append_event
-
-if TYPE_CHECKING:
-    from sipcore.server.registrar.auth import Authenticator
+from sipcore.server.registrar.auth import Authenticator
 
 log = logging.getLogger(__name__)
 
