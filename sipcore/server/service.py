@@ -12,12 +12,9 @@ connection they came on (stream transports, §18.2.2) or, for UDP, to the source
 and rport port (RFC 3581 §4) or the Via's sent-by port. A response is matched to our own
 client transaction by its top Via branch (`sipcore.server.transport.client`).
 
-Overload control (`sipcore.overload`): every `OVERLOAD_PROBE_INTERVAL` the service
-measures how long work waits (the age of a probe datagram each UDP listener sends to
-itself, and the drift of the probe timer). While that is above `overload_lag`, a growing
+Overload control (`sipcore.server.overload_guard`): while work waits too long, a growing
 share of new requests without credentials gets a cheap 503 + Retry-After before any
-digest work; second
-halves of registrations, in-dialog requests and retransmissions are served as usual.
+digest work.
 
 Bad input never stops a listener: a message that cannot be parsed gets 400 (or the
 parser's 413/416/505) when it can be addressed, otherwise it is dropped and counted.
@@ -46,10 +43,9 @@ from sipcore.message import (
     SipRequest,
     SipResponse,
     make_response,
-    response_bytes,
     with_received,
 )
-from sipcore.overload import OverloadControl, OverloadPolicy, retry_after, sheddable
+from sipcore.overload import retry_after, sheddable
 from sipcore.parser import parse_message
 from sipcore.registrar.request import REGISTER_EXTENSIONS
 from sipcore.server.config import SipConfig
@@ -61,6 +57,7 @@ from sipcore.server.context import (
     RequestContext,
     Target,
 )
+from sipcore.server.overload_guard import OverloadGuard
 from sipcore.server.registrar.auth import Authenticator
 from sipcore.server.registrar.bindings import BindingTable, OnlineListeners, ProbeHistory
 from sipcore.server.registrar.check_sync import CheckSyncNotifier
@@ -88,9 +85,6 @@ KNOWN_METHODS = frozenset(
 _METRIC_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "OPTIONS", "NOTIFY"})
 # Collector generation 0 threshold while serving (CPython's default is 700 allocations).
 GC_GEN0_THRESHOLD = 20_000
-# Seconds between overload probes: a tenth of T1, so a backlog is seen long before the
-# phones' first retransmission.
-OVERLOAD_PROBE_INTERVAL = 0.05
 _gc_tuned = False
 _RequestContext = frozen_builder(RequestContext)
 
@@ -163,9 +157,8 @@ class SipService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[None] | None = None
-        self.overload = OverloadControl(OverloadPolicy(enter_lag=config.overload_lag))
-        self._shed_counters: dict[str, Any] = {}
-        self._shed_in_episode = 0
+        self.overload_guard = OverloadGuard(config.overload_lag)
+        self.overload = self.overload_guard.control  # read on every new request
         self.dropped = 0
         self._request_counters: dict[tuple[str, str], Any] = {}
 
@@ -185,7 +178,7 @@ class SipService:
         loop = asyncio.get_running_loop()
         self._timer = loop.create_task(self._tick_forever())
         if self.overload.policy.enabled:
-            self._probe = loop.create_task(self._probe_forever())
+            self._probe = loop.create_task(self.overload_guard.run(self._listener_lag))
         tune_gc()
 
     async def stop(self) -> None:
@@ -193,8 +186,7 @@ class SipService:
             self._timer.cancel()
         if self._probe is not None:
             self._probe.cancel()
-        if self.overload.active:
-            metrics.SIP_OVERLOAD.set(0)
+        self.overload_guard.stop()
         if self.listeners is not None:
             await self.listeners.close()
         self.connections.close_all()
@@ -226,39 +218,10 @@ class SipService:
                 else:
                     log.exception("SIP timer tick failed")
 
-    async def _probe_forever(self) -> None:
-        """Sample the lag every OVERLOAD_PROBE_INTERVAL and feed `self.overload`."""
-        loop = asyncio.get_running_loop()
-        interval = OVERLOAD_PROBE_INTERVAL
-        while True:
-            started = loop.time()
-            await asyncio.sleep(interval)
-            lag = max(0.0, loop.time() - started - interval)  # the loop's own delay
-            now = time.monotonic()
-            if self.listeners is not None:
-                for sock in self.listeners.udp:  # plus the wait in the receive buffers
-                    lag = max(lag, sock.probe_lag(now))
-            self.observe_lag(lag, now)
-
-    def observe_lag(self, lag: float, now: float) -> None:
-        """One lag sample (seconds): enter or leave overload, with one log line each."""
-        changed = self.overload.observe(lag, now)
-        if changed is None:
-            return
-        metrics.SIP_OVERLOAD.set(1 if changed else 0)
-        limit_ms = self.overload.policy.enter_lag * 1000
-        if changed:
-            self._shed_in_episode = 0
-            log.warning(
-                "SIP overload: requests wait %.0f ms (limit %.0f ms); a share of new requests "
-                "without credentials gets 503 until the wait stays below %.0f ms",
-                lag * 1000, limit_ms, limit_ms * self.overload.policy.leave_ratio,
-            )  # fmt: skip
-        else:
-            log.warning(
-                "SIP overload over: worst wait %.0f ms, %d new requests refused",
-                self.overload.worst_lag * 1000, self._shed_in_episode,
-            )  # fmt: skip
+    def _listener_lag(self, now: float) -> float:
+        """The oldest wait in the UDP listeners' receive buffers (their lag probes)."""
+        udp = self.listeners.udp if self.listeners is not None else ()
+        return max((sock.probe_lag(now) for sock in udp), default=0.0)
 
     # --- receiving ----------------------------------------------------------------------
 
@@ -314,7 +277,7 @@ class SipService:
         if method == "REGISTER" and "authorization" not in index:
             overload = self.overload
             if overload.admit < 1.0 and overload.shed(random.random()):  # before any digest
-                self._answer_now(request, connection, source, self._shed(request))
+                self._answer_now(request, connection, source, self.overload_guard.refuse(request))
                 return
             # The first half of every registration, answered at once without a task or a
             # transaction: it is stateless, so a retransmission just gets a fresh
@@ -342,23 +305,11 @@ class SipService:
             )
             and self.overload.shed(random.random())
         ):
-            self._finish(request, received.key, connection, source, self._shed(request))
+            self._finish(
+                request, received.key, connection, source, self.overload_guard.refuse(request)
+            )
             return
         self._dispatch(request, received.key, connection, source)
-
-    def _shed(self, request: SipRequest) -> bytes:
-        """503 + a randomised Retry-After for a new request refused in overload (RFC 3261
-        §21.5.4), counted like the write-queue storm control's refusals."""
-        method = request.method
-        label = method if method in _METRIC_METHODS else "other"
-        counter = self._shed_counters.get(label)
-        if counter is None:
-            counter = self._shed_counters[label] = metrics.SIP_OVERLOAD_SHED.labels(method=label)
-        counter.inc()
-        self._shed_in_episode += 1
-        if method == "REGISTER":
-            metrics.REGISTRATIONS.labels(result="error").inc()
-        return response_bytes(request, 503, headers=[("Retry-After", retry_after(random.randint))])
 
     def _bad_message(self, connection: Connection, source: Address, exc: SipParseError) -> None:
         self.on_bad_input(connection.transport)
