@@ -155,8 +155,7 @@ class Subscriptions:
             )
             live.sub = ended
             notify = self.notifier.request(live, plan)
-            if not watched.subs:
-                self.table.watched.pop(ext.id, None)
+            self.table.unwatch_if_idle(ext.id)
             self.tasks.spawn(self.notifier.transmit(live, plan, notify))
             return response
         await self.store.checkpoint([live])
@@ -175,8 +174,7 @@ class Subscriptions:
         live.sub, plan = subscription.refresh(
             live.sub, cseq=request.cseq().number, granted=granted, now=now
         )
-        table = self.table
-        table.next_expiry = min(table.next_expiry, live.sub.expires_at)  # may be shorter
+        self.table.expires_by(live.sub.expires_at)  # may be shorter
         response = subscribe_ok(request, granted=granted, local=live.via, tag=to_tag)
         if plan.final:
             self.tasks.spawn(self.notifier.final(live, plan, "unsubscribed"))

@@ -1,6 +1,7 @@
 """The subscriptions this node holds and the extensions they watch, in memory: looked up
-by id and by dialog (RFC 6665 §4.1.2.1: a refresh names its dialog by Call-ID and our
-tag), counted per phone and per extension for the limits, and scanned for expiry."""
+by id and by dialog (a refresh is an in-dialog request: RFC 3261 §12.2.2 matches it
+by Call-ID and our tag), counted per phone and per extension for the limits, and
+scanned for expiry."""
 
 from __future__ import annotations
 
@@ -64,6 +65,16 @@ class SubscriptionTable:
             watched.subs.discard(live.sub.id)
             if not watched.subs:
                 del self.watched[live.sub.extension_id]
+
+    def expires_by(self, deadline: float) -> None:
+        """A held subscription's deadline moved (a refresh): the scan must not miss it."""
+        self.next_expiry = min(self.next_expiry, deadline)
+
+    def unwatch_if_idle(self, extension_id: str) -> None:
+        """Drop the extension's entry unless a subscription holds it (after a fetch)."""
+        watched = self.watched.get(extension_id)
+        if watched is not None and not watched.subs:
+            del self.watched[extension_id]
 
     def in_dialog(self, call_id: str, local_tag: str) -> LiveSub | None:
         sub_id = self.by_dialog.get((call_id, local_tag))
