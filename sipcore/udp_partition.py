@@ -19,7 +19,8 @@ The program sees the UDP payload at offset 0. cBPF has no loops, so the searches
 unrolled over a window of offsets; a load beyond the datagram's end would end the program
 returning 0 (= worker 0, not the fall-back), so every block of loads is guarded by the
 length first. This module is sans-IO: `build_program` gives the instructions, `run`
-interprets them (for tests); `sipcore.server.partition` attaches them to a socket group.
+interprets them (for tests); `sipcore.server.transport.listeners.partition_by_phone`
+attaches them to a socket group.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Route module of the live view: event stream, session, fleet reads, dashboard, metrics.
 
-Registered in `provisioning.app.http.ROUTE_MODULES`. The event fan-out normally comes from
+Registered in `provisioning.app.http.ROUTES`. The event fan-out normally comes from
 `provisioning.app.components.live` (on `app[HUB].events`); an app made without the service
 (tests, tools) starts its own at the first stream request, so `/api/events` works
 wherever the app runs.
