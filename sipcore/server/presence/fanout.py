@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from typing import Protocol
 
 from prometheus_client import Counter
 
@@ -35,14 +36,19 @@ from sipcore.presence.notify import (
 from sipcore.presence.state import ExtensionState, is_newer
 from sipcore.presence.subscription import NotifyPlan, SubState
 from sipcore.server.context import RequestContext
-from sipcore.server.presence.model import Clock, LiveSub, Outbound, SipPort, Watched
-from sipcore.server.presence.store import SubscriptionStore
+from sipcore.server.presence.model import Clock, LiveSub, NotifyPort, Outbound, Watched
 from sipcore.server.presence.table import SubscriptionTable
 from sipcore.server.presence.tasks import Tasks
 
 log = logging.getLogger("sipcore.server.presence.service")  # one logger for the service
 
 NOTIFY_TIMEOUT = None  # the SIP service's Timer F (64*T1, RFC 3261 §17.1.2.2): then it ends
+
+
+class Rows(Protocol):
+    """What the fan-out uses of the stored subscriptions (`store.SubscriptionStore`)."""
+
+    async def delete(self, ids: list[str]) -> None: ...
 
 
 class Notifier:
@@ -52,9 +58,9 @@ class Notifier:
     def __init__(
         self,
         *,
-        sip: SipPort,
+        sip: NotifyPort,
         table: SubscriptionTable,
-        store: SubscriptionStore,
+        store: Rows,
         tasks: Tasks,
         clock: Clock,
     ) -> None:

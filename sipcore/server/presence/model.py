@@ -44,15 +44,11 @@ class NotifyClient(Protocol):
     ) -> None: ...
 
 
-class SipPort(Protocol):
-    """What the presence service uses of the SIP service (`ctx.hub.sip`)."""
+class NotifyPort(Protocol):
+    """What the fan-out uses of the SIP service: the two ways to send a NOTIFY."""
 
     @property
-    def client(self) -> NotifyClient: ...  # the lean NOTIFY path
-
-    def register_method(self, method: str, handler: Handler) -> None: ...
-
-    async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome: ...
+    def client(self) -> NotifyClient: ...  # the lean path, for routes that need no I/O
 
     async def send_request(
         self,
@@ -61,6 +57,14 @@ class SipPort(Protocol):
         binding_or_target: Binding | RequestContext | Target,
         timeout: float | None,
     ) -> SipResponse | None: ...
+
+
+class SipPort(NotifyPort, Protocol):
+    """What the presence service uses of the SIP service (`ctx.hub.sip`)."""
+
+    def register_method(self, method: str, handler: Handler) -> None: ...
+
+    async def authenticate(self, request: SipRequest, ctx: RequestContext) -> AuthOutcome: ...
 
     def add_binding_listener(self, callback: BindingListener) -> None: ...
 
