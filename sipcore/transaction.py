@@ -13,11 +13,17 @@ too, so the table is bounded in time.
     TRYING --1xx--> PROCEEDING --final--> COMPLETED --Timer J--> (freed)
        \\------------------final-----------/
 
-Client (§17.1.2): a sent request starts in TRYING with Timer F (64*T1) and, on UDP only,
-Timer E (T1, doubling up to T2; in PROCEEDING always T2) which retransmits it. A 1xx moves
-it to PROCEEDING, a final response to COMPLETED (reported once, Completed effect) where
-Timer K (T4 on UDP, 0 reliable) absorbs retransmitted responses; Timer F firing first
-reports TimedOut. Responses match by top Via branch and CSeq method (§17.1.3).
+Client (§17.1.2): a sent request starts in TRYING with Timer F (64*T1, or the caller's
+timeout) and, on UDP only, Timer E (T1, doubling up to T2; in PROCEEDING always T2) which
+retransmits it. A 1xx moves it to PROCEEDING, a final response to COMPLETED (reported
+once, Completed effect) where Timer K (T4 on UDP, 0 reliable) absorbs retransmitted
+responses; Timer F firing first reports TimedOut. Responses match by top Via branch and
+CSeq method (§17.1.3): `receive` takes that key, read from a parsed response
+(`receive_response`) or from the raw bytes (`sipcore.response_match.read_response`).
+
+    TRYING --1xx--> PROCEEDING --final--> COMPLETED --Timer K--> (freed)
+       \\------------------final-----------/
+    TRYING/PROCEEDING --Timer E--> Retransmit (same state); --Timer F--> TimedOut (freed)
 
 Public API:
     Timers(t1=0.5, t2=4.0, t4=5.0)                    RFC 3261 §17.1.1.1 / Table 4
@@ -30,13 +36,16 @@ Public API:
         .handle_timer(now) -> None; .next_deadline() -> float | None; len(); .state(key)
               (timers are kept in slots of `granularity` s: they fire up to that late)
     ClientTransactions(timers=Timers())
-        .start(request, data, *, reliable, now, destination=None) -> ClientKey
-        .receive_response(response, now) -> Completed | None   (None: 1xx, absorbed
-              retransmission, or no matching transaction)
+        .start(branch, method, data, *, reliable, now, timeout=None, destination=None)
+              -> ClientKey                            track a request just sent
+        .receive(key, status, now, response=None) -> Completed | None   (None: 1xx,
+              absorbed retransmission, or no matching transaction)
+        .receive_response(response, now) -> Completed | None   (the key read from it)
         .handle_timer(now) -> list[Retransmit | TimedOut]
-        .next_deadline() -> float | None; len(); .cancel(key)
+        .next_deadline() -> float | None; len(); .state(key); .awaiting(key);
+        .cancel(key); .clear()
     Effects: Retransmit(key, data, destination), TimedOut(key, destination),
-             Completed(key, response, destination)
+             Completed(key, status, response, destination)
 """
 
 from __future__ import annotations
@@ -50,10 +59,10 @@ from typing import Any
 
 from sipcore.errors import SipParseError
 from sipcore.message import BRANCH_MAGIC, SipRequest, SipResponse
+from sipcore.response_match import ClientKey, response_key
 from sipcore.syntax import frozen_builder
 
 ServerKey = str  # see server_key: one string per transaction, compared exactly
-ClientKey = tuple[str, str]  # (branch, method)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,34 +126,25 @@ _ServerReceived = frozen_builder(ServerReceived)  # one per request: no frozen _
 
 
 class _Deadlines:
-    """A heap of (when, seq, key) with lazy removal: an entry counts only while it equals
-    its transaction's current deadline."""
+    """The client transactions' timers: a heap of (when, seq, key) with lazy removal —
+    an entry counts only while it equals its transaction's current deadline."""
 
-    __slots__ = ("_heap", "_seq")
+    __slots__ = ("_seq", "heap")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Any]] = []
+        self.heap: list[tuple[float, int, ClientKey]] = []
         self._seq = itertools.count()
 
-    def push(self, when: float, key: Any) -> None:
-        heapq.heappush(self._heap, (when, next(self._seq), key))
+    def push(self, when: float, key: ClientKey) -> None:
+        heapq.heappush(self.heap, (when, next(self._seq), key))
 
-    def pop_due(self, now: float) -> list[tuple[float, Any]]:
-        heap = self._heap
+    def pop_due(self, now: float) -> list[tuple[float, ClientKey]]:
+        heap = self.heap
         out = []
         while heap and heap[0][0] <= now:
             when, _, key = heapq.heappop(heap)
             out.append((when, key))
         return out
-
-    def peek(self, is_current: Any) -> float | None:
-        heap = self._heap
-        while heap:
-            when, _, key = heap[0]
-            if is_current(key, when):
-                return when
-            heapq.heappop(heap)
-        return None
 
 
 class _Trying:
@@ -314,6 +314,8 @@ class ServerTransactions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Retransmit:
+    """Timer E fired: send `data` again the way the request went (`destination`)."""
+
     key: ClientKey
     data: bytes
     destination: Any = None
@@ -321,21 +323,31 @@ class Retransmit:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimedOut:
+    """Timer F fired before a final response: the transaction is over, unanswered."""
+
     key: ClientKey
     destination: Any = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Completed:
+    """The first final response: `response` is the parsed one, or None when it was
+    matched on its raw bytes (`status` is then all the TU gets)."""
+
     key: ClientKey
-    response: SipResponse
+    status: int
+    response: SipResponse | None = None
     destination: Any = None
+
+
+_Completed = frozen_builder(Completed)  # one per answered request: no frozen __init__
+_Retransmit = frozen_builder(Retransmit)
 
 
 class _ClientTx:
     __slots__ = ("data", "deadline", "destination", "interval", "reliable", "state", "timer_f")
 
-    def __init__(self, *, data: bytes, reliable: bool, destination: Any) -> None:
+    def __init__(self, data: bytes, reliable: bool, destination: Any) -> None:
         self.state = State.TRYING
         self.data = data
         self.reliable = reliable
@@ -346,7 +358,9 @@ class _ClientTx:
 
 
 class ClientTransactions:
-    """Non-INVITE client transactions for requests sipfleet sends (NOTIFY, OPTIONS)."""
+    """The table of non-INVITE client transactions (requests sipfleet sends: OPTIONS
+    keep-alive probes, NOTIFYs). Sans-IO: the caller sends, tells the time, and carries
+    out the effects; `destination` is whatever it needs for that (opaque here)."""
 
     def __init__(self, timers: Timers = Timers()) -> None:
         self.timers = timers
@@ -362,40 +376,60 @@ class ClientTransactions:
 
     def start(
         self,
-        request: SipRequest,
+        branch: str,
+        method: str,
         data: bytes,
         *,
         reliable: bool,
         now: float,
+        timeout: float | None = None,
         destination: Any = None,
     ) -> ClientKey:
-        """Track a request that the caller has just sent (its bytes are `data`)."""
-        branch = request.top_via().branch
-        if not branch or not branch.startswith(BRANCH_MAGIC):
+        """Track a request the caller has just sent: `data` are its bytes, `branch` the
+        branch of its top Via. Timer F is `timeout` when given, else 64*T1 (§17.1.2.2)."""
+        if not branch.startswith(BRANCH_MAGIC):
             raise ValueError("client requests need a z9hG4bK branch (§8.1.1.7)")
-        key = (branch, request.method)
-        if key in self._table:
+        key = (branch, method)
+        table = self._table
+        if key in table:
             raise ValueError("a transaction with this branch is already running")
-        tx = _ClientTx(data=data, reliable=reliable, destination=destination)
-        tx.timer_f = now + 64 * self.timers.t1
-        tx.interval = self.timers.t1
-        self._table[key] = tx
-        self._schedule(key, tx, now if reliable else now + tx.interval)
+        tx = table[key] = _ClientTx(data, reliable, destination)
+        timers = self.timers
+        tx.timer_f = now + (64 * timers.t1 if timeout is None else timeout)
+        tx.interval = timers.t1
+        self._schedule(key, tx, now + tx.interval)
         return key
 
     def cancel(self, key: ClientKey) -> None:
+        """Forget `key` (its TU gave up): no effect will name it."""
         self._table.pop(key, None)
 
-    def receive_response(self, response: SipResponse, now: float) -> Completed | None:
-        """§17.1.3 matching, then §17.1.2.2 transitions."""
-        try:
-            key = (response.top_via().branch or "", response.cseq().method)
-        except SipParseError:
-            return None
+    def clear(self) -> list[Any]:
+        """Forget every transaction; the destinations of those still waiting for a final
+        response (to tell their TUs)."""
+        waiting = [tx.destination for tx in self._table.values() if tx.state is not State.COMPLETED]
+        self._table.clear()
+        self._deadlines = _Deadlines()
+        return waiting
+
+    def awaiting(self, key: ClientKey) -> Any:
+        """The destination of transaction `key` while it waits for its final response;
+        None when there is no such transaction or it has completed."""
         tx = self._table.get(key)
         if tx is None or tx.state is State.COMPLETED:
             return None
-        if response.status < 200:
+        return tx.destination
+
+    def receive(
+        self, key: ClientKey, status: int, now: float, response: SipResponse | None = None
+    ) -> Completed | None:
+        """A response whose key (§17.1.3, `sipcore.response_match`) is `key`: the
+        §17.1.2.2 transitions. Completed for the first final response; None for a 1xx,
+        an absorbed retransmission of the final one, or no matching transaction."""
+        tx = self._table.get(key)
+        if tx is None or tx.state is State.COMPLETED:
+            return None
+        if status < 200:
             if tx.state is State.TRYING:
                 tx.state = State.PROCEEDING
                 if not tx.reliable:  # §17.1.2.2: from now on retransmit every T2
@@ -403,39 +437,53 @@ class ClientTransactions:
             return None
         tx.state = State.COMPLETED
         tx.data = b""
-        if tx.reliable or self.timers.t4 <= 0:
+        t4 = self.timers.t4
+        if tx.reliable or t4 <= 0:  # Timer K is 0
             del self._table[key]
         else:
-            tx.deadline = now + self.timers.t4
+            tx.deadline = now + t4
             self._deadlines.push(tx.deadline, key)
-        return Completed(key=key, response=response, destination=tx.destination)
+        return _Completed(key=key, status=status, response=response, destination=tx.destination)
+
+    def receive_response(self, response: SipResponse, now: float) -> Completed | None:
+        """`receive` of a parsed response (None when its key cannot be read)."""
+        key = response_key(response)
+        if key is None:
+            return None
+        return self.receive(key, response.status, now, response)
 
     def handle_timer(self, now: float) -> list[Retransmit | TimedOut]:
+        """Fire the timers due at `now`: Timer E → Retransmit, Timer F → TimedOut (the
+        transaction is gone), Timer K frees a completed one silently."""
         effects: list[Retransmit | TimedOut] = []
+        table = self._table
         for when, key in self._deadlines.pop_due(now):
-            tx = self._table.get(key)
+            tx = table.get(key)
             if tx is None or tx.deadline != when:
                 continue
             if tx.state is State.COMPLETED:  # Timer K
-                del self._table[key]
+                del table[key]
             elif when >= tx.timer_f:  # Timer F
-                del self._table[key]
+                del table[key]
                 effects.append(TimedOut(key=key, destination=tx.destination))
             else:  # Timer E
-                effects.append(Retransmit(key=key, data=tx.data, destination=tx.destination))
+                effects.append(_Retransmit(key=key, data=tx.data, destination=tx.destination))
                 if tx.state is State.TRYING:
                     tx.interval = min(2 * tx.interval, self.timers.t2)
                 self._schedule(key, tx, when + tx.interval)
         return effects
 
     def next_deadline(self) -> float | None:
+        """When `handle_timer` next has something to do (None: nothing is running)."""
         table = self._table
-
-        def current(key: ClientKey, when: float) -> bool:
+        heap = self._deadlines.heap
+        while heap:
+            when, _, key = heap[0]
             tx = table.get(key)
-            return tx is not None and tx.deadline == when
-
-        return self._deadlines.peek(current)
+            if tx is not None and tx.deadline == when:
+                return when
+            heapq.heappop(heap)  # stale: the transaction ended or was rescheduled
+        return None
 
     def _schedule(self, key: ClientKey, tx: _ClientTx, timer_e: float) -> None:
         """The next deadline is Timer E (UDP only) or Timer F, whichever comes first."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from sipcore.message import build_request, make_response, new_via
+from sipcore.message import SipRequest, SipResponse, build_request, make_response, new_via
 from sipcore.parser import parse_message
+from sipcore.response_match import ClientKey
 from sipcore.transaction import (
     ClientTransactions,
     Completed,
@@ -16,10 +19,15 @@ from sipcore.transaction import (
     Timers,
     server_key,
 )
-from tests.sipcore import samples
-from tests.sipcore.test_parser import request
+from tests.support import sip_samples as samples
 
 TIMERS = Timers(t1=0.5, t2=4.0, t4=5.0)
+
+
+def request(data: bytes) -> SipRequest:
+    message = parse_message(data)
+    assert isinstance(message, SipRequest)
+    return message
 
 
 def test_retransmission_absorbed_and_answered_again() -> None:
@@ -95,7 +103,7 @@ def test_timer_j_override() -> None:
     assert table.next_deadline() == 3.0
 
 
-def options_request():  # type: ignore[no-untyped-def]
+def options_request() -> SipRequest:
     return build_request(
         "OPTIONS", "sip:phone@10.0.0.5:5060", via=new_via("udp", "203.0.113.5", 5060),
         from_="<sip:sipfleet.test>;tag=a", to="<sip:phone@10.0.0.5:5060>", call_id="k1",
@@ -103,14 +111,25 @@ def options_request():  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def answer(req, status: int):  # type: ignore[no-untyped-def]
-    return parse_message(make_response(req, status, to_tag="p").to_bytes())
+def answer(req: SipRequest, status: int) -> SipResponse:
+    return parse_response(make_response(req, status, to_tag="p").to_bytes())
+
+
+def parse_response(data: bytes) -> SipResponse:
+    message = parse_message(data)
+    assert isinstance(message, SipResponse)
+    return message
+
+
+def begin(clients: ClientTransactions, req: SipRequest, **kwargs: Any) -> ClientKey:
+    return clients.start(req.top_via().branch or "", req.method, b"DATA", **kwargs)
 
 
 def test_client_timer_e_doubles_to_t2_then_timer_f() -> None:
     clients = ClientTransactions(TIMERS)
     req = options_request()
-    key = clients.start(req, b"DATA", reliable=False, now=0.0, destination=("10.0.0.5", 5060))
+    key = begin(clients, req, reliable=False, now=0.0, destination=("10.0.0.5", 5060))
+    assert key == (req.top_via().branch, "OPTIONS")
     sent_at = []
     now = 0.0
     while (deadline := clients.next_deadline()) is not None:
@@ -121,6 +140,7 @@ def test_client_timer_e_doubles_to_t2_then_timer_f() -> None:
                 sent_at.append(now)
             else:
                 assert isinstance(effect, TimedOut) and effect.key == key
+                assert effect.destination == ("10.0.0.5", 5060)
                 timed_out = now
     # T1 0.5: E at 0.5, 1.5, 3.5, 7.5, then every T2=4 until F at 32
     assert sent_at == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
@@ -128,17 +148,29 @@ def test_client_timer_e_doubles_to_t2_then_timer_f() -> None:
     assert clients.state(key) is State.TERMINATED
 
 
+def test_client_timeout_overrides_timer_f() -> None:
+    clients = ClientTransactions(TIMERS)
+    req = options_request()
+    key = begin(clients, req, reliable=False, now=10.0, timeout=1.2)
+    assert [type(e) for e in clients.handle_timer(10.5)] == [Retransmit]
+    assert clients.next_deadline() == 11.2  # F before the next E (11.5)
+    assert [e.key for e in clients.handle_timer(11.2)] == [key]
+    assert len(clients) == 0 and clients.next_deadline() is None
+
+
 def test_client_completed_with_provisional_first() -> None:
     clients = ClientTransactions(TIMERS)
     req = options_request()
-    key = clients.start(req, b"DATA", reliable=False, now=0.0)
+    key = begin(clients, req, reliable=False, now=0.0, destination="d")
     assert clients.receive_response(answer(req, 100), now=0.2) is None
-    assert clients.state(key) is State.PROCEEDING
+    assert clients.state(key) is State.PROCEEDING and clients.awaiting(key) == "d"
     # E already scheduled at 0.5 still fires; afterwards every T2
     assert [type(e) for e in clients.handle_timer(0.5)] == [Retransmit]
     assert clients.next_deadline() == 4.5
-    done = clients.receive_response(answer(req, 200), now=1.0)
-    assert isinstance(done, Completed) and done.response.status == 200 and done.key == key
+    final = answer(req, 200)
+    done = clients.receive_response(final, now=1.0)
+    assert done == Completed(key=key, status=200, response=final, destination="d")
+    assert clients.awaiting(key) is None
     assert clients.receive_response(answer(req, 200), now=1.1) is None  # absorbed
     assert clients.handle_timer(4.5) == []
     assert clients.next_deadline() == 6.0  # Timer K = T4
@@ -146,10 +178,23 @@ def test_client_completed_with_provisional_first() -> None:
     assert len(clients) == 0
 
 
+def test_client_receive_by_key_as_read_from_raw_bytes() -> None:
+    """The key alone (no parsed response) completes it; a Timer K of 0 frees it at once."""
+    clients = ClientTransactions(Timers(t1=0.5, t2=4.0, t4=0.0))
+    req = options_request()
+    key = begin(clients, req, reliable=False, now=0.0)
+    assert clients.receive((key[0], "NOTIFY"), 200, now=0.1) is None  # other method
+    assert clients.receive(key, 180, now=0.1) is None
+    done = clients.receive(key, 486, now=0.2)
+    assert done is not None and done.status == 486 and done.response is None
+    assert len(clients) == 0 and clients.next_deadline() is None
+    assert clients.receive(key, 486, now=0.3) is None
+
+
 def test_client_reliable_has_no_retransmissions() -> None:
     clients = ClientTransactions(TIMERS)
     req = options_request()
-    clients.start(req, b"DATA", reliable=True, now=0.0)
+    begin(clients, req, reliable=True, now=0.0)
     assert clients.next_deadline() == 32.0
     effects = clients.handle_timer(32.0)
     assert [type(e) for e in effects] == [TimedOut]
@@ -158,9 +203,23 @@ def test_client_reliable_has_no_retransmissions() -> None:
 def test_client_ignores_unrelated_responses() -> None:
     clients = ClientTransactions(TIMERS)
     req = options_request()
-    clients.start(req, b"DATA", reliable=False, now=0.0)
-    other = parse_message(samples.RESPONSE_200)
+    begin(clients, req, reliable=False, now=0.0)
+    other = parse_response(samples.RESPONSE_200)
     assert clients.receive_response(other, now=0.1) is None
     assert len(clients) == 1
     with pytest.raises(ValueError):
-        clients.start(req, b"DATA", reliable=False, now=0.0)
+        begin(clients, req, reliable=False, now=0.0)
+    with pytest.raises(ValueError):
+        clients.start("1234", "OPTIONS", b"DATA", reliable=False, now=0.0)  # no magic cookie
+
+
+def test_client_cancel_and_clear() -> None:
+    clients = ClientTransactions(TIMERS)
+    first = clients.start("z9hG4bK1", "OPTIONS", b"1", reliable=False, now=0.0, destination=1)
+    clients.start("z9hG4bK2", "NOTIFY", b"2", reliable=True, now=0.0, destination=2)
+    clients.start("z9hG4bK3", "NOTIFY", b"3", reliable=False, now=0.0, destination=3)
+    clients.receive(("z9hG4bK3", "NOTIFY"), 200, now=0.1)  # completed: in Timer K
+    clients.cancel(first)
+    assert clients.handle_timer(0.5) == []  # its Timer E is gone with it
+    assert clients.clear() == [2]  # those still waiting
+    assert len(clients) == 0 and clients.next_deadline() is None

@@ -11,11 +11,18 @@ import random
 
 import pytest
 
+from sipcore.message import SipRequest
+from sipcore.parser import parse_message
 from sipcore.transaction import ServerTransactions, State, Timers, server_key
-from tests.sipcore import samples
-from tests.sipcore.test_parser import request
+from tests.support import sip_samples as samples
 
 TIMERS = Timers(t1=0.5, t2=4.0, t4=5.0)  # 64*T1 = 32 s
+
+
+def request(data: bytes) -> SipRequest:
+    message = parse_message(data)
+    assert isinstance(message, SipRequest)
+    return message
 
 
 def register(branch: str, sent_by: str = "10.0.0.5:5060", method: str = "REGISTER") -> bytes:
