@@ -12,9 +12,9 @@ twins, which must agree:
   that is not the first line of its kind or whose first value has no `;branch=`, a
   folded Via line, an empty branch, no valid first CSeq line). The caller then parses
   the message and uses `response_key`. An answer to a NOTIFY fan-out is matched here, a
-  thousand per state change, so the common spelling (our own Via copied first, `CSeq: `)
-  is read without lowering the whole head. The CSeq value is read by the parser's own
-  `parse_cseq`.
+  thousand per state change, so the common spelling (our own Via copied first) is read
+  without lowering the head, and the first CSeq line in any case is found by one regular
+  expression; its value is read by the parser's own `parse_cseq`.
 
 On a message the parser accepts, `read_response` is None or equal to
 `(response.status, response_key(response))` (tests/sipcore/test_response_match.py holds
@@ -23,13 +23,16 @@ them equal on generated responses in many valid spellings).
 
 from __future__ import annotations
 
+import re
+
 from sipcore.errors import SipParseError
 from sipcore.headers import parse_cseq
 from sipcore.message import SipResponse
 
 ClientKey = tuple[str, str]  # (top Via branch, CSeq method), §17.1.3
 
-_BRANCH_END = frozenset(b";, \t\r\n")
+_BRANCH_VALUE = re.compile(rb"[^;, \t\r\n]*")  # up to the next parameter or Via value
+_CSEQ_NAME = re.compile(rb"\r\n[Cc][Ss][Ee][Qq][ \t]*:")  # the first CSeq line, any case
 
 
 def response_key(response: SipResponse) -> ClientKey | None:
@@ -57,10 +60,8 @@ def read_response(data: bytes) -> tuple[int, ClientKey] | None:
     at = via.find(b";branch=")
     if at < 0 or b"," in via[:at] or b'"' in via[:at]:
         return None  # no branch, one of a later Via value, or ";branch=" in quotes
-    stop = at = at + 8
-    size = len(via)
-    while stop < size and via[stop] not in _BRANCH_END:
-        stop += 1
+    at += 8
+    stop = _BRANCH_VALUE.match(via, at).end()  # type: ignore[union-attr]  # matches ""
     if stop == at:
         return None  # an empty branch: maybe "branch= value" (SWS around "=")
     method = cseq_method(head)
@@ -102,16 +103,10 @@ def top_via_value(head: bytes) -> bytes | None:
 def cseq_method(head: bytes) -> str | None:
     """The method of the first CSeq header line of a message head, read by the parser's
     own `parse_cseq`; None when that line is not plain (folded, or not a valid CSeq)."""
-    at = head.find(b"\r\nCSeq: ")
-    if at >= 0 and b"\r\ncseq" not in head[:at].lower():  # the common case
-        start = at + 8
-    else:  # any case, spaces before the colon
-        low = head.lower()
-        at = low.find(b"\r\ncseq")
-        colon = low.find(b":", at) if at >= 0 else -1
-        if colon < 0 or low[at + 6 : colon].strip():
-            return None
-        start = colon + 1
+    found = _CSEQ_NAME.search(head)
+    if found is None:
+        return None
+    start = found.end()
     eol = head.find(b"\r\n", start)
     try:
         return parse_cseq(head[start : eol if eol >= 0 else len(head)].decode()).method

@@ -35,15 +35,15 @@ Public API:
         .respond(key, data, *, status, now)           record what was sent
         .handle_timer(now) -> None; .next_deadline() -> float | None; len(); .state(key)
               (timers are kept in slots of `granularity` s: they fire up to that late)
-    ClientTransactions(timers=Timers())
+    ClientTransactions(timers=Timers(), *, granularity=0.01)
         .start(branch, method, data, *, reliable, now, timeout=None, destination=None)
               -> ClientKey                            track a request just sent
         .receive(key, status, now, response=None) -> Completed | None   (None: 1xx,
               absorbed retransmission, or no matching transaction)
         .receive_response(response, now) -> Completed | None   (the key read from it)
         .handle_timer(now) -> list[Retransmit | TimedOut]
-        .next_deadline() -> float | None; len(); .state(key); .awaiting(key);
-        .cancel(key); .clear()
+        .next_deadline() -> float | None; len(); .state(key); .cancel(key); .clear()
+              (timers are kept in slots of `granularity` s: they fire up to that late)
     Effects: Retransmit(key, data, destination), TimedOut(key, destination),
              Completed(key, status, response, destination)
 """
@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import enum
 import heapq
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -123,28 +122,6 @@ class ServerReceived:
 
 
 _ServerReceived = frozen_builder(ServerReceived)  # one per request: no frozen __init__
-
-
-class _Deadlines:
-    """The client transactions' timers: a heap of (when, seq, key) with lazy removal —
-    an entry counts only while it equals its transaction's current deadline."""
-
-    __slots__ = ("_seq", "heap")
-
-    def __init__(self) -> None:
-        self.heap: list[tuple[float, int, ClientKey]] = []
-        self._seq = itertools.count()
-
-    def push(self, when: float, key: ClientKey) -> None:
-        heapq.heappush(self.heap, (when, next(self._seq), key))
-
-    def pop_due(self, now: float) -> list[tuple[float, ClientKey]]:
-        heap = self.heap
-        out = []
-        while heap and heap[0][0] <= now:
-            when, _, key = heapq.heappop(heap)
-            out.append((when, key))
-        return out
 
 
 class _Trying:
@@ -340,32 +317,51 @@ class Completed:
     destination: Any = None
 
 
+_TRYING, _PROCEEDING, _COMPLETED = State.TRYING, State.PROCEEDING, State.COMPLETED  # hot path
 _Completed = frozen_builder(Completed)  # one per answered request: no frozen __init__
 _Retransmit = frozen_builder(Retransmit)
 
 
 class _ClientTx:
-    __slots__ = ("data", "deadline", "destination", "interval", "reliable", "state", "timer_f")
+    __slots__ = (
+        "data", "deadline", "destination", "interval", "reliable", "slot", "state", "timer_f",
+    )  # fmt: skip
 
-    def __init__(self, data: bytes, reliable: bool, destination: Any) -> None:
-        self.state = State.TRYING
+    def __init__(
+        self, data: bytes, reliable: bool, destination: Any, interval: float, timer_f: float
+    ) -> None:
+        self.state = _TRYING
         self.data = data
         self.reliable = reliable
         self.destination = destination
-        self.interval = 0.0
-        self.timer_f = 0.0
-        self.deadline = 0.0
+        self.interval = interval  # Timer E's current interval
+        self.timer_f = timer_f
+        self.deadline = 0.0  # its next timer (Timer E, F or K), exact; set by _file
+        self.slot = 0  # the time slot that timer is filed in
 
 
 class ClientTransactions:
     """The table of non-INVITE client transactions (requests sipfleet sends: OPTIONS
     keep-alive probes, NOTIFYs). Sans-IO: the caller sends, tells the time, and carries
-    out the effects; `destination` is whatever it needs for that (opaque here)."""
+    out the effects; `destination` is whatever it needs for that (opaque here).
 
-    def __init__(self, timers: Timers = Timers()) -> None:
+    Sized for the presence fan-out (a thousand NOTIFYs per state change, nearly all
+    answered long before their first Timer E): each transaction's next timer is filed by
+    key in a slot of `granularity` seconds (a dict per slot, a heap of slot numbers), so
+    an answer takes it out of its slot in O(1) and no dead timer is left behind. A timer
+    fires when `handle_timer` is first called at or after the end of its slot (up to
+    `granularity` late, never early); the next Timer E counts from the exact deadline,
+    so retransmissions do not drift.
+    """
+
+    def __init__(self, timers: Timers = Timers(), *, granularity: float = 0.01) -> None:
+        if granularity <= 0:
+            raise ValueError("granularity must be positive")
         self.timers = timers
+        self.granularity = granularity
         self._table: dict[ClientKey, _ClientTx] = {}
-        self._deadlines = _Deadlines()
+        self._slots: dict[int, dict[ClientKey, _ClientTx]] = {}
+        self._order: list[int] = []  # heap of the slot numbers in _slots
 
     def __len__(self) -> int:
         return len(self._table)
@@ -386,39 +382,34 @@ class ClientTransactions:
         destination: Any = None,
     ) -> ClientKey:
         """Track a request the caller has just sent: `data` are its bytes, `branch` the
-        branch of its top Via. Timer F is `timeout` when given, else 64*T1 (§17.1.2.2)."""
+        branch of its top Via. Timer F is `timeout` when given, else 64*T1 (§17.1.2.2);
+        Timer E (UDP only) first fires after T1."""
         if not branch.startswith(BRANCH_MAGIC):
             raise ValueError("client requests need a z9hG4bK branch (§8.1.1.7)")
         key = (branch, method)
         table = self._table
         if key in table:
             raise ValueError("a transaction with this branch is already running")
-        tx = table[key] = _ClientTx(data, reliable, destination)
-        timers = self.timers
-        tx.timer_f = now + (64 * timers.t1 if timeout is None else timeout)
-        tx.interval = timers.t1
-        self._schedule(key, tx, now + tx.interval)
+        t1 = self.timers.t1
+        timer_f = now + (64 * t1 if timeout is None else timeout)
+        tx = table[key] = _ClientTx(data, reliable, destination, t1, timer_f)
+        self._file(key, tx, timer_f if reliable or now + t1 > timer_f else now + t1)
         return key
 
     def cancel(self, key: ClientKey) -> None:
         """Forget `key` (its TU gave up): no effect will name it."""
-        self._table.pop(key, None)
+        tx = self._table.pop(key, None)
+        if tx is not None:
+            self._unfile(key, tx)
 
     def clear(self) -> list[Any]:
         """Forget every transaction; the destinations of those still waiting for a final
         response (to tell their TUs)."""
-        waiting = [tx.destination for tx in self._table.values() if tx.state is not State.COMPLETED]
+        waiting = [tx.destination for tx in self._table.values() if tx.state is not _COMPLETED]
         self._table.clear()
-        self._deadlines = _Deadlines()
+        self._slots.clear()
+        self._order.clear()
         return waiting
-
-    def awaiting(self, key: ClientKey) -> Any:
-        """The destination of transaction `key` while it waits for its final response;
-        None when there is no such transaction or it has completed."""
-        tx = self._table.get(key)
-        if tx is None or tx.state is State.COMPLETED:
-            return None
-        return tx.destination
 
     def receive(
         self, key: ClientKey, status: int, now: float, response: SipResponse | None = None
@@ -427,22 +418,24 @@ class ClientTransactions:
         §17.1.2.2 transitions. Completed for the first final response; None for a 1xx,
         an absorbed retransmission of the final one, or no matching transaction."""
         tx = self._table.get(key)
-        if tx is None or tx.state is State.COMPLETED:
+        if tx is None or tx.state is _COMPLETED:
             return None
         if status < 200:
-            if tx.state is State.TRYING:
-                tx.state = State.PROCEEDING
+            if tx.state is _TRYING:
+                tx.state = _PROCEEDING
                 if not tx.reliable:  # §17.1.2.2: from now on retransmit every T2
                     tx.interval = self.timers.t2
             return None
-        tx.state = State.COMPLETED
+        tx.state = _COMPLETED
         tx.data = b""
+        bucket = self._slots.get(tx.slot)  # its Timer E/F: not needed any more
+        if bucket is not None:
+            bucket.pop(key, None)
         t4 = self.timers.t4
         if tx.reliable or t4 <= 0:  # Timer K is 0
             del self._table[key]
         else:
-            tx.deadline = now + t4
-            self._deadlines.push(tx.deadline, key)
+            self._file(key, tx, now + t4)
         return _Completed(key=key, status=status, response=response, destination=tx.destination)
 
     def receive_response(self, response: SipResponse, now: float) -> Completed | None:
@@ -453,39 +446,54 @@ class ClientTransactions:
         return self.receive(key, response.status, now, response)
 
     def handle_timer(self, now: float) -> list[Retransmit | TimedOut]:
-        """Fire the timers due at `now`: Timer E → Retransmit, Timer F → TimedOut (the
-        transaction is gone), Timer K frees a completed one silently."""
+        """Fire the timers of the slots ended by `now`: Timer E → Retransmit, Timer F →
+        TimedOut (the transaction is gone), Timer K frees a completed one silently."""
         effects: list[Retransmit | TimedOut] = []
-        table = self._table
-        for when, key in self._deadlines.pop_due(now):
-            tx = table.get(key)
-            if tx is None or tx.deadline != when:
+        order, slots, table, width = self._order, self._slots, self._table, self.granularity
+        t2 = self.timers.t2
+        while order and order[0] * width <= now:
+            bucket = slots.pop(heapq.heappop(order), None)
+            if not bucket:
                 continue
-            if tx.state is State.COMPLETED:  # Timer K
-                del table[key]
-            elif when >= tx.timer_f:  # Timer F
-                del table[key]
-                effects.append(TimedOut(key=key, destination=tx.destination))
-            else:  # Timer E
-                effects.append(_Retransmit(key=key, data=tx.data, destination=tx.destination))
-                if tx.state is State.TRYING:
-                    tx.interval = min(2 * tx.interval, self.timers.t2)
-                self._schedule(key, tx, when + tx.interval)
+            for key, tx in bucket.items():
+                when = tx.deadline
+                if tx.state is _COMPLETED:  # Timer K
+                    del table[key]
+                elif when >= tx.timer_f:  # Timer F
+                    del table[key]
+                    effects.append(TimedOut(key=key, destination=tx.destination))
+                else:  # Timer E
+                    effects.append(_Retransmit(key=key, data=tx.data, destination=tx.destination))
+                    if tx.state is _TRYING:
+                        tx.interval = min(2 * tx.interval, t2)
+                    self._file(key, tx, min(when + tx.interval, tx.timer_f))
         return effects
 
     def next_deadline(self) -> float | None:
-        """When `handle_timer` next has something to do (None: nothing is running)."""
-        table = self._table
-        heap = self._deadlines.heap
-        while heap:
-            when, _, key = heap[0]
-            tx = table.get(key)
-            if tx is not None and tx.deadline == when:
-                return when
-            heapq.heappop(heap)  # stale: the transaction ended or was rescheduled
+        """When `handle_timer` next has something to do — the end of the first slot that
+        still files a timer (None: nothing is running)."""
+        order, slots = self._order, self._slots
+        while order:
+            if slots.get(order[0]):
+                return order[0] * self.granularity
+            slots.pop(heapq.heappop(order), None)  # emptied by answers
         return None
 
-    def _schedule(self, key: ClientKey, tx: _ClientTx, timer_e: float) -> None:
-        """The next deadline is Timer E (UDP only) or Timer F, whichever comes first."""
-        tx.deadline = tx.timer_f if tx.reliable else min(timer_e, tx.timer_f)
-        self._deadlines.push(tx.deadline, key)
+    def _file(self, key: ClientKey, tx: _ClientTx, deadline: float) -> None:
+        """File `tx`'s next timer in the slot whose end is the first at or after it."""
+        width = self.granularity
+        number = math.ceil(deadline / width)
+        if number * width < deadline:  # a rounded quotient: never fire early
+            number += 1
+        bucket = self._slots.get(number)
+        if bucket is None:
+            bucket = self._slots[number] = {}
+            heapq.heappush(self._order, number)
+        bucket[key] = tx
+        tx.deadline = deadline
+        tx.slot = number
+
+    def _unfile(self, key: ClientKey, tx: _ClientTx) -> None:
+        bucket = self._slots.get(tx.slot)
+        if bucket is not None:
+            bucket.pop(key, None)

@@ -126,7 +126,7 @@ def begin(clients: ClientTransactions, req: SipRequest, **kwargs: Any) -> Client
 
 
 def test_client_timer_e_doubles_to_t2_then_timer_f() -> None:
-    clients = ClientTransactions(TIMERS)
+    clients = ClientTransactions(TIMERS, granularity=0.5)
     req = options_request()
     key = begin(clients, req, reliable=False, now=0.0, destination=("10.0.0.5", 5060))
     assert key == (req.top_via().branch, "OPTIONS")
@@ -149,28 +149,39 @@ def test_client_timer_e_doubles_to_t2_then_timer_f() -> None:
 
 
 def test_client_timeout_overrides_timer_f() -> None:
-    clients = ClientTransactions(TIMERS)
+    clients = ClientTransactions(TIMERS, granularity=0.25)
     req = options_request()
-    key = begin(clients, req, reliable=False, now=10.0, timeout=1.2)
+    key = begin(clients, req, reliable=False, now=10.0, timeout=1.25)
     assert [type(e) for e in clients.handle_timer(10.5)] == [Retransmit]
-    assert clients.next_deadline() == 11.2  # F before the next E (11.5)
-    assert [e.key for e in clients.handle_timer(11.2)] == [key]
+    assert clients.next_deadline() == 11.25  # F before the next E (11.5)
+    assert [e.key for e in clients.handle_timer(11.25)] == [key]
     assert len(clients) == 0 and clients.next_deadline() is None
 
 
+def test_client_timers_fire_at_the_end_of_their_slot_never_early() -> None:
+    clients = ClientTransactions(TIMERS, granularity=1.0)
+    req = options_request()
+    begin(clients, req, reliable=False, now=0.2)  # Timer E due at 0.7
+    assert clients.next_deadline() == 1.0
+    assert clients.handle_timer(0.99) == []
+    assert [type(e) for e in clients.handle_timer(1.0)] == [Retransmit]
+    # the next E counts from the exact deadline: 0.7 + 2*T1 = 1.7, in the slot ending at 2
+    assert clients.next_deadline() == 2.0
+
+
 def test_client_completed_with_provisional_first() -> None:
-    clients = ClientTransactions(TIMERS)
+    clients = ClientTransactions(TIMERS, granularity=0.5)
     req = options_request()
     key = begin(clients, req, reliable=False, now=0.0, destination="d")
     assert clients.receive_response(answer(req, 100), now=0.2) is None
-    assert clients.state(key) is State.PROCEEDING and clients.awaiting(key) == "d"
+    assert clients.state(key) is State.PROCEEDING
     # E already scheduled at 0.5 still fires; afterwards every T2
     assert [type(e) for e in clients.handle_timer(0.5)] == [Retransmit]
     assert clients.next_deadline() == 4.5
     final = answer(req, 200)
     done = clients.receive_response(final, now=1.0)
     assert done == Completed(key=key, status=200, response=final, destination="d")
-    assert clients.awaiting(key) is None
+    assert clients.state(key) is State.COMPLETED
     assert clients.receive_response(answer(req, 200), now=1.1) is None  # absorbed
     assert clients.handle_timer(4.5) == []
     assert clients.next_deadline() == 6.0  # Timer K = T4
@@ -192,7 +203,7 @@ def test_client_receive_by_key_as_read_from_raw_bytes() -> None:
 
 
 def test_client_reliable_has_no_retransmissions() -> None:
-    clients = ClientTransactions(TIMERS)
+    clients = ClientTransactions(TIMERS, granularity=0.5)
     req = options_request()
     begin(clients, req, reliable=True, now=0.0)
     assert clients.next_deadline() == 32.0
@@ -201,7 +212,7 @@ def test_client_reliable_has_no_retransmissions() -> None:
 
 
 def test_client_ignores_unrelated_responses() -> None:
-    clients = ClientTransactions(TIMERS)
+    clients = ClientTransactions(TIMERS, granularity=0.5)
     req = options_request()
     begin(clients, req, reliable=False, now=0.0)
     other = parse_response(samples.RESPONSE_200)
@@ -214,7 +225,7 @@ def test_client_ignores_unrelated_responses() -> None:
 
 
 def test_client_cancel_and_clear() -> None:
-    clients = ClientTransactions(TIMERS)
+    clients = ClientTransactions(TIMERS, granularity=0.5)
     first = clients.start("z9hG4bK1", "OPTIONS", b"1", reliable=False, now=0.0, destination=1)
     clients.start("z9hG4bK2", "NOTIFY", b"2", reliable=True, now=0.0, destination=2)
     clients.start("z9hG4bK3", "NOTIFY", b"3", reliable=False, now=0.0, destination=3)

@@ -21,8 +21,8 @@ REGISTER came on from the proxy while it is open, else to that URI's host and po
 
 Two ways in. `start()` is the lean one the presence fan-out uses (one NOTIFY per watcher,
 a thousand per state change): the caller hands over the finished bytes and a callback;
-no task, one timer (`loop.call_at` at the machine's next deadline, rounded up to a 10 ms
-slot), and its answer is matched on the raw bytes before any parse (`on_response_bytes`),
+no task, one timer (`loop.call_at` at the machine's next deadline: its timers are kept
+in 10 ms slots), and its answer is matched on the raw bytes before any parse (`on_response_bytes`),
 so the callback gets the status code only. `send()` (awaitable, the full `SipResponse`)
 is built on the same table for OPTIONS probes and check-sync; its answers take the
 normal parse (`on_response`).
@@ -125,9 +125,10 @@ class RequestSender:
         # Timer K is 0: a late copy of a final response (the answer to a retransmission)
         # needs no completed transaction to be absorbed — `on_response_bytes` drops it by
         # our branch prefix, and the full parse by finding no transaction.
-        self._transactions = ClientTransactions(Timers(t1=t1, t2=t2, t4=0.0))
+        self._transactions = ClientTransactions(Timers(t1=t1, t2=t2, t4=0.0), granularity=TICK)
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_slot = math.inf  # the slot `_timer` fires at
+        self._timer_at = math.inf  # when `_timer` fires
+        self._whole: set[str] = set()  # branches of the `send()`s in flight
         self._via_cache: dict[tuple[str, str, int], str] = {}
         # branch = magic cookie + the worker's mark + a random per-process prefix + a
         # counter: unique in space and time (§8.1.1.7) without a urandom call per request
@@ -140,10 +141,11 @@ class RequestSender:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-            self._timer_slot = math.inf
+            self._timer_at = math.inf
         for waiter in self._transactions.clear():
             if waiter.future is not None:
                 waiter.future.cancel()
+        self._whole.clear()
 
     # --- the lean path -------------------------------------------------------------------
 
@@ -216,21 +218,19 @@ class RequestSender:
         self._arm(loop)
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The timer at the slot of the machine's next deadline (sooner if armed sooner)."""
+        """The timer at the machine's next deadline (the end of a slot), unless it is
+        armed at that time or sooner already."""
         deadline = self._transactions.next_deadline()
-        if deadline is None:
-            return
-        slot = math.ceil(deadline / TICK)
-        if slot >= self._timer_slot:
+        if deadline is None or deadline >= self._timer_at:
             return
         if self._timer is not None:
             self._timer.cancel()
-        self._timer_slot = slot
-        self._timer = loop.call_at(slot * TICK, self._fire)
+        self._timer_at = deadline
+        self._timer = loop.call_at(deadline, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
-        self._timer_slot = math.inf
+        self._timer_at = math.inf
         loop = asyncio.get_running_loop()
         # call_at may run a little early (the loop's clock resolution): half a slot more
         transactions = self._transactions
@@ -268,7 +268,8 @@ class RequestSender:
         Answers to `start()` transactions are taken here (their callers want the status,
         not a message), and late copies of answers to ended transactions of ours are
         dropped here. A head `read_response` cannot read plainly, and an answer to a
-        `send()` (whose caller wants the whole response), go to the full parse."""
+        `send()` (whose caller wants the whole response), go to the full parse: both
+        reach the same `receive` of the state machine (`on_response`)."""
         transactions = self._transactions
         if not transactions:
             return False
@@ -276,18 +277,17 @@ class RequestSender:
         if read is None:
             return False
         status, key = read
-        waiter: _Waiter | None = transactions.awaiting(key)
-        if waiter is None:
-            # A late copy (the answer to a retransmission) of a transaction that has
-            # ended, or an answer naming another method (§17.1.3: no transaction): ours
-            # by the branch prefix, and the full parse would only drop it.
-            return key[0].startswith(self._branch_prefix)
-        if waiter.future is not None:
-            return False
+        branch = key[0]
+        if branch in self._whole:
+            return False  # a `send()`: its caller wants the parsed response
         done = transactions.receive(key, status, asyncio.get_running_loop().time())
         if done is not None:
-            self._tell(waiter, key[1], status, None)
-        return True
+            self._tell(done.destination, key[1], status, None)
+            return True
+        # A provisional answer; or none of ours waits for it: a late copy (the answer to
+        # a retransmission) of a transaction that has ended, or an answer naming another
+        # method (§17.1.3). Ours by the branch prefix — the full parse would only drop it.
+        return branch.startswith(self._branch_prefix)
 
     # --- the awaitable API -------------------------------------------------------------------
 
@@ -319,11 +319,13 @@ class RequestSender:
         )
         data = outgoing.to_bytes()
         future: asyncio.Future[SipResponse | None] = asyncio.get_running_loop().create_future()
+        self._whole.add(branch)
         try:
             self._begin(request.method, branch, data, _Waiter(connection, address, None, future),
                         timeout)  # fmt: skip
             return await future
         finally:  # ended (then it is gone already), or cancelled: no one left to tell
+            self._whole.discard(branch)
             self._transactions.cancel((branch, request.method))
 
     def _via(self, connection: Connection, branch: str | None = None) -> Via:
