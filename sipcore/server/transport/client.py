@@ -59,7 +59,7 @@ from sipcore.uri import parse_uri
 
 log = logging.getLogger(__name__)
 
-TICK = 0.01  # timer slot (s): Timer E/F fire up to this much late
+TICK = 0.01  # timer slot (s): Timer E/F fire up to this much late (or half as early)
 
 Callback = Callable[[int | None], None]  # the final status, or None (timeout, send error)
 _mark = [""]  # this worker's branch mark, process-wide (`mark_branches`)
@@ -232,7 +232,9 @@ class RequestSender:
         self._timer = None
         self._timer_at = math.inf
         loop = asyncio.get_running_loop()
-        # call_at may run a little early (the loop's clock resolution): half a slot more
+        # call_at may run a little early (the loop's clock resolution: uvloop's is 1 ms);
+        # a slot ending within half a slot counts as due, so a timer fires at most 5 ms
+        # early and the loop never spins waiting for its clock to reach the deadline.
         transactions = self._transactions
         for effect in transactions.handle_timer(loop.time() + TICK / 2):
             waiter: _Waiter = effect.destination
