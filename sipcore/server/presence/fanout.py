@@ -4,13 +4,13 @@ A new state of a watched extension (`apply_state`) marks every subscription of i
 package shows the change; `coalesce` decides who may send now (one NOTIFY in flight per
 subscription, at most one per interval). Those that may are sent in one synchronous pass
 at the next turn of the loop: the NOTIFY is joined from the subscription's fixed bytes
-(`sipcore.presence.notify.notify_bytes`) and handed to the client transactions' lean path
-(`RequestSender.start`: no task, Timer E/F kept by the pure client transactions behind
-one timer, the 200 OK matched on its raw bytes). Its answer arrives as a callback (`_answered`): a failure or timeout ends
-the subscription (§4.2.2), otherwise a change that came while it was in flight goes out
-next. A route that needs I/O first (a TCP connection to open after a restart) takes the
-awaitable path (`notify_slow`: `notify_request` and `SipService.send_request`).
-"""
+(`sipcore.presence.notify.notify_bytes`) and handed to the client transactions' lean
+path (`RequestSender.start`: no task, Timer E/F kept by the pure client transactions
+behind one timer, the 200 OK matched on its raw bytes). Its answer arrives as a callback
+(`_answered`): a failure or timeout ends the subscription (§4.2.2), otherwise a change
+that came while it was in flight goes out next. A route that needs I/O first (a TCP
+connection to open after a restart) takes the awaitable path (`notify_slow`:
+`notify_request` and `SipService.send_request`)."""
 
 from __future__ import annotations
 
