@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,10 @@ import pytest
 
 from db import migrate
 from db.pool import create_pool
-from provisioning.auth import hash_token, new_token
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
+from tests.support.database import TEMPLATE_DB, database_uri, insert_token
 
-TEMPLATE_DB = "sipfleet_template"
 _counter = itertools.count()
 
 
@@ -39,13 +38,6 @@ def pg_server() -> Iterator[Any]:
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
-
-
-def database_uri(server: Any, name: str) -> str:
-    """The server's URI pointed at another database."""
-    base, _, query = server.uri.partition("?")
-    base = base.rsplit("/", 1)[0]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
 
 
 async def _create_template(uri: str) -> None:
@@ -114,26 +106,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     )
 
 
-async def insert_token(
-    conn: asyncpg.Connection[Any],
-    level: str,
-    customer_id: str | None = None,
-    reseller_id: str | None = None,
-) -> str:
-    """A real token of the given level; returns the token text."""
-    from db.tokens import insert_token as insert
-
-    token = new_token()
-    await insert(
-        conn,
-        token_hash=hash_token(token),
-        level=level,
-        customer_id=customer_id,
-        reseller_id=reseller_id,
-    )
-    return token
-
-
 @pytest.fixture
 async def admin_token(pool: asyncpg.Pool[Any]) -> str:
     async with pool.acquire() as conn:
@@ -151,5 +123,21 @@ async def api(
     return await aiohttp_client(app)
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+@pytest.fixture
+async def start_sip(pool: asyncpg.Pool[Any]) -> AsyncIterator[Callable[..., Any]]:
+    """Start the SIP service in-process on the test's database (`start(**overrides)` of
+    its config): a `Running`; stopped at the end."""
+    from sipcore.server.service import SipService
+    from tests.support.sip_service import Running, sip_test_config
+
+    started: list[SipService] = []
+
+    async def start(gate: Any = None, ssl_context: Any = None, **overrides: Any) -> Running:
+        service = SipService(sip_test_config(**overrides), pool, gate)
+        await service.start(ssl_context=ssl_context)
+        started.append(service)
+        return Running(service)
+
+    yield start
+    for service in started:
+        await service.stop()

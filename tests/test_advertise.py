@@ -16,7 +16,7 @@ import pytest
 from provisioning.app import advertise
 from provisioning.app.advertise import advertised_host, startup_lines, with_advertised_host
 from provisioning.config import ConfigError, Settings
-from tests.process import start_sipfleet
+from tests.support.processes import start_sipfleet
 
 
 def _settings(settings: Settings, **changes: str) -> Settings:

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from provisioning.app import datadir
-from tests.process import base_env, sipfleet_command, start_sipfleet, wait_healthy
+from tests.support.processes import base_env, sipfleet_command, start_sipfleet, wait_healthy
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.process import SipfleetProcess, start_sipfleet
+from tests.support.processes import SipfleetProcess, start_sipfleet
 
 LIMIT = 256
 ADDRESSES = [f"127.0.0.{n}" for n in range(1, 7)]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.process import start_sipfleet
-from tests.workers_support import wait_for
+from tests.support.processes import start_sipfleet
+from tests.support.waiting import wait_for
 
 
 @pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (Debian iproute2)")

@@ -23,9 +23,9 @@ import pytest
 from provisioning.app.service import running_node
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from tests import factories
-from tests.conftest import insert_token
-from tests.process import start_sipfleet
+from tests.support import factories
+from tests.support.database import insert_token
+from tests.support.processes import start_sipfleet
 
 MARK = "zq7mark"  # in every probe: must come back in no answer and no log line
 PATHS = ("/api/session", "/api/pbx/sipphone", "/", "/static/dashboard.js", "/prov/001565AA0001.cfg")

@@ -13,7 +13,7 @@ from db.errors import SchemaTooNewError
 
 
 async def _empty_database(pg_server: Any, name: str) -> asyncpg.Connection[Any]:
-    from tests.conftest import database_uri
+    from tests.support.database import database_uri
 
     admin = await asyncpg.connect(pg_server.uri)
     await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -17,11 +17,10 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests import factories
-from tests.process import SipfleetProcess, start_sipfleet
-from tests.prov.sipclient import SipPhone
-from tests.registrar.sipclient import REALM, SipClient, authorization
-from tests.workers_support import ADMIN_TOKEN, Http
+from tests.support import factories
+from tests.support.processes import SipfleetProcess, start_sipfleet
+from tests.support.sip_client import SipClient
+from tests.support.workers import ADMIN_TOKEN, Http
 
 CREATIONS = 1000
 CONCURRENCY = 16
@@ -90,12 +89,12 @@ async def _create(http: Http, customer: str, extension: str, model: str, **extra
 async def _register_once(
     node: SipfleetProcess, username: str, password: str, local_ip: str = "127.0.0.1"
 ) -> int:
-    phone = SipPhone(username, password, ("127.0.0.1", node.sip_port), "udp", local=(local_ip, 0))
+    phone = SipClient(username, password, ("127.0.0.1", node.sip_port), local_ip=local_ip)
     await phone.open()
     try:
-        return await phone._register_once(3.0)
+        return await phone.register_status(timeout=3.0)
     finally:
-        await phone.close()
+        phone.close()
 
 
 async def _armed(
@@ -105,13 +104,9 @@ async def _armed(
     an attacker holding a leaked password, or a phone mid-registration, would send the
     instant after the API answered."""
     client = await SipClient(server=("127.0.0.1", node.sip_port), local_ip=local_ip).open()
-    client.send(client.register_bytes(username))
-    challenge = await client.receive()
-    assert challenge is not None and challenge.status == 401
-    auth = authorization(
-        challenge.headers.get("WWW-Authenticate") or "", username, password, "REGISTER",
-        f"sip:{REALM}",
-    )  # fmt: skip
+    challenge = await client.challenge(username)
+    assert challenge.status == 401
+    auth = client.credentials(challenge, username, password)
     return client, client.register_bytes(username, authorization=auth)
 
 

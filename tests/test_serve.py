@@ -13,19 +13,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.process import base_env, free_port, sipfleet_command, start_sipfleet
-
-
-def _postgres_processes(data_dir: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if proc.info["name"] == "postgres" and any(str(data_dir) in part for part in cmdline):
-            found.append(proc)
-    return found
+from tests.support.processes import (
+    base_env,
+    free_port,
+    postgres_processes,
+    sipfleet_command,
+    start_sipfleet,
+)
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
@@ -56,7 +52,7 @@ def test_embedded_serve_healthz_files_and_clean_sigterm(tmp_path: Path) -> None:
         status, body = _get(service.base_url + "/api/tokens", token)
         assert status == 200 and body["items"][0]["level"] == "ADMIN"
         assert _get(service.base_url + "/api/tokens", "wrong")[0] == 401
-        assert _postgres_processes(data_dir)
+        assert postgres_processes(data_dir)
     finally:
         service.process.send_signal(signal.SIGTERM)
         begun = time.monotonic()
@@ -65,9 +61,9 @@ def test_embedded_serve_healthz_files_and_clean_sigterm(tmp_path: Path) -> None:
     assert time.monotonic() - begun < 5
     assert "Traceback" not in service.log()
     deadline = time.monotonic() + 5
-    while _postgres_processes(data_dir) and time.monotonic() < deadline:
+    while postgres_processes(data_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _postgres_processes(data_dir) == []
+    assert postgres_processes(data_dir) == []
 
 
 def test_restart_after_kill_9_recovers_without_cleanup(tmp_path: Path) -> None:
@@ -85,7 +81,7 @@ def test_restart_after_kill_9_recovers_without_cleanup(tmp_path: Path) -> None:
     third = start_sipfleet(data_dir)
     third.process.kill()
     third.process.wait()
-    for proc in _postgres_processes(data_dir):
+    for proc in postgres_processes(data_dir):
         proc.kill()
     fourth = start_sipfleet(data_dir)
     try:

@@ -26,7 +26,7 @@ from sipcore.udp_partition import (
     build_program,
     run,
 )
-from tests.process import free_port
+from tests.support.processes import free_port
 
 PROGRAM = build_program(2)
 USER_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()%+&=$,/?"
@@ -74,7 +74,7 @@ def response(branch: str, *, status: str = "200 OK", host: str = "sipfleet.test"
 
 
 def our_branch(index: int) -> str:
-    """A branch as `ClientTransactions.new_branch` makes it in worker `index`."""
+    """A branch as `RequestSender.new_branch` makes it in worker `index`."""
     return "z9hG4bK" + branch_mark(index) + os.urandom(6).hex() + "x" + "1f"
 
 

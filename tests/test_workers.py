@@ -21,15 +21,21 @@ from typing import Any
 import asyncpg
 import psutil
 
-from tests import factories
-from tests.process import SipfleetProcess, base_env, free_port, sipfleet_command, start_sipfleet
-from tests.test_serve import _postgres_processes
-from tests.workers_support import (
+from tests.support import factories
+from tests.support.processes import (
+    SipfleetProcess,
+    base_env,
+    free_port,
+    postgres_processes,
+    sipfleet_command,
+    start_sipfleet,
+)
+from tests.support.waiting import wait_for
+from tests.support.workers import (
     ADMIN_TOKEN,
     Http,
     RebindingPhone,
     settle,
-    wait_for,
     worker_pids,
 )
 
@@ -97,7 +103,7 @@ async def test_two_workers_share_the_ports(
         ]
     service = await _start(tmp_path, database_url, 2)
     server = ("127.0.0.1", service.sip_port)
-    sockets = [RebindingPhone(p.username, p.password, server, "udp") for p in phones]
+    sockets = [RebindingPhone(p.username, p.password, server) for p in phones]
     extra: list[RebindingPhone] = []
     try:
         assert len(worker_pids(service)) == 2
@@ -114,7 +120,9 @@ async def test_two_workers_share_the_ports(
         # REGISTER from many source ports: all succeed, through both workers
         for phone_socket in sockets:
             await phone_socket.open()
-        statuses = await asyncio.gather(*(item.register() for item in sockets))
+        statuses = await asyncio.gather(
+            *(item.register_status(attempts=20, timeout=5.0) for item in sockets)
+        )
         assert statuses == [200] * PHONES
         nodes = {phone.id: await _node_of(pool, phone.id) for phone in phones}
         assert len(set(nodes.values())) == 2
@@ -126,30 +134,28 @@ async def test_two_workers_share_the_ports(
         results = await _reprovision_on_both(http, _mac(0))
         for result in results:
             assert [c["outcome"] for c in result["contacts"]] == ["ok"], result
-        assert len(sockets[0].notifies) == len(results)
+        assert len(sockets[0].received_notifies) == len(results)
 
         # the phone's NAT gives it a new source port, which the kernel hands to the other
         # worker: that worker takes the binding, the old one forgets it at once
         moved, old = phones[1], sockets[1]
         old_node = nodes[moved.id]
         for _ in range(40):
-            new = RebindingPhone(
-                moved.username, moved.password, server, "udp", contact_address=old.local
-            )
+            new = RebindingPhone(moved.username, moved.password, server, contact_address=old.local)
             extra.append(new)
             await new.open()
-            assert await new.register() == 200
+            assert await new.register_status(attempts=20, timeout=5.0) == 200
             if await _node_of(pool, moved.id) != old_node:
                 break
         else:
             raise AssertionError("no source port reached the other worker")
         await settle()
-        old.notifies.clear()
+        old.requests.clear()
         results = await _reprovision_on_both(http, _mac(1))
         for result in results:
             assert [c["outcome"] for c in result["contacts"]] == ["ok"], result
-        assert old.notifies == []  # the old worker no longer sends over the old flow
-        assert len(new.notifies) == len(results)
+        assert old.received_notifies == []  # the old worker no longer sends over the old flow
+        assert len(new.received_notifies) == len(results)
 
         # a credential reset reaches the worker holding the phone (directory LISTEN)
         victim = sockets[2]
@@ -158,10 +164,10 @@ async def test_two_workers_share_the_ports(
         )
         assert status == 200
         await settle()
-        assert await victim._register_once(3.0) != 200  # the old password is refused
+        assert await victim.register_status(timeout=3.0) != 200  # the old password is refused
         for result in await _reprovision_on_both(http, _mac(2)):
             assert result["registered"] is False
-        assert victim.notifies == []
+        assert victim.received_notifies == []
 
         # kill -9 of worker 1: restarted, and it loads its bindings again
         [first_pid] = _ready_pid(service, 1, 2)
@@ -173,10 +179,10 @@ async def test_two_workers_share_the_ports(
         held = [i for i in range(3, PHONES) if nodes[phones[i].id].endswith("|w1")]
         assert held
         index = held[0]
-        before = len(sockets[index].notifies)
+        before = len(sockets[index].received_notifies)
         for result in await _reprovision_on_both(http, _mac(index)):
             assert [c["outcome"] for c in result["contacts"]] == ["ok"], result
-        assert len(sockets[index].notifies) > before
+        assert len(sockets[index].received_notifies) > before
     finally:
         pids = worker_pids(service)
         service.process.send_signal(signal.SIGTERM)
@@ -194,16 +200,16 @@ async def test_two_workers_share_the_ports(
             left = await conn.fetchval("SELECT count(*) FROM bindings WHERE node LIKE '%|w1'")
             total = await conn.fetchval("SELECT count(*) FROM bindings")
         assert left == 0 and total == PHONES - 1  # all but the reset phone
-        before = len(sockets[index].notifies)
+        before = len(sockets[index].received_notifies)
         status, body, _ = await Http(single.base_url).request(
             "POST", f"/api/phones/{_mac(index)}/reprovision"
         )
         assert [c["outcome"] for c in body["results"][0]["contacts"]] == ["ok"]
-        assert len(sockets[index].notifies) == before + 1
+        assert len(sockets[index].received_notifies) == before + 1
     finally:
         assert single.stop() == 0
         for item in sockets + extra:
-            await item.close()
+            item.close()
 
 
 def test_sigterm_stops_workers_and_embedded_postgres(tmp_path: Path) -> None:
@@ -212,7 +218,7 @@ def test_sigterm_stops_workers_and_embedded_postgres(tmp_path: Path) -> None:
     pids = worker_pids(service)
     try:
         assert len(pids) == 2
-        assert _postgres_processes(data_dir)
+        assert postgres_processes(data_dir)
     finally:
         service.process.send_signal(signal.SIGTERM)
         begun = time.monotonic()
@@ -221,7 +227,7 @@ def test_sigterm_stops_workers_and_embedded_postgres(tmp_path: Path) -> None:
     assert time.monotonic() - begun < 5
     assert all(_gone(pid) for pid in pids)
     assert "Traceback" not in service.log()
-    wait_for(lambda: _postgres_processes(data_dir) == [], 5, "PostgreSQL to stop")
+    wait_for(lambda: postgres_processes(data_dir) == [], 5, "PostgreSQL to stop")
 
 
 def test_port_in_use_is_one_clear_line(tmp_path: Path, database_url: str) -> None:

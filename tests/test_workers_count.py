@@ -11,8 +11,9 @@ from pathlib import Path
 import asyncpg
 
 from provisioning.config import describe_workers
-from tests.process import start_sipfleet
-from tests.workers_support import wait_for, worker_pids
+from tests.support.processes import start_sipfleet
+from tests.support.waiting import wait_for
+from tests.support.workers import worker_pids
 
 
 def test_default_starts_one_worker_per_cpu_and_says_so(tmp_path: Path, database_url: str) -> None:

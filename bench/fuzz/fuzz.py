@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import psutil  # noqa: E402
 
-from tests.process import SipfleetProcess, start_sipfleet  # noqa: E402
+from tests.support.processes import SipfleetProcess, start_sipfleet  # noqa: E402
 
 REALM = "sipfleet.test"
 ADMIN_TOKEN = "sft_fuzz-bench-admin-token"
@@ -710,7 +710,7 @@ async def create_phones(base: str, count: int) -> list[Phone]:
 async def clean_register(port: int, phone: Phone) -> int | None:
     """One ordinary registration after the storm: its final status."""
     sys.path.insert(0, str(ROOT))
-    from tests.registrar.sipclient import SipClient
+    from tests.support.sip_client import SipClient
 
     client = await SipClient(server=("127.0.0.1", port)).open()
     try:
@@ -778,7 +778,7 @@ async def main() -> None:
         "SIPFLEET_AUTH_FAILURE_LIMIT": "1000000000",
         "SIPFLEET_LOG_LEVEL": "info",
     }
-    from tests.process import free_port
+    from tests.support.processes import free_port
 
     service = await asyncio.to_thread(
         start_sipfleet, data_dir / "data", env=env, http_port=free_port(), sip_port=free_port()

@@ -38,11 +38,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import asyncpg
 
-from tests.outage.blackhole import BlackHoleProxy
-from tests.outage.pgcluster import PgCluster, PgServer
-from tests.outage.support import (
+from tests.support.blackhole import BlackHoleProxy
+from tests.support.outage import (
     DATABASE,
     RegisterLoad,
     create_database,
@@ -51,11 +49,14 @@ from tests.outage.support import (
     http_get,
     lost_bindings,
     make_phones,
+    pair_url,
     register_new_phone,
     start_node,
+    wait_synchronous,
 )
-from tests.process import SipfleetProcess, free_port
-from tests.workers_support import ADMIN_TOKEN
+from tests.support.pgcluster import PgCluster
+from tests.support.processes import SipfleetProcess, free_port
+from tests.support.workers import ADMIN_TOKEN
 
 
 def options_status(node: SipfleetProcess) -> int:
@@ -91,20 +92,6 @@ def probe(node: SipfleetProcess, mac: str) -> dict[str, int]:
     }
 
 
-async def wait_synchronous(primary: PgServer) -> None:
-    conn = await asyncpg.connect(primary.uri())
-    try:
-        for _ in range(100):
-            if await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"
-            ):
-                return
-            await asyncio.sleep(0.1)
-    finally:
-        await conn.close()
-    raise SystemExit("the standby did not become a synchronous standby")
-
-
 async def run(args: argparse.Namespace) -> str:
     cluster = PgCluster()
     node = None
@@ -119,8 +106,7 @@ async def run(args: argparse.Namespace) -> str:
             standby = cluster.server("standby", free_port()).standby_of(primary)
             standby.start()
             await wait_synchronous(primary)
-            url = (f"postgresql://postgres@{primary.host},{standby.host}/{DATABASE}"
-                   "?target_session_attrs=read-write")  # fmt: skip
+            url = pair_url(primary, standby)
         proxy = None
         if args.scenario == "partition":
             proxy = await BlackHoleProxy(("127.0.0.1", primary.port)).start()

@@ -97,7 +97,7 @@ def live_sub(index: int, port: int, extension_id: str) -> LiveSub:
 
 async def run(uri: str, watchers: int, rounds: int, port: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from tests.presence.conftest import sip_test_config
+    from tests.support.sip_service import presence_sip_config as sip_test_config
 
     pool = await asyncpg.create_pool(uri, min_size=1, max_size=4)
     config = sip_test_config(timer_t1=0.5, timer_t2=4.0)

@@ -42,9 +42,9 @@ import asyncpg  # noqa: E402
 from bench.common.pg import fresh_database  # noqa: E402
 from db import migrate  # noqa: E402
 from db.embedded import start_embedded  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.conftest import insert_token  # noqa: E402
-from tests.process import start_sipfleet  # noqa: E402
+from tests.support import factories  # noqa: E402
+from tests.support.database import insert_token  # noqa: E402
+from tests.support.processes import start_sipfleet  # noqa: E402
 
 TOOL = Path(os.environ.get("BLF_TOOL", "/work/shared/bench/presence/blf_fanout.py"))
 

@@ -47,7 +47,7 @@ from bench.common.phones import yealink_user_agent  # noqa: E402
 from db import migrate  # noqa: E402
 from db.embedded import start_embedded  # noqa: E402
 from provisioning.credentials import SecretBox, new_credentials  # noqa: E402
-from tests.process import free_port, start_sipfleet  # noqa: E402
+from tests.support.processes import free_port, start_sipfleet  # noqa: E402
 
 KEY = bytes(range(32))
 REALM = "sipfleet.test"

@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 async def world(pool: Any) -> Any:
-    from tests.api.world import build_world
+    from tests.support.api_world import build_world
 
     async with pool.acquire() as conn:
         return await build_world(conn)
@@ -38,8 +38,8 @@ async def world(pool: Any) -> Any:
 def shared_db(pg_server: Any) -> Iterator[tuple[str, Any]]:
     """One database and world for a whole module of tests that leave it unchanged or only
     add records of their own (the error table: a failed request changes nothing)."""
-    from tests.api.world import build_world
-    from tests.conftest import TEMPLATE_DB, database_uri
+    from tests.support.api_world import build_world
+    from tests.support.database import TEMPLATE_DB, database_uri
 
     name = f"api_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     url = database_uri(pg_server, name)

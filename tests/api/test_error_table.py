@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.world import World
+from tests.support.api_world import World
 
 NOBODY = "ffffffffffffffffffffffff"
 Build = Callable[[World], dict[str, Any]]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.world import World
-from tests.conftest import bearer, insert_token
+from tests.support.api_world import World
+from tests.support.database import bearer, insert_token
 
 
 async def test_customers(api: Any, pool: Any, world: World) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 
 from provisioning.app.http import create_app
-from tests import factories
-from tests.conftest import bearer, insert_token
+from tests.support import factories
+from tests.support.database import bearer, insert_token
 
 
 async def server_get(server: Any, path: str) -> Any:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.world import World, fresh_mac
-from tests.conftest import bearer, insert_token
+from tests.support.api_world import World, fresh_mac
+from tests.support.database import bearer, insert_token
 
 PHONES = "/api/pbx/sipphone"
 NOBODY = "ffffffffffffffffffffffff"

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.world import World
-from tests.registrar.conftest import start_sip  # noqa: F401  (fixture)
-from tests.registrar.sipphone import PjPhone
-from tests.registrar.test_register_udp import wait_until
+from tests.support.api_world import World
+from tests.support.pjsua import PjPhone
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.pjsua
 
@@ -20,7 +19,7 @@ async def test_old_credentials_fail_and_new_ones_register(
     api: Any,
     pool: Any,
     world: World,
-    start_sip: Any,  # noqa: F811
+    start_sip: Any,
 ) -> None:
     resp = await api.put("/api/pbx/sipphone", json=world.body(), headers=world.a.manager)
     phone = await resp.json()

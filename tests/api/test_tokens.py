@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests import factories
-from tests.conftest import bearer, insert_token
+from tests.support import factories
+from tests.support.database import bearer, insert_token
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import bearer
+from tests.support.database import bearer
 
 
 @pytest.mark.parametrize(

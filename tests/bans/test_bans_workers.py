@@ -25,9 +25,9 @@ import aiohttp
 import asyncpg
 
 from sipcore.udp_partition import build_program, run
-from tests.process import SipfleetProcess, start_sipfleet
-from tests.registrar.sipclient import REALM, SipClient
-from tests.workers_support import ADMIN_TOKEN, WORKER_HEADER
+from tests.support.processes import SipfleetProcess, start_sipfleet
+from tests.support.sip_client import REALM, SipClient
+from tests.support.workers import ADMIN_TOKEN, WORKER_HEADER
 
 LIMIT = 6
 PROGRAM = build_program(2)
@@ -69,12 +69,9 @@ async def _start(
 async def _guess(port: int, username: str, local_ip: str = "127.0.0.1") -> int | None:
     """A REGISTER with a wrong password (after its challenge): the final status, or None
     when the server dropped it unanswered (a banned address)."""
-    client = await SipClient(server=("127.0.0.1", port), local_ip=local_ip).open()
-    try:
+    async with SipClient(server=("127.0.0.1", port), local_ip=local_ip) as client:
         answer = await client.register(username, "not-the-password", timeout=1.5)
         return None if answer is None else answer.status
-    finally:
-        client.close()
 
 
 async def _per_worker_metrics(service: SipfleetProcess) -> dict[str, str]:

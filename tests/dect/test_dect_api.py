@@ -12,9 +12,9 @@ import asyncpg
 from db import provisioning as prov_queries
 from provisioning.dect.context import dect_for
 from provisioning.vendors.context import DectSettings
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.dect.conftest import Tenant, base_body
+from tests.support import factories
+from tests.support.database import bearer, insert_token
+from tests.support.dect import Tenant, base_body
 
 
 async def _create(client: Any, tenant: Tenant, **overrides: Any) -> dict[str, Any]:

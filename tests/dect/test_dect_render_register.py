@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.dect.conftest import Tenant, base_body
-from tests.registrar.sipphone import PjPhone
-from tests.registrar.test_register_udp import wait_until
+from tests.support.dect import Tenant, base_body
+from tests.support.pjsua import PjPhone
+from tests.support.waiting import wait_until
 
 YEALINK_UA = "Yealink W60B 77.83.0.85 80:5e:c0:11:22:33"
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from provisioning.config import Settings
-from tests.dect.conftest import Tenant
+from tests.support.dect import Tenant
 
 YEALINK_UA = "Yealink SIP-T54W 96.86.0.100 00:15:65:aa:bb:{:02x}"
 

@@ -13,7 +13,7 @@ from provisioning.api.qrcode import account_uri
 from provisioning.config import Settings
 from provisioning.dect.interface import interface_host
 from provisioning.errors import ApiError
-from tests.dect.conftest import Tenant
+from tests.support.dect import Tenant
 
 
 async def _phone(client: Any, tenant: Tenant, interface: str) -> dict[str, Any]:

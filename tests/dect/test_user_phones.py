@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from provisioning.dect import fields
-from tests.dect.conftest import Tenant, base_body
+from tests.support.dect import Tenant, base_body
 
 FULL = {
     "template": "yealink.cfg",

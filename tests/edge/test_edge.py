@@ -30,11 +30,11 @@ import asyncpg
 import psutil
 import pytest
 
-from tests import factories
-from tests.edge.kamailio import KAMAILIO, Edge, die_with_parent, start_edge
-from tests.presence.watcher import Endpoint, Msg, Subscription, tag_of
-from tests.process import SipfleetProcess, start_sipfleet
-from tests.workers_support import ADMIN_TOKEN, Http, RebindingPhone
+from tests.support import factories
+from tests.support.kamailio import KAMAILIO, Edge, die_with_parent, start_edge
+from tests.support.processes import SipfleetProcess, start_sipfleet
+from tests.support.sip_client import Msg, SipClient, Subscription, tag_of
+from tests.support.workers import ADMIN_TOKEN, Http, RebindingPhone
 
 pytestmark = [
     pytest.mark.skipif(KAMAILIO is None, reason="kamailio is not installed (Debian: kamailio)"),
@@ -108,126 +108,26 @@ def _site_ip(site: int) -> str:
     return f"127.0.1.{10 + site}"
 
 
-class Phones:
-    """pjsua2 phones on 127.0.1.x whose Contact and Via say 10.9.0.x (a NAT in front of
-    them): only the edge can find them, by where their packets come from. The pjsua2
-    endpoint is polled by a task of the test's event loop, so refreshes run by
-    themselves."""
-
-    def __init__(self, edge: Edge) -> None:
-        import pjsua2 as pj
-
-        from tests.registrar import sipphone
-
-        self.pj = pj
-        self.sipphone = sipphone
-        self.edge = edge
-        self.accounts: list[Any] = []
-        self.transports: list[int] = []
-        self._pump: asyncio.Task[None] | None = None
-
-    def add(self, username: str, password: str, site: int) -> Any:
-        """A phone at `site`: sites are NATs, each one address (127.0.1.<10 + site>)
-        whose phones share one UDP port (pjsua2 allows few transports per process)."""
-        pj, ep = self.pj, self.sipphone.endpoint()
-        while len(self.transports) <= site:
-            tp = pj.TransportConfig()
-            tp.boundAddress = _site_ip(len(self.transports))
-            tp.publicAddress = f"10.9.0.{10 + len(self.transports)}"
-            tp.port = 0
-            self.transports.append(ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tp))
-        transport = self.transports[site]
-        config = pj.AccountConfig()
-        edge = f"{self.edge.ip}:{self.edge.port}"
-        config.idUri = f"sip:{username}@{edge}"
-        config.regConfig.registrarUri = f"sip:{edge}"
-        config.regConfig.registerOnAdd = False
-        config.regConfig.timeoutSec = EXPIRES
-        config.regConfig.retryIntervalSec = 2
-        config.regConfig.firstRetryIntervalSec = 2
-        config.sipConfig.transportId = transport
-        config.natConfig.viaRewriteUse = 0
-        config.natConfig.contactRewriteUse = 0
-        config.natConfig.sdpNatRewriteUse = 0
-        config.natConfig.sipOutboundUse = 0
-        config.natConfig.udpKaIntervalSec = 0
-        config.presConfig.publishEnabled = False
-        config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", username, 0, password))
-        header = pj.SipHeader()
-        header.hName = "User-Agent"
-        header.hValue = "Yealink SIP-T54W 96.86.0.100"
-        config.regConfig.headers.append(header)
-        account = _Account()
-        account.create(config)
-        self.accounts.append(account)
-        return account
-
-    def start_pump(self) -> None:
-        async def pump() -> None:
-            ep = self.sipphone.endpoint()
-            while True:
-                ep.libHandleEvents(5)
-                await asyncio.sleep(0.005)
-
-        self._pump = asyncio.ensure_future(pump())
-
-    async def register_all(self, timeout: float = 10.0) -> list[int | None]:
-        for account in self.accounts:
-            account.setRegistration(True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not all(a.codes for a in self.accounts):
-            await asyncio.sleep(0.05)
-        return [a.codes[-1] if a.codes else None for a in self.accounts]
-
-    def close(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-        ep = self.sipphone.endpoint()
-        for account in self.accounts:
-            with contextlib.suppress(self.pj.Error):
-                account.shutdown()
-        self.sipphone.poll(0.1)
-        for transport in self.transports:
-            with contextlib.suppress(self.pj.Error):
-                ep.transportClose(transport)
-        self.sipphone.poll(0.05)
-
-
-def _account_class() -> type:
-    import pjsua2 as pj
-
-    class Account(pj.Account):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.codes: list[int] = []
-
-        def onRegState(self, prm: Any) -> None:
-            self.codes.append(int(prm.code))
-
-    return Account
-
-
-def _Account() -> Any:  # a class made on first use: pjsua2 is imported late
-    global _ACCOUNT
-    if _ACCOUNT is None:
-        _ACCOUNT = _account_class()
-    return _ACCOUNT()
-
-
-_ACCOUNT: type | None = None
-
-
 @contextlib.contextmanager
-def _phones(edge: Edge) -> Iterator[Phones]:
-    phones = Phones(edge)
+def _phones(edge: Edge) -> Iterator[Any]:
+    """pjsua2 phones on 127.0.1.x whose Contact and Via say 10.9.0.x (a NAT in front of
+    them): only the edge can find them, by where their packets come from. Sites are NATs,
+    each one address (127.0.1.<10 + site>) whose phones share one UDP port (pjsua2 allows
+    few transports per process). The pjsua2 endpoint is polled by a task of the test's
+    event loop, so refreshes run by themselves."""
+    from tests.support.pjsua import SharedTransport  # pjsua2 is imported late
+
+    phones = SharedTransport((edge.ip, edge.port), retry_seconds=2)
     try:
+        for site in range(SITES):
+            phones.add_transport(_site_ip(site), public_address=f"10.9.0.{10 + site}")
         yield phones
     finally:
         phones.close()
 
 
 @contextlib.contextmanager
-def _closing(endpoints: list[Endpoint]) -> Iterator[None]:
+def _closing(endpoints: list[SipClient]) -> Iterator[None]:
     try:
         yield
     finally:
@@ -256,12 +156,12 @@ async def _status(node: SipfleetProcess, phone_id: str) -> dict[str, Any]:
     return dict(body["status"])
 
 
-async def _in_dialog_subscribe(watcher: Endpoint, sub: Subscription, ok: Msg, expires: int) -> Msg:
+async def _in_dialog_subscribe(watcher: SipClient, sub: Subscription, ok: Msg, expires: int) -> Msg:
     """A refresh as RFC 3261 §12.2 sends it: to the node's Contact, along the Record-Route
     (the edge)."""
     sub.cseq += 1
     target = (ok.h("contact") or "").strip("<>").split(">")[0]
-    routes = ok.headers.get("record-route", [])
+    routes = ok.all("record-route")
     headers = [*(f"Route: {r}" for r in routes), f"Event: {sub.event}",
                f"Contact: {watcher.contact}", f"Expires: {expires}",
                "Accept: application/dialog-info+xml"]  # fmt: skip
@@ -320,10 +220,13 @@ async def test_phones_behind_nat_through_the_edge_survive_a_node_killed(
     by_port = {node_a.sip_port: node_a, node_b.sip_port: node_b}
     customer, numbers, created = await _create_phones(pool, node_a, PHONES, edge)
 
-    watchers: list[Endpoint] = []
+    watchers: list[SipClient] = []
     with _phones(edge) as phones, _closing(watchers):
         for index, phone in enumerate(created):
-            phones.add(phone["username"], phone["password"], index % SITES)
+            phones.add(
+                phone["username"], phone["password"], transport_id=phones.transports[index % SITES],
+                expires=EXPIRES, user_agent="Yealink SIP-T54W 96.86.0.100",
+            )  # fmt: skip
         phones.start_pump()
 
         # 1. every phone registers through the edge; both nodes see it online, at the
@@ -346,12 +249,12 @@ async def test_phones_behind_nat_through_the_edge_survive_a_node_killed(
         # to a phone registered on node B
         x = next(i for i, p in enumerate(created) if on[p["_id"]] is node_a)
         y = next(i for i, p in enumerate(created) if on[p["_id"]] is node_b)
-        watcher = await Endpoint(created[x]["username"], created[x]["password"], edge.address,
+        watcher = await SipClient(created[x]["username"], created[x]["password"], edge.address,
                                  local_ip=_site_ip(x % SITES)).open()  # fmt: skip
         watchers.append(watcher)
         ok, sub = await watcher.subscribe(numbers[y], event="dialog", expires=600)
         assert ok.status == 200, ok.first
-        assert ok.headers.get("record-route"), "the edge did not record-route the SUBSCRIBE"
+        assert ok.h("record-route"), "the edge did not record-route the SUBSCRIBE"
         assert f":{node_a.sip_port}" in (ok.h("contact") or "")
         await watcher.next_notify(timeout=3.0)
         await _push(node_b, customer, numbers[y], "confirmed", "call-1")
@@ -393,7 +296,8 @@ async def test_phones_behind_nat_through_the_edge_survive_a_node_killed(
         bindings = await _bindings(pool)
         assert set(bindings) == {p["_id"] for p in created}, "an acknowledged binding was lost"
         assert {_port_of(bindings[pid][0]) for pid in bindings} == {node_b.sip_port}, bindings
-        assert all(a.codes[-1] == 200 for a in phones.accounts), [a.codes for a in phones.accounts]
+        accounts = list(phones.accounts.values())
+        assert all(a.codes[-1] == 200 for a in accounts), [a.codes for a in accounts]
         for phone in created:
             assert (await _status(node_b, phone["_id"]))["online"] is True
 
@@ -428,12 +332,12 @@ async def test_reprovision_reaches_a_phone_behind_nat_through_the_edge(
     try:
         for index, phone in enumerate(created):
             sip = RebindingPhone(
-                phone["username"], phone["password"], edge.address, "udp",
-                local=(f"127.0.1.{60 + index}", 0),
+                phone["username"], phone["password"], edge.address,
+                local_ip=f"127.0.1.{60 + index}",
             )  # fmt: skip
             await sip.open()
             sip.contact_address = (f"10.9.0.{60 + index}", sip.local[1])
-            assert await sip.register() == 200
+            assert await sip.register_status(attempts=20, timeout=5.0) == 200
             phones.append(sip)
         bindings = await _bindings(pool)
         holders = {_port_of(bindings[p["_id"]][0]) for p in created}
@@ -441,19 +345,19 @@ async def test_reprovision_reaches_a_phone_behind_nat_through_the_edge(
             node, path, _ = bindings[phone["_id"]]
             assert path and f"{edge.ip}:{edge.node_port};" in path, (node, path)
             for asked in (node_a, node_b):
-                before = len(sip.notifies)
+                before = len(sip.received_notifies)
                 status, body, _ = await Http(asked.base_url).request(
                     "POST", f"/api/phones/{phone['macAddress']}/reprovision"
                 )
                 assert status == 200, body
                 [result] = body["results"]
                 assert [c["outcome"] for c in result["contacts"]] == ["ok"], (result, path)
-                assert len(sip.notifies) == before + 1
-                start, headers = sip.notifies[-1]
-                assert start.startswith("NOTIFY sip:")
-                assert headers["event"] == ["check-sync"]
+                assert len(sip.received_notifies) == before + 1
+                notify = sip.received_notifies[-1]
+                assert notify.first.startswith("NOTIFY sip:")
+                assert notify.headers["event"] == ["check-sync"]
         # whichever node held it, and whichever node was asked
         assert len(holders) in (1, 2)
     finally:
         for sip in phones:
-            await sip.close()
+            sip.close()

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.process import SipfleetProcess, start_sipfleet
-
-from .geodb import write_geo_db
+from tests.support.geodb import write_geo_db
+from tests.support.processes import SipfleetProcess, start_sipfleet
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from provisioning.app.context import ServiceContext
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
-from tests import factories
-
-from .geodb import write_geo_db
+from tests.support.geodb import write_geo_db
+from tests.support.phones import new_phone
 
 prov_component = pytest.importorskip("provisioning.app.components.fileserver")
 
@@ -70,15 +69,6 @@ async def fetch(url: str, local_ip: str, **headers: str) -> int:
         return response.status
 
 
-async def phone(pool: asyncpg.Pool[Any], **kwargs: Any) -> factories.TestPhone:
-    async with pool.acquire() as conn:
-        customer = await factories.customer(conn)
-        number = await factories.extension(conn, customer, "101")
-        return await factories.phone(
-            conn, customer, extension_id=number, model="yealink-t54w", mac_address=MAC, **kwargs
-        )
-
-
 async def state(pool: asyncpg.Pool[Any], phone_id: str) -> tuple[str, str | None]:
     async with pool.acquire() as conn:
         found = await conn.fetchrow(
@@ -89,7 +79,14 @@ async def state(pool: asyncpg.Pool[Any], phone_id: str) -> tuple[str, str | None
 
 
 async def test_roaming_fetch_and_forwarded_trust(pool: asyncpg.Pool[Any], prov_url: str) -> None:
-    await phone(pool, ip_mode="ROAMING", ip_countries="DK")
+    await new_phone(
+        pool,
+        extension="101",
+        model="yealink-t54w",
+        mac_address=MAC,
+        ip_mode="ROAMING",
+        ip_countries="DK",
+    )
     assert await fetch(prov_url, "127.0.2.9") == 403  # SE
     # a forged header from an untrusted peer changes nothing
     assert await fetch(prov_url, "127.0.2.9", **{"X-Forwarded-For": "127.0.1.9"}) == 403
@@ -101,7 +98,7 @@ async def test_roaming_fetch_and_forwarded_trust(pool: asyncpg.Pool[Any], prov_u
 
 
 async def test_open_phone_locks_on_first_fetch(pool: asyncpg.Pool[Any], prov_url: str) -> None:
-    item = await phone(pool)
+    item = await new_phone(pool, extension="101", model="yealink-t54w", mac_address=MAC)
     assert await fetch(prov_url, "127.0.2.4") == 200
     assert await state(pool, item.id) == ("LOCKED", "127.0.2.4")
     assert await fetch(prov_url, "127.0.1.4") == 403
@@ -122,7 +119,14 @@ async def test_policy_change_over_the_api_applies_to_the_next_fetch(
 ) -> None:
     """The gate caches its decisions per (policy, address); an operator's edit through the
     REST API is a new policy, so the very next fetch is decided on it."""
-    item = await phone(pool, ip_mode="ROAMING", ip_countries="DK")
+    item = await new_phone(
+        pool,
+        extension="101",
+        model="yealink-t54w",
+        mac_address=MAC,
+        ip_mode="ROAMING",
+        ip_countries="DK",
+    )
     assert await fetch(prov_url, "127.0.1.8") == 200  # DK
     assert await fetch(prov_url, "127.0.1.8") == 200  # the cached decision
     assert await fetch(prov_url, "127.0.2.8") == 403  # SE
@@ -146,7 +150,7 @@ async def test_a_user_agent_without_the_mac_neither_fetches_nor_locks_an_open_ph
     """A stranger who knows an OPEN Yealink's MAC asks first, with a Yealink User-Agent
     that (unlike every real Yealink fetch) carries no MAC: refused, recorded, the phone
     stays OPEN; the real phone then gets its file and locks it to its own address."""
-    item = await phone(pool)
+    item = await new_phone(pool, extension="101", model="yealink-t54w", mac_address=MAC)
     forged = "Yealink SIP-T54W 96.86.0.100"
     for user_agent in (forged, "curl/8.5.0", "Yealink SIP-T54W 96.86.0.100 80:5e:c0:00:00:01"):
         assert await fetch(prov_url, "127.0.2.66", **{"User-Agent": user_agent}) == 403

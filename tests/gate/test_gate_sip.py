@@ -12,12 +12,14 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests import factories
-from tests.process import SipfleetProcess
+from tests.support import factories
+from tests.support.phones import new_phone
+from tests.support.processes import SipfleetProcess
+from tests.support.sip_client import SipClient
 
 pytestmark = pytest.mark.pjsua
 
-pj_phone = pytest.importorskip("tests.registrar.sipphone")
+pj_phone = pytest.importorskip("tests.support.pjsua")
 
 
 ADMIN_TOKEN = "gate-e2e-admin-token-0123456789abcdef"
@@ -71,12 +73,6 @@ async def event_types(pool: asyncpg.Pool[Any], phone_id: str) -> list[str]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT type FROM events WHERE phone_id = $1 ORDER BY id", phone_id)
     return [row["type"] for row in rows]
-
-
-async def new_phone(pool: asyncpg.Pool[Any], **kwargs: Any) -> factories.TestPhone:
-    async with pool.acquire() as conn:
-        customer = await factories.customer(conn)
-        return await factories.phone(conn, customer, **kwargs)
 
 
 async def bindings(pool: asyncpg.Pool[Any], phone_id: str) -> int:
@@ -138,10 +134,8 @@ async def test_forged_via_from_an_untrusted_peer_is_ignored(
 ) -> None:
     """A REGISTER from 127.0.2.x (SE) whose Vias claim 127.0.1.5 (DK), as an edge proxy's
     would: the peer is no trusted proxy, so the packet's own address decides."""
-    sipclient = pytest.importorskip("tests.registrar.sipclient")
     phone = await new_phone(pool, ip_mode="ROAMING", ip_countries="DK")
-    client = await sipclient.SipClient(("127.0.0.1", server.sip_port), local_ip="127.0.2.11").open()
-    try:
+    async with SipClient(server=("127.0.0.1", server.sip_port), local_ip="127.0.2.11") as client:
         claimed = "127.0.1.5"
 
         def forged(**kwargs: Any) -> bytes:
@@ -158,13 +152,7 @@ async def test_forged_via_from_an_untrusted_peer_is_ignored(
             client.send(forged())
             challenge = await client.receive(3.0)
             assert challenge is not None and challenge.status == 401
-            auth = sipclient.authorization(
-                challenge.headers.get("WWW-Authenticate"),
-                phone.username,
-                phone.password,
-                "REGISTER",
-                f"sip:{sipclient.REALM}",
-            )
+            auth = client.credentials(challenge, phone.username, phone.password)
             client.send(forged(authorization=auth))
             final = await client.receive(3.0)
             assert final is not None
@@ -172,8 +160,6 @@ async def test_forged_via_from_an_untrusted_peer_is_ignored(
                 break
             await asyncio.sleep(0.1)  # the phone has not reached the directory yet
         assert final.status == 403
-    finally:
-        client.close()
     assert await bindings(pool, phone.id) == 0
     async with pool.acquire() as conn:
         details = await conn.fetchval(

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from provisioning.gate.geoip import GeoDatabase, bundled_database_path, resolve_database_path
-
-from .geodb import write_geo_db
+from tests.support.geodb import write_geo_db
 
 
 class Clock:

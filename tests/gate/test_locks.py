@@ -11,7 +11,7 @@ import asyncpg
 
 from db.phone_status import EventWrite
 from provisioning.gate.locks import LockRequest, LockWriter
-from tests import factories
+from tests.support.phones import new_phones
 
 
 def _request(phone_id: str, address: str) -> LockRequest:
@@ -21,14 +21,8 @@ def _request(phone_id: str, address: str) -> LockRequest:
     return LockRequest(phone_id=phone_id, address=address, event=event)
 
 
-async def _phones(pool: asyncpg.Pool[Any], count: int) -> list[str]:
-    async with pool.acquire() as conn:
-        customer = await factories.customer(conn)
-        return [(await factories.phone(conn, customer)).id for _ in range(count)]
-
-
 async def test_a_boot_storm_of_locks_is_one_group(pool: asyncpg.Pool[Any]) -> None:
-    phones = await _phones(pool, 200)
+    phones = [p.id for p in await new_phones(pool, 200)]
     writer = LockWriter(pool)
     async with pool.acquire() as conn:
         xacts_before = await conn.fetchval(
@@ -59,7 +53,7 @@ async def test_a_boot_storm_of_locks_is_one_group(pool: asyncpg.Pool[Any]) -> No
 
 
 async def test_racing_addresses_for_one_phone_leave_one_winner(pool: asyncpg.Pool[Any]) -> None:
-    [phone] = await _phones(pool, 1)
+    [phone] = [p.id for p in await new_phones(pool, 1)]
     first, second = LockWriter(pool), LockWriter(pool)  # two workers' gates
     results = await asyncio.gather(
         first.lock(_request(phone, "127.0.0.5")),
@@ -80,7 +74,7 @@ async def test_racing_addresses_for_one_phone_leave_one_winner(pool: asyncpg.Poo
 
 
 async def test_a_deleted_phone_is_no_lock(pool: asyncpg.Pool[Any]) -> None:
-    [phone] = await _phones(pool, 1)
+    [phone] = [p.id for p in await new_phones(pool, 1)]
     async with pool.acquire() as conn:
         await conn.execute("DELETE FROM sip_phones WHERE id = $1", phone)
     assert await LockWriter(pool).lock(_request(phone, "127.0.0.5")) is None

@@ -17,9 +17,8 @@ from provisioning.gate.geoip import GeoDatabase
 from provisioning.gate.service import IpGate, subject_from_policy
 from provisioning.hub import ServiceHub
 from sipcore.gateport import GateSubject
-from tests import factories
-
-from .geodb import write_geo_db
+from tests.support.geodb import write_geo_db
+from tests.support.phones import new_phone
 
 
 class Clock:
@@ -28,12 +27,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-async def make_phone(pool: asyncpg.Pool[Any], **kwargs: Any) -> factories.TestPhone:
-    async with pool.acquire() as conn:
-        customer = await factories.customer(conn)
-        return await factories.phone(conn, customer, **kwargs)
 
 
 async def subject(pool: asyncpg.Pool[Any], phone_id: str) -> GateSubject:
@@ -64,7 +57,7 @@ async def events(pool: asyncpg.Pool[Any], kind: str | None = None) -> list[async
 
 
 async def test_open_phone_locks_on_first_contact(pool: asyncpg.Pool[Any]) -> None:
-    phone = await make_phone(pool)
+    phone = await new_phone(pool)
     gate = IpGate(pool=pool, geo=GeoDatabase(None))
     stale = await subject(pool, phone.id)  # what a caller's cache holds: OPEN
     before = (await row(pool, phone.id))["version"]
@@ -109,7 +102,7 @@ async def test_two_racing_first_contacts_exactly_one_wins(database_url: str) -> 
     addresses; repeated on several phones so the race really happens."""
     pools = [await create_pool(database_url, max_size=6) for _ in range(2)]
     try:
-        phones = [await make_phone(pools[0]) for _ in range(8)]
+        phones = [await new_phone(pools[0]) for _ in range(8)]
         gates = [IpGate(pool=item, geo=GeoDatabase(None)) for item in pools]
         subjects = [await subject(pools[0], phone.id) for phone in phones]
         addresses = ("127.0.1.10", "127.0.2.20")
@@ -138,7 +131,7 @@ async def test_two_racing_first_contacts_exactly_one_wins(database_url: str) -> 
 
 
 async def test_denials_are_recorded_and_throttled(pool: asyncpg.Pool[Any]) -> None:
-    phone = await make_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
+    phone = await new_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
     clock = Clock()
     gate = IpGate(pool=pool, geo=GeoDatabase(None), clock=clock)
     item = await subject(pool, phone.id)
@@ -167,7 +160,7 @@ async def test_denials_are_recorded_and_throttled(pool: asyncpg.Pool[Any]) -> No
 
 async def test_roaming_by_country(pool: asyncpg.Pool[Any], tmp_path: Path) -> None:
     geo = GeoDatabase(str(write_geo_db(tmp_path / "geo.mmdb")))
-    phone = await make_phone(pool, ip_mode="ROAMING", ip_countries="DK,NO")
+    phone = await new_phone(pool, ip_mode="ROAMING", ip_countries="DK,NO")
     gate = IpGate(pool=pool, geo=geo)
     item = await subject(pool, phone.id)
     assert item.ip_countries == ("DK", "NO")
@@ -187,8 +180,8 @@ async def test_roaming_by_country(pool: asyncpg.Pool[Any], tmp_path: Path) -> No
 async def test_allow_needs_no_database(database_url: str, tmp_path: Path) -> None:
     """A closed pool proves it: allowed contacts (LOCKED match, ROAMING in country) work."""
     pool = await create_pool(database_url, max_size=2)
-    locked = await make_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
-    roaming = await make_phone(pool, ip_mode="ROAMING", ip_countries="DK")
+    locked = await new_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
+    roaming = await new_phone(pool, ip_mode="ROAMING", ip_countries="DK")
     subjects = [await subject(pool, locked.id), await subject(pool, roaming.id)]
     gate = IpGate(pool=pool, geo=GeoDatabase(str(write_geo_db(tmp_path / "g.mmdb"))))
     await pool.close()
@@ -217,7 +210,7 @@ YEALINK_UA = "Yealink SIP-T54W 96.85.0.5 80:5e:c0:12:34:56"
 
 @pytest.mark.parametrize("strict", [False, True])
 async def test_identity_mismatch(pool: asyncpg.Pool[Any], strict: bool) -> None:
-    phone = await make_phone(pool, model="yealink-t54w", mac_address="805EC0123456")
+    phone = await new_phone(pool, model="yealink-t54w", mac_address="805EC0123456")
     gate = IpGate(pool=pool, geo=GeoDatabase(None), strict_identity=strict)
     item = await subject(pool, phone.id)
     assert (item.vendor, item.model) == ("yealink", "T54W")
@@ -277,7 +270,7 @@ def _fields(settings: Settings) -> dict[str, Any]:
 async def test_subject_from_policy(pool: asyncpg.Pool[Any]) -> None:
     from db.ip_policy import phone_policy
 
-    phone = await make_phone(pool, ip_mode="ROAMING", ip_countries="SE, dk")
+    phone = await new_phone(pool, ip_mode="ROAMING", ip_countries="SE, dk")
     async with pool.acquire() as conn:
         record = await phone_policy(conn, phone.id)
         assert await phone_policy(conn, "0" * 24) is None
@@ -298,7 +291,7 @@ async def test_cached_decisions_follow_a_policy_change(
     replaced GeoIP file is consulted again."""
     from dataclasses import replace
 
-    phone = await make_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
+    phone = await new_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
     clock = Clock()
     geo_path = write_geo_db(tmp_path / "geo.mmdb")
     gate = IpGate(pool=pool, geo=GeoDatabase(str(geo_path), clock=clock), clock=clock)
@@ -328,7 +321,7 @@ async def test_events_lost_to_a_failing_database_are_logged_once_per_interval(
 ) -> None:
     """While PostgreSQL is away every refused phone's event fails to be written: one log
     line per interval says how many, not one per REGISTER."""
-    phone = await make_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
+    phone = await new_phone(pool, ip_mode="LOCKED", ip_address="127.0.1.5")
     item = await subject(pool, phone.id)
     gone = await create_pool(database_url, max_size=2)
     await gone.close()  # every acquire now fails: the database is "away"

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import pytest
 
-import provisioning.api.live_routes
 from provisioning.app.http import create_app
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
 from provisioning.live.fanout import EventFanout
-from tests import factories
-from tests.conftest import insert_token
-
-LIVE_ROUTES = [provisioning.api.live_routes.setup]
-
-
-@dataclass
-class Tenants:
-    """Two customers, each with a phone and a VIEWER token, plus an ADMIN token."""
-
-    a: str
-    b: str
-    phone_a: factories.TestPhone
-    phone_b: factories.TestPhone
-    token_a: str
-    token_b: str
-    admin: str
+from tests.support import factories
+from tests.support.database import insert_token
+from tests.support.live import LIVE_ROUTES, Tenants, start_fanout
 
 
 @pytest.fixture
@@ -52,12 +36,6 @@ async def tenants(pool: asyncpg.Pool[Any]) -> Tenants:
             token_b=await insert_token(conn, "VIEWER", customer_id=b),
             admin=await insert_token(conn, "ADMIN"),
         )
-
-
-async def start_fanout(pool: asyncpg.Pool[Any], **options: Any) -> EventFanout:
-    fanout = EventFanout(pool, **{"heartbeat_seconds": 0.4, "revalidate_seconds": 0.5, **options})
-    await fanout.start()
-    return fanout
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import asyncpg
 import provisioning.api.sipphones
 from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
-from tests.conftest import bearer
-from tests.live.conftest import LIVE_ROUTES, Tenants
+from tests.support.database import bearer
+from tests.support.live import LIVE_ROUTES, Tenants
 
 
 async def _credentials(pool: asyncpg.Pool[Any], phone_id: str) -> tuple[str, bytes]:

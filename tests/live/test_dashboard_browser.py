@@ -13,8 +13,8 @@ import pytest
 from db.events import append_event
 from provisioning.app.http import create_app
 from provisioning.hub import ServiceHub
-from tests.live.browser import artifact, chromium_page, needs_chromium
-from tests.live.conftest import LIVE_ROUTES, Tenants
+from tests.support.browser import artifact, chromium_page, needs_chromium, sign_in
+from tests.support.live import LIVE_ROUTES, Tenants
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -64,14 +64,6 @@ async def unregister(pool: asyncpg.Pool[Any], phone: Any) -> None:
         await append_event(
             conn, "phone.unregistered", phone_id=phone.id, customer_id=phone.customer_id
         )
-
-
-async def sign_in(page: Any, base_url: str, token: str) -> None:
-    await page.goto(base_url + "/")
-    await page.wait_for_selector("#signin:not([hidden])")
-    await page.fill("#token", token)
-    await page.click("#signin button[type=submit]")
-    await page.wait_for_selector("body[data-loaded=true]")
 
 
 async def test_sign_in_and_watch_a_phone_go_online_and_offline(

@@ -7,7 +7,7 @@ from typing import Any
 
 from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
-from tests.live.conftest import LIVE_ROUTES, Tenants
+from tests.support.live import LIVE_ROUTES, Tenants
 
 
 async def test_page_and_assets(live: Any) -> None:

@@ -11,10 +11,9 @@ import pytest
 import provisioning.api.tokens
 from provisioning.app.http import create_app
 from provisioning.hub import ServiceHub
-from tests.conftest import bearer, insert_token
-from tests.live.browser import artifact, chromium_page, needs_chromium
-from tests.live.conftest import LIVE_ROUTES, Tenants
-from tests.live.test_dashboard_browser import sign_in
+from tests.support.browser import artifact, chromium_page, needs_chromium, sign_in
+from tests.support.database import bearer, insert_token
+from tests.support.live import LIVE_ROUTES, Tenants
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from db.events import append_event
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.live.conftest import Tenants
+from tests.support import factories
+from tests.support.database import bearer, insert_token
+from tests.support.live import Tenants
 
 
 async def set_status(

@@ -8,8 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from provisioning.app.http import create_app
 from sipcore import metrics
-from tests.conftest import bearer
-from tests.live.conftest import LIVE_ROUTES, Tenants
+from tests.support.database import bearer
+from tests.support.live import LIVE_ROUTES, Tenants
 
 
 def families(text: str) -> dict[str, Any]:

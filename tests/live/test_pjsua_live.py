@@ -12,12 +12,12 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests import factories
-from tests.conftest import bearer
-from tests.live.browser import artifact, chromium_page, needs_chromium
-from tests.live.conftest import Tenants
-from tests.live.sse import SseReader
-from tests.process import SipfleetProcess, start_sipfleet
+from tests.support import factories
+from tests.support.browser import artifact, chromium_page, needs_chromium
+from tests.support.database import bearer
+from tests.support.live import Tenants
+from tests.support.processes import SipfleetProcess, start_sipfleet
+from tests.support.sse import SseReader
 
 pytestmark = pytest.mark.pjsua
 
@@ -39,7 +39,7 @@ def node(tmp_path: Path, database_url: str) -> Iterator[SipfleetProcess]:
 def pj_phone(
     phone: factories.TestPhone, node: SipfleetProcess, local_ip: str, password: str = ""
 ) -> Any:
-    from tests.registrar.sipphone import PjPhone
+    from tests.support.pjsua import PjPhone
 
     return PjPhone(
         phone.username,

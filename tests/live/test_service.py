@@ -11,10 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from db.events import append_event
-from tests.conftest import bearer
-from tests.live.conftest import Tenants
-from tests.live.sse import SseReader
-from tests.process import SipfleetProcess, start_sipfleet
+from tests.support.database import bearer
+from tests.support.live import Tenants
+from tests.support.processes import SipfleetProcess, start_sipfleet
+from tests.support.sse import SseReader
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
 from provisioning.credentials import SecretBox
 from provisioning.live.session import open_session, seal_session
-from tests.conftest import bearer
-from tests.live.conftest import LIVE_ROUTES, Tenants
-from tests.live.sse import SseReader
+from tests.support.database import bearer
+from tests.support.live import LIVE_ROUTES, Tenants
+from tests.support.sse import SseReader
 
 
 def session_cookie(response: Any) -> Any:

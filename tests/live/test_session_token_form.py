@@ -10,8 +10,8 @@ import pytest
 import provisioning.api.tokens
 from provisioning.app.http import create_app
 from provisioning.live.session import CSRF_HEADER
-from tests.conftest import bearer, insert_token
-from tests.live.conftest import LIVE_ROUTES, Tenants
+from tests.support.database import bearer, insert_token
+from tests.support.live import LIVE_ROUTES, Tenants
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 from db.events import append_event
 from provisioning.live.fanout import EventFanout
 from sipcore import metrics
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.live.conftest import Tenants
-from tests.live.sse import SseReader
+from tests.support import factories
+from tests.support.database import bearer, insert_token
+from tests.support.live import Tenants
+from tests.support.sse import SseReader
 
 
 async def open_stream(client: Any, token: str, **headers: str) -> SseReader:

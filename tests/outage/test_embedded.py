@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 from db.embedded import running_embedded
-from tests.outage.pgcluster import kill_all
-from tests.outage.support import RegisterLoad, healthz, lost_bindings, make_phones
-from tests.process import SipfleetProcess, start_sipfleet
+from tests.support.outage import RegisterLoad, healthz, lost_bindings, make_phones
+from tests.support.pgcluster import kill_all
+from tests.support.processes import SipfleetProcess, start_sipfleet
 
 PHONES = 20
 RECOVERY_LIMIT = 15.0

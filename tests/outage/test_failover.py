@@ -18,61 +18,35 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
-from tests.outage.pgcluster import PgCluster, PgServer
-from tests.outage.support import (
+from tests.support.outage import (
     DATABASE,
     RegisterLoad,
-    create_database,
     healthz,
     lost_bindings,
     make_phones,
+    pair_url,
     register_new_phone,
     start_node,
+    synchronous_pair,
 )
-from tests.process import SipfleetProcess, free_port
+from tests.support.pgcluster import PgServer
+from tests.support.processes import SipfleetProcess
 
 PHONES = 20
 RECOVERY_LIMIT = 15.0
 
 
-async def _wait_synchronous(primary: PgServer) -> None:
-    conn = await asyncpg.connect(primary.uri())
-    try:
-        for _ in range(100):
-            if await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"
-            ):
-                return
-            await asyncio.sleep(0.1)
-    finally:
-        await conn.close()
-    raise AssertionError("the standby did not become a synchronous standby")
-
-
 @pytest.fixture
 def pair() -> Iterator[tuple[PgServer, PgServer]]:
-    cluster = PgCluster()
-    try:
-        primary = cluster.server("primary", free_port()).init(synchronous_standby=True)
-        primary.start()
-        standby = cluster.server("standby", free_port()).standby_of(primary)
-        standby.start()
-        asyncio.run(_wait_synchronous(primary))
-        asyncio.run(create_database(primary.uri()))
-        yield primary, standby
-    finally:
-        cluster.close()
+    with synchronous_pair() as servers:
+        yield servers
 
 
 @pytest.fixture
 async def node(tmp_path: Path, pair: tuple[PgServer, PgServer]) -> AsyncIterator[SipfleetProcess]:
-    primary, standby = pair
-    url = (f"postgresql://postgres@{primary.host},{standby.host}/{DATABASE}"
-           "?target_session_attrs=read-write")  # fmt: skip
-    running = await asyncio.to_thread(start_node, tmp_path / "node", url)
+    running = await asyncio.to_thread(start_node, tmp_path / "node", pair_url(*pair))
     try:
         yield running
     finally:
@@ -97,9 +71,7 @@ async def test_the_standby_promoted_takes_over(
         during = load.statuses(killed + 0.5, time.monotonic())
         await asyncio.to_thread(standby.promote)
         promoted = time.monotonic()
-        while load.all_ok_after(promoted) is None and time.monotonic() - promoted < RECOVERY_LIMIT:
-            await asyncio.sleep(0.1)
-        recovered = load.all_ok_after(promoted)
+        recovered = await load.recovered_after(promoted, RECOVERY_LIMIT)
         await asyncio.sleep(0.5)
     finally:
         await load.stop()

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.outage.blackhole import BlackHoleProxy
-from tests.outage.pgcluster import PgCluster, PgServer
-from tests.outage.support import (
+from tests.support.blackhole import BlackHoleProxy
+from tests.support.outage import (
     DATABASE,
     RegisterLoad,
     create_database,
@@ -27,7 +26,8 @@ from tests.outage.support import (
     make_phones,
     start_node,
 )
-from tests.process import SipfleetProcess, free_port
+from tests.support.pgcluster import PgCluster, PgServer
+from tests.support.processes import SipfleetProcess, free_port
 
 PHONES = 20
 CUT_SECONDS = 10.0

@@ -17,24 +17,18 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests import factories
-from tests.conftest import insert_token
-from tests.outage.pgcluster import PgCluster, PgServer
-from tests.outage.support import DATABASE, create_database, start_node
-from tests.presence.watcher import Endpoint
-from tests.process import SipfleetProcess, free_port
+from tests.support import factories
+from tests.support.database import insert_token
+from tests.support.outage import DATABASE, one_postgres, start_node
+from tests.support.pgcluster import PgServer
+from tests.support.processes import SipfleetProcess
+from tests.support.sip_client import SipClient
 
 
 @pytest.fixture
 def postgres() -> Iterator[PgServer]:
-    cluster = PgCluster()
-    try:
-        server = cluster.server("pg", free_port()).init()
-        server.start()
-        asyncio.run(create_database(server.uri()))
+    with one_postgres() as server:
         yield server
-    finally:
-        cluster.close()
 
 
 @pytest.fixture
@@ -72,7 +66,7 @@ async def _push(node: SipfleetProcess, token: str, **body: Any) -> int:
 
 async def test_presence_across_an_outage(node: SipfleetProcess, postgres: PgServer) -> None:
     data = await _seed(postgres.uri(DATABASE))
-    watcher = await Endpoint(data["watcher"].username, data["watcher"].password,
+    watcher = await SipClient(data["watcher"].username, data["watcher"].password,
                              ("127.0.0.1", node.sip_port)).open()  # fmt: skip
     try:
         response, sub = await watcher.subscribe("101", event="dialog")

@@ -21,22 +21,22 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.live.sse import SseReader
-from tests.outage.pgcluster import PgCluster, PgServer
-from tests.outage.support import (
+from tests.support.outage import (
     DATABASE,
     RegisterLoad,
-    create_database,
     fetch_config,
     healthz,
     http_get,
     lost_bindings,
     make_phones,
+    one_postgres,
     register_new_phone,
     start_node,
 )
-from tests.process import SipfleetProcess, free_port
-from tests.workers_support import ADMIN_TOKEN
+from tests.support.pgcluster import PgServer
+from tests.support.processes import SipfleetProcess
+from tests.support.sse import SseReader
+from tests.support.workers import ADMIN_TOKEN
 
 PHONES = 30
 OUTAGE_SECONDS = 3.0
@@ -45,14 +45,8 @@ RECOVERY_LIMIT = 10.0  # seconds from PostgreSQL's return to every phone registe
 
 @pytest.fixture
 def postgres() -> Iterator[PgServer]:
-    cluster = PgCluster()
-    try:
-        server = cluster.server("pg", free_port()).init()
-        server.start()
-        asyncio.run(create_database(server.uri()))
+    with one_postgres() as server:
         yield server
-    finally:
-        cluster.close()
 
 
 @pytest.fixture
@@ -94,9 +88,7 @@ async def test_postgres_restart_under_registration_load(
             during = load.statuses(down + 0.5, time.monotonic())
             await asyncio.to_thread(postgres.start)
             up = time.monotonic()
-            while load.all_ok_after(up) is None and time.monotonic() - up < RECOVERY_LIMIT:
-                await asyncio.sleep(0.1)
-            recovered = load.all_ok_after(up)
+            recovered = await load.recovered_after(up, RECOVERY_LIMIT)
             await asyncio.sleep(0.5)
         finally:
             await load.stop()

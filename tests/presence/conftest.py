@@ -13,10 +13,9 @@ import pytest
 from provisioning.app.http import create_app
 from provisioning.config import Settings
 from provisioning.hub import ServiceHub
-from tests import factories
-from tests.presence.watcher import Endpoint
-
-SECRET = bytes(range(32))
+from tests.support import factories
+from tests.support.sip_client import SipClient
+from tests.support.sip_service import presence_sip_config
 
 
 @dataclasses.dataclass
@@ -29,11 +28,11 @@ class Server:
     http: Any = None  # aiohttp test client on the app with this presence service
     customer: str = ""
     extensions: dict[str, str] = dataclasses.field(default_factory=dict)
-    endpoints: list[Endpoint] = dataclasses.field(default_factory=list)
+    endpoints: list[SipClient] = dataclasses.field(default_factory=list)
 
     async def phone(self, number: str | None, *, local_ip: str = "127.0.0.1",
                     user_agent: str = "PresenceTest/1.0", customer: str | None = None,
-                    transport: str = "udp") -> Endpoint:  # fmt: skip
+                    transport: str = "udp") -> SipClient:  # fmt: skip
         async with self.pool.acquire() as conn:
             phone = await factories.phone(
                 conn, customer or self.customer,
@@ -41,33 +40,11 @@ class Server:
             )  # fmt: skip
         await self.sip.directory.refresh(phone.id)  # do not wait for its pg_notify
         server = self.tcp if transport == "tcp" else self.address
-        endpoint = await Endpoint(phone.username, phone.password, server, local_ip=local_ip,
-                                  user_agent=user_agent, transport=transport).open()  # fmt: skip
+        endpoint = await SipClient(phone.username, phone.password, server, local_ip=local_ip,
+                                  user_agent=user_agent, transport=transport,
+                                   algorithm="MD5").open()  # fmt: skip
         self.endpoints.append(endpoint)
         return endpoint
-
-
-def sip_test_config(**overrides: Any) -> Any:
-    from provisioning.app.components.sip import sip_config
-    from sipcore.server.config import ListenerSpec
-
-    settings = Settings(data_dir="/tmp/unused", sip_domain="sipfleet.test",
-                        sip_listen="udp:127.0.0.1:0")  # fmt: skip
-    config = sip_config(settings, secret_key=SECRET, node_id="presence-test")
-    values: dict[str, Any] = {
-        "listeners": (
-            ListenerSpec(transport="udp", host="127.0.0.1", port=0),
-            ListenerSpec(transport="tcp", host="127.0.0.1", port=0),
-        ),
-        "expires_spread_percent": 0,
-        "keepalive_interval": 0,
-        "sweep_interval": 0.2,
-        "timer_t1": 0.1,
-        "timer_t2": 0.4,
-        "min_expires": 1,
-    }
-    values.update(overrides)
-    return dataclasses.replace(config, **values)
 
 
 @pytest.fixture
@@ -82,7 +59,7 @@ async def start_server(
     async def start(
         notify_min_interval: float = 0.0, node: str = "node-a", **limits: int
     ) -> Server:
-        sip = SipService(sip_test_config(), pool, None)
+        sip = SipService(presence_sip_config(), pool, None)
         await sip.start()
         presence = PresenceService(
             sip=sip,

@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from tests import factories
-from tests.conftest import bearer, insert_token
+from tests.support import factories
+from tests.support.database import bearer, insert_token
 
 
 async def setup_customer(pool: asyncpg.Pool[Any]) -> tuple[str, str, str, str]:

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from tests import factories
-from tests.conftest import insert_token
-from tests.presence.watcher import Endpoint
-from tests.process import SipfleetProcess, free_port, start_sipfleet
+from tests.support import factories
+from tests.support.database import insert_token
+from tests.support.processes import SipfleetProcess, free_port, start_sipfleet
+from tests.support.sip_client import SipClient as Endpoint
 
 
 async def seed(database_url: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import bearer, insert_token
+from tests.support.database import bearer, insert_token
 
 
 async def manager_token(server: Any) -> str:
@@ -62,7 +62,7 @@ async def test_bad_subscribes(start_server: Any) -> None:
     response, _ = await watcher.subscribe("999")
     assert response.status == 404
     async with server.pool.acquire() as conn:
-        from tests import factories
+        from tests.support import factories
 
         other = await factories.customer(conn, "Other")
         await factories.extension(conn, other, "555")

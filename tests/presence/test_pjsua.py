@@ -9,9 +9,9 @@ from pathlib import Path
 import pjsua2 as pj
 import pytest
 
-from tests.presence.pjbuddy import PresencePhone, offline, online
 from tests.presence.test_nodes import seed
-from tests.process import start_sipfleet
+from tests.support.pjsua import PresencePhone, offline, online
+from tests.support.processes import start_sipfleet
 
 pytestmark = pytest.mark.pjsua
 

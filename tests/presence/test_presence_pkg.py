@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from tests.presence.test_notifier import manager_token, push
-from tests.presence.watcher import pidf_body
+from tests.support.sip_client import pidf_body
 
 
 def basic(msg: Any) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.presence.watcher import REALM
+from tests.support.sip_client import REALM
 
 
 async def test_record_route_is_copied_and_followed(start_server: Any) -> None:

@@ -21,9 +21,9 @@ from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.fileserver.httpauth import provisioning_password
 from sipcore.ratelimit import FailureLimiter
-from tests import factories
-from tests.conftest import bearer
-from tests.prov.conftest import running
+from tests.support import factories
+from tests.support.database import bearer
+from tests.support.prov_app import running
 
 KNOWN = "0015654AA937"
 UNKNOWN = "0015654AA938"

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from tests import factories
+from tests.support import factories
 
 
 def _ua(mac: str) -> str:

@@ -15,8 +15,8 @@ import asyncpg
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.fileserver.busy import StaleFetches, request_age
-from tests import factories
-from tests.prov.conftest import running
+from tests.support import factories
+from tests.support.prov_app import running
 
 MAC = "0015654AA937"
 UA = f"Yealink SIP-T54W 96.86.0.100 {':'.join(MAC[i : i + 2] for i in range(0, 12, 2)).lower()}"

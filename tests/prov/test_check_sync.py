@@ -9,9 +9,10 @@ from typing import Any
 
 import asyncpg
 
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.prov.sipclient import SipPhone
+from tests.support import factories
+from tests.support.database import bearer, insert_token
+from tests.support.phones import new_phone
+from tests.support.sip_client import SipClient
 
 
 def _sip_address(prov: Any, transport: str) -> tuple[str, int]:
@@ -22,10 +23,9 @@ def _sip_address(prov: Any, transport: str) -> tuple[str, int]:
 
 
 async def _phone(pool: asyncpg.Pool[Any], mac: str) -> tuple[factories.TestPhone, str]:
+    phone = await new_phone(pool, customer_name=f"C{mac}", model="yealink-t54w", mac_address=mac)
     async with pool.acquire() as conn:
-        cust = await factories.customer(conn, f"C{mac}")
-        phone = await factories.phone(conn, cust, model="yealink-t54w", mac_address=mac)
-        token = await insert_token(conn, "MANAGER", customer_id=cust)
+        token = await insert_token(conn, "MANAGER", customer_id=phone.customer_id)
     return phone, token
 
 
@@ -34,13 +34,13 @@ async def test_reprovision_and_reboot_reach_udp_and_tcp_contacts(
 ) -> None:
     phone, token = await _phone(pool, "0015654AA937")
     endpoints = [
-        SipPhone(phone.username, phone.password, _sip_address(prov_sip, t), t)
+        SipClient(phone.username, phone.password, _sip_address(prov_sip, t), t, algorithm="MD5")
         for t in ("udp", "tcp")
     ]
     try:
         for endpoint in endpoints:
             await endpoint.open()
-            assert await endpoint.register() == 200
+            assert await endpoint.register_status(attempts=20, timeout=5.0) == 200
         response = await prov_sip.post(
             "/api/phones/00:15:65:4a:a9:37/reprovision", headers=bearer(token)
         )
@@ -54,19 +54,19 @@ async def test_reprovision_and_reboot_reach_udp_and_tcp_contacts(
             ("udp", 200, "ok"),
         ]
         for endpoint in endpoints:
-            [(start, headers)] = endpoint.notifies
-            assert start.startswith("NOTIFY sip:")
-            assert headers["event"] == ["check-sync"]
+            [notify] = endpoint.received_notifies
+            assert notify.first.startswith("NOTIFY sip:")
+            assert notify.headers["event"] == ["check-sync"]
         reboot = await prov_sip.post("/api/phones/0015654AA937/reboot", headers=bearer(token))
         assert reboot.status == 200 and (await reboot.json())["reboot"] is True
         for endpoint in endpoints:
-            assert endpoint.notifies[-1][1]["event"] == ["check-sync;reboot=true"]
+            assert endpoint.received_notifies[-1].headers["event"] == ["check-sync;reboot=true"]
         every = await prov_sip.post("/api/phones/reprovision", headers=bearer(token))
         summary = await every.json()
         assert summary["phones"] == 1 and summary["summary"] == {"ok": 2}
     finally:
         for endpoint in endpoints:
-            await endpoint.close()
+            endpoint.close()
 
 
 async def test_not_registered_and_timeout(prov_sip: Any, pool: asyncpg.Pool[Any]) -> None:
@@ -75,18 +75,18 @@ async def test_not_registered_and_timeout(prov_sip: Any, pool: asyncpg.Pool[Any]
     assert (await idle.json())["results"] == [
         {"phone": phone.id, "registered": False, "contacts": []}
     ]
-    silent = SipPhone(
-        phone.username, phone.password, _sip_address(prov_sip, "udp"), "udp", answer=False
+    silent = SipClient(
+        phone.username, phone.password, _sip_address(prov_sip, "udp"), notify_status=0
     )
     await silent.open()
     try:
-        assert await silent.register() == 200
+        assert await silent.register_status(attempts=20, timeout=5.0) == 200
         started = asyncio.get_running_loop().time()
         response = await prov_sip.post("/api/phones/0015654AA940/reboot", headers=bearer(token))
         [result] = (await response.json())["results"]
         [contact] = result["contacts"]
         assert contact["status"] is None and contact["outcome"] == "timeout"
-        assert len(silent.notifies) >= 2  # retransmitted over UDP (RFC 3261 §17.1.2.2)
+        assert len(silent.received_notifies) >= 2  # retransmitted over UDP (RFC 3261 §17.1.2.2)
         assert asyncio.get_running_loop().time() - started < 35
     finally:
-        await silent.close()
+        silent.close()

@@ -10,7 +10,7 @@ import asyncpg
 from db import provisioning as prov_db
 from db import seen_phones
 from db import templates as template_db
-from tests import factories
+from tests.support import factories
 
 
 async def test_phone_for_mac_resolves_key_targets_in_one_query(pool: asyncpg.Pool[Any]) -> None:

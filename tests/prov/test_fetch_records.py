@@ -24,9 +24,9 @@ from db.bindings import StoredBinding
 from db.phone_status import StatusWrite
 from db.provisioning import Fetch
 from provisioning.fileserver.recorder import FetchRecorder
-from tests import factories
-from tests.process import start_sipfleet
-from tests.workers_support import WORKER_HEADER
+from tests.support import factories
+from tests.support.processes import start_sipfleet
+from tests.support.workers import WORKER_HEADER
 
 
 def _mac(index: int) -> str:

@@ -3,7 +3,6 @@ secret path, HTTP auth — and what `/api/phones` then shows."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from typing import Any
 
@@ -11,14 +10,8 @@ import asyncpg
 
 from provisioning.fileserver.httpauth import provisioning_password
 from provisioning.fileserver.throttle import UnknownMacThrottle
-from tests import factories
-from tests.conftest import bearer, insert_token
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
+from tests.support import factories
+from tests.support.database import basic, bearer, insert_token
 
 YEALINK_UA = "Yealink SIP-T54W 96.86.0.100 00:15:65:4a:a9:37"
 

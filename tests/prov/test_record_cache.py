@@ -17,9 +17,9 @@ import provisioning.api.extensions
 import provisioning.api.sipphones
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from tests import factories
-from tests.conftest import bearer
-from tests.prov.conftest import OWN_ROUTE_MODULES, running
+from tests.support import factories
+from tests.support.database import bearer
+from tests.support.prov_app import OWN_ROUTE_MODULES, running
 
 MAC = "0015654AA937"
 URL = f"/prov/{MAC.lower()}.cfg"

@@ -7,86 +7,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.prov.phones import LoadedPhone, loaded_phone
-
-
-@dataclass(frozen=True)
-class Case:
-    model: str
-    mac: str
-    file: str
-    user_agent: str
-    xml: bool
-    key_pattern: str  # one match per key on the phone itself
-
-
-CASES = [
-    Case(
-        "yealink-t54w",
-        "0015654AA937",
-        "0015654aa937.cfg",
-        "Yealink SIP-T54W 96.86.0.100 00:15:65:4a:a9:37",
-        False,
-        r"(?m)^linekey\.\d+\.type = ",
-    ),
-    Case(
-        "snom-d785",
-        "000413922D24",
-        "000413922D24.xml",
-        "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 1.1.3-s 000413922D24 UPDATE)",
-        True,
-        r'<fkey idx="\d+" context="1" label="K',
-    ),
-    Case(
-        "grandstream-gxp2170",
-        "000B82123456",
-        "cfg000b82123456.xml",
-        "Grandstream Model HW GXP2170 V1.2A SW 1.0.11.3 DevId 000b82123456",
-        True,
-        # virtual multi-purpose key N: mode P(1363+2(N-1)) for N = 1..6, P(23800+4(N-7)) on
-        "|".join(
-            [f"<P{1363 + 2 * n}>" for n in range(6)] + [f"<P{23800 + 4 * n}>" for n in range(42)]
-        ),
-    ),
-    Case(
-        "polycom-vvx450",
-        "0004F2123456",
-        "0004f2123456-user.cfg",
-        "FileTransport PolycomVVX-VVX_450-UA/6.3.0.14929",
-        True,
-        r'lineKey\.(?:[1-9]|1[0-2])\.category="',
-    ),  # VVX 450: 12 keys, then the panel's
-    Case(
-        "cisco-spa504g",
-        "0018B9FFFF00",
-        "spa0018b9ffff00.xml",
-        "Cisco/SPA504G-7.5.5 (0018B9FFFF00)(CCQ1234567)",
-        True,
-        r"<Extension_\d+_ ",
-    ),
-    Case(
-        "mitel-6867i",
-        "00085D123456",
-        "00085D123456.cfg",
-        "Mitel6867i MAC:00-08-5D-12-34-56 V:5.1.0.2051-SIP",
-        False,
-        r"(?m)^topsoftkey\d+ type: ",
-    ),
-    Case(
-        "fanvil-x5u",
-        "0C383E123456",
-        "0c383e123456.cfg",
-        "Fanvil X5U 2.12.1 0c383e123456",
-        True,
-        r"<Fkey index=\"\d+\"><Type>\d+</Type><Value>[^<]*</Value><Title>K",
-    ),
-]
+from tests.support.prov_phones import CASES, Case, LoadedPhone, loaded_phone
 
 
 def _lines(body: str) -> list[str]:
@@ -273,7 +199,7 @@ async def test_a_change_is_served_at_once_despite_the_render_cache(
 async def test_dect_base_renders_one_account_per_handset(
     prov: Any, pool: asyncpg.Pool[Any]
 ) -> None:
-    from tests import factories
+    from tests.support import factories
 
     async with pool.acquire() as conn:
         cust = await factories.customer(conn)

@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.process import start_sipfleet
-from tests.prov.phones import loaded_phone
+from tests.support.processes import start_sipfleet
+from tests.support.prov_phones import loaded_phone
 
 UA = "Yealink SIP-T54W 96.86.0.100 00:15:65:4a:a9:37"
 
@@ -101,8 +101,8 @@ async def test_https_when_a_certificate_is_configured(
 
     try:
         from provisioning.fileserver.httpauth import provisioning_password
-        from tests.factories import TEST_SECRET_KEY
-        from tests.prov.test_fileserver_checks import basic
+        from tests.support.database import basic
+        from tests.support.factories import TEST_SECRET_KEY
 
         assert (await asyncio.to_thread(get, "/prov/0015654aa937.cfg"))[0] == 401
         password = provisioning_password(TEST_SECRET_KEY, "0015654AA937")

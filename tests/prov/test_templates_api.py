@@ -7,9 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.prov.phones import loaded_phone
+from tests.support import factories
+from tests.support.database import bearer, insert_token
+from tests.support.prov_phones import loaded_phone
 
 UA = "Yealink SIP-T54W 96.86.0.100 00:15:65:4a:a9:37"
 

@@ -21,7 +21,7 @@ from provisioning.redirect.poly import PolyClient
 from provisioning.redirect.snom import SnomClient
 from provisioning.redirect.transport import aiohttp_sender
 from provisioning.redirect.yealink import YealinkClient
-from tests.redirect.conftest import POLY_PROFILE, Vendors, vendor_settings
+from tests.support.redirect import POLY_PROFILE, Vendors, vendor_settings
 
 URL = "https://prov.example.test/prov/"
 URL2 = "https://prov.example.test/prov/s3cr3t/"
@@ -224,7 +224,7 @@ async def test_gdms_refusals(clients: dict[str, Any], vendors: Vendors, send: Se
 
 
 async def test_poly_adds_to_the_profile_moves_and_deletes(send: Send, aiohttp_server: Any) -> None:
-    from tests.redirect import fakes
+    from tests.support import redirect_fakes as fakes
 
     state = fakes.FakeState()
     server = await aiohttp_server(

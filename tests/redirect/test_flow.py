@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from db import events as event_queries
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.redirect.conftest import Stack, Tenant, Vendors
+from tests.support import factories
+from tests.support.database import bearer, insert_token
+from tests.support.redirect import Stack, Tenant, Vendors
 
 BASE = "http://prov.example.test:8080/prov/"
 
@@ -200,7 +200,7 @@ async def test_snom_is_registered_without_rps_once_the_account_is_configured(
 async def test_what_cannot_be_done_says_so(
     stack: Stack, tenant: Tenant, aiohttp_client: Any, pool: asyncpg.Pool[Any], secret_box: Any
 ) -> None:
-    from tests.redirect.conftest import make_stack
+    from tests.support.redirect import make_stack
 
     bare = await make_stack(
         aiohttp_client, pool, stack.settings.__class__(**_no_accounts(stack.settings)), secret_box

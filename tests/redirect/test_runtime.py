@@ -18,8 +18,7 @@ from db import redirects as queries
 from provisioning.app.context import ServiceContext
 from provisioning.hub import ServiceHub
 from provisioning.redirect.runner import RedirectRunner
-from tests.live.sse import SseReader
-from tests.redirect.conftest import (
+from tests.support.redirect import (
     ROUTE_MODULES,
     SECRET_VALUES,
     Stack,
@@ -28,6 +27,7 @@ from tests.redirect.conftest import (
     make_stack,
     vendor_settings,
 )
+from tests.support.sse import SseReader
 
 PHONE = {"vendor": "yealink", "model": "T54W", "mac": "805EC0123456", "rps": True}
 

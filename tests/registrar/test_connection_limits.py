@@ -17,8 +17,9 @@ from aiohttp import web
 
 from sipcore import metrics
 from sipcore.server.transport.websocket import websocket_handler
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import SipClient
+from tests.support.phones import new_phone
+from tests.support.sip_client import SipClient
+from tests.support.waiting import wait_until
 
 
 def _refused(transport: str, reason: str) -> float:
@@ -63,13 +64,6 @@ async def _turned_away(address: tuple[str, int], local_ip: str = "127.0.0.1") ->
         writer.close()
 
 
-async def _wait_for(predicate: Any, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
-
-
 async def test_unauthenticated_connections_per_address_are_capped(
     pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
 ) -> None:
@@ -79,7 +73,7 @@ async def test_unauthenticated_connections_per_address_are_capped(
     address = sip.address("tcp")
     refused_before = _refused("tcp", "per_address")
     held = [await _connect(address) for _ in range(3)]
-    await _wait_for(lambda: table.unauthenticated("127.0.0.1") == 3)
+    await wait_until(lambda: table.unauthenticated("127.0.0.1") == 3, timeout=3.0)
     assert await _turned_away(address)  # closed at once, nothing asked of it
     assert _refused("tcp", "per_address") == refused_before + 1
     for _, writer in held:  # the first three are untouched
@@ -93,20 +87,17 @@ async def test_unauthenticated_connections_per_address_are_capped(
     # do not count, so phones behind one NAT address are not limited by this
     for _, writer in held:
         writer.close()
-    await _wait_for(lambda: table.unauthenticated("127.0.0.1") == 0)
-    client = await SipClient(server=address, transport="tcp").open()
-    try:
+    await wait_until(lambda: table.unauthenticated("127.0.0.1") == 0, timeout=3.0)
+    async with SipClient(server=address, transport="tcp") as client:
         ok = await client.register(phone.username, phone.password)
         assert ok is not None and ok.status == 200
-        await _wait_for(lambda: table.unauthenticated("127.0.0.1") == 0)
+        await wait_until(lambda: table.unauthenticated("127.0.0.1") == 0, timeout=3.0)
         more = [await _connect(address) for _ in range(3)]
-        await _wait_for(lambda: table.unauthenticated("127.0.0.1") == 3)
+        await wait_until(lambda: table.unauthenticated("127.0.0.1") == 3, timeout=3.0)
         for reader, _ in more:
             assert not await _closed_by_server(reader, 0.1)
         for _, writer in more:
             writer.close()
-    finally:
-        client.close()
 
 
 async def test_unauthenticated_connection_closed_after_its_idle_time(
@@ -157,12 +148,12 @@ async def test_process_budget_refuses_beyond_it(start_sip: Any) -> None:
     refused_before = _refused("tcp", "total")
     first = await _connect(address, "127.0.0.3")
     second = await _connect(address, "127.0.0.4")
-    await _wait_for(lambda: table.open == table.total)
+    await wait_until(lambda: table.open == table.total, timeout=3.0)
     assert await _turned_away(address, "127.0.0.5")
     assert _refused("tcp", "total") == refused_before + 1
     for _, writer in (first, second):
         writer.close()
-    await _wait_for(lambda: table.open == 0)  # every close gave its place back
+    await wait_until(lambda: table.open == 0, timeout=3.0)  # every close gave its place back
 
 
 async def test_websocket_capped_and_idle_closed_like_tcp(
@@ -171,7 +162,9 @@ async def test_websocket_capped_and_idle_closed_like_tcp(
     sip = await start_sip(connections_per_address=2, unauthenticated_timeout=1)
     table = sip.service.connections
     app = web.Application()
-    app.router.add_get("/ws", websocket_handler(sip.service))
+    app.router.add_get(
+        "/ws", websocket_handler(sip.service, sip.service.connections, idle_timeout=600.0)
+    )
     http = await aiohttp_client(app)
     refused_before = _refused("ws", "per_address")
     first = await http.ws_connect("/ws", protocols=("sip",))
@@ -189,4 +182,6 @@ async def test_websocket_capped_and_idle_closed_like_tcp(
     assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     await second.close()
     await first.close()
-    await _wait_for(lambda: table.unauthenticated("127.0.0.1") == 0 and table.open == 0)
+    await wait_until(
+        lambda: table.unauthenticated("127.0.0.1") == 0 and table.open == 0, timeout=3.0
+    )

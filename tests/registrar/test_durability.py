@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from tests import factories
-from tests.process import start_sipfleet
-from tests.registrar.sipclient import SipClient
+from tests.support import factories
+from tests.support.processes import start_sipfleet
+from tests.support.sip_client import SipClient
 
 PHONES = 40
 
@@ -60,8 +60,8 @@ async def test_bindings_survive_kill_9(
         for client, phone in zip(clients[:5], phones[:5], strict=True):
             listing = await client.register(phone.username, phone.password, contact="")
             assert listing is not None and listing.status == 200
-            assert [c.split(">")[0] for c in listing.headers.get_all("Contact")] == [
-                client.contact().split(">")[0]
+            assert [c.split(">")[0] for c in listing.all("Contact")] == [
+                client.contact.split(">")[0]
             ]
         async with pool.acquire() as conn:
             online = await conn.fetchval("SELECT count(*) FROM phone_status WHERE online")

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import REALM, SipClient, authorization
+from tests.support.phones import new_phone
+from tests.support.sip_client import SipClient
 
 
 def _via_proxy(data: bytes, client: SipClient) -> bytes:
@@ -30,18 +30,11 @@ async def test_trusted_proxy_client_address_is_the_phones(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip(trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
-    proxy = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as proxy:
         proxy.send(_via_proxy(proxy.register_bytes(phone.username), proxy))
         challenge = await proxy.receive()
         assert challenge is not None and challenge.status == 401
-        auth = authorization(
-            challenge.headers.get_all("WWW-Authenticate")[0],
-            phone.username,
-            phone.password,
-            "REGISTER",
-            f"sip:{REALM}",
-        )
+        auth = proxy.credentials(challenge, phone.username, phone.password)
         proxy.send(_via_proxy(proxy.register_bytes(phone.username, authorization=auth), proxy))
         ok = await proxy.receive()
         assert ok is not None and ok.status == 200
@@ -51,8 +44,6 @@ async def test_trusted_proxy_client_address_is_the_phones(
             )
         assert public == "203.0.113.7"
         assert sip.service.bindings_of(phone.id)[0].source_ip == "127.0.0.1"  # the flow: the proxy
-    finally:
-        proxy.close()
 
 
 async def test_stream_over_64k_closed_and_idle_connection_closed(start_sip: Any) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from sipcore.message import SipRequest
 from sipcore.server.context import RequestContext
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import REALM, SipClient
+from tests.support.phones import new_phone
+from tests.support.sip_client import REALM, SipClient
 
 
 def _subscribe(local: tuple[str, int], to_params: str) -> bytes:
@@ -89,8 +89,7 @@ async def test_contact_host_almost_dotted_quad_is_answered_without_traceback(
     got a 500 with a traceback."""
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         with caplog.at_level(logging.INFO):
             contact = f"<sip:{phone.username}@{host}:5060>"
             answer = await client.register(phone.username, phone.password, contact=contact)
@@ -99,8 +98,6 @@ async def test_contact_host_almost_dotted_quad_is_answered_without_traceback(
             [binding] = sip.service.bindings_of(phone.id)
             assert binding.local_ip == "127.0.0.1"  # not the Contact's: the Via's
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
-    finally:
-        client.close()
 
 
 async def test_a_binding_with_a_long_contact_moves_between_nodes(
@@ -116,7 +113,8 @@ async def test_a_binding_with_a_long_contact_moves_between_nodes(
     first = await start_sip(node_id="node-a")
     second = await start_sip(node_id="node-b")
     links = [
-        NodeLink(sip.service, pool, node) for sip, node in ((first, "node-a"), (second, "node-b"))
+        NodeLink(sip.service.bindings, sip.service.check_sync, pool, node)
+        for sip, node in ((first, "node-a"), (second, "node-b"))
     ]
     for link in links:
         await link.start()
@@ -158,15 +156,12 @@ async def test_a_reg_id_beyond_its_range_is_a_bad_request(
     the batch: 503)."""
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         contact = (
-            f'{client.contact()};+sip.instance="<urn:uuid:00000000-0000-0000-0000-000000000001>"'
+            f'{client.contact};+sip.instance="<urn:uuid:00000000-0000-0000-0000-000000000001>"'
             f";reg-id={reg_id}"
         )
         with caplog.at_level(logging.INFO):
             answer = await client.register(phone.username, phone.password, contact=contact)
         assert answer is not None and answer.status == status
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    finally:
-        client.close()

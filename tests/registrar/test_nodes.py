@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.registrar.conftest import new_phone
+from tests.support.phones import new_phone
 
 INSERT = """
 INSERT INTO bindings (phone_id, contact, call_id, cseq, expires_at, transport, source_ip,
@@ -52,15 +52,12 @@ async def test_load_own_bindings_and_sweep_orphans(
 async def test_phones_created_after_start_register_at_once(
     pool: asyncpg.Pool[Any], start_sip: Any, customer_id: str
 ) -> None:
-    from tests.registrar.sipclient import SipClient
-    from tests.registrar.test_register_udp import wait_until
+    from tests.support.sip_client import SipClient
+    from tests.support.waiting import wait_until
 
     sip = await start_sip()
     phones = [await new_phone(pool, customer_id) for _ in range(20)]  # a burst of notifications
     await wait_until(lambda: all(sip.service.directory.by_id(p.id) for p in phones), timeout=5)
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         ok = await client.register(phones[-1].username, phones[-1].password)
         assert ok is not None and ok.status == 200
-    finally:
-        client.close()

@@ -12,9 +12,9 @@ import asyncpg
 
 from sipcore import metrics
 from sipcore.overload import RETRY_AFTER_MAX, RETRY_AFTER_MIN
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import REALM, SipClient, authorization
-from tests.registrar.test_register_udp import wait_until
+from tests.support.phones import new_phone
+from tests.support.sip_client import REALM, SipClient
+from tests.support.waiting import wait_until
 
 
 def shed(method: str) -> float:
@@ -35,26 +35,21 @@ async def test_overloaded_refuses_new_work_and_finishes_paid_work(
     assert busy.service.overload.active
     assert not calm.service.overload.active
     assert metrics.REGISTRY.get_sample_value("sipfleet_sip_overload") == 1
-    client = await SipClient(server=busy.address("udp")).open()
-    try:
+    async with SipClient(server=busy.address("udp")) as client:
         before = shed("REGISTER")
         client.send(client.register_bytes(phone.username))
         refused = await client.receive()
         assert refused is not None and refused.status == 503
-        retry = refused.headers.get("Retry-After")
+        retry = refused.h("Retry-After")
         assert retry is not None and RETRY_AFTER_MIN <= int(retry) <= RETRY_AFTER_MAX
-        assert refused.headers.get_all("WWW-Authenticate") == []
+        assert refused.all("WWW-Authenticate") == []
         assert shed("REGISTER") == before + 1
 
         # The first half answered by a calm node, the second half by the busy one.
         client.server = calm.address("udp")
-        client.send(client.register_bytes(phone.username))
-        challenge = await client.receive()
-        assert challenge is not None and challenge.status == 401
-        auth = authorization(
-            challenge.headers.get_all("WWW-Authenticate")[0],
-            phone.username, phone.password, "REGISTER", f"sip:{REALM}",
-        )  # fmt: skip
+        challenge = await client.challenge(phone.username)
+        assert challenge.status == 401
+        auth = client.credentials(challenge, phone.username, phone.password)
         client.server = busy.address("udp")
         second = client.register_bytes(phone.username, authorization=auth)
         client.send(second)
@@ -80,7 +75,5 @@ async def test_overloaded_refuses_new_work_and_finishes_paid_work(
         )
         options = await client.receive()
         assert options is not None and options.status == 503
-        assert options.headers.get("Retry-After") is not None
+        assert options.h("Retry-After") is not None
         assert shed("OPTIONS") == options_before + 1
-    finally:
-        client.close()

@@ -19,14 +19,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sipcore.message import SipRequest
 from sipcore.server.presence.service import PresenceConfig, PresenceService
-from tests import factories
-from tests.presence.watcher import Endpoint
-from tests.process import free_port
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import REALM, SipClient
-from tests.registrar.test_path_outbound import register
+from tests.support import factories
+from tests.support.phones import new_phone
+from tests.support.processes import free_port
+from tests.support.sip_client import REALM, SipClient
 
 KAMAILIO = shutil.which("kamailio") or shutil.which("/usr/sbin/kamailio")
 CONFIG = Path(__file__).with_name("kamailio_path.cfg")
@@ -65,8 +62,7 @@ class Proxy:
 
 async def _started(proxy: Proxy) -> None:
     """Kamailio is up once it answers an OPTIONS (its 404: no Route, not a REGISTER)."""
-    probe = await SipClient(server=(PROXY_IP, proxy.port)).open()
-    try:
+    async with SipClient(server=(PROXY_IP, proxy.port)) as probe:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if proxy.process.poll() is not None:
@@ -83,8 +79,6 @@ async def _started(proxy: Proxy) -> None:
             if await probe.receive(timeout=0.3) is not None:
                 return
         raise AssertionError(f"kamailio did not answer:\n{proxy.log()}")
-    finally:
-        probe.close()
 
 
 async def test_requests_to_a_phone_registered_through_kamailio_take_its_path(
@@ -100,40 +94,40 @@ async def test_requests_to_a_phone_registered_through_kamailio_take_its_path(
         await _started(proxy)
         client = await SipClient(server=(PROXY_IP, proxy.port)).open()
         contact = "<sip:phone@192.0.2.9:5060>"  # TEST-NET: reachable only through the Path
-        ok = await register(
-            client, phone.username, phone.password, contact=contact, extra="Supported: path"
+        ok = await client.register(
+            phone.username, phone.password, contact=contact, extra="Supported: path"
         )
         assert ok is not None and ok.status == 200, (ok, proxy.log())
-        (path,) = ok.headers.get_all("Path")  # the proxy's Path, echoed
+        (path,) = ok.all("Path")  # the proxy's Path, echoed
         assert f"@{PROXY_IP}:{proxy.port};lr;received=" in path, path
         (binding,) = sip.service.bindings_of(phone.id)
         assert binding.path == path and binding.source_ip == PROXY_IP
         # check-sync: sipfleet -> Kamailio (Route from the Path) -> the phone's address
         task = asyncio.ensure_future(
-            sip.service.client.check_sync(phone.id, reboot=True, timeout=3.0)
+            sip.service.check_sync_notifier.check_sync(phone.id, reboot=True, timeout=3.0)
         )
         while not task.done():
             await client.receive(timeout=0.1)
         assert [(o.status, o.outcome) for o in task.result()] == [(200, "ok")], proxy.log()
         notify = next(r for r in client.requests if r.method == "NOTIFY")
         assert notify.uri == "sip:phone@192.0.2.9:5060"  # the Contact as Request-URI
-        assert notify.headers.get("Event") == "check-sync;reboot=true"
-        assert notify.headers.get_all("Route") == []  # the proxy consumed its own Route
-        vias = notify.headers.values("Via")
+        assert notify.h("Event") == "check-sync;reboot=true"
+        assert notify.all("Route") == []  # the proxy consumed its own Route
+        vias = notify.values("Via")
         assert len(vias) == 2 and f"{PROXY_IP}:{proxy.port}" in vias[0]  # via the proxy
         # keep-alive OPTIONS take the same way, and the phone's answers keep it reachable
         for _ in range(40):
             await client.receive(timeout=0.1)
-            if any(isinstance(r, SipRequest) and r.method == "OPTIONS" for r in client.requests):
+            if any(r.is_request and r.method == "OPTIONS" for r in client.requests):
                 break
         options = next(r for r in client.requests if r.method == "OPTIONS")
         assert options.uri == "sip:phone@192.0.2.9:5060"
-        assert f"{PROXY_IP}:{proxy.port}" in options.headers.values("Via")[0]
+        assert f"{PROXY_IP}:{proxy.port}" in options.values("Via")[0]
         for _ in range(20):
             await client.receive(timeout=0.1)
-            if sip.service.registrar.keepalive.rtt(phone.id, binding.contact) is not None:
+            if sip.service.keepalive.rtt(phone.id, binding.contact) is not None:
                 break
-        assert sip.service.registrar.keepalive.rtt(phone.id, binding.contact) is not None
+        assert sip.service.keepalive.rtt(phone.id, binding.contact) is not None
         assert phone.id in sip.service.online_phones()
     finally:
         if client is not None:
@@ -159,16 +153,18 @@ async def test_notifies_of_a_subscription_through_kamailio_take_the_path(
     )  # fmt: skip
     await presence.start()
     proxy = Proxy(tmp_path, sip.address("udp"))
-    endpoint: Endpoint | None = None
+    endpoint: SipClient | None = None
     try:
         await _started(proxy)
-        endpoint = await Endpoint(watcher.username, watcher.password, (PROXY_IP, proxy.port)).open()
+        endpoint = await SipClient(
+            watcher.username, watcher.password, (PROXY_IP, proxy.port)
+        ).open()
         registered = await endpoint.register()
         assert registered.status == 200, proxy.log()
         assert sip.service.bindings_of(watcher.id)[0].path is not None
         subscribed, _ = await endpoint.subscribe("101")
         assert subscribed.status == 200, proxy.log()
-        assert subscribed.headers.get("record-route") is None  # no route set from the proxy
+        assert subscribed.h("record-route") is None  # no route set from the proxy
         notify = await endpoint.next_notify()
         vias = notify.headers["via"]
         assert len(vias) == 2 and f"{PROXY_IP}:{proxy.port}" in vias[0], vias  # via the proxy
@@ -187,8 +183,7 @@ async def test_pjsua_with_outbound_over_tcp_through_kamailio(
     """pjsua2 registers over TCP to the proxy with outbound; the proxy's Path has ;ob, so
     the reg-id counts, and sipfleet's keep-alive OPTIONS reach pjsua2 through the proxy
     (over the phone's own TCP connection to it) and are answered."""
-    from tests.registrar.sipphone import poll
-    from tests.registrar.test_outbound_pjsua import INSTANCE, OutboundPhone
+    from tests.support.pjsua import INSTANCE, PjPhone, poll
 
     phone = await new_phone(pool, customer_id)
     sip = await start_sip(
@@ -198,18 +193,18 @@ async def test_pjsua_with_outbound_over_tcp_through_kamailio(
     pj_phone: Any = None
     try:
         await _started(proxy)
-        pj_phone = OutboundPhone(
-            phone.username, phone.password, f"sip:{REALM}", transport="tcp", reg_id=1,
-            local_ip="127.0.1.31", proxy=f"sip:{PROXY_IP}:{proxy.port};lr",
+        pj_phone = PjPhone(
+            phone.username, phone.password, f"sip:{REALM}", transport="tcp", outbound_reg_id=1,
+            id_host=REALM, local_ip="127.0.1.31", proxy=f"sip:{PROXY_IP}:{proxy.port};lr",
         )  # fmt: skip
-        assert await asyncio.to_thread(pj_phone.register) == 200, proxy.log()
+        assert await asyncio.to_thread(pj_phone.register, 8.0) == 200, proxy.log()
         ok = pj_phone.account.messages[-1]
         assert "Require: outbound" in ok and "Path: <sip:edge@" in ok, ok
         (binding,) = sip.service.bindings_of(phone.id)
         assert binding.reg_id == 1 and binding.instance_id == INSTANCE
         assert binding.path is not None and ";ob" in binding.path
         assert "transport%3dtcp" in binding.path.lower()  # (escaped) the phone's TCP flow
-        keepalive = sip.service.registrar.keepalive
+        keepalive = sip.service.keepalive
         for _ in range(80):  # pjsua2 answers the OPTIONS while polled
             await asyncio.to_thread(poll, 0.05)
             if keepalive.rtt(phone.id, binding.contact) is not None:

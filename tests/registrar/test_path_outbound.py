@@ -10,42 +10,18 @@ from typing import Any
 
 import asyncpg
 
-from sipcore.message import SipRequest, SipResponse
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import REALM, SipClient, authorization
+from tests.support.phones import new_phone
+from tests.support.sip_client import REALM, SipClient
 
 INSTANCE = "<urn:uuid:00000000-0000-1000-8000-00a0c91e6bf6>"
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
 
-async def register(
-    client: SipClient,
-    username: str,
-    password: str,
-    *,
-    contact: str | None = None,
-    extra: str = "",
-    expires: int = 300,
-) -> SipResponse | None:
-    """REGISTER with `extra` header lines in both requests, through the digest challenge."""
-    client.send(client.register_bytes(username, expires=expires, contact=contact, extra=extra))
-    first = await client.receive()
-    if first is None or first.status != 401:
-        return first
-    auth = authorization(
-        first.headers.get_all("WWW-Authenticate")[0], username, password, "REGISTER", f"sip:{REALM}"
-    )
-    client.send(
-        client.register_bytes(
-            username, expires=expires, contact=contact, authorization=auth, extra=extra
-        )
-    )
-    return await client.receive()
-
-
 async def check_sync(sip: Any, phone_id: str, *clients: SipClient) -> list[Any]:
     """Run check-sync while the clients answer what reaches them."""
-    task = asyncio.ensure_future(sip.service.client.check_sync(phone_id, reboot=False, timeout=1.5))
+    task = asyncio.ensure_future(
+        sip.service.check_sync_notifier.check_sync(phone_id, reboot=False, timeout=1.5)
+    )
     while not task.done():
         await asyncio.gather(*(client.receive(timeout=0.1) for client in clients))
     return list(task.result())
@@ -60,12 +36,11 @@ async def test_path_from_a_trusted_proxy_is_stored_echoed_and_routed(
     try:
         hop = f"<sip:127.0.0.1:{edge.local_port};lr;received=sip:192.0.2.7:5062>"
         contact = "<sip:phone@192.0.2.7:5062>"
-        ok = await register(
-            edge, phone.username, phone.password, contact=contact,
+        ok = await edge.register(phone.username, phone.password, contact=contact,
             extra=f"Path: {hop}\r\nSupported: path",
         )  # fmt: skip
         assert ok is not None and ok.status == 200, ok
-        assert ok.headers.get_all("Path") == [hop]  # RFC 3327 §5.3: echoed
+        assert ok.all("Path") == [hop]  # RFC 3327 §5.3: echoed
         (binding,) = sip.service.bindings_of(phone.id)
         assert binding.path == hop
         async with pool.acquire() as conn:
@@ -80,21 +55,20 @@ async def test_path_from_a_trusted_proxy_is_stored_echoed_and_routed(
         notify = edge.requests[-1]
         assert notify.method == "NOTIFY"
         assert notify.uri == "sip:phone@192.0.2.7:5062"
-        assert notify.headers.get_all("Route") == [hop]
+        assert notify.all("Route") == [hop]
         # a refresh without Supported: path keeps the Path, and the 200 does not echo it
-        again = await register(
-            edge, phone.username, phone.password, contact=contact, extra=f"Path: {hop}"
+        again = await edge.register(
+            phone.username, phone.password, contact=contact, extra=f"Path: {hop}"
         )
         assert again is not None and again.status == 200
-        assert again.headers.get_all("Path") == []
+        assert again.all("Path") == []
         assert sip.service.bindings_of(phone.id)[0].path == hop
-        again = await register(
-            edge, phone.username, phone.password, contact=contact,
+        again = await edge.register(phone.username, phone.password, contact=contact,
             extra=f"Path: {hop}\r\nSupported: path",
         )  # fmt: skip
-        assert again is not None and again.headers.get_all("Path") == [hop]
+        assert again is not None and again.all("Path") == [hop]
         # the same phone straight, without Path: the binding loses it
-        direct = await register(edge, phone.username, phone.password, contact=contact)
+        direct = await edge.register(phone.username, phone.password, contact=contact)
         assert direct is not None and direct.status == 200
         assert sip.service.bindings_of(phone.id)[0].path is None
     finally:
@@ -106,29 +80,22 @@ async def test_path_from_an_untrusted_peer_or_unreadable_is_refused(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip(trusted_proxies=(ipaddress.ip_network("127.0.0.2/32"),))
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
-        refused = await register(
-            client, phone.username, phone.password, extra="Path: <sip:198.51.100.1;lr>"
+    async with SipClient(server=sip.address("udp")) as client:
+        refused = await client.register(
+            phone.username, phone.password, extra="Path: <sip:198.51.100.1;lr>"
         )
         assert refused is not None and refused.status == 403
         assert sip.service.bindings_of(phone.id) == []
-    finally:
-        client.close()
     sip = await start_sip(trusted_proxies=LOOPBACK)
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
-        bad = await register(client, phone.username, phone.password, extra="Path: <mailto:x@y>")
+    async with SipClient(server=sip.address("udp")) as client:
+        bad = await client.register(phone.username, phone.password, extra="Path: <mailto:x@y>")
         assert bad is not None and bad.status == 400
         assert sip.service.bindings_of(phone.id) == []
         # Require: path is an extension the registrar supports (no 420)
-        ok = await register(
-            client, phone.username, phone.password,
+        ok = await client.register(phone.username, phone.password,
             extra="Path: <sip:127.0.0.1:5999;lr>\r\nRequire: path",
         )  # fmt: skip
         assert ok is not None and ok.status == 200, ok
-    finally:
-        client.close()
 
 
 def _outbound_contact(client: SipClient, reg_id: int) -> str:
@@ -155,22 +122,21 @@ async def test_outbound_flows_gruu_and_a_failed_flow(
     second = await SipClient(server=sip.address("tcp"), transport="tcp").open()
     try:
         extra = "Supported: outbound, path, gruu"
-        ok1 = await register(
-            first, phone.username, phone.password, contact=_outbound_contact(first, 1), extra=extra
+        ok1 = await first.register(
+            phone.username, phone.password, contact=_outbound_contact(first, 1), extra=extra
         )
         assert ok1 is not None and ok1.status == 200, ok1
-        assert ok1.headers.get("Require") == "outbound"  # RFC 5626 §6
-        assert ok1.headers.get("Flow-Timer") == "600"
+        assert ok1.h("Require") == "outbound"  # RFC 5626 §6
+        assert ok1.h("Flow-Timer") == "600"
         gruu = f"sip:{phone.username}@{REALM};gr={INSTANCE.strip('<>')}"
-        (line,) = ok1.headers.get_all("Contact")
+        (line,) = ok1.all("Contact")
         assert f'pub-gruu="{gruu}"' in line and f'+sip.instance="{INSTANCE}"' in line
-        ok2 = await register(
-            second, phone.username, phone.password, contact=_outbound_contact(second, 2),
+        ok2 = await second.register(phone.username, phone.password, contact=_outbound_contact(second, 2),
             extra=extra,
         )  # fmt: skip
         assert ok2 is not None and ok2.status == 200
         # two flows, one device: both listed, both with the same (stable) GRUU
-        lines = ok2.headers.get_all("Contact")
+        lines = ok2.all("Contact")
         assert len(lines) == 2 and all(f'pub-gruu="{gruu}"' in item for item in lines)
         flows = sorted((b.reg_id, b.source_port) for b in sip.service.bindings_of(phone.id))
         assert flows == [(1, first.local_port), (2, second.local_port)]
@@ -197,7 +163,7 @@ async def test_outbound_flows_gruu_and_a_failed_flow(
             f"<sip:moved@127.0.0.1:{first.local_port};transport=tcp;ob>"
             f';+sip.instance="{INSTANCE}";reg-id=1'
         )
-        ok3 = await register(first, phone.username, phone.password, contact=moved, extra=extra)
+        ok3 = await first.register(phone.username, phone.password, contact=moved, extra=extra)
         assert ok3 is not None and ok3.status == 200
         assert [b.contact for b in sip.service.bindings_of(phone.id)] == [
             f"sip:moved@127.0.0.1:{first.local_port};transport=tcp;ob"
@@ -212,26 +178,22 @@ async def test_reg_id_through_an_edge_without_ob(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip(trusted_proxies=LOOPBACK)
-    edge = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as edge:
         contact = f'<sip:phone@192.0.2.7:5062>;+sip.instance="{INSTANCE}";reg-id=1'
         path = f"Path: <sip:127.0.0.1:{edge.local_port};lr>"
         # the phone asks for outbound, the edge does not do it: the reg-id is ignored, and
         # the 200 without Require: outbound tells the phone (no 439, RFC 5626 §11.6)
-        ok = await register(
-            edge, phone.username, phone.password, contact=contact,
+        ok = await edge.register(phone.username, phone.password, contact=contact,
             extra=f"{path}\r\nSupported: outbound",
         )  # fmt: skip
-        assert ok is not None and ok.status == 200 and ok.headers.get("Require") is None
+        assert ok is not None and ok.status == 200 and ok.h("Require") is None
         (binding,) = sip.service.bindings_of(phone.id)
         assert binding.reg_id is None and not binding.outbound
         # with ;ob on the edge's Path URI it counts
         ob = f"Path: <sip:127.0.0.1:{edge.local_port};lr;ob>\r\nSupported: outbound"
-        ok = await register(edge, phone.username, phone.password, contact=contact, extra=ob)
-        assert ok is not None and ok.status == 200 and ok.headers.get("Require") == "outbound"
+        ok = await edge.register(phone.username, phone.password, contact=contact, extra=ob)
+        assert ok is not None and ok.status == 200 and ok.h("Require") == "outbound"
         assert sip.service.bindings_of(phone.id)[0].reg_id == 1
-    finally:
-        edge.close()
 
 
 async def test_dead_udp_outbound_flow_is_dropped_by_the_keepalive(
@@ -239,13 +201,12 @@ async def test_dead_udp_outbound_flow_is_dropped_by_the_keepalive(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip(keepalive_interval=1, keepalive_max_missed=1)
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         contact = (
             f'<sip:phone@127.0.0.1:{client.local_port};ob>;+sip.instance="{INSTANCE}";reg-id=1'
         )
-        ok = await register(
-            client, phone.username, phone.password, contact=contact, extra="Supported: outbound"
+        ok = await client.register(
+            phone.username, phone.password, contact=contact, extra="Supported: outbound"
         )
         assert ok is not None and ok.status == 200
         client.answer_requests = False  # the flow dies: OPTIONS go unanswered
@@ -254,9 +215,7 @@ async def test_dead_udp_outbound_flow_is_dropped_by_the_keepalive(
             if not sip.service.bindings_of(phone.id):
                 break
         assert sip.service.bindings_of(phone.id) == []
-        assert any(isinstance(r, SipRequest) and r.method == "OPTIONS" for r in client.requests)
-    finally:
-        client.close()
+        assert any(r.is_request and r.method == "OPTIONS" for r in client.requests)
 
 
 async def test_reg_id_through_a_proxy_without_path(
@@ -266,22 +225,18 @@ async def test_reg_id_through_a_proxy_without_path(
     for the phone, so its reg-id does not count (RFC 5626 §6)."""
     phone = await new_phone(pool, customer_id)
     sip = await start_sip(trusted_proxies=LOOPBACK)
-    relay = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as relay:
         contact = f'<sip:phone@127.0.0.1:5099>;+sip.instance="{INSTANCE}";reg-id=1'
         below = "Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKphone1;rport=5099"
-        ok = await register(
-            relay, phone.username, phone.password, contact=contact,
+        ok = await relay.register(phone.username, phone.password, contact=contact,
             extra=f"{below}\r\nSupported: outbound",
         )  # fmt: skip
-        assert ok is not None and ok.status == 200 and ok.headers.get("Require") is None
+        assert ok is not None and ok.status == 200 and ok.h("Require") is None
         assert [b.reg_id for b in sip.service.bindings_of(phone.id)] == [None]
         # and its refresh (the refresh lane) keeps it so
-        ok = await register(relay, phone.username, phone.password, contact=contact, extra=below)
+        ok = await relay.register(phone.username, phone.password, contact=contact, extra=below)
         assert ok is not None and ok.status == 200
         assert [b.reg_id for b in sip.service.bindings_of(phone.id)] == [None]
-    finally:
-        relay.close()
 
 
 async def test_flows_of_one_instance_on_two_nodes_get_one_check_sync(
@@ -294,7 +249,7 @@ async def test_flows_of_one_instance_on_two_nodes_get_one_check_sync(
     phone = await new_phone(pool, customer_id)
     nodes = [await start_sip(node_id="node-a"), await start_sip(node_id="node-b")]
     links = [
-        NodeLink(sip.service, pool, node)
+        NodeLink(sip.service.bindings, sip.service.check_sync, pool, node)
         for sip, node in zip(nodes, ("node-a", "node-b"), strict=True)
     ]
     for link in links:
@@ -302,8 +257,7 @@ async def test_flows_of_one_instance_on_two_nodes_get_one_check_sync(
     clients = [await SipClient(server=sip.address("tcp"), transport="tcp").open() for sip in nodes]
     try:
         for reg_id, client in enumerate(clients, 1):  # flow 2, on node-b, is the newest
-            ok = await register(
-                client, phone.username, phone.password, contact=_outbound_contact(client, reg_id),
+            ok = await client.register(phone.username, phone.password, contact=_outbound_contact(client, reg_id),
                 extra="Supported: outbound", expires=300 + reg_id * 100,
             )  # fmt: skip
             assert ok is not None and ok.status == 200
@@ -327,20 +281,17 @@ async def test_gruu_only_for_an_instance_that_is_a_plain_urn(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
-        odd = f'{client.contact()};+sip.instance="<urn:uuid:a b\\"c>"'
-        ok = await register(client, phone.username, phone.password, contact=odd,
+    async with SipClient(server=sip.address("udp")) as client:
+        odd = f'{client.contact};+sip.instance="<urn:uuid:a b\\"c>"'
+        ok = await client.register(phone.username, phone.password, contact=odd,
                             extra="Supported: gruu")  # fmt: skip
         assert ok is not None and ok.status == 200
-        (line,) = ok.headers.get_all("Contact")
+        (line,) = ok.all("Contact")
         assert "pub-gruu" not in line and "+sip.instance" not in line
         # without Supported: gruu, none either
-        plain = f'{client.contact()};+sip.instance="{INSTANCE}"'
-        ok = await register(client, phone.username, phone.password, contact=plain)
-        assert ok is not None and "pub-gruu" not in ok.headers.get_all("Contact")[0]
-    finally:
-        client.close()
+        plain = f'{client.contact};+sip.instance="{INSTANCE}"'
+        ok = await client.register(phone.username, phone.password, contact=plain)
+        assert ok is not None and "pub-gruu" not in ok.all("Contact")[0]
 
 
 async def test_keepalive_through_an_edge_over_tcp_is_an_options(
@@ -351,23 +302,20 @@ async def test_keepalive_through_an_edge_over_tcp_is_an_options(
     Path), and its answers are what keep it reachable."""
     phone = await new_phone(pool, customer_id)
     sip = await start_sip(trusted_proxies=LOOPBACK, keepalive_interval=1)
-    edge = await SipClient(server=sip.address("tcp"), transport="tcp").open()
-    try:
+    async with SipClient(server=sip.address("tcp"), transport="tcp") as edge:
         hop = f"<sip:127.0.0.1:{edge.local_port};transport=tcp;lr;received=sip:192.0.2.8:5070>"
         contact = "<sip:phone@192.0.2.8:5070;transport=tcp>"
-        ok = await register(
-            edge, phone.username, phone.password, contact=contact, extra=f"Path: {hop}"
+        ok = await edge.register(
+            phone.username, phone.password, contact=contact, extra=f"Path: {hop}"
         )
         assert ok is not None and ok.status == 200
         (binding,) = sip.service.bindings_of(phone.id)
-        keepalive = sip.service.registrar.keepalive
+        keepalive = sip.service.keepalive
         for _ in range(40):
             await edge.receive(timeout=0.1)
             if keepalive.rtt(phone.id, binding.contact) is not None:
                 break
         options = [r for r in edge.requests if r.method == "OPTIONS"]
-        assert options and options[0].headers.get_all("Route") == [hop]
+        assert options and options[0].all("Route") == [hop]
         assert options[0].uri == "sip:phone@192.0.2.8:5070;transport=tcp"
         assert keepalive.rtt(phone.id, binding.contact) is not None
-    finally:
-        edge.close()

@@ -11,9 +11,9 @@ import pytest
 import trustme
 
 from sipcore.server.config import ListenerSpec
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipphone import PjPhone
-from tests.registrar.test_register_udp import wait_until
+from tests.support.phones import new_phone
+from tests.support.pjsua import PjPhone
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.pjsua
 

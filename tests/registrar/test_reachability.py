@@ -10,9 +10,9 @@ import asyncpg
 
 from sipcore.message import SipRequest, make_response
 from sipcore.server.context import RequestContext
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import REALM, SipClient, authorization
-from tests.registrar.test_register_udp import wait_until
+from tests.support.phones import new_phone
+from tests.support.sip_client import REALM, SipClient, authorization
+from tests.support.waiting import wait_until
 
 
 async def test_silent_udp_phone_goes_unreachable_and_back(
@@ -22,8 +22,7 @@ async def test_silent_udp_phone_goes_unreachable_and_back(
     sip = await start_sip(keepalive_interval=1, keepalive_max_missed=2)
     changes: list[bool] = []
     sip.service.add_binding_listener(lambda p, e, online: changes.append(online))
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         ok = await client.register(phone.username, phone.password, expires=600)
         assert ok is not None and ok.status == 200
         # while it answers OPTIONS it stays online, and an RTT is recorded
@@ -31,7 +30,7 @@ async def test_silent_udp_phone_goes_unreachable_and_back(
             await client.receive(timeout=0.1)
         assert any(r.method == "OPTIONS" for r in client.requests)
         binding = sip.service.bindings_of(phone.id)[0]
-        assert sip.service.registrar.keepalive.rtt(phone.id, binding.contact) is not None
+        assert sip.service.keepalive.rtt(phone.id, binding.contact) is not None
         assert sip.service.online_phones() == {phone.id}
         # pulled from the wall: no more answers
         client.answer_requests = False
@@ -56,8 +55,6 @@ async def test_silent_udp_phone_goes_unreachable_and_back(
             await client.receive(timeout=0.1)
         assert phone.id in sip.service.online_phones()
         assert changes == [True, False, True]
-    finally:
-        client.close()
 
 
 async def test_unreachable_phone_is_online_again_when_it_re_registers(
@@ -69,8 +66,7 @@ async def test_unreachable_phone_is_online_again_when_it_re_registers(
     sip = await start_sip(keepalive_interval=1, keepalive_max_missed=2)
     changes: list[bool] = []
     sip.service.add_binding_listener(lambda p, e, online: changes.append(online))
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         client.answer_requests = False
         ok = await client.register(phone.username, phone.password, expires=600)
         assert ok is not None and ok.status == 200
@@ -86,8 +82,6 @@ async def test_unreachable_phone_is_online_again_when_it_re_registers(
                 "SELECT online, unreachable FROM phone_status WHERE phone_id=$1", phone.id
             )
         assert (status["online"], status["unreachable"]) == (True, False)
-    finally:
-        client.close()
 
 
 async def test_tcp_binding_unreachable_when_connection_gone(
@@ -120,7 +114,7 @@ async def test_saturated_queue_sheds_new_registrations_only(
             await wait_until(lambda: sip.service.writer.saturated, timeout=3)
             shed = await b.register(newcomer.username, newcomer.password, timeout=2)
             assert shed is not None and shed.status == 503
-            assert 5 <= int(shed.headers.get("Retry-After") or 0) <= 30
+            assert 5 <= int(shed.h("Retry-After") or 0) <= 30
         refreshed = await first
         assert refreshed is not None and refreshed.status == 200
     finally:
@@ -159,8 +153,7 @@ async def test_plugged_in_method_uses_authenticate_and_send_request(
         return None
 
     sip.service.register_method("SUBSCRIBE", subscribe)
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
 
         def subscribe_bytes(auth: str | None) -> bytes:
             data = client.register_bytes(phone.username, authorization=auth).decode()
@@ -173,7 +166,7 @@ async def test_plugged_in_method_uses_authenticate_and_send_request(
         challenge = await client.receive()
         assert challenge is not None and challenge.status == 401
         auth = authorization(
-            challenge.headers.get_all("WWW-Authenticate")[0],
+            challenge.all("WWW-Authenticate")[0],
             phone.username,
             phone.password,
             "SUBSCRIBE",
@@ -195,6 +188,4 @@ async def test_plugged_in_method_uses_authenticate_and_send_request(
         options.send(data.encode())
         answer = await options.receive()
         options.close()
-        assert answer is not None and "SUBSCRIBE" in (answer.headers.get("Allow") or "")
-    finally:
-        client.close()
+        assert answer is not None and "SUBSCRIBE" in (answer.h("Allow") or "")

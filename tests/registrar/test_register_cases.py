@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import REALM, SipClient, authorization
-from tests.registrar.test_register_udp import wait_until
+from tests.support.phones import new_phone
+from tests.support.sip_client import SipClient
+from tests.support.waiting import wait_until
 
 
 async def test_tcp_register_two_contacts_and_star_removal(
@@ -20,15 +20,16 @@ async def test_tcp_register_two_contacts_and_star_removal(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("tcp"), transport="tcp").open()
-    try:
-        first = await client.register(phone.username, phone.password, contact=client.contact("a"))
+    async with SipClient(server=sip.address("tcp"), transport="tcp") as client:
+        first = await client.register(
+            phone.username, phone.password, contact=client.contact_of("a")
+        )
         assert first is not None and first.status == 200
         second = await client.register(
-            phone.username, phone.password, contact=f"{client.contact('b')};q=0.5", expires=120
+            phone.username, phone.password, contact=f"{client.contact_of('b')};q=0.5", expires=120
         )
         assert second is not None and second.status == 200
-        contacts = second.headers.get_all("Contact")
+        contacts = second.all("Contact")
         assert len(contacts) == 2 and any("q=0.5" in c and "expires=120" in c for c in contacts)
         assert {b.transport for b in sip.service.bindings_of(phone.id)} == {"tcp"}
         # Contact: * needs Expires: 0
@@ -40,8 +41,6 @@ async def test_tcp_register_two_contacts_and_star_removal(
         assert sip.service.bindings_of(phone.id) == []
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM bindings") == 0
-    finally:
-        client.close()
 
 
 async def test_too_brief_gets_423_and_max_is_capped(
@@ -49,18 +48,13 @@ async def test_too_brief_gets_423_and_max_is_capped(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip(min_expires=60, max_expires=600)
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         brief = await client.register(phone.username, phone.password, expires=10)
-        assert (
-            brief is not None and brief.status == 423 and brief.headers.get("Min-Expires") == "60"
-        )
+        assert brief is not None and brief.status == 423 and brief.h("Min-Expires") == "60"
         assert sip.service.bindings_of(phone.id) == []
         long = await client.register(phone.username, phone.password, expires=99999)
         assert long is not None and long.status == 200
-        assert "expires=600" in long.headers.get_all("Contact")[0]
-    finally:
-        client.close()
+        assert "expires=600" in long.all("Contact")[0]
 
 
 async def test_stale_cseq_from_same_call_id_refused(
@@ -68,26 +62,16 @@ async def test_stale_cseq_from_same_call_id_refused(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         ok = await client.register(phone.username, phone.password)  # CSeq 1 challenged, 2 ok
         assert ok is not None and ok.status == 200
-        client.send(client.register_bytes(phone.username, cseq=1))
-        challenge = await client.receive()
-        assert challenge is not None and challenge.status == 401
-        auth = authorization(
-            challenge.headers.get_all("WWW-Authenticate")[-1],
-            phone.username,
-            phone.password,
-            "REGISTER",
-            f"sip:{REALM}",
-        )
+        challenge = await client.challenge(phone.username, cseq=1)
+        assert challenge.status == 401
+        auth = client.credentials(challenge, phone.username, phone.password, which=-1)
         client.send(client.register_bytes(phone.username, cseq=1, authorization=auth, expires=0))
         stale = await client.receive()
         assert stale is not None and stale.status == 500
         assert len(sip.service.bindings_of(phone.id)) == 1  # nothing changed
-    finally:
-        client.close()
 
 
 async def test_retransmission_gets_same_response_processed_once(
@@ -95,18 +79,9 @@ async def test_retransmission_gets_same_response_processed_once(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
-        client.send(client.register_bytes(phone.username))
-        challenge = await client.receive()
-        assert challenge is not None
-        auth = authorization(
-            challenge.headers.get_all("WWW-Authenticate")[-1],
-            phone.username,
-            phone.password,
-            "REGISTER",
-            f"sip:{REALM}",
-        )
+    async with SipClient(server=sip.address("udp")) as client:
+        challenge = await client.challenge(phone.username)
+        auth = client.credentials(challenge, phone.username, phone.password, which=-1)
         data = client.register_bytes(phone.username, authorization=auth)
         client.send(data)
         client.send(data)  # while the first copy is being committed: absorbed
@@ -122,8 +97,6 @@ async def test_retransmission_gets_same_response_processed_once(
                 "SELECT count(*) FROM events WHERE type='phone.registered'"
             )
         assert events == 1  # processed once (the nc replay would otherwise fail it, too)
-    finally:
-        client.close()
 
 
 async def test_unknown_user_gets_the_same_challenge_shape(
@@ -131,35 +104,24 @@ async def test_unknown_user_gets_the_same_challenge_shape(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         shapes = []
         for username, password in ((phone.username, "wrong" * 6 + "xx"), ("U" * 32, "p" * 32)):
-            client.send(client.register_bytes(username))
-            challenge = await client.receive()
-            assert challenge is not None
-            auth = authorization(
-                challenge.headers.get_all("WWW-Authenticate")[0],
-                username,
-                password,
-                "REGISTER",
-                f"sip:{REALM}",
-            )
+            challenge = await client.challenge(username)
+            auth = client.credentials(challenge, username, password)
             client.send(client.register_bytes(username, authorization=auth))
             refusal = await client.receive()
             assert refusal is not None
-            values = refusal.headers.get_all("WWW-Authenticate")
+            values = refusal.all("WWW-Authenticate")
             shapes.append(
                 (
                     refusal.status,
                     [re.sub(r'nonce="[0-9a-f]+"', "N", v) for v in values],
-                    [n for n, _ in refusal.headers],
+                    [n for n, _ in refusal.pairs],
                 )
             )
         assert shapes[0] == shapes[1]
         assert shapes[0][0] == 401
-    finally:
-        client.close()
 
 
 async def test_failures_rate_limited_then_ignored(
@@ -188,8 +150,7 @@ async def test_garbage_gets_400_or_dropped_and_listener_survives(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         client.send(b"\x00\xff garbage \r\n\r\n")
         client.send(b"x" * 70000)
         broken = client.register_bytes(phone.username, cseq=1).replace(
@@ -204,7 +165,7 @@ async def test_garbage_gets_400_or_dropped_and_listener_survives(
         )
         challenged = await client.receive()
         assert challenged is not None and challenged.status == 401
-        assert f"rport={client.local_port}" in (challenged.headers.get("Via") or "")
+        assert f"rport={client.local_port}" in (challenged.h("Via") or "")
         options = (
             client.register_bytes(phone.username, cseq=1)
             .replace(b"REGISTER sip:", b"OPTIONS sip:")
@@ -212,15 +173,11 @@ async def test_garbage_gets_400_or_dropped_and_listener_survives(
         )
         client.send(options)
         pong = await client.receive()
-        assert (
-            pong is not None
-            and pong.status == 200
-            and "REGISTER" in (pong.headers.get("Allow") or "")
-        )
+        assert pong is not None and pong.status == 200 and "REGISTER" in (pong.h("Allow") or "")
         invite = options.replace(b"OPTIONS sip:", b"INVITE sip:").replace(b"2 OPTIONS", b"3 INVITE")
         client.send(invite)
         refused = await client.receive()
-        assert refused is not None and refused.status == 405 and refused.headers.get("Allow")
+        assert refused is not None and refused.status == 405 and refused.h("Allow")
         weird = options.replace(b"OPTIONS sip:", b"FROBNICATE sip:").replace(
             b"2 OPTIONS", b"4 FROBNICATE"
         )
@@ -230,8 +187,6 @@ async def test_garbage_gets_400_or_dropped_and_listener_survives(
         ok = await client.register(phone.username, phone.password)
         assert ok is not None and ok.status == 200
         assert sip.service.dropped >= 2
-    finally:
-        client.close()
 
 
 async def test_forged_via_received_never_directs_an_answer(
@@ -267,7 +222,7 @@ async def test_forged_via_received_never_directs_an_answer(
         client.send(forged(client.register_bytes(phone.username), "127.0.0.77", client.local_port))
         challenge = await client.receive()
         assert challenge is not None and challenge.status == 401
-        assert "received=127.0.0.77" not in (challenge.headers.get("Via") or "")
+        assert "received=127.0.0.77" not in (challenge.h("Via") or "")
         # 2,000 digits in received: no exception; answered at the source like any other
         client.send(forged(client.register_bytes(phone.username), "1" * 2000, client.local_port))
         challenge = await client.receive()
@@ -295,7 +250,7 @@ async def test_forged_via_received_answered_at_the_source(
         client.send(data)
         challenge = await client.receive()
         assert challenge is not None and challenge.status == 401
-        via = challenge.headers.get("Via") or ""
+        via = challenge.h("Via") or ""
         assert f"rport={client.local_port}" in via and "received=127.0.0.1" in via
         assert "127.0.0.77" not in via
         assert await victim.receive(timeout=0.5) is None
@@ -321,8 +276,7 @@ async def test_short_expiry_lapses_and_phone_goes_offline(
     sip = await start_sip(min_expires=1)
     changes: list[tuple[str, bool]] = []
     sip.service.add_binding_listener(lambda p, e, online: changes.append((p, online)))
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         ok = await client.register(phone.username, phone.password, expires=1)
         assert ok is not None and ok.status == 200
         await wait_until(lambda: not sip.service.bindings_of(phone.id), timeout=4)
@@ -335,8 +289,6 @@ async def test_short_expiry_lapses_and_phone_goes_offline(
         assert types == ["phone.registered", "phone.expired"]
         assert online is False
         assert changes == [(phone.id, True), (phone.id, False)]
-    finally:
-        client.close()
 
 
 async def test_credentials_reset_drops_bindings(
@@ -344,8 +296,7 @@ async def test_credentials_reset_drops_bindings(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         ok = await client.register(phone.username, phone.password)
         assert ok is not None and ok.status == 200
         async with pool.acquire() as conn:
@@ -360,8 +311,6 @@ async def test_credentials_reset_drops_bindings(
             assert await conn.fetchval("SELECT count(*) FROM bindings") == 0
         again = await client.register(phone.username, phone.password)
         assert again is not None and again.status == 401
-    finally:
-        client.close()
 
 
 async def test_required_extension_refused_with_420(
@@ -369,15 +318,12 @@ async def test_required_extension_refused_with_420(
 ) -> None:
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         # path and gruu are the registrar's own extensions; 100rel is not supported
         client.send(client.register_bytes(phone.username, extra="Require: path, 100rel, gruu"))
         refused = await client.receive()
         assert refused is not None and refused.status == 420
-        assert refused.headers.get("Unsupported") == "100rel"
-    finally:
-        client.close()
+        assert refused.h("Unsupported") == "100rel"
 
 
 async def test_failed_auth_log_carries_phone_and_call_id_never_the_password(
@@ -389,16 +335,8 @@ async def test_failed_auth_log_carries_phone_and_call_id_never_the_password(
     wrong = "wrong" * 6 + "xx"
     try:
         with caplog.at_level(logging.INFO, logger="sipcore.server.registrar.auth"):
-            client.send(client.register_bytes(phone.username))
-            challenge = await client.receive()
-            assert challenge is not None
-            auth = authorization(
-                challenge.headers.get_all("WWW-Authenticate")[0],
-                phone.username,
-                wrong,
-                "REGISTER",
-                f"sip:{REALM}",
-            )
+            challenge = await client.challenge(phone.username)
+            auth = client.credentials(challenge, phone.username, wrong)
             client.send(client.register_bytes(phone.username, authorization=auth))
             assert (await client.receive()) is not None
     finally:

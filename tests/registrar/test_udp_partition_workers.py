@@ -10,23 +10,18 @@ check-sync NOTIFY that either worker sends is answered to that worker."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pjsua2 as pj
 import pytest
 
 from sipcore.udp_partition import build_program, run
-from tests import factories
-from tests.presence.pjbuddy import offline, online
-from tests.process import SipfleetProcess, start_sipfleet
-from tests.prov.sipclient import SipPhone
-from tests.registrar import sipphone
-from tests.registrar.sipclient import REALM, SipClient, authorization
-from tests.workers_support import ADMIN_TOKEN, Http
+from tests.support import factories
+from tests.support.pjsua import SharedTransport, offline, online
+from tests.support.processes import SipfleetProcess, start_sipfleet
+from tests.support.sip_client import REALM, SipClient
+from tests.support.workers import ADMIN_TOKEN, Http
 
 pytestmark = pytest.mark.pjsua
 
@@ -85,104 +80,6 @@ def worker_of(node: str) -> int:
     return 1 if node.endswith("|w1") else 0
 
 
-class _Account(pj.Account):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__()
-        self.codes: list[int] = []
-
-    def onRegState(self, prm: Any) -> None:
-        self.codes.append(int(prm.code))
-
-
-class _Buddy(pj.Buddy):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__()
-        self.status: int | None = None
-        self.sub_state: int | None = None
-
-    def onBuddyState(self) -> None:
-        info = self.getInfo()
-        self.status = int(info.presStatus.status)
-        self.sub_state = int(info.subState)
-
-
-class SharedFlow:
-    """pjsua2 accounts that all send from one UDP transport (one source address:port)."""
-
-    def __init__(self, server: tuple[str, int], local_ip: str = "127.0.1.31") -> None:
-        ep = sipphone.endpoint()
-        self.server = server
-        config = pj.TransportConfig()
-        config.boundAddress = local_ip
-        config.publicAddress = local_ip
-        config.port = 0
-        self.transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, config)
-        self.accounts: dict[str, _Account] = {}
-        self.buddies: list[_Buddy] = []
-
-    def add(self, username: str, password: str) -> None:
-        host = f"{self.server[0]}:{self.server[1]}"
-        config = pj.AccountConfig()
-        config.idUri = f"sip:{username}@{host}"
-        config.regConfig.registrarUri = f"sip:{host}"
-        config.regConfig.registerOnAdd = False
-        config.regConfig.retryIntervalSec = 0
-        config.sipConfig.transportId = self.transport_id
-        config.natConfig.viaRewriteUse = 0
-        config.natConfig.contactRewriteUse = 0
-        config.natConfig.sdpNatRewriteUse = 0
-        config.natConfig.sipOutboundUse = 0
-        config.natConfig.udpKaIntervalSec = 0
-        config.presConfig.publishEnabled = False
-        config.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", username, 0, password))
-        account = _Account()
-        account.create(config)
-        self.accounts[username] = account
-
-    def register(self, *usernames: str, timeout: float = 10.0) -> list[int | None]:
-        before = {name: len(self.accounts[name].codes) for name in usernames}
-        for name in usernames:
-            self.accounts[name].setRegistration(True)
-        self.wait(lambda: all(len(self.accounts[n].codes) > before[n] for n in usernames), timeout)
-        return [
-            self.accounts[n].codes[-1] if len(self.accounts[n].codes) > before[n] else None
-            for n in usernames
-        ]
-
-    def watch(self, username: str, number: str) -> _Buddy:
-        config = pj.BuddyConfig()
-        config.uri = f"sip:{number}@{self.server[0]}:{self.server[1]}"
-        config.subscribe = True
-        buddy = _Buddy()
-        buddy.create(self.accounts[username], config)
-        self.buddies.append(buddy)
-        return buddy
-
-    @staticmethod
-    def wait(condition: Any, timeout: float) -> bool:
-        ep = sipphone.endpoint()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ep.libHandleEvents(10)
-            if condition():
-                return True
-        return False
-
-    def close(self) -> None:
-        ep = sipphone.endpoint()
-        for buddy in self.buddies:
-            with contextlib.suppress(pj.Error):
-                buddy.subscribePresence(False)
-        sipphone.poll(0.1)
-        for account in self.accounts.values():
-            with contextlib.suppress(pj.Error):
-                account.shutdown()
-        sipphone.poll(0.1)
-        with contextlib.suppress(pj.Error):
-            ep.transportClose(self.transport_id)
-        sipphone.poll(0.05)
-
-
 def _start(tmp_path: Path, database_url: str, keepalive: int = 1) -> SipfleetProcess:
     env = {
         "SIPFLEET_DATABASE_URL": database_url,
@@ -201,18 +98,10 @@ async def _retransmit_and_reregister(
     """A registration from a new flow whose authenticated REGISTER is sent three times
     (the two answers), the nodes holding the phone's bindings then, its unregistration."""
     # the pjsua2 flow's address (the IP gate locks a phone to it), another port
-    client = await SipClient(server, local_ip="127.0.1.31").open()
-    try:
-        client.send(client.register_bytes(username))
-        challenge = await client.receive()
-        assert challenge is not None and challenge.status == 401
-        auth = authorization(
-            challenge.headers.get_all("WWW-Authenticate")[0],
-            username,
-            password,
-            "REGISTER",
-            f"sip:{REALM}",
-        )
+    async with SipClient(server=server, local_ip="127.0.1.31") as client:
+        challenge = await client.challenge(username)
+        assert challenge.status == 401
+        auth = client.credentials(challenge, username, password)
         data = client.register_bytes(username, authorization=auth)
         client.send(data)
         client.send(data)  # while the first copy is being committed: absorbed
@@ -227,8 +116,6 @@ async def _retransmit_and_reregister(
         response = await client.register(username, password, expires=0)
         assert response is not None and response.status == 200
         return first.to_bytes(), second.to_bytes(), {row["node"] for row in mine}
-    finally:
-        client.close()
 
 
 def test_one_flow_of_pjsua_phones_spreads_over_two_workers(
@@ -238,7 +125,8 @@ def test_one_flow_of_pjsua_phones_spreads_over_two_workers(
     desk, watcher, others = data["desk"], data["watcher"], data["others"]
     node = _start(tmp_path, database_url)
     server = ("127.0.0.1", node.sip_port)
-    flow = SharedFlow(server)
+    flow = SharedTransport(server)
+    flow.add_transport("127.0.1.31")
     try:
         for phone in (desk, watcher, *others):
             flow.add(phone.username, phone.password)
@@ -306,11 +194,11 @@ async def test_check_sync_from_either_worker_is_answered_to_it(
             chosen.setdefault(predicted_worker(phone.username), (phone, mac))
     node = await asyncio.to_thread(_start, tmp_path, database_url, 0)
     server = ("127.0.0.1", node.sip_port)
-    clients = [SipPhone(p.username, p.password, server, "udp") for p, _ in chosen.values()]
+    clients = [SipClient(p.username, p.password, server) for p, _ in chosen.values()]
     try:
         for client in clients:
             await client.open()
-            assert await client.register() == 200
+            assert await client.register_status(attempts=20, timeout=5.0) == 200
         http = Http(node.base_url)
         for client, (_, mac) in zip(clients, chosen.values(), strict=True):
             answered: set[str | None] = set()
@@ -324,10 +212,10 @@ async def test_check_sync_from_either_worker_is_answered_to_it(
                     break
             assert answered == {"0", "1"}
             assert set(outcomes) == {"ok"}
-            assert len(client.notifies) == len(outcomes)
+            assert len(client.received_notifies) == len(outcomes)
     finally:
         for client in clients:
-            await client.close()
+            client.close()
         code = await asyncio.to_thread(node.stop)
     assert code == 0, node.log()
     assert "Traceback" not in node.log()

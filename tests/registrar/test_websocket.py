@@ -11,8 +11,8 @@ from aiohttp import web
 from sipcore.message import SipResponse
 from sipcore.parser import parse_message
 from sipcore.server.transport.websocket import websocket_handler
-from tests.registrar.conftest import new_phone
-from tests.registrar.sipclient import REALM, SipClient, authorization
+from tests.support.phones import new_phone
+from tests.support.sip_client import REALM, SipClient, authorization
 
 
 async def _response(ws: Any) -> SipResponse:
@@ -28,7 +28,9 @@ async def test_websocket_client_registers(
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
     app = web.Application()
-    app.router.add_get("/ws", websocket_handler(sip.service))
+    app.router.add_get(
+        "/ws", websocket_handler(sip.service, sip.service.connections, idle_timeout=600.0)
+    )
     http = await aiohttp_client(app)
     # a missing 'sip' subprotocol is refused (RFC 7118 §4.1)
     plain = await http.get(
@@ -86,8 +88,7 @@ async def test_check_sync_over_udp_and_unregistered(
     phone = await new_phone(pool, customer_id)
     sip = await start_sip()
     assert await sip.service.check_sync(phone.id, reboot=False) == []
-    client = await SipClient(server=sip.address("udp")).open()
-    try:
+    async with SipClient(server=sip.address("udp")) as client:
         ok = await client.register(phone.username, phone.password)
         assert ok is not None and ok.status == 200
         task = asyncio.ensure_future(sip.service.check_sync(phone.id, reboot=False))
@@ -96,16 +97,14 @@ async def test_check_sync_over_udp_and_unregistered(
             await client.receive(timeout=0.2)
         outcomes = task.result()
         assert [(o.transport, o.status, o.outcome) for o in outcomes] == [("udp", 200, "ok")]
-        assert client.requests[0].headers.get("Event") == "check-sync"
+        assert client.requests[0].h("Event") == "check-sync"
         # a phone that does not answer: retransmitted, then timeout
         client.answer_requests = False
         client.requests.clear()
         task = asyncio.ensure_future(
-            sip.service.client.check_sync(phone.id, reboot=False, timeout=1.0)
+            sip.service.check_sync_notifier.check_sync(phone.id, reboot=False, timeout=1.0)
         )
         while not task.done():
             await client.receive(timeout=0.2)
         assert [o.outcome for o in task.result()] == ["timeout"]
         assert len(client.requests) >= 3  # Timer E retransmissions (T1=0.1 in tests)
-    finally:
-        client.close()

@@ -16,7 +16,7 @@ from db import phone_status as status_queries
 from db.bindings import StoredBinding
 from db.phone_status import EventWrite, StatusWrite
 from sipcore.server.registrar.writer import WriteBehind, WriteFailed, WriteJob
-from tests.registrar.conftest import new_phone
+from tests.support.phones import new_phone
 
 NODE = "node-a"
 EXPIRES = datetime(2030, 1, 1, tzinfo=UTC)

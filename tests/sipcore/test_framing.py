@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sipcore.errors import FramingError
 from sipcore.framing import FramedMessage, KeepAlivePing, KeepAlivePong, StreamFramer
 from sipcore.parser import parse_message
-from tests.sipcore import samples
+from tests.support import sip_samples as samples
 
 STREAM_MESSAGES = [
     samples.PJSUA_REGISTER,

@@ -15,8 +15,8 @@ from sipcore.message import (
 )
 from sipcore.parser import parse_message
 from sipcore.uri import SipUri
-from tests.sipcore import samples
-from tests.sipcore.test_parser import request
+from tests.support import sip_samples as samples
+from tests.support.sip_samples import request
 
 ALL_SAMPLES = [
     samples.PJSUA_REGISTER,

@@ -13,14 +13,8 @@ from sipcore.errors import (
 from sipcore.message import SipRequest, SipResponse, make_response
 from sipcore.parser import parse_message
 from sipcore.uri import SipUri
-from tests.sipcore import samples
-from tests.sipcore.samples import crlf
-
-
-def request(data: bytes) -> SipRequest:
-    message = parse_message(data)
-    assert isinstance(message, SipRequest)
-    return message
+from tests.support import sip_samples as samples
+from tests.support.sip_samples import crlf, request
 
 
 @pytest.mark.parametrize(

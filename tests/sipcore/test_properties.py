@@ -15,7 +15,7 @@ from sipcore.headers import Headers, NameAddr, Via, header_key, parse_name_addr,
 from sipcore.message import SipRequest, SipResponse
 from sipcore.parser import parse_message
 from sipcore.uri import SipUri, _parse_sip, _parse_sip_general, parse_uri
-from tests.sipcore import samples
+from tests.support import sip_samples as samples
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

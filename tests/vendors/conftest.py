@@ -16,7 +16,7 @@ from provisioning.credentials import SecretBox
 async def prov(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
 ) -> AsyncIterator[Any]:
-    from tests.prov.conftest import running
+    from tests.support.prov_app import running
 
     async with running(aiohttp_client, pool, settings, secret_box, with_sip=False) as client:
         yield client

@@ -14,7 +14,7 @@ from provisioning.vendors import registry
 from provisioning.vendors.context import LANGUAGES, SOFTKEY_FUNCTIONS, SidePanel, SoftKey
 from provisioning.vendors.filenames import expand_pattern, match_file
 from provisioning.vendors.samples import sample_account, sample_context
-from tests.vendors.helpers import render_text, xml_root
+from tests.support.render import render_text, xml_root
 
 MAC = "0015654AA937"
 

@@ -17,10 +17,11 @@ import pytest
 import provisioning.api.sipphone_models
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.dect.conftest import ROUTE_MODULES, Tenant, base_body
-from tests.prov.test_render_http import CASES, Case
+from tests.support import factories
+from tests.support.database import bearer, insert_token
+from tests.support.dect import ROUTE_MODULES, Tenant, base_body, make_tenant
+from tests.support.prov_phones import CASES, Case
+from tests.support.render import attributes, first_values
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
@@ -35,7 +36,7 @@ MODULES = [*ROUTE_MODULES, provisioning.api.sipphone_models.setup]
 async def app(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
 ) -> AsyncIterator[Any]:
-    from tests.prov.conftest import running
+    from tests.support.prov_app import running
 
     deployed = dataclasses.replace(
         settings, voicemail_number=VOICEMAIL, provisioning_interval=INTERVAL
@@ -51,7 +52,7 @@ async def plain(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
 ) -> AsyncIterator[Any]:
     """The defaults: no voicemail on the PBX, provisioning_interval 0 (off)."""
-    from tests.prov.conftest import running
+    from tests.support.prov_app import running
 
     quiet = dataclasses.replace(settings, provisioning_interval=0)
     async with running(
@@ -62,39 +63,11 @@ async def plain(
 
 @pytest.fixture
 async def tenant(pool: asyncpg.Pool[Any]) -> Tenant:
-    async with pool.acquire() as conn:
-        customer = await factories.customer(conn)
-        extensions = {
-            number: await factories.extension(conn, customer, number, f"User {number}")
-            for number in ("101", "102")
-        }
-        return Tenant(
-            customer=customer,
-            headers=bearer(await insert_token(conn, "MANAGER", customer_id=customer)),
-            owner=bearer(await insert_token(conn, "OWNER", customer_id=customer)),
-            viewer=bearer(await insert_token(conn, "VIEWER", customer_id=customer)),
-            extensions=extensions,
-        )
-
-
-def _kv(body: str, sep: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for line in body.splitlines():
-        key, hit, value = line.partition(sep)
-        if hit and not line.startswith("#"):
-            found.setdefault(key.strip(), value.strip())
-    return found
-
-
-def _attributes(body: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for element in ET.fromstring(body.encode()).iter():
-        found.update(element.attrib)
-    return found
+    return await make_tenant(pool, ("101", "102"))
 
 
 def _yealink(body: str, user: str) -> None:
-    kv = _kv(body, " = ")
+    kv = first_values(body, " = ")
     assert kv["account.1.subscribe_mwi"] == "1"
     assert kv["voice_mail.number.1"] == VOICEMAIL
     assert kv["static.auto_provision.repeat.enable"] == "1"
@@ -124,7 +97,7 @@ def _grandstream(body: str, user: str) -> None:
 
 
 def _polycom(body: str, user: str) -> None:
-    a = _attributes(body)
+    a = attributes(body)
     assert a["msg.mwi.1.subscribe"] == user
     assert (a["msg.mwi.1.callBackMode"], a["msg.mwi.1.callBack"]) == ("contact", VOICEMAIL)
     assert (a["prov.polling.enabled"], a["prov.polling.mode"]) == ("1", "rel")
@@ -160,7 +133,7 @@ def _cisco(body: str, user: str) -> None:
 
 
 def _mitel(body: str, user: str) -> None:
-    kv = _kv(body, ": ")
+    kv = first_values(body, ": ")
     assert kv["sip explicit mwi subscription"] == "1"
     assert kv["sip line1 vmail"] == VOICEMAIL
     assert (kv["auto resync mode"], kv["auto resync days"]) == ("1", "0")
@@ -228,7 +201,7 @@ async def test_without_voicemail_or_extension_nothing_subscribes(
     body = {"vendor": "yealink", "model": case.model, "mac": case.mac}
     created = await plain.post(f"/api/users/{user}/phones", json=body, headers=tenant.headers)
     assert created.status == 201, await created.text()
-    kv = _kv(await _fetch(plain, case), " = ")
+    kv = first_values(await _fetch(plain, case), " = ")
     assert kv["account.1.subscribe_mwi"] == "0"
     assert "voice_mail.number.1" not in kv
     assert kv["static.auto_provision.repeat.enable"] == "0"
@@ -240,7 +213,7 @@ async def test_without_voicemail_or_extension_nothing_subscribes(
         headers=tenant.headers,
     )
     assert unassigned.status == 201, await unassigned.text()
-    assert _kv(await _fetch(app, mitel), ": ")["sip explicit mwi subscription"] == "0"
+    assert first_values(await _fetch(app, mitel), ": ")["sip explicit mwi subscription"] == "0"
 
 
 GIGASET_UA = "Gigaset N670 IP PRO/83.V2.11.0+build.a546b47;7C2F80E0F443"
@@ -305,9 +278,9 @@ ADMIN_PASSWORD: dict[str, Callable[[str], str | None]] = {
     "yealink": _yealink_admin,
     "snom": _snom_admin,
     "grandstream": _xml_text("config/P2"),
-    "polycom": lambda body: _attributes(body).get("device.auth.localAdminPassword"),
+    "polycom": lambda body: attributes(body).get("device.auth.localAdminPassword"),
     "cisco": _xml_text("Admin_Passwd"),
-    "mitel": lambda body: _kv(body, ": ").get("admin password"),
+    "mitel": lambda body: first_values(body, ": ").get("admin password"),
     "fanvil": _fanvil_admin,
 }
 
@@ -365,7 +338,7 @@ async def test_an_operators_web_password_must_suit_the_vendor(app: Any, tenant: 
         f"/api/users/{user}/phones", json={**body, "web_password": "4711"}, headers=tenant.headers
     )
     assert taken.status == 201, await taken.text()
-    assert _kv(await _fetch(app, mitel), ": ")["admin password"] == "4711"
+    assert first_values(await _fetch(app, mitel), ": ")["admin password"] == "4711"
     # a Yealink record moved to a Mitel model: its letters would not do, it gets digits
     yealink = await app.put(
         "/api/pbx/sipphone",
@@ -387,7 +360,7 @@ async def test_phones_from_before_get_one_at_start(
 ) -> None:
     """A record written before web passwords were generated (no device secrets) gets one
     when the file server starts, before it serves anything."""
-    from tests.prov.conftest import running
+    from tests.support.prov_app import running
 
     case = CASE["grandstream"]
     async with pool.acquire() as conn:
@@ -409,7 +382,7 @@ FIRMWARE = "https://fw.example.test/phones/firmware-1.2.bin"
 def _firmware_of(vendor: str, body: str) -> Any:
     """What the fetched file says about the firmware, in the vendor's own keys."""
     if vendor == "yealink":
-        return _kv(body, " = ").get("static.firmware.url")
+        return first_values(body, " = ").get("static.firmware.url")
     root = ET.fromstring(body.encode())
     if vendor == "snom":
         return root.findtext(".//firmware_status"), root.findtext(".//update_policy")

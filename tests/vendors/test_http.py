@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.prov.phones import loaded_phone
+from tests.support.prov_phones import loaded_phone
 
 
 async def test_grandstream_gxp2170_over_http(prov: Any, pool: asyncpg.Pool[Any]) -> None:

@@ -14,7 +14,7 @@ from provisioning.vendors.context import DectSettings, SoftKey
 from provisioning.vendors.filenames import match_file
 from provisioning.vendors.render import render_common, render_config
 from provisioning.vendors.samples import sample_account, sample_context
-from tests.vendors.helpers import kv_lines, render_text, xml_root
+from tests.support.render import kv_lines, render_text, xml_root
 
 USER = "u0000000000000000000000000000001"
 PASSWORD = "p0000000000000000000000000000001"

@@ -21,10 +21,10 @@ import provisioning.api.ringtones
 import provisioning.api.sipphone_models
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.dect.conftest import ROUTE_MODULES, Tenant
-from tests.prov.test_render_http import CASES, Case
+from tests.support import factories
+from tests.support.database import bearer, insert_token
+from tests.support.dect import ROUTE_MODULES, Tenant, make_tenant
+from tests.support.prov_phones import CASES, Case
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
@@ -47,7 +47,7 @@ def wav(
 async def app(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
 ) -> AsyncIterator[Any]:
-    from tests.prov.conftest import running
+    from tests.support.prov_app import running
 
     modules = [
         *ROUTE_MODULES,
@@ -62,19 +62,7 @@ async def app(
 
 @pytest.fixture
 async def tenant(pool: asyncpg.Pool[Any]) -> Tenant:
-    async with pool.acquire() as conn:
-        customer = await factories.customer(conn)
-        extensions = {
-            number: await factories.extension(conn, customer, number, f"User {number}")
-            for number in ("101", "102", "103")
-        }
-        return Tenant(
-            customer=customer,
-            headers=bearer(await insert_token(conn, "MANAGER", customer_id=customer)),
-            owner=bearer(await insert_token(conn, "OWNER", customer_id=customer)),
-            viewer=bearer(await insert_token(conn, "VIEWER", customer_id=customer)),
-            extensions=extensions,
-        )
+    return await make_tenant(pool, ("101", "102", "103"))
 
 
 async def _upload(app: Any, headers: dict[str, str], data: bytes, name: str = "Bells") -> Any:

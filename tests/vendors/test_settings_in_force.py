@@ -21,10 +21,9 @@ import provisioning.api.sipphone_models
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.phones.capabilities import OPTIONAL_SETTINGS, USER_PHONE_SETTINGS
-from tests import factories
-from tests.conftest import bearer, insert_token
-from tests.dect.conftest import ROUTE_MODULES, Tenant, base_body
-from tests.prov.test_render_http import CASES, Case
+from tests.support.dect import ROUTE_MODULES, Tenant, base_body, make_tenant
+from tests.support.prov_phones import CASES, Case
+from tests.support.render import attributes, first_values
 
 pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 
@@ -78,7 +77,7 @@ async def _app(
     from provisioning.app.context import ServiceContext
     from provisioning.app.http import create_app
     from provisioning.hub import ServiceHub
-    from tests.prov.conftest import synced_prov_fetches
+    from tests.support.prov_app import synced_prov_fetches
 
     hub = ServiceHub(node_id="test")
     app = create_app(
@@ -115,19 +114,7 @@ async def plain_app(
 
 @pytest.fixture
 async def tenant(pool: asyncpg.Pool[Any]) -> Tenant:
-    async with pool.acquire() as conn:
-        customer = await factories.customer(conn)
-        extensions = {
-            number: await factories.extension(conn, customer, number, f"User {number}")
-            for number in ("101", "102", "103")
-        }
-        return Tenant(
-            customer=customer,
-            headers=bearer(await insert_token(conn, "MANAGER", customer_id=customer)),
-            owner=bearer(await insert_token(conn, "OWNER", customer_id=customer)),
-            viewer=bearer(await insert_token(conn, "VIEWER", customer_id=customer)),
-            extensions=extensions,
-        )
+    return await make_tenant(pool, ("101", "102", "103"))
 
 
 async def _features(app: Any, tenant: Tenant, name: str) -> dict[str, Any]:
@@ -142,28 +129,12 @@ async def _fetch(app: Any, case: Case) -> str:
     return str(await response.text())
 
 
-def _kv(body: str, sep: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for line in body.splitlines():
-        key, hit, value = line.partition(sep)
-        if hit and not line.startswith("#"):
-            found.setdefault(key.strip(), value.strip())
-    return found
-
-
-def _attributes(body: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for element in ET.fromstring(body.encode()).iter():
-        found.update(element.attrib)
-    return found
-
-
 def _https(url: str) -> bool:
     return bool(re.fullmatch(r"https://prov\.example\.test:\d+/prov/", url))
 
 
 def _yealink(body: str) -> None:
-    kv = _kv(body, " = ")
+    kv = first_values(body, " = ")
     assert kv["phone_setting.ring_type"] == "Ring3.wav"
     assert kv["distinctive_ring_tones.alert_info.1.text"] == "alert-group"
     assert kv["distinctive_ring_tones.alert_info.1.ringer"] == "2"
@@ -199,7 +170,7 @@ def _grandstream(body: str) -> None:
 
 
 def _polycom(body: str) -> None:
-    a = _attributes(body)
+    a = attributes(body)
     assert a["reg.1.ringType"] == "ringer4"  # ringer1 is silent
     assert (a["voIpProt.SIP.alertInfo.1.value"], a["voIpProt.SIP.alertInfo.1.class"]) == (
         "alert-group",
@@ -226,7 +197,7 @@ def _cisco(body: str) -> None:
 
 
 def _mitel(body: str) -> None:
-    kv = _kv(body, ": ")
+    kv = first_values(body, ": ")
     assert kv["ring tone"] == "2"  # Tone 3
     assert kv["alert group"] == "1"  # Bellcore-dr2
     assert kv["alert external"] == "3"  # Bellcore-dr4
@@ -325,14 +296,16 @@ async def test_without_https_the_config_keeps_the_plain_url(tls_app: Any, tenant
     body = {"vendor": "yealink", "model": case.model, "mac": case.mac, "https": False}
     created = await tls_app.post(f"/api/users/{user}/phones", json=body, headers=tenant.headers)
     assert created.status == 201, await created.text()
-    kv = _kv(await _fetch(tls_app, case), " = ")
+    kv = first_values(await _fetch(tls_app, case), " = ")
     assert kv["static.auto_provision.server.url"] == PLAIN_URL
     phone = await created.json()
     turned = await tls_app.post(
         f"/api/users/{user}/phones/{phone['_id']}", json={"https": True}, headers=tenant.headers
     )
     assert turned.status == 200, await turned.text()
-    assert _https(_kv(await _fetch(tls_app, case), " = ")["static.auto_provision.server.url"])
+    assert _https(
+        first_values(await _fetch(tls_app, case), " = ")["static.auto_provision.server.url"]
+    )
 
 
 async def test_tls_is_written_where_tls_is_served(tls_app: Any, tenant: Tenant) -> None:
@@ -346,7 +319,7 @@ async def test_tls_is_written_where_tls_is_served(tls_app: Any, tenant: Tenant) 
         headers=tenant.headers,
     )
     assert created.status == 201, await created.text()
-    kv = _kv(await _fetch(tls_app, case), " = ")
+    kv = first_values(await _fetch(tls_app, case), " = ")
     assert kv["account.1.sip_server.1.transport_type"] == "2"
     assert kv["account.1.sip_server.1.port"] == "5061"
 
@@ -384,7 +357,7 @@ async def test_what_the_server_does_not_serve_is_refused(plain_app: Any, tenant:
             f"/api/users/{user}/phones/{phone['_id']}", json=patch, headers=tenant.headers
         )
         assert changed.status in (409, 422), await changed.text()
-    kv = _kv(await _fetch(plain_app, CASES[0]), " = ")
+    kv = first_values(await _fetch(plain_app, CASES[0]), " = ")
     assert kv["account.1.sip_server.1.transport_type"] == "0"  # UDP, as saved
     assert kv["static.auto_provision.server.url"].startswith("http://")
 

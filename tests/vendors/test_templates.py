@@ -17,7 +17,7 @@ from provisioning.vendors.render import (
     template_source,
 )
 from provisioning.vendors.samples import sample_context
-from tests.vendors.helpers import device_file, kv_lines, render_text, with_label, xml_root
+from tests.support.render import device_file, kv_lines, render_text, with_label, xml_root
 
 
 def test_custom_template_overrides_builtin_of_same_name() -> None:

@@ -5,15 +5,14 @@ whose Contact stays put while its source port changes (a NAT rebinding)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import psutil
 
-from tests.process import SipfleetProcess
-from tests.prov.sipclient import SipPhone
+from tests.support.processes import SipfleetProcess
+from tests.support.sip_client import SipClient
 
 WORKER_HEADER = "X-Sipfleet-Worker"
 ADMIN_TOKEN = "sft_workers-test-admin-token"
@@ -33,15 +32,6 @@ def worker_pids(service: SipfleetProcess) -> list[int]:
         except psutil.NoSuchProcess:
             continue
     return sorted(pids)
-
-
-def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -66,22 +56,18 @@ class Http:
 
 
 @dataclass
-class RebindingPhone(SipPhone):
-    """A SipPhone whose Contact can name another phone socket's address: the same device
+class RebindingPhone(SipClient):
+    """A SipClient whose Contact can name another phone socket's address: the same device
     behind a NAT that gave it a new public port."""
 
     contact_address: tuple[str, int] | None = None
 
-    def _register_request(self, cseq: int, call_id: str, auth: str | None) -> bytes:
-        data = super()._register_request(cseq, call_id, auth)
+    @property
+    def contact(self) -> str:
         if self.contact_address is None:
-            return data
-        host, port = self.local
-        fixed_host, fixed_port = self.contact_address
-        return data.replace(
-            f"Contact: <sip:{self.username}@{host}:{port};".encode(),
-            f"Contact: <sip:{self.username}@{fixed_host}:{fixed_port};".encode(),
-        )
+            return super().contact
+        host, port = self.contact_address
+        return f"<sip:{self.username}@{host}:{port}>"
 
 
 async def settle(seconds: float = 0.3) -> None:

@@ -44,3 +44,22 @@ def with_label(ctx: PhoneContext, label: str) -> PhoneContext:
     keys = tuple(replace(k, label=label) for k in ctx.softkeys)
     accounts = tuple(replace(a, label=label, display_name=label) for a in ctx.accounts)
     return replace(ctx, softkeys=keys, accounts=accounts)
+
+
+def first_values(body: str, sep: str) -> dict[str, str]:
+    """`key<sep>value` lines of a served file (comments and other lines skipped), the
+    first value of each key."""
+    found: dict[str, str] = {}
+    for line in body.splitlines():
+        key, hit, value = line.partition(sep)
+        if hit and not line.startswith("#"):
+            found.setdefault(key.strip(), value.strip())
+    return found
+
+
+def attributes(body: str) -> dict[str, str]:
+    """Every attribute of every element of an XML body, in one mapping."""
+    found: dict[str, str] = {}
+    for element in ET.fromstring(body.encode()).iter():
+        found.update(element.attrib)
+    return found

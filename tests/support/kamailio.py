@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.process import ROOT, free_port
+from tests.support.processes import ROOT, free_port
 
 CONFIG = ROOT / "deploy" / "edge" / "kamailio.cfg"
 KAMAILIO = shutil.which("kamailio") or (

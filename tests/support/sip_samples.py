@@ -3,6 +3,9 @@ phones named; addresses, tags and credentials are made up)."""
 
 from __future__ import annotations
 
+from sipcore.message import SipRequest
+from sipcore.parser import parse_message
+
 
 def crlf(text: str) -> bytes:
     """Join a message written with plain newlines using CRLF, as on the wire."""
@@ -142,3 +145,9 @@ Content-Length: 0
 
 """
 )
+
+
+def request(data: bytes) -> SipRequest:
+    message = parse_message(data)
+    assert isinstance(message, SipRequest)
+    return message

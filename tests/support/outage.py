@@ -4,22 +4,77 @@ register in a loop and remember every answer, and the check that no 200 was lost
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from tests import factories
-from tests.process import SipfleetProcess, start_sipfleet
-from tests.prov.sipclient import SipPhone
-from tests.workers_support import ADMIN_TOKEN, Http
+from tests.support import factories
+from tests.support.pgcluster import PgCluster, PgServer
+from tests.support.processes import SipfleetProcess, free_port, start_sipfleet
+from tests.support.sip_client import SipClient
+from tests.support.workers import ADMIN_TOKEN, Http
 
 DATABASE = "sipfleet"
+
+
+@contextmanager
+def one_postgres() -> Iterator[PgServer]:
+    """A PostgreSQL of its own, started, with the empty database DATABASE; removed after."""
+    cluster = PgCluster()
+    try:
+        server = cluster.server("pg", free_port()).init()
+        server.start()
+        asyncio.run(create_database(server.uri()))
+        yield server
+    finally:
+        cluster.close()
+
+
+@contextmanager
+def synchronous_pair() -> Iterator[tuple[PgServer, PgServer]]:
+    """A primary and its synchronous streaming standby (replicating before this yields),
+    the empty database DATABASE on them; removed after."""
+    cluster = PgCluster()
+    try:
+        primary = cluster.server("primary", free_port()).init(synchronous_standby=True)
+        primary.start()
+        standby = cluster.server("standby", free_port()).standby_of(primary)
+        standby.start()
+        asyncio.run(wait_synchronous(primary))
+        asyncio.run(create_database(primary.uri()))
+        yield primary, standby
+    finally:
+        cluster.close()
+
+
+def pair_url(primary: PgServer, standby: PgServer) -> str:
+    """The database URL naming both hosts: whichever takes writes is used."""
+    return (f"postgresql://postgres@{primary.host},{standby.host}/{DATABASE}"
+            "?target_session_attrs=read-write")  # fmt: skip
+
+
+async def wait_synchronous(primary: PgServer) -> None:
+    """Until the primary has a synchronous standby (10 s at most: AssertionError)."""
+    conn = await asyncpg.connect(primary.uri())
+    try:
+        for _ in range(100):
+            if await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"
+            ):
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    raise AssertionError("the standby did not become a synchronous standby")
 
 
 async def create_database(admin_uri: str) -> None:
@@ -102,7 +157,7 @@ class Attempt:
 
 
 @dataclass
-class LoopPhone(SipPhone):
+class LoopPhone(SipClient):
     """A phone that registers again and again over one UDP socket (so its Contact stays
     the same) with a new Call-ID each time, remembering each authenticated attempt."""
 
@@ -110,40 +165,31 @@ class LoopPhone(SipPhone):
     mac: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     no_retry_after: int = 0  # 503 answers without Retry-After
-    _call_id: str = ""
 
-    def _received(self, data: bytes) -> None:
+    def __post_init__(self) -> None:
+        if self.mac:  # the User-Agent of the model, with the phone's MAC as a Yealink sends it
+            colons = ":".join(self.mac.lower()[i : i + 2] for i in range(0, 12, 2))
+            self.user_agent = f"Yealink SIP-T54W 96.86.0.100 {colons}"
+
+    def received(self, data: bytes, addr: Any) -> None:
         if data.startswith(b"SIP/2.0 503") and b"\r\nretry-after:" not in data.lower():
             self.no_retry_after += 1
-        super()._received(data)
-
-    def _register_request(self, cseq: int, call_id: str, auth: str | None) -> bytes:
-        if auth is not None:
-            self._call_id = call_id
-        data = super()._register_request(cseq, call_id, auth)
-        if not self.mac:
-            return data
-        # the User-Agent of the model, with the phone's MAC as a Yealink sends it
-        colons = ":".join(self.mac.lower()[i : i + 2] for i in range(0, 12, 2))
-        agent = f"User-Agent: Yealink SIP-T54W 96.86.0.100 {colons}".encode()
-        return data.replace(b"User-Agent: sipfleet-test-phone", agent)
+        super().received(data, addr)
 
     @property
-    def contact(self) -> str:
-        host, port = self.local
-        return f"sip:{self.username}@{host}:{port};transport=udp"
+    def binding_contact(self) -> str:
+        """The Contact URI as the bindings table holds it."""
+        return self.contact.strip("<>")
 
     async def attempt(self, timeout: float = 2.0) -> int:
-        self._call_id = ""
+        self.authorized_call_id = ""
         sent = time.monotonic()
-        try:
-            status = await self._register_once(timeout)
-        except TimeoutError:
-            status = 0
-            while not self._queue.empty():  # a late answer must not be taken for the next
-                self._queue.get_nowait()
-        if self._call_id:
-            self.attempts.append(Attempt(time.monotonic(), self._call_id, status, sent))
+        status = await self.register_status(timeout=timeout, call_id=os.urandom(8).hex())
+        if status == 0:
+            while not self.queue.empty():  # a late answer must not be taken for the next
+                self.queue.get_nowait()
+        if self.authorized_call_id:
+            self.attempts.append(Attempt(time.monotonic(), self.authorized_call_id, status, sent))
         return status
 
 
@@ -159,7 +205,6 @@ class RegisterLoad:
                 p.username,
                 p.password,
                 ("127.0.0.1", node.sip_port),
-                "udp",
                 phone_id=p.id,
                 mac=p.mac_address or "",
             )
@@ -185,7 +230,7 @@ class RegisterLoad:
         self._running = False
         await asyncio.gather(*self._tasks)
         for phone in self.phones:
-            await phone.close()
+            phone.close()
 
     def statuses(self, since: float = 0.0, until: float = float("inf")) -> Counter[int]:
         return Counter(a.status for p in self.phones for a in p.attempts if since <= a.at < until)
@@ -196,6 +241,13 @@ class RegisterLoad:
             a.at for p in self.phones for a in p.attempts if a.at >= moment and a.status == 200
         ]
         return min(times) if times else None
+
+    async def recovered_after(self, moment: float, limit: float) -> float | None:
+        """Wait (at most `limit` seconds past `moment`) for every phone to have had a 200
+        after `moment`: when that was, or None."""
+        while self.all_ok_after(moment) is None and time.monotonic() - moment < limit:
+            await asyncio.sleep(0.1)
+        return self.all_ok_after(moment)
 
     def all_ok_after(self, moment: float) -> float | None:
         """When every phone had had a 200 after `moment` (None: some never did)."""
@@ -228,7 +280,9 @@ async def lost_bindings(uri: str, phones: list[LoopPhone]) -> list[str]:
             continue
         allowed = {a.call_id for a in phone.attempts[acked[-1] :]}
         held = stored.get(phone.phone_id, [])
-        if not any(contact == phone.contact and call_id in allowed for contact, call_id in held):
+        if not any(
+            contact == phone.binding_contact and call_id in allowed for contact, call_id in held
+        ):
             lost.append(f"{phone.username}: acked {phone.attempts[acked[-1]].call_id}, "
                         f"stored {held}")  # fmt: skip
     return lost
@@ -246,11 +300,10 @@ async def register_new_phone(node: SipfleetProcess, customer: str, extension: st
         created.append(phone["_id"])
     statuses = []
     for _ in range(6):
-        client = SipPhone(phone["username"], phone["password"], ("127.0.0.1", node.sip_port),
-                          "udp")  # fmt: skip
+        client = SipClient(phone["username"], phone["password"], ("127.0.0.1", node.sip_port))
         await client.open()
         try:
-            statuses.append(await client._register_once(3.0))
+            statuses.append(await client.register_status(timeout=3.0))
         finally:
-            await client.close()
+            client.close()
     return statuses

@@ -59,3 +59,11 @@ async def chromium_page(viewport: tuple[int, int] = (1440, 900)) -> AsyncIterato
 def artifact(name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / name
+
+
+async def sign_in(page: Any, base_url: str, token: str) -> None:
+    await page.goto(base_url + "/")
+    await page.wait_for_selector("#signin:not([hidden])")
+    await page.fill("#token", token)
+    await page.click("#signin button[type=submit]")
+    await page.wait_for_selector("body[data-loaded=true]")
