@@ -79,15 +79,7 @@ SELECT b.*, now() FROM unnest(
 WHERE EXISTS (SELECT 1 FROM sip_phones p WHERE p.id = b.phone_id)
 ON CONFLICT (phone_id, contact) DO UPDATE SET {_UPDATE_ALL}
 """
-_DELETE = """
-DELETE FROM bindings b USING unnest($1::text[], $2::text[]) AS k(phone_id, contact)
-WHERE b.phone_id = k.phone_id AND b.contact = k.contact
-  AND ($3::text IS NULL OR b.node IS NOT DISTINCT FROM $3::text)
-"""
 _DELETE_PHONE = "DELETE FROM bindings WHERE phone_id = $1"
-_DELETE_EXPIRED = """
-DELETE FROM bindings WHERE expires_at <= $1 RETURNING phone_id, contact
-"""
 _DELETE_ORPHANS = f"""
 DELETE FROM bindings WHERE expires_at <= $1 RETURNING {_COLUMNS}
 """
@@ -132,24 +124,9 @@ async def upsert_bindings(conn: asyncpg.Connection[Any], items: Sequence[StoredB
     await conn.execute(_UPSERT, *columns)
 
 
-async def delete_bindings(
-    conn: asyncpg.Connection[Any], keys: Sequence[tuple[str, str]], *, node: str | None = None
-) -> None:
-    """Delete bindings by (phone_id, contact); with `node`, only rows that node holds (an
-    expiry must not remove the binding the phone has since made through another node)."""
-    if not keys:
-        return
-    await conn.execute(_DELETE, [key[0] for key in keys], [key[1] for key in keys], node)
-
-
 async def delete_phone_bindings(conn: asyncpg.Connection[Any], phone_id: str) -> int:
     result = await conn.execute(_DELETE_PHONE, phone_id)
     return int(result.split()[-1])
-
-
-async def delete_expired(conn: asyncpg.Connection[Any], before: datetime) -> list[tuple[str, str]]:
-    """Remove bindings that expired at or before `before`; returns their keys."""
-    return [(row["phone_id"], row["contact"]) for row in await conn.fetch(_DELETE_EXPIRED, before)]
 
 
 async def delete_expired_bindings(

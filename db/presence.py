@@ -61,7 +61,6 @@ SELECT stored.seq, pg_notify('{PRESENCE_CHANNEL}', stored.extension_id || ':' ||
 FROM stored
 """
 _LOAD = "SELECT extension_id, seq, state FROM presence_state WHERE extension_id = $1"
-_LOAD_MANY = "SELECT extension_id, seq, state FROM presence_state WHERE extension_id = ANY($1)"
 _STORE = f"""
 WITH stored AS (
     UPDATE presence_state SET seq = seq + 1, state = $2, updated = now()
@@ -183,10 +182,6 @@ async def store_state_if_seq(
 async def load_state(conn: asyncpg.Connection[Any], extension_id: str) -> StoredState | None:
     row = await conn.fetchrow(_LOAD, extension_id)
     return None if row is None else _stored(row)
-
-
-async def load_states(conn: asyncpg.Connection[Any], extension_ids: list[str]) -> list[StoredState]:
-    return [_stored(row) for row in await conn.fetch(_LOAD_MANY, extension_ids)]
 
 
 async def extension_online(

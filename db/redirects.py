@@ -162,7 +162,6 @@ WHERE subject_kind = $1 AND subject_id = $2
   AND ((action = 'register' AND state IN ('pending', 'registered', 'failed'))
        OR (action = 'unregister' AND state = 'failed'))
 """
-_PENDING = "SELECT count(*) FROM redirect_jobs WHERE state = 'pending' AND action = $1"
 
 
 def _job(row: asyncpg.Record, prefix: str = "") -> RedirectJob:
@@ -289,7 +288,3 @@ async def retry_subject(conn: asyncpg.Connection[Any], kind: str, subject_id: st
     """Everything of the subject that failed or waits, due now with fresh attempts."""
     result = str(await conn.execute(_RETRY_SUBJECT, kind, subject_id))
     return int(result.rsplit(" ", 1)[-1])
-
-
-async def pending_count(conn: asyncpg.Connection[Any], action: str) -> int:
-    return int(await conn.fetchval(_PENDING, action))

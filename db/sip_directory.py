@@ -43,7 +43,6 @@ FROM sip_phones p LEFT JOIN sip_phone_models m ON m.id = p.model_id
 """
 _PAGE = _SELECT + " WHERE p.id > $1 ORDER BY p.id LIMIT $2"
 LOAD_PAGE = 5000
-_BY_ID = _SELECT + " WHERE p.id = $1"
 _BY_IDS = _SELECT + " WHERE p.id = ANY($1::text[])"
 
 
@@ -92,12 +91,6 @@ async def load_directory(conn: asyncpg.Connection[Any]) -> list[DirectoryEntry]:
         if len(rows) < LOAD_PAGE:
             return entries
         last = rows[-1]["id"]
-
-
-async def phone_entry(conn: asyncpg.Connection[Any], phone_id: str) -> DirectoryEntry | None:
-    """One phone, or None when it was deleted (refresh after a notification)."""
-    row = await conn.fetchrow(_BY_ID, phone_id)
-    return None if row is None else _entry(row)
 
 
 async def phone_entries(

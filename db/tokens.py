@@ -30,7 +30,6 @@ _BY_ID = f"SELECT {_COLUMNS} FROM api_tokens WHERE id = $1"
 _LIST = f"SELECT {_COLUMNS} FROM api_tokens ORDER BY created, id"
 _DELETE = "DELETE FROM api_tokens WHERE id = $1"
 _COUNT_ADMIN = "SELECT count(*) FROM api_tokens WHERE level = 'ADMIN'"
-_TOUCH = "UPDATE api_tokens SET last_used = now() WHERE id = $1"
 
 
 def _record(row: asyncpg.Record) -> TokenRecord:
@@ -71,10 +70,6 @@ async def delete_token(conn: asyncpg.Connection[Any], token_id: str) -> bool:
 
 async def count_admin_tokens(conn: asyncpg.Connection[Any]) -> int:
     return int(await conn.fetchval(_COUNT_ADMIN))
-
-
-async def touch_token(conn: asyncpg.Connection[Any], token_id: str) -> None:
-    await conn.execute(_TOUCH, token_id)
 
 
 _RESELLER_CUSTOMERS = "SELECT id FROM customers WHERE reseller_id = $1 ORDER BY id"

@@ -76,8 +76,3 @@ def parse_country_list(text: str) -> tuple[str, ...]:
         if code not in codes:
             codes.append(code)
     return tuple(codes)
-
-
-def format_country_list(codes: tuple[str, ...] | list[str]) -> str:
-    """The stored form of `ip.countries`: codes joined by commas, as the reference shows."""
-    return ",".join(codes)

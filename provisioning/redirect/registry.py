@@ -130,11 +130,3 @@ def clients(settings: Settings) -> Mapping[str, VendorClient]:
             base_url=s.redirect_poly_url,
         )
     return made
-
-
-def secret_values(settings: Settings) -> tuple[str, ...]:
-    """Every configured credential, to scrub from what is shown."""
-    values: list[str] = []
-    for client in clients(settings).values():
-        values.extend(client.secrets())
-    return tuple(value for value in values if value)

@@ -18,7 +18,6 @@ from pathlib import Path
 from provisioning.vendors.context import (
     AUDIO_CODECS,
     HD_CODECS,
-    VIDEO_CODECS,
     PhoneContext,
     SoftKey,
 )
@@ -95,11 +94,6 @@ def effective_codecs(ctx: PhoneContext) -> tuple[str, ...]:
     if not ctx.device.hd_audio:
         wanted = [c for c in wanted if c not in HD_CODECS]
     return tuple(wanted)
-
-
-def video_codecs(ctx: PhoneContext) -> tuple[str, ...]:
-    """Video codecs only with `codec.video` (002)."""
-    return VIDEO_CODECS if ctx.device.video else ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
