@@ -255,13 +255,6 @@ class NameAddr:
     def param(self, name: str) -> str | None:
         return param_get(self.params, name)
 
-    def with_param(self, name: str, value: str | None) -> NameAddr:
-        return NameAddr(
-            display_name=self.display_name,
-            uri=self.uri,
-            params=param_set(self.params, name, value),
-        )
-
 
 def parse_name_addr(text: str) -> NameAddr:
     """name-addr = [ display-name ] LAQUOT addr-spec RAQUOT; or a bare addr-spec, whose
