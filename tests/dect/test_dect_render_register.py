@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.dect import Tenant, base_body
+from tests.support.dect import Tenant, base_body, base_with_members
 from tests.support.pjsua import PjPhone
 from tests.support.waiting import wait_until
 
@@ -20,16 +20,7 @@ YEALINK_UA = "Yealink W60B 77.83.0.85 80:5e:c0:11:22:33"
 async def _base_with_members(
     client: Any, tenant: Tenant, body: dict[str, Any], numbers: list[str], address: str | None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    created = await client.post("/api/dect_phones", json=body, headers=tenant.headers)
-    assert created.status == 201, await created.text()
-    base = await created.json()
-    members = [{"extension_number": n, "handset_address": address} for n in numbers]
-    response = await client.post(
-        f"/api/dect_phones/{base['_id']}/members",
-        json={"members": [{k: v for k, v in m.items() if v} for m in members]},
-        headers=tenant.headers,
-    )
-    assert response.status == 200, await response.text()
+    base = await base_with_members(client, tenant, body, numbers, address)
     records = []
     for number in numbers:
         one = await client.get(

@@ -114,3 +114,22 @@ def base_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
+
+
+async def base_with_members(
+    client: Any, tenant: Tenant, body: dict[str, Any], numbers: tuple[str, ...] | list[str] = ("101",),
+    address: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """A DECT base created through the API (201), with a handset on each extension of
+    `numbers` (200; at handset `address` when given): the created base."""
+    created = await client.post("/api/dect_phones", json=body, headers=tenant.headers)
+    assert created.status == 201, await created.text()
+    base = dict(await created.json())
+    members = [{"extension_number": n, "handset_address": address} for n in numbers]
+    response = await client.post(
+        f"/api/dect_phones/{base['_id']}/members",
+        json={"members": [{k: v for k, v in m.items() if v} for m in members]},
+        headers=tenant.headers,
+    )
+    assert response.status == 200, await response.text()
+    return base

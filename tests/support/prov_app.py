@@ -60,6 +60,7 @@ async def running(
     *,
     with_sip: bool,
     routes: list[RouteSetup] | None = None,
+    with_gate: bool = True,
 ) -> AsyncIterator[Any]:
     from provisioning.app.components import fileserver as prov_component
     from provisioning.app.http import create_app
@@ -77,7 +78,7 @@ async def running(
         settings=settings, pool=pool, secret_box=secret_box, hub=hub, app=app, ssl_context=None
     )
     async with AsyncExitStack() as stack:
-        gate = gate_component()
+        gate = gate_component() if with_gate else None
         if gate is not None:
             await stack.enter_async_context(gate.run(ctx))
         if with_sip:

@@ -19,7 +19,7 @@ from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from tests.support import factories
 from tests.support.database import bearer, insert_token
-from tests.support.dect import ROUTE_MODULES, Tenant, base_body, make_tenant
+from tests.support.dect import ROUTE_MODULES, Tenant, base_body, base_with_members, make_tenant
 from tests.support.prov_phones import CASES, Case
 from tests.support.render import attributes, first_values
 
@@ -229,15 +229,7 @@ async def test_dect_base_subscribes_and_keeps_the_zone_name(app: Any, tenant: Te
         timezone=ZONE,
         user_password=None,
     )
-    created = await app.post("/api/dect_phones", json=body, headers=tenant.headers)
-    assert created.status == 201, await created.text()
-    base = await created.json()
-    members = await app.post(
-        f"/api/dect_phones/{base['_id']}/members",
-        json={"members": [{"extension_number": "101"}]},
-        headers=tenant.headers,
-    )
-    assert members.status == 200, await members.text()
+    await base_with_members(app, tenant, body)
     response = await app.get("/prov/7C2F80E0F443.xml", headers={"User-Agent": GIGASET_UA})
     assert response.status == 200, await response.text()
     params = {
@@ -497,14 +489,7 @@ async def test_firmware_refusals_and_the_gigaset_version(
         tone="DE",
         user_password=None,
     )
-    created = await app.post("/api/dect_phones", json=body, headers=tenant.headers)
-    assert created.status == 201, await created.text()
-    members = await app.post(
-        f"/api/dect_phones/{(await created.json())['_id']}/members",
-        json={"members": [{"extension_number": "101"}]},
-        headers=tenant.headers,
-    )
-    assert members.status == 200, await members.text()
+    await base_with_members(app, tenant, body)
     response = await app.get("/prov/7C2F80E0F443.xml", headers={"User-Agent": GIGASET_UA})
     file = ET.fromstring((await response.text()).encode()).find("firmware/file")
     assert file is not None

@@ -10,7 +10,6 @@ import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ import provisioning.api.sipphone_models
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.phones.capabilities import OPTIONAL_SETTINGS, USER_PHONE_SETTINGS
-from tests.support.dect import ROUTE_MODULES, Tenant, base_body, make_tenant
+from tests.support.dect import ROUTE_MODULES, Tenant, base_body, base_with_members, make_tenant
+from tests.support.prov_app import running
 from tests.support.prov_phones import CASES, Case
 from tests.support.render import attributes, first_values
 
@@ -58,6 +58,9 @@ def _certificate(directory: Path) -> tuple[str, str]:
     return str(cert), str(key)
 
 
+MODULES = [*ROUTE_MODULES, provisioning.api.sipphone_models.setup]
+
+
 @pytest.fixture
 def tls_settings(settings: Settings, tmp_path: Path) -> Settings:
     """A server with a certificate (so HTTPS and SIP over TLS are served) whose provisioning
@@ -66,50 +69,26 @@ def tls_settings(settings: Settings, tmp_path: Path) -> Settings:
     return dataclasses.replace(settings, tls_cert=cert, tls_key=key, provisioning_url=PLAIN_URL)
 
 
-async def _app(
-    aiohttp_client: Any,
-    pool: asyncpg.Pool[Any],
-    settings: Settings,
-    secret_box: SecretBox,
-    stack: AsyncExitStack,
-) -> Any:
-    from provisioning.app.components import fileserver as prov_component
-    from provisioning.app.context import ServiceContext
-    from provisioning.app.http import create_app
-    from provisioning.hub import ServiceHub
-    from tests.support.prov_app import synced_prov_fetches
-
-    hub = ServiceHub(node_id="test")
-    app = create_app(
-        settings=settings,
-        pool=pool,
-        secret_box=secret_box,
-        hub=hub,
-        routes=[*ROUTE_MODULES, provisioning.api.sipphone_models.setup],
-    )
-    ctx = ServiceContext(
-        settings=settings, pool=pool, secret_box=secret_box, hub=hub, app=app, ssl_context=None
-    )
-    server = await stack.enter_async_context(prov_component.run(ctx))
-    client = await aiohttp_client(app)
-    synced_prov_fetches(client, server, pool)
-    return client
-
-
 @pytest.fixture
 async def tls_app(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], tls_settings: Settings, secret_box: SecretBox
 ) -> AsyncIterator[Any]:
-    async with AsyncExitStack() as stack:
-        yield await _app(aiohttp_client, pool, tls_settings, secret_box, stack)
+    async with running(
+        aiohttp_client, pool, tls_settings, secret_box, with_sip=False, routes=MODULES,
+        with_gate=False,
+    ) as client:  # fmt: skip
+        yield client
 
 
 @pytest.fixture
 async def plain_app(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Settings, secret_box: SecretBox
 ) -> AsyncIterator[Any]:
-    async with AsyncExitStack() as stack:
-        yield await _app(aiohttp_client, pool, settings, secret_box, stack)
+    async with running(
+        aiohttp_client, pool, settings, secret_box, with_sip=False, routes=MODULES,
+        with_gate=False,
+    ) as client:  # fmt: skip
+        yield client
 
 
 @pytest.fixture
@@ -365,19 +344,6 @@ async def test_what_the_server_does_not_serve_is_refused(plain_app: Any, tenant:
 GIGASET_UA = "Gigaset N670 IP PRO/83.V2.11.0+build.a546b47;7C2F80E0F443"
 
 
-async def _base_with_member(app: Any, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
-    created = await app.post("/api/dect_phones", json=body, headers=tenant.headers)
-    assert created.status == 201, await created.text()
-    base = await created.json()
-    members = await app.post(
-        f"/api/dect_phones/{base['_id']}/members",
-        json={"members": [{"extension_number": "101"}]},
-        headers=tenant.headers,
-    )
-    assert members.status == 200, await members.text()
-    return dict(base)
-
-
 async def test_dect_region_https_and_passwords(tls_app: Any, tenant: Tenant) -> None:
     """Gigaset: region and HTTPS in its XML; the passwords it has no login for, a region
     it does not list, and a Yealink W-series region are refused naming the field."""
@@ -405,7 +371,7 @@ async def test_dect_region_https_and_passwords(tls_app: Any, tenant: Tenant) -> 
     )
     assert yealink.status == 422
     assert (await yealink.json())["description"] == "Region is not supported by yealink-w60b"
-    base = await _base_with_member(tls_app, tenant, {**gigaset, "region": "EUR", "https": True})
+    base = await base_with_members(tls_app, tenant, {**gigaset, "region": "EUR", "https": True})
     response = await tls_app.get("/prov/7C2F80E0F443.xml", headers={"User-Agent": GIGASET_UA})
     assert response.status == 200, await response.text()
     params = {
