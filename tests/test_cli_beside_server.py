@@ -4,22 +4,24 @@ only a PostgreSQL it started itself, and never creates a data directory."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from provisioning.app import datadir
-from tests.support.processes import base_env, sipfleet_command, start_sipfleet, wait_healthy
+from tests.support.processes import (
+    base_env,
+    http_json,
+    sipfleet_command,
+    start_sipfleet,
+    wait_healthy,
+)
 
 
 @pytest.fixture
@@ -30,19 +32,6 @@ def data_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="sf-cli-"))
     yield root
     shutil.rmtree(root, ignore_errors=True)
-
-
-def _request(
-    url: str, token: str | None = None, body: dict[str, Any] | None = None
-) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode())
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -84,7 +73,7 @@ def _assert_healthy_for(base_url: str, seconds: float) -> None:
     """/healthz answers 200 throughout, not only once (a stopped PostgreSQL shows at once)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert _request(base_url + "/healthz") == (200, {"status": "ok"})
+        assert http_json(base_url + "/healthz") == (200, {"status": "ok"})
         time.sleep(0.1)
 
 
@@ -93,7 +82,7 @@ def test_token_create_and_db_commands_beside_a_running_server(data_root: Path) -
     service = start_sipfleet(data_dir)
     try:
         admin = (data_dir / "admin-token").read_text().strip()
-        status, customer = _request(service.base_url + "/api/customers", admin, {"name": "Acme"})
+        status, customer = http_json(service.base_url + "/api/customers", admin, {"name": "Acme"})
         assert status == 201, customer
         postgres = _postgres_pids(data_dir)
         assert postgres
@@ -107,9 +96,9 @@ def test_token_create_and_db_commands_beside_a_running_server(data_root: Path) -
         assert token.startswith("sft_") and token not in result.stderr
 
         _assert_healthy_for(service.base_url, 1.0)
-        status, listed = _request(service.base_url + "/api/customers", token)
+        status, listed = http_json(service.base_url + "/api/customers", token)
         assert status == 200 and [c["_id"] for c in listed["items"]] == [customer["_id"]]
-        status, created = _request(
+        status, created = http_json(
             service.base_url + "/api/extensions",
             token,
             {"customer": customer["_id"], "number": "101", "name": "Reception"},
@@ -127,7 +116,7 @@ def test_token_create_and_db_commands_beside_a_running_server(data_root: Path) -
             _cli("token", "create", "--level", "OWNER", "--customer", "f" * 24, env=env)
         )
         assert line.startswith("sipfleet: --customer: no customer") and str(data_dir) in line
-        assert _request(service.base_url + "/api/customers", token)[0] == 200
+        assert http_json(service.base_url + "/api/customers", token)[0] == 200
         assert _postgres_pids(data_dir) == postgres  # the same server, never restarted
         assert "database unavailable" not in service.log()
     finally:
@@ -162,7 +151,7 @@ def test_cli_without_a_server_stops_only_the_postgres_it_started(data_root: Path
         again = start_sipfleet(data_dir)
         try:
             admin = (data_dir / "admin-token").read_text().strip()
-            status, tokens = _request(again.base_url + "/api/tokens", admin)
+            status, tokens = http_json(again.base_url + "/api/tokens", admin)
             assert status == 200 and "cli" in [t["name"] for t in tokens["items"]]
         finally:
             assert again.stop() == 0

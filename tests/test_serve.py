@@ -3,14 +3,11 @@ file modes, the CLI's other commands, and one clear line for each bad configurat
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import socket
 import stat
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,21 +15,12 @@ import pytest
 from tests.support.processes import (
     base_env,
     free_port,
+    http_json,
     postgres_processes,
+    sigterm,
     sipfleet_command,
     start_sipfleet,
 )
-
-
-def _get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_embedded_serve_healthz_files_and_clean_sigterm(tmp_path: Path) -> None:
@@ -41,7 +29,7 @@ def test_embedded_serve_healthz_files_and_clean_sigterm(tmp_path: Path) -> None:
     service = start_sipfleet(data_dir, env={"SIPFLEET_SECRET_KEY": ""})
     try:
         assert time.monotonic() - started < 15  # includes initdb on a new data dir
-        status, body = _get(service.base_url + "/healthz")
+        status, body = http_json(service.base_url + "/healthz")
         assert (status, body) == (200, {"status": "ok"})
         for name in ("secret.key", "admin-token"):
             mode = stat.S_IMODE((data_dir / name).stat().st_mode)
@@ -49,16 +37,14 @@ def test_embedded_serve_healthz_files_and_clean_sigterm(tmp_path: Path) -> None:
         token = (data_dir / "admin-token").read_text().strip()
         assert token not in service.log()  # printed where, never what
         assert "admin-token" in service.log()
-        status, body = _get(service.base_url + "/api/tokens", token)
+        status, body = http_json(service.base_url + "/api/tokens", token)
         assert status == 200 and body["items"][0]["level"] == "ADMIN"
-        assert _get(service.base_url + "/api/tokens", "wrong")[0] == 401
+        assert http_json(service.base_url + "/api/tokens", "wrong")[0] == 401
         assert postgres_processes(data_dir)
     finally:
-        service.process.send_signal(signal.SIGTERM)
-        begun = time.monotonic()
-        code = service.process.wait(10)
+        code, took = sigterm(service)
     assert code == 0, service.log()
-    assert time.monotonic() - begun < 5
+    assert took < 5
     assert "Traceback" not in service.log()
     deadline = time.monotonic() + 5
     while postgres_processes(data_dir) and time.monotonic() < deadline:
@@ -74,7 +60,7 @@ def test_restart_after_kill_9_recovers_without_cleanup(tmp_path: Path) -> None:
     # the embedded PostgreSQL was left running by the killed process: it is reused
     second = start_sipfleet(data_dir)
     try:
-        assert _get(second.base_url + "/healthz")[0] == 200
+        assert http_json(second.base_url + "/healthz")[0] == 200
     finally:
         assert second.stop() == 0
     # and after PostgreSQL itself was killed (stale postmaster.pid), it restarts
@@ -85,7 +71,7 @@ def test_restart_after_kill_9_recovers_without_cleanup(tmp_path: Path) -> None:
         proc.kill()
     fourth = start_sipfleet(data_dir)
     try:
-        assert _get(fourth.base_url + "/healthz")[0] == 200
+        assert http_json(fourth.base_url + "/healthz")[0] == 200
     finally:
         assert fourth.stop() == 0
 
@@ -96,7 +82,7 @@ def test_admin_token_from_environment(tmp_path: Path, database_url: str) -> None
         env={"SIPFLEET_DATABASE_URL": database_url, "SIPFLEET_ADMIN_TOKEN": "sft_given-token"},
     )
     try:
-        assert _get(service.base_url + "/api/tokens", "sft_given-token")[0] == 200
+        assert http_json(service.base_url + "/api/tokens", "sft_given-token")[0] == 200
         assert not (tmp_path / "data" / "admin-token").exists()
         assert "sft_given-token" not in service.log()
     finally:
@@ -199,7 +185,7 @@ def test_second_serve_on_same_data_dir_is_refused(tmp_path: Path, database_url: 
             },
         )
         _assert_one_clear_line(result, "data_dir")
-        assert _get(service.base_url + "/healthz")[0] == 200
+        assert http_json(service.base_url + "/healthz")[0] == 200
     finally:
         service.stop()
 

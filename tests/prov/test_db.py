@@ -20,14 +20,8 @@ async def test_phone_for_mac_resolves_key_targets_in_one_query(pool: asyncpg.Poo
         own = await factories.extension(conn, cust, "101", "Alice")
         watched = await factories.extension(conn, cust, "102", "Bob")
         foreign = await factories.extension(conn, other, "103", "Mallory")
-        group = await conn.fetchval(
-            "INSERT INTO pickup_groups (customer_id, name, number) VALUES ($1, 'Sales', '*81') RETURNING id",
-            cust,
-        )
-        queue = await conn.fetchval(
-            "INSERT INTO queues (customer_id, name, number) VALUES ($1, 'Support', '7001') RETURNING id",
-            cust,
-        )
+        group = await factories.pickup_group(conn, cust)
+        queue = await factories.queue(conn, cust)
         keys = [
             {"index": 2, "function": "QUEUE", "value": queue, "label": "Q"},
             {"index": 0, "function": "BLF", "value": watched, "label": None},

@@ -61,6 +61,32 @@ async def extension(
     )
 
 
+async def pickup_group(
+    conn: asyncpg.Connection[Any], customer_id: str, name: str = "Sales", number: str = "*81"
+) -> str:
+    return str(
+        await conn.fetchval(
+            "INSERT INTO pickup_groups (customer_id, name, number) VALUES ($1, $2, $3) RETURNING id",
+            customer_id,
+            name,
+            number,
+        )
+    )
+
+
+async def queue(
+    conn: asyncpg.Connection[Any], customer_id: str, name: str = "Support", number: str = "7001"
+) -> str:
+    return str(
+        await conn.fetchval(
+            "INSERT INTO queues (customer_id, name, number) VALUES ($1, $2, $3) RETURNING id",
+            customer_id,
+            name,
+            number,
+        )
+    )
+
+
 async def model_id(conn: asyncpg.Connection[Any], name: str | None = None) -> str:
     """A catalogue model by name; without a name, a generic desk phone made for tests."""
     if name is not None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -141,3 +145,24 @@ def postgres_processes(data_dir: Path) -> list[psutil.Process]:
         if proc.info["name"] == "postgres" and any(str(data_dir) in part for part in cmdline):
             found.append(proc)
     return found
+
+
+def http_json(url: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
+    """(status, JSON body) of a request to a served sipfleet (POST when `body` is given),
+    with the bearer `token` when given; error statuses are answers too."""
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode())
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def sigterm(service: SipfleetProcess, timeout: float = 10) -> tuple[int, float]:
+    """SIGTERM to the service: its exit code and the seconds it took to exit."""
+    service.process.send_signal(signal.SIGTERM)
+    begun = time.monotonic()
+    code = service.process.wait(timeout)
+    return code, time.monotonic() - begun

@@ -60,14 +60,8 @@ async def loaded_phone(
     cust = await factories.customer(conn, f"Cust {mac}")
     own = await factories.extension(conn, cust, "101", "Alice Example")
     watched = await factories.extension(conn, cust, "102", "Bob Example")
-    group = await conn.fetchval(
-        "INSERT INTO pickup_groups (customer_id, name, number) VALUES ($1, 'Sales', '*81') RETURNING id",
-        cust,
-    )
-    queue = await conn.fetchval(
-        "INSERT INTO queues (customer_id, name, number) VALUES ($1, 'Support', '7001') RETURNING id",
-        cust,
-    )
+    group = await factories.pickup_group(conn, cust)
+    queue = await factories.queue(conn, cust)
     ids = {"watched": watched, "group": group, "queue": queue, "other_phone": ""}
     functions = tuple(model["softkey_functions"])
     line_keys = model["line_keys"]
