@@ -12,10 +12,9 @@ from typing import Any
 import asyncpg
 
 import provisioning.api.sipphones
-from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
 from tests.support.database import bearer
-from tests.support.live import LIVE_ROUTES, Tenants
+from tests.support.live import Tenants, live_app
 
 
 async def _credentials(pool: asyncpg.Pool[Any], phone_id: str) -> tuple[str, bytes]:
@@ -30,12 +29,7 @@ async def _credentials(pool: asyncpg.Pool[Any], phone_id: str) -> tuple[str, byt
 async def test_a_session_cookie_cannot_reset_credentials(
     aiohttp_client: Any, pool: asyncpg.Pool[Any], settings: Any, secret_box: Any, tenants: Tenants
 ) -> None:
-    app = create_app(
-        settings=settings,
-        pool=pool,
-        secret_box=secret_box,
-        routes=[*LIVE_ROUTES, provisioning.api.sipphones.setup],
-    )
+    app = live_app(settings, pool, secret_box, provisioning.api.sipphones.setup)
     client = await aiohttp_client(app)
     assert (await client.post("/api/session", json={"token": tenants.admin})).status == 200
     phone = tenants.phone_a.id

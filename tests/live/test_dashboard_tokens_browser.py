@@ -9,23 +9,18 @@ import aiohttp
 import pytest
 
 import provisioning.api.tokens
-from provisioning.app.http import create_app
 from provisioning.hub import ServiceHub
 from tests.support.browser import artifact, chromium_page, needs_chromium, sign_in
 from tests.support.database import bearer, insert_token
-from tests.support.live import LIVE_ROUTES, Tenants
+from tests.support.live import Tenants, live_app
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
 async def base_url(pool: Any, aiohttp_server: Any, settings: Any, secret_box: Any) -> str:
-    app = create_app(
-        settings=settings,
-        pool=pool,
-        secret_box=secret_box,
-        hub=ServiceHub(node_id="browser"),
-        routes=[*LIVE_ROUTES, provisioning.api.tokens.setup],
+    app = live_app(
+        settings, pool, secret_box, provisioning.api.tokens.setup, hub=ServiceHub(node_id="browser")
     )
     server = await aiohttp_server(app, host="127.0.0.1")
     return f"http://127.0.0.1:{server.port}"

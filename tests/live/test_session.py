@@ -7,12 +7,11 @@ from typing import Any
 
 import provisioning.api.tokens
 from db.events import append_event
-from provisioning.app.http import create_app
 from provisioning.auth import SESSION_COOKIE
 from provisioning.credentials import SecretBox
 from provisioning.live.session import open_session, seal_session
 from tests.support.database import bearer
-from tests.support.live import LIVE_ROUTES, Tenants
+from tests.support.live import Tenants, live_app
 from tests.support.sse import SseReader
 
 
@@ -89,12 +88,7 @@ def test_an_expired_session_opens_to_nothing(secret_box: SecretBox) -> None:
 async def test_cookie_does_not_authorize_writes(
     aiohttp_client: Any, pool: Any, settings: Any, secret_box: Any, tenants: Tenants
 ) -> None:
-    app = create_app(
-        settings=settings,
-        pool=pool,
-        secret_box=secret_box,
-        routes=[*LIVE_ROUTES, provisioning.api.tokens.setup],
-    )
+    app = live_app(settings, pool, secret_box, provisioning.api.tokens.setup)
     client = await aiohttp_client(app)
     await client.post("/api/session", json={"token": tenants.admin})
     assert (await client.get("/api/tokens")).status == 200  # a read: the cookie is enough

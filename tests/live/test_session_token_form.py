@@ -8,20 +8,14 @@ from typing import Any
 import pytest
 
 import provisioning.api.tokens
-from provisioning.app.http import create_app
 from provisioning.live.session import CSRF_HEADER
 from tests.support.database import bearer, insert_token
-from tests.support.live import LIVE_ROUTES, Tenants
+from tests.support.live import Tenants, live_app
 
 
 @pytest.fixture
 async def client(aiohttp_client: Any, pool: Any, settings: Any, secret_box: Any) -> Any:
-    app = create_app(
-        settings=settings,
-        pool=pool,
-        secret_box=secret_box,
-        routes=[*LIVE_ROUTES, provisioning.api.tokens.setup],
-    )
+    app = live_app(settings, pool, secret_box, provisioning.api.tokens.setup)
     return await aiohttp_client(app)
 
 

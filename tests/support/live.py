@@ -31,3 +31,15 @@ async def start_fanout(pool: asyncpg.Pool[Any], **options: Any) -> EventFanout:
     fanout = EventFanout(pool, **{"heartbeat_seconds": 0.4, "revalidate_seconds": 0.5, **options})
     await fanout.start()
     return fanout
+
+
+def live_app(settings: Any, pool: asyncpg.Pool[Any], secret_box: Any, *routes: Any,
+             hub: Any = None) -> Any:  # fmt: skip
+    """The app with the live routes and `routes` (route setups) besides."""
+    from provisioning.app.http import create_app
+
+    options = {} if hub is None else {"hub": hub}
+    return create_app(
+        settings=settings, pool=pool, secret_box=secret_box, routes=[*LIVE_ROUTES, *routes],
+        **options,
+    )  # fmt: skip
