@@ -23,6 +23,7 @@ from tests.support.phones import new_phone
 prov_component = pytest.importorskip("provisioning.app.components.fileserver")
 
 MAC = "805EC0123456"
+DESK = {"extension": "101", "model": "yealink-t54w", "mac_address": MAC}  # the phone made
 UA = "Yealink SIP-T54W 96.85.0.5 80:5e:c0:12:34:56"
 
 
@@ -81,9 +82,7 @@ async def state(pool: asyncpg.Pool[Any], phone_id: str) -> tuple[str, str | None
 async def test_roaming_fetch_and_forwarded_trust(pool: asyncpg.Pool[Any], prov_url: str) -> None:
     await new_phone(
         pool,
-        extension="101",
-        model="yealink-t54w",
-        mac_address=MAC,
+        **DESK,
         ip_mode="ROAMING",
         ip_countries="DK",
     )
@@ -98,7 +97,7 @@ async def test_roaming_fetch_and_forwarded_trust(pool: asyncpg.Pool[Any], prov_u
 
 
 async def test_open_phone_locks_on_first_fetch(pool: asyncpg.Pool[Any], prov_url: str) -> None:
-    item = await new_phone(pool, extension="101", model="yealink-t54w", mac_address=MAC)
+    item = await new_phone(pool, **DESK)
     assert await fetch(prov_url, "127.0.2.4") == 200
     assert await state(pool, item.id) == ("LOCKED", "127.0.2.4")
     assert await fetch(prov_url, "127.0.1.4") == 403
@@ -121,9 +120,7 @@ async def test_policy_change_over_the_api_applies_to_the_next_fetch(
     REST API is a new policy, so the very next fetch is decided on it."""
     item = await new_phone(
         pool,
-        extension="101",
-        model="yealink-t54w",
-        mac_address=MAC,
+        **DESK,
         ip_mode="ROAMING",
         ip_countries="DK",
     )
@@ -150,7 +147,7 @@ async def test_a_user_agent_without_the_mac_neither_fetches_nor_locks_an_open_ph
     """A stranger who knows an OPEN Yealink's MAC asks first, with a Yealink User-Agent
     that (unlike every real Yealink fetch) carries no MAC: refused, recorded, the phone
     stays OPEN; the real phone then gets its file and locks it to its own address."""
-    item = await new_phone(pool, extension="101", model="yealink-t54w", mac_address=MAC)
+    item = await new_phone(pool, **DESK)
     forged = "Yealink SIP-T54W 96.86.0.100"
     for user_agent in (forged, "curl/8.5.0", "Yealink SIP-T54W 96.86.0.100 80:5e:c0:00:00:01"):
         assert await fetch(prov_url, "127.0.2.66", **{"User-Agent": user_agent}) == 403

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from tests.support import factories
-from tests.support.phones import new_phone
+from tests.support.phones import ip_state, new_phone
 from tests.support.processes import SipfleetProcess
 from tests.support.sip_client import SipClient
 
@@ -60,15 +60,6 @@ def register_once(
         client.close()
 
 
-async def fetch_phone(pool: asyncpg.Pool[Any], phone_id: str) -> asyncpg.Record:
-    async with pool.acquire() as conn:
-        found = await conn.fetchrow(
-            "SELECT ip_mode, ip_address FROM sip_phones WHERE id = $1", phone_id
-        )
-    assert found is not None
-    return found
-
-
 async def event_types(pool: asyncpg.Pool[Any], phone_id: str) -> list[str]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT type FROM events WHERE phone_id = $1 ORDER BY id", phone_id)
@@ -89,7 +80,7 @@ async def test_roaming_by_country_over_sip(
     assert register(server, phone, "127.0.2.5") == 403  # SE
     assert register(server, phone, "127.0.0.1") == 403  # loopback: no country
     assert await bindings(pool, phone.id) == 0  # a denial changes nothing
-    assert (await fetch_phone(pool, phone.id))["ip_mode"] == "ROAMING"
+    assert (await ip_state(pool, phone.id))["ip_mode"] == "ROAMING"
     assert register(server, phone, "127.0.1.5") == 200  # DK
     types = await event_types(pool, phone.id)
     assert types.count("phone.denied") == 2
@@ -100,7 +91,7 @@ async def test_open_locks_on_first_register_and_locked_changes_apply_at_once(
 ) -> None:
     phone = await new_phone(pool)
     assert register(server, phone, "127.0.1.6") == 200
-    state = await fetch_phone(pool, phone.id)
+    state = await ip_state(pool, phone.id)
     assert (state["ip_mode"], state["ip_address"]) == ("LOCKED", "127.0.1.6")
     assert register(server, phone, "127.0.2.6") == 403
     assert register(server, phone, "127.0.1.6") == 200
@@ -190,5 +181,5 @@ async def test_softphone_with_a_desk_phones_credentials(
     strict = start_server(strict_identity="true")
     other = await new_phone(pool, model="yealink-t54w", mac_address="805EC0654321")
     assert register(strict, other, "127.0.1.21", ZOIPER) == 403
-    assert (await fetch_phone(pool, other.id))["ip_mode"] == "OPEN"  # not captured
+    assert (await ip_state(pool, other.id))["ip_mode"] == "OPEN"  # not captured
     assert "phone.denied" in await event_types(pool, other.id)

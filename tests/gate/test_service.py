@@ -18,7 +18,7 @@ from provisioning.gate.service import IpGate, subject_from_policy
 from provisioning.hub import ServiceHub
 from sipcore.gateport import GateSubject
 from tests.support.geodb import write_geo_db
-from tests.support.phones import new_phone
+from tests.support.phones import ip_state, new_phone
 
 
 class Clock:
@@ -32,15 +32,6 @@ class Clock:
 async def subject(pool: asyncpg.Pool[Any], phone_id: str) -> GateSubject:
     gate = IpGate(pool=pool, geo=GeoDatabase(None))
     found = await gate.load_subject(phone_id)
-    assert found is not None
-    return found
-
-
-async def row(pool: asyncpg.Pool[Any], phone_id: str) -> asyncpg.Record:
-    async with pool.acquire() as conn:
-        found = await conn.fetchrow(
-            "SELECT ip_mode, ip_address, version FROM sip_phones WHERE id = $1", phone_id
-        )
     assert found is not None
     return found
 
@@ -60,11 +51,11 @@ async def test_open_phone_locks_on_first_contact(pool: asyncpg.Pool[Any]) -> Non
     phone = await new_phone(pool)
     gate = IpGate(pool=pool, geo=GeoDatabase(None))
     stale = await subject(pool, phone.id)  # what a caller's cache holds: OPEN
-    before = (await row(pool, phone.id))["version"]
+    before = (await ip_state(pool, phone.id))["version"]
 
     verdict = await gate.admit(stale, source_ip="::ffff:127.0.1.5", channel="prov", user_agent=None)
     assert verdict.allowed and verdict.locked
-    locked = await row(pool, phone.id)
+    locked = await ip_state(pool, phone.id)
     assert (locked["ip_mode"], locked["ip_address"]) == ("LOCKED", "127.0.1.5")
     assert locked["version"] == before + 1
     [event] = await events(pool)
@@ -94,7 +85,7 @@ async def test_open_phone_locks_on_first_contact(pool: asyncpg.Pool[Any]) -> Non
         "phone.denied",
         "phone.denied",
     ]
-    assert (await row(pool, phone.id))["ip_address"] == "127.0.1.5"
+    assert (await ip_state(pool, phone.id))["ip_address"] == "127.0.1.5"
 
 
 async def test_two_racing_first_contacts_exactly_one_wins(database_url: str) -> None:
@@ -120,7 +111,7 @@ async def test_two_racing_first_contacts_exactly_one_wins(database_url: str) -> 
             assert [first.allowed, second.allowed].count(True) == 1
             winner = addresses[0] if first.allowed else addresses[1]
             assert (first.locked or second.locked) and not (first.locked and second.locked)
-            state = await row(pools[0], phone.id)
+            state = await ip_state(pools[0], phone.id)
             assert (state["ip_mode"], state["ip_address"]) == ("LOCKED", winner)
         kinds = [e["type"] for e in await events(pools[0])]
         assert kinds.count("phone.ip_locked") == len(phones)
@@ -155,7 +146,7 @@ async def test_denials_are_recorded_and_throttled(pool: asyncpg.Pool[Any]) -> No
     clock.now += 11
     await gate.admit(item, source_ip="127.0.2.9", channel="prov", user_agent=None)
     assert len(await events(pool, "phone.denied")) == 3
-    assert (await row(pool, phone.id))["ip_address"] == "127.0.1.5"  # nothing changed
+    assert (await ip_state(pool, phone.id))["ip_address"] == "127.0.1.5"  # nothing changed
 
 
 async def test_roaming_by_country(pool: asyncpg.Pool[Any], tmp_path: Path) -> None:
@@ -174,7 +165,7 @@ async def test_roaming_by_country(pool: asyncpg.Pool[Any], tmp_path: Path) -> No
     assert not missing.allowed and "no GeoIP database" in missing.reason
     reasons = [e["details"]["reason"] for e in await events(pool, "phone.denied")]
     assert len(reasons) == 3 and all(r.startswith("ROAMING") for r in reasons)
-    assert (await row(pool, phone.id))["ip_mode"] == "ROAMING"  # ROAMING never locks
+    assert (await ip_state(pool, phone.id))["ip_mode"] == "ROAMING"  # ROAMING never locks
 
 
 async def test_allow_needs_no_database(database_url: str, tmp_path: Path) -> None:
@@ -223,7 +214,7 @@ async def test_identity_mismatch(pool: asyncpg.Pool[Any], strict: bool) -> None:
     assert mismatch["details"]["userAgent"] == "Zoiper rv2.10.8.2"
     assert mismatch["details"]["fields"] == ["vendor"]
     assert mismatch["details"]["expected"]["model"] == "T54W"
-    state = await row(pool, phone.id)
+    state = await ip_state(pool, phone.id)
     if strict:
         # Denied before locking: the leaked credential did not capture the phone.
         assert state["ip_mode"] == "OPEN"

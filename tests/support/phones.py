@@ -40,3 +40,13 @@ async def new_phones(pool: asyncpg.Pool[Any], count: int, **options: Any) -> lis
     async with pool.acquire() as conn:
         customer = await factories.customer(conn)
     return [await new_phone(pool, customer, **options) for _ in range(count)]
+
+
+async def ip_state(pool: asyncpg.Pool[Any], phone_id: str) -> asyncpg.Record:
+    """The phone's stored IP policy and version: ip_mode, ip_address, version."""
+    async with pool.acquire() as conn:
+        found = await conn.fetchrow(
+            "SELECT ip_mode, ip_address, version FROM sip_phones WHERE id = $1", phone_id
+        )
+    assert found is not None
+    return found
