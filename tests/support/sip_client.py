@@ -478,6 +478,17 @@ class SipClient:
             self.password if password is None else password, "REGISTER", f"sip:{REALM}", nc=nc,
         )  # fmt: skip
 
+    async def retransmitted(self, data: bytes) -> tuple[Msg | None, Msg | None, Msg | None]:
+        """Send `data` twice at once (the second copy while the first is being processed),
+        then once more after the answer: the first answer, the answer to the late copy,
+        and whatever else came within 0.3 s after (None: nothing)."""
+        self.send(data)
+        self.send(data)  # while the first copy is being committed: absorbed
+        first = await self.receive()
+        self.send(data)  # after the answer: the same answer again
+        second = await self.receive()
+        return first, second, await self.receive(timeout=0.3)
+
     async def _exchange(self, data: bytes, branch: str, timeout: float) -> Msg:
         """Send, and the final response of the transaction `branch` (TimeoutError)."""
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
