@@ -42,6 +42,6 @@ def prepare(target: Path, user_agent: str = YEALINK_UA) -> Path:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3) or sys.argv[1] in ("-h", "--help"):
         raise SystemExit(__doc__)
     prepare(Path(sys.argv[1]), *sys.argv[2:])
