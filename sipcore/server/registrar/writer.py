@@ -251,9 +251,10 @@ class WriteBehind:
             if self._gather > 0 and len(self._queue) < self._max_batch and not self._stopping:
                 # Group commit: a batch's cost (statement, round trip, WAL flush) is mostly
                 # per batch, and at a few thousand REGISTERs/s a commit alone gathers one or
-                # two. Waiting a few milliseconds gathers dozens (bench/RESULTS.md: 10 ms
-                # took ~60 µs of CPU off each registration at 4,500/s); a phone's first
-                # retransmission comes after 500 ms, so it does not notice.
+                # two. Waiting a few milliseconds gathers dozens (measured with
+                # bench/registrar/compare.sh: 10 ms took ~60 µs of CPU off each
+                # registration at 4,500/s); a phone's first retransmission comes after
+                # 500 ms, so it does not notice.
                 await asyncio.sleep(self._gather)
             await self._flush_once()
 
