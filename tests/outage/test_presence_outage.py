@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +19,10 @@ import pytest
 
 from tests.support import factories
 from tests.support.database import insert_token
-from tests.support.outage import DATABASE, one_postgres, start_node
+from tests.support.outage import DATABASE, start_node
 from tests.support.pgcluster import PgServer
 from tests.support.processes import SipfleetProcess
 from tests.support.sip_client import SipClient
-
-
-@pytest.fixture
-def postgres() -> Iterator[PgServer]:
-    with one_postgres() as server:
-        yield server
 
 
 @pytest.fixture

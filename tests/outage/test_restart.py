@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -29,7 +29,6 @@ from tests.support.outage import (
     http_get,
     lost_bindings,
     make_phones,
-    one_postgres,
     register_new_phone,
     start_node,
 )
@@ -41,12 +40,6 @@ from tests.support.workers import ADMIN_TOKEN
 PHONES = 30
 OUTAGE_SECONDS = 3.0
 RECOVERY_LIMIT = 10.0  # seconds from PostgreSQL's return to every phone registered again
-
-
-@pytest.fixture
-def postgres() -> Iterator[PgServer]:
-    with one_postgres() as server:
-        yield server
 
 
 @pytest.fixture
