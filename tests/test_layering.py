@@ -269,3 +269,26 @@ def test_no_import_circle() -> None:
         for component in strongly_connected(edges)
     ]
     assert not circles, "import circles:\n" + "\n".join(circles)
+
+
+def test_tests_import_only_the_support_package() -> None:
+    """A test module or conftest imports shared test code from `tests.support` only,
+    never another test module or a conftest."""
+    wrong = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if "support" in path.relative_to(ROOT / "tests").parts[:1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.ImportFrom) and node.level > 0:
+                names = ["tests.<relative>." + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                if (name == "tests" or name.startswith("tests.")) and not (
+                    name == "tests.support" or name.startswith("tests.support.")
+                ):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert not wrong, "\n".join(wrong)

@@ -10,26 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 
-from tests.support import factories
-from tests.support.database import insert_token
+from tests.support.presence import seed
 from tests.support.processes import SipfleetProcess, free_port, start_sipfleet
 from tests.support.sip_client import SipClient as Endpoint
-
-
-async def seed(database_url: str) -> dict[str, Any]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        customer = await factories.customer(conn, "Acme")
-        ext101 = await factories.extension(conn, customer, "101")
-        ext102 = await factories.extension(conn, customer, "102")
-        desk = await factories.phone(conn, customer, extension_id=ext101)
-        watcher = await factories.phone(conn, customer, extension_id=ext102)
-        token = await insert_token(conn, "MANAGER", customer_id=customer)
-    finally:
-        await conn.close()
-    return {"desk": desk, "watcher": watcher, "token": token}
 
 
 async def start(tmp: Path, name: str, database_url: str, **ports: int) -> SipfleetProcess:

@@ -8,18 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.database import bearer, insert_token
-
-
-async def manager_token(server: Any) -> str:
-    async with server.pool.acquire() as conn:
-        return await insert_token(conn, "MANAGER", customer_id=server.customer)
-
-
-async def push(server: Any, token: str, number: str, **body: Any) -> Any:
-    response = await server.http.post(f"/api/presence/{number}", json=body, headers=bearer(token))
-    assert response.status == 200, await response.text()
-    return await response.json()
+from tests.support.presence import manager_token, push
 
 
 async def test_dialog_watcher_sees_trying_confirmed_terminated(start_server: Any) -> None:

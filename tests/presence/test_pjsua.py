@@ -9,8 +9,8 @@ from pathlib import Path
 import pjsua2 as pj
 import pytest
 
-from tests.presence.test_nodes import seed
 from tests.support.pjsua import PresencePhone, offline, online
+from tests.support.presence import seed
 from tests.support.processes import start_sipfleet
 
 pytestmark = pytest.mark.pjsua

@@ -4,17 +4,11 @@ dialog-info shapes, and NOTIFY coalescing — against the in-process SIP service
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from typing import Any
 
-from tests.presence.test_notifier import manager_token, push
+from tests.support.presence import basic, manager_token, push
 from tests.support.sip_client import pidf_body
-
-
-def basic(msg: Any) -> str | None:
-    found = re.search(rb"<basic>(\w+)</basic>", msg.body)
-    return found.group(1).decode() if found else None
 
 
 async def test_presence_follows_registration(start_server: Any) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.presence.test_presence_pkg import basic
+from tests.support.presence import basic
 
 
 async def _stored(server: Any) -> dict[str, tuple[int, bool]]:
