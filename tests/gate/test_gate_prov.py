@@ -35,7 +35,9 @@ async def prov_url(
     tmp_path: Path,
     aiohttp_server: Any,
 ) -> AsyncIterator[str]:
-    """The app with the gate and the file server components, on a real port."""
+    """The app with the gate, the file server and read-your-writes components (as the
+    service runs them), on a real port."""
+    from provisioning.app.components import change_sync as change_sync_component
     from provisioning.app.components import gate as gate_component
     from provisioning.app.http import create_app
 
@@ -56,6 +58,7 @@ async def prov_url(
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(gate_component.run(ctx))
         await stack.enter_async_context(prov_component.run(ctx))
+        await stack.enter_async_context(change_sync_component.run(ctx))
         server = await aiohttp_server(app, host="127.0.0.1")
         yield f"http://127.0.0.1:{server.port}/prov/{MAC.lower()}.cfg"
 
