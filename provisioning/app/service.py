@@ -20,7 +20,7 @@ import os
 import secrets
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,19 +177,27 @@ class RunningService:
     admin_token_path: Path | None
 
 
-@asynccontextmanager
-async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
-    """Start everything; on exit, stop it in reverse order."""
+@contextlib.contextmanager
+def data_dir_locked(settings: Settings) -> Iterator[None]:
+    """The data directory, created if need be and locked for this server while the block
+    runs (another server on it is a StartupError naming it)."""
     datadir.prepare(settings.data_path)
     try:
         lock_fd = datadir.lock_data_dir(settings.data_path)
     except datadir.DataDirInUse as exc:
         raise StartupError(str(exc)) from None
     try:
-        async with _running_service(settings) as service:
-            yield service
+        yield
     finally:
         datadir.unlock_data_dir(lock_fd)
+
+
+@asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[RunningService]:
+    """Start everything; on exit, stop it in reverse order."""
+    with data_dir_locked(settings):
+        async with _running_service(settings) as service:
+            yield service
 
 
 @asynccontextmanager
@@ -312,6 +320,7 @@ def _worker_header(
 __all__ = [
     "ConfigError",
     "StartupError",
+    "data_dir_locked",
     "open_database",
     "os_error_reason",
     "running_node",

@@ -46,6 +46,7 @@ from provisioning.app.logs import configure_logging
 from provisioning.app.runloop import run_main
 from provisioning.app.service import (
     StartupError,
+    data_dir_locked,
     ensure_admin_token,
     open_database,
     os_error_reason,
@@ -312,12 +313,7 @@ async def check_connection_budget(pool: asyncpg.Pool[Any], settings: Settings, c
 async def supervise(settings: Settings, stop: asyncio.Event) -> None:
     """Run the database and `settings.workers` worker processes until `stop` is set."""
     count = settings.worker_count
-    datadir.prepare(settings.data_path)
-    try:
-        lock_fd = datadir.lock_data_dir(settings.data_path)
-    except datadir.DataDirInUse as exc:
-        raise StartupError(str(exc)) from None
-    try:
+    with data_dir_locked(settings):
         key = datadir.load_or_create_secret_key(settings.data_path, settings.secret_key)
         ssl_context_for(settings)  # a bad certificate is one line here, not one per worker
         check_ports(settings)
@@ -356,8 +352,6 @@ async def supervise(settings: Settings, stop: asyncio.Event) -> None:
         finally:
             close_groups(groups)
             await database_cm.__aexit__(None, None, None)
-    finally:
-        datadir.unlock_data_dir(lock_fd)
 
 
 # --- a worker -------------------------------------------------------------------------
