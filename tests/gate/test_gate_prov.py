@@ -13,14 +13,13 @@ import aiohttp
 import asyncpg
 import pytest
 
+from provisioning.app.components import fileserver as prov_component
 from provisioning.app.context import ServiceContext
 from provisioning.config import Settings
 from provisioning.credentials import SecretBox
 from provisioning.hub import ServiceHub
 from tests.support.geodb import write_geo_db
 from tests.support.phones import new_phone
-
-prov_component = pytest.importorskip("provisioning.app.components.fileserver")
 
 MAC = "805EC0123456"
 DESK = {"extension": "101", "model": "yealink-t54w", "mac_address": MAC}  # the phone made

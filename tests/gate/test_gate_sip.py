@@ -13,13 +13,12 @@ import asyncpg
 import pytest
 
 from tests.support import factories
+from tests.support import pjsua as pj_phone
 from tests.support.phones import ip_state, new_phone
 from tests.support.processes import SipfleetProcess
 from tests.support.sip_client import SipClient
 
 pytestmark = pytest.mark.pjsua
-
-pj_phone = pytest.importorskip("tests.support.pjsua")
 
 
 ADMIN_TOKEN = "gate-e2e-admin-token-0123456789abcdef"
