@@ -1,4 +1,4 @@
-"""Test GeoIP databases written with mmdb-writer (see shared/TESTING.md).
+"""Test GeoIP databases (MaxMind DB format) written with mmdb-writer.
 
 An IPv6 tree with IPv4-compatible addresses so that both families answer; loopback
 sub-ranges get countries on purpose so real sockets on 127.0.x.y can exercise ROAMING.
