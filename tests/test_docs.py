@@ -13,7 +13,7 @@ PACKAGES = ("sipcore", "provisioning", "db")
 DOCS = ("README.md", "ARCHITECTURE.md", "deploy/README.md", "deploy/edge/README.md",
         "bench/RESULTS.md")  # fmt: skip
 NAMED = re.compile(r"`((?:sipcore|provisioning|db)(?:\.\w+)+)")
-OUTSIDE = re.compile(r"DESIGN\.md|STYLE\.md|TESTING\.md|\bissues? #?\d+\b", re.IGNORECASE)
+OUTSIDE = re.compile(r"DESIGN\.md|STYLE\.md|TESTING\.md|shared/reference|\bissues? #?\d+\b", re.IGNORECASE)
 
 
 def sources() -> list[Path]:
