@@ -191,22 +191,9 @@ class IpGate:
     async def admit(
         self, subject: GateSubject, *, source_ip: str, channel: str, user_agent: str | None
     ) -> GateVerdict:
-        """Decide, lock an OPEN phone atomically, record denials and mismatches. The
-        common case, an allowed phone with nothing to lock or record, is `admit_now`."""
-        verdict = self.admit_now(
-            subject, source_ip=source_ip, channel=channel, user_agent=user_agent
-        )
-        if verdict is not None:
-            return verdict
-        return await self.admit_general(
-            subject, source_ip=source_ip, channel=channel, user_agent=user_agent
-        )
-
-    async def admit_general(
-        self, subject: GateSubject, *, source_ip: str, channel: str, user_agent: str | None
-    ) -> GateVerdict:
-        """The general path of `admit`, every case (the property test holds `admit_now`
-        equal to it wherever the fast lane answers)."""
+        """Decide, lock an OPEN phone atomically, record denials and mismatches: every
+        case (`admit_now` is its lane without I/O, held equal to it by
+        tests/gate/test_fast_lane.py)."""
         policy = self._effective_policy(subject)
         decision = self._decide(policy, source_ip)
         mismatch = _check_identity(

@@ -1,5 +1,5 @@
 """The gate's fast lane equals its general path: wherever `IpGate.admit_now` answers,
-`IpGate.admit_general` gives the same verdict and does no I/O (the pool is closed, so any
+`IpGate.admit` gives the same verdict and does no I/O (the pool is closed, so any
 database work would fail or change the verdict); and the fast lane answers every case the
 general path allows without a lock or a record to write.
 
@@ -45,7 +45,7 @@ async def test_admit_now_equals_the_general_path(database_url: str, tmp_path: Pa
         )  # fmt: skip
         case = (mode, address, countries, vendor, source, agent)
         fast = gate.admit_now(subject, source_ip=source, channel="sip:REGISTER", user_agent=agent)
-        general = await gate.admit_general(
+        general = await gate.admit(
             subject, source_ip=source, channel="sip:REGISTER", user_agent=agent
         )
         if fast is not None:
